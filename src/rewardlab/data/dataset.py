@@ -1,0 +1,224 @@
+"""`FeedbackDataset`: prompts, responses and feedback tables kept together, split by prompt."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import asdict, fields
+from typing import Any, Union
+
+import numpy as np
+
+from rewardlab.data.types import (
+    Comparison,
+    Correction,
+    Critique,
+    Demonstration,
+    Label,
+    Message,
+    Prompt,
+    Ranking,
+    Rating,
+    Response,
+    StepLabel,
+    normalize_prompt,
+    prompt_id_for,
+    response_id_for,
+)
+
+Feedback = Union[Comparison, Ranking, Rating, Label, Correction, Critique, StepLabel, Demonstration]
+
+#: table name -> row type, in a fixed order (used by writers, summaries and fingerprints)
+FEEDBACK_TABLES: dict[str, type] = {
+    "comparisons": Comparison,
+    "rankings": Ranking,
+    "ratings": Rating,
+    "labels": Label,
+    "corrections": Correction,
+    "critiques": Critique,
+    "step_labels": StepLabel,
+    "demonstrations": Demonstration,
+}
+_TABLE_OF_TYPE = {row_type: name for name, row_type in FEEDBACK_TABLES.items()}
+
+
+class FeedbackDataset:
+    """All feedback about a set of prompts and responses.
+
+    Prompts and responses get content-addressed ids, so adding the same text twice is harmless and
+    datasets built from different files line up.
+    """
+
+    def __init__(self, name: str = "dataset") -> None:
+        self.name = name
+        self.prompts: dict[str, Prompt] = {}
+        self.responses: dict[str, Response] = {}
+        self.comparisons: list[Comparison] = []
+        self.rankings: list[Ranking] = []
+        self.ratings: list[Rating] = []
+        self.labels: list[Label] = []
+        self.corrections: list[Correction] = []
+        self.critiques: list[Critique] = []
+        self.step_labels: list[StepLabel] = []
+        self.demonstrations: list[Demonstration] = []
+        #: human-readable record of anything a reader did to the data (e.g. "skipped 3 identical pairs")
+        self.notes: list[str] = []
+
+    # ------------------------------------------------------------------ building
+    def add_prompt(self, text: str, messages: tuple[Message, ...] | None = None) -> str:
+        pid = prompt_id_for(text)
+        if pid not in self.prompts:
+            self.prompts[pid] = Prompt(pid, text, messages)
+        return pid
+
+    def add_response(self, prompt_id: str, text: str, source: str | None = None) -> str:
+        if prompt_id not in self.prompts:
+            raise KeyError(f"unknown prompt id {prompt_id!r}")
+        rid = response_id_for(prompt_id, text)
+        if rid not in self.responses:
+            self.responses[rid] = Response(rid, prompt_id, text, source)
+        return rid
+
+    def add(self, row: Feedback) -> None:
+        """Append a feedback row after checking that the ids it refers to exist."""
+        for ref in _response_refs(row):
+            if ref not in self.responses:
+                raise KeyError(f"{type(row).__name__} refers to unknown response id {ref!r}")
+        pid = getattr(row, "prompt_id", None)
+        if pid is not None and pid not in self.prompts:
+            raise KeyError(f"{type(row).__name__} refers to unknown prompt id {pid!r}")
+        self.table(_TABLE_OF_TYPE[type(row)]).append(row)
+
+    def table(self, name: str) -> list[Any]:
+        if name not in FEEDBACK_TABLES:
+            raise KeyError(f"unknown feedback table {name!r}; known: {', '.join(FEEDBACK_TABLES)}")
+        rows: list[Any] = getattr(self, name)
+        return rows
+
+    # ------------------------------------------------------------------ inspecting
+    def prompt_of(self, row: Feedback) -> str:
+        """The prompt a feedback row is about (so every row can be split by prompt)."""
+        pid = getattr(row, "prompt_id", None)
+        if pid is not None:
+            return str(pid)
+        return self.responses[row.response_id].prompt_id  # type: ignore[union-attr]
+
+    def summary(self) -> dict[str, int]:
+        counts = {"prompts": len(self.prompts), "responses": len(self.responses)}
+        counts.update({name: len(self.table(name)) for name in FEEDBACK_TABLES})
+        return counts
+
+    def __len__(self) -> int:
+        return sum(len(self.table(name)) for name in FEEDBACK_TABLES)
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{k}={v}" for k, v in self.summary().items() if v)
+        return f"FeedbackDataset({self.name!r}, {parts})"
+
+    def fingerprint(self) -> str:
+        """A hash of the exact content, recorded with every model and run so results are traceable."""
+        h = hashlib.sha256()
+        for pid in sorted(self.prompts):
+            h.update(f"P{pid}\x00{self.prompts[pid].text}\x00".encode())
+        for rid in sorted(self.responses):
+            r = self.responses[rid]
+            h.update(f"R{rid}\x00{r.prompt_id}\x00{r.text}\x00".encode())
+        for name in FEEDBACK_TABLES:
+            for row in self.table(name):
+                h.update(name.encode())
+                h.update(json.dumps(asdict(row), sort_keys=True, default=str).encode())
+        return h.hexdigest()[:20]
+
+    def prompt_groups(self) -> dict[str, str]:
+        """prompt id -> group id; prompts whose normalized text is equal share a group."""
+        return {pid: "g_" + normalize_prompt(p.text) for pid, p in self.prompts.items()}
+
+    def duplicate_prompts(self) -> list[list[str]]:
+        """Groups of distinct prompt ids that are the same prompt up to case, punctuation and spacing."""
+        members: dict[str, list[str]] = {}
+        for pid, group in self.prompt_groups().items():
+            members.setdefault(group, []).append(pid)
+        return [sorted(ids) for ids in members.values() if len(ids) > 1]
+
+    # ------------------------------------------------------------------ splitting
+    def subset(self, prompt_ids: set[str], name: str | None = None) -> FeedbackDataset:
+        """The part of the dataset about the given prompts (their responses and all their feedback)."""
+        out = FeedbackDataset(name or self.name)
+        out.prompts = {pid: p for pid, p in self.prompts.items() if pid in prompt_ids}
+        out.responses = {rid: r for rid, r in self.responses.items() if r.prompt_id in prompt_ids}
+        for table in FEEDBACK_TABLES:
+            out.table(table).extend(row for row in self.table(table) if self.prompt_of(row) in prompt_ids)
+        out.notes = list(self.notes)
+        return out
+
+    def fold_of_prompt(self, k: int, seed: int = 0) -> dict[str, int]:
+        """prompt id -> fold in ``range(k)``; prompts of one duplicate group share a fold."""
+        groups = self.prompt_groups()
+        unique = sorted(set(groups.values()))
+        order = np.random.default_rng(seed).permutation(len(unique))
+        fold_of_group = {unique[i]: rank % k for rank, i in enumerate(order)}
+        return {pid: fold_of_group[g] for pid, g in groups.items()}
+
+    def kfold(self, k: int = 5, seed: int = 0) -> list[tuple[FeedbackDataset, FeedbackDataset]]:
+        """k (train, test) splits by prompt; duplicated prompts always fall in the same fold."""
+        if k < 2:
+            raise ValueError("k-fold needs k >= 2")
+        n_groups = len(set(self.prompt_groups().values()))
+        if n_groups < k:
+            raise ValueError(f"cannot make {k} folds from {n_groups} distinct prompts")
+        fold_of = self.fold_of_prompt(k, seed)
+        splits = []
+        for fold in range(k):
+            test_ids = {pid for pid, f in fold_of.items() if f == fold}
+            train_ids = set(self.prompts) - test_ids
+            splits.append(
+                (self.subset(train_ids, f"{self.name}[train {fold}]"), self.subset(test_ids, f"{self.name}[test {fold}]"))
+            )
+        return splits
+
+    def split(self, by: str = "prompt", test_size: float = 0.2, seed: int = 0) -> tuple[FeedbackDataset, FeedbackDataset]:
+        """One (train, test) split. Only ``by="prompt"`` exists: splitting pairs of one prompt leaks."""
+        if by != "prompt":
+            raise ValueError(f"split by {by!r} is not supported; only by='prompt' is leak-free")
+        if not 0.0 < test_size < 1.0:
+            raise ValueError("test_size must be in (0, 1)")
+        groups = self.prompt_groups()
+        unique = sorted(set(groups.values()))
+        if len(unique) < 2:
+            raise ValueError("need at least two distinct prompts to split")
+        order = np.random.default_rng(seed).permutation(len(unique))
+        n_test = min(len(unique) - 1, max(1, round(test_size * len(unique))))
+        test_groups = {unique[i] for i in order[:n_test]}
+        test_ids = {pid for pid, g in groups.items() if g in test_groups}
+        train_ids = set(self.prompts) - test_ids
+        return self.subset(train_ids, f"{self.name}[train]"), self.subset(test_ids, f"{self.name}[test]")
+
+    def merge(self, other: FeedbackDataset) -> FeedbackDataset:
+        """A new dataset with the rows of both (ids are content-addressed, so shared texts unify)."""
+        out = FeedbackDataset(self.name)
+        for ds in (self, other):
+            out.prompts.update(ds.prompts)
+            out.responses.update(ds.responses)
+            for table in FEEDBACK_TABLES:
+                out.table(table).extend(ds.table(table))
+            out.notes.extend(ds.notes)
+        return out
+
+    def annotators(self) -> Counter[str]:
+        """How many feedback rows each known annotator gave."""
+        counts: Counter[str] = Counter()
+        for table in FEEDBACK_TABLES:
+            for row in self.table(table):
+                if row.annotator_id is not None:
+                    counts[row.annotator_id] += 1
+        return counts
+
+
+def _response_refs(row: Feedback) -> list[str]:
+    if isinstance(row, Comparison):
+        return [row.a, row.b]
+    if isinstance(row, Ranking):
+        return list(row.response_ids)
+    names = {f.name for f in fields(row)}
+    return [row.response_id] if "response_id" in names else []  # type: ignore[union-attr]

@@ -1,0 +1,98 @@
+"""Reader for Anthropic's HH-RLHF format: ``chosen``/``rejected`` are whole dialogues.
+
+The prompt is the conversation the two sides share, up to the last ``\\n\\nAssistant:`` inside their
+common prefix; what follows it on each side is that side's response.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rewardlab.data.dataset import FeedbackDataset
+from rewardlab.data.records import EMPTY_POLICIES, SkippedRows, get_field, iter_records, require_text
+from rewardlab.data.types import Comparison, Message
+from rewardlab.errors import DataError
+
+ASSISTANT_TAG = "\n\nAssistant:"
+_TURN = re.compile(r"\n\n(Human|Assistant):")
+
+
+def split_dialogue(chosen: str, rejected: str) -> tuple[str, str, str] | None:
+    """(prompt, chosen response, rejected response), or None when there is no shared assistant turn."""
+    limit = min(len(chosen), len(rejected))
+    common = 0
+    while common < limit and chosen[common] == rejected[common]:
+        common += 1
+    cut = chosen.rfind(ASSISTANT_TAG, 0, common)
+    # the tag itself must be inside the shared part on both sides
+    if cut < 0 or cut + len(ASSISTANT_TAG) > common:
+        return None
+    start = cut + len(ASSISTANT_TAG)
+    return chosen[:cut], chosen[start:].strip(), rejected[start:].strip()
+
+
+def dialogue_messages(text: str) -> tuple[Message, ...]:
+    """Parse ``\\n\\nHuman: ...\\n\\nAssistant: ...`` into chat messages."""
+    parts = _TURN.split(text)
+    messages = []
+    for speaker, content in zip(parts[1::2], parts[2::2]):
+        messages.append(Message("user" if speaker == "Human" else "assistant", content.strip()))
+    return tuple(messages)
+
+
+def read_hh_rlhf(path: str | Path, limit: int | None = None, on_empty: str = "error") -> FeedbackDataset:
+    """Read an HH-RLHF JSONL file (gzipped or not) into comparisons with outcome ``a`` (= chosen).
+
+    ``on_empty="skip"`` leaves out pairs with an empty final turn (and records them in ``notes``);
+    the default makes them an error.
+    """
+    return hh_rlhf_from_records(iter_records(path, limit), source=str(path), name=Path(path).name, on_empty=on_empty)
+
+
+def hh_rlhf_from_records(
+    records: Iterable[tuple[int, dict[str, Any]]], *, source: str, name: str = "hh-rlhf", on_empty: str = "error"
+) -> FeedbackDataset:
+    if on_empty not in EMPTY_POLICIES:
+        raise ValueError(f"on_empty must be one of {EMPTY_POLICIES}")
+    dataset = FeedbackDataset(name)
+    skipped = SkippedRows()
+    for row, record in records:
+        chosen = require_text(get_field(record, "chosen", source=source, row=row), source=source, row=row, field="chosen")
+        rejected = require_text(
+            get_field(record, "rejected", source=source, row=row), source=source, row=row, field="rejected"
+        )
+        if chosen == rejected:
+            skipped.add("pairs whose chosen and rejected are identical", row)
+            continue
+        parts = split_dialogue(chosen, rejected)
+        if parts is None:
+            raise DataError(
+                "chosen and rejected share no '\\n\\nAssistant:' turn, so no prompt can be split off",
+                source=source,
+                row=row,
+                field="chosen",
+            )
+        prompt_text, chosen_response, rejected_response = parts
+        empty = [field for field, text in (("chosen", chosen_response), ("rejected", rejected_response)) if not text]
+        if empty and on_empty == "error":
+            raise DataError(
+                "final assistant turn is empty (read with on_empty='skip' to leave such pairs out)",
+                source=source,
+                row=row,
+                field=empty[0],
+            )
+        if empty:
+            skipped.add("pairs with an empty final assistant turn", row)
+            continue
+        if chosen_response == rejected_response:
+            skipped.add("pairs whose chosen and rejected responses are identical", row)
+            continue
+        pid = dataset.add_prompt(prompt_text, dialogue_messages(prompt_text))
+        a = dataset.add_response(pid, chosen_response)
+        b = dataset.add_response(pid, rejected_response)
+        dataset.add(Comparison(pid, a, b, "a", meta={"row": row}))
+    dataset.notes.extend(skipped.notes(source))
+    return dataset

@@ -1,0 +1,197 @@
+"""Generic reader: any JSONL/CSV/Parquet file, with a mapping from rewardlab's fields to its columns.
+
+``prompt=input,a=output_1,b=output_2,label=label`` reads a pairwise file whose columns are named
+differently; nested fields use dots (``response=6b.solution``). Which feedback is produced follows from
+the fields mapped: ``chosen``+``rejected`` or ``a``+``b``+``label`` give comparisons, ``response``+``rating``
+gives ratings, ``response``+``correct`` gives correctness labels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from rewardlab.data.dataset import FeedbackDataset
+from rewardlab.data.records import SkippedRows, get_field, iter_records, require_text
+from rewardlab.data.types import Comparison, Label, Outcome, Rating
+from rewardlab.errors import DataError
+
+DEFAULT_LABEL_VALUES: dict[str, Outcome] = {
+    "a": "a", "1": "a", "b": "b", "2": "b", "tie": "tie", "draw": "tie",
+}
+_TRUE = {"true", "1", "yes", "y", "correct"}
+_FALSE = {"false", "0", "no", "n", "incorrect"}
+
+
+@dataclass
+class ColumnMapping:
+    """Which column holds each rewardlab field. Unset fields are not read."""
+
+    prompt: str
+    chosen: str | None = None
+    rejected: str | None = None
+    a: str | None = None
+    b: str | None = None
+    label: str | None = None
+    response: str | None = None
+    rating: str | None = None
+    correct: str | None = None
+    annotator: str | None = None
+    strength: str | None = None
+    model: str | None = None
+    #: label cell value (case-insensitive) -> outcome; defaults accept a/b/tie and 1/2
+    label_values: dict[str, Outcome] = field(default_factory=lambda: dict(DEFAULT_LABEL_VALUES))
+
+    @classmethod
+    def parse(cls, spec: str, label_values: str | None = None) -> ColumnMapping:
+        """Build from ``field=column,...`` (and ``1=a,2=b,0=tie`` for label values)."""
+        known = {f.name for f in fields(cls)} - {"label_values"}
+        pairs: dict[str, str] = {}
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            if "=" not in item:
+                raise DataError(f"mapping entry {item!r} is not field=column", source="--map")
+            key, column = (s.strip() for s in item.split("=", 1))
+            if key not in known:
+                raise DataError(f"unknown mapping field {key!r}; known fields: {', '.join(sorted(known))}", source="--map")
+            pairs[key] = column
+        if "prompt" not in pairs:
+            raise DataError("a mapping needs prompt=<column>", source="--map")
+        mapping = cls(**pairs)
+        if label_values:
+            mapping.label_values = {}
+            for item in filter(None, (part.strip() for part in label_values.split(","))):
+                value, _, outcome = item.partition("=")
+                if outcome not in ("a", "b", "tie"):
+                    raise DataError(f"label value {item!r} must map to a, b or tie", source="--label-values")
+                mapping.label_values[value.strip().casefold()] = outcome  # type: ignore[assignment]
+        mapping.kind()  # validate the combination early
+        return mapping
+
+    def kind(self) -> str:
+        if self.chosen and self.rejected:
+            return "chosen_rejected"
+        if self.a and self.b and self.label:
+            return "labelled_pair"
+        if self.response and self.rating:
+            return "rating"
+        if self.response and self.correct:
+            return "correctness"
+        raise DataError(
+            "mapping must name chosen+rejected, a+b+label, response+rating or response+correct columns",
+            source="--map",
+        )
+
+    def columns(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "label_values" and getattr(self, f.name)}
+
+
+def read_mapped(path: str | Path, mapping: ColumnMapping, limit: int | None = None) -> FeedbackDataset:
+    """Read any record file through a column mapping."""
+    source = str(path)
+    kind = mapping.kind()
+    dataset = FeedbackDataset(Path(path).name)
+    skipped = SkippedRows()
+    checked_columns = False
+    for row, record in iter_records(path, limit):
+        if not checked_columns:
+            _check_columns(record, mapping, source)
+            checked_columns = True
+
+        def text(name: str) -> str:
+            column = getattr(mapping, name)
+            return require_text(get_field(record, column, source=source, row=row), source=source, row=row, field=column)
+
+        pid = dataset.add_prompt(text("prompt"))
+        annotator = _optional_str(record, mapping.annotator, source, row)
+        model = _optional_str(record, mapping.model, source, row)
+        meta = {"row": row}
+        if kind in ("chosen_rejected", "labelled_pair"):
+            first, second = ("chosen", "rejected") if kind == "chosen_rejected" else ("a", "b")
+            text_a, text_b = text(first), text(second)
+            if text_a == text_b:
+                skipped.add("pairs whose two responses are identical", row)
+                continue
+            outcome: Outcome = "a" if kind == "chosen_rejected" else _outcome(record, mapping, source, row)
+            strength = _optional_float(record, mapping.strength, source, row)
+            a = dataset.add_response(pid, text_a)
+            b = dataset.add_response(pid, text_b)
+            dataset.add(Comparison(pid, a, b, outcome, strength, annotator, meta))
+        elif kind == "rating":
+            rid = dataset.add_response(pid, text("response"), model)
+            value = _optional_float(record, mapping.rating, source, row)
+            if value is None:
+                raise DataError("rating is missing", source=source, row=row, field=mapping.rating)
+            dataset.add(Rating(rid, value, None, annotator, meta))
+        else:
+            rid = dataset.add_response(pid, text("response"), model)
+            assert mapping.correct is not None
+            correct = _bool(get_field(record, mapping.correct, source=source, row=row), source, row, mapping.correct)
+            dataset.add(Label(rid, correct, annotator, meta))
+    if not checked_columns:
+        raise DataError("file has no rows", source=source)
+    dataset.notes.extend(skipped.notes(source))
+    return dataset
+
+
+def _check_columns(record: dict[str, Any], mapping: ColumnMapping, source: str) -> None:
+    for name, column in mapping.columns().items():
+        top = column.split(".", 1)[0]
+        if top not in record:
+            raise DataError(
+                f"unknown column {column!r} (mapped from {name!r}); the file has: {', '.join(map(str, record))}",
+                source=source,
+                row=1,
+                field=column,
+            )
+
+
+def _outcome(record: dict[str, Any], mapping: ColumnMapping, source: str, row: int) -> Outcome:
+    assert mapping.label is not None
+    raw = get_field(record, mapping.label, source=source, row=row)
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    key = str(raw).strip().casefold()
+    if key not in mapping.label_values:
+        accepted = ", ".join(f"{k}->{v}" for k, v in mapping.label_values.items())
+        raise DataError(
+            f"label value {raw!r} is not one of {accepted}; pass label values such as '0=a,1=b'",
+            source=source,
+            row=row,
+            field=mapping.label,
+        )
+    return mapping.label_values[key]
+
+
+def _optional_str(record: dict[str, Any], column: str | None, source: str, row: int) -> str | None:
+    if column is None:
+        return None
+    value = get_field(record, column, source=source, row=row)
+    return None if value is None or value == "" else str(value)
+
+
+def _optional_float(record: dict[str, Any], column: str | None, source: str, row: int) -> float | None:
+    if column is None:
+        return None
+    value = get_field(record, column, source=source, row=row)
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"expected a number, got {value!r}", source=source, row=row, field=column) from None
+    if not math.isfinite(number):
+        raise DataError(f"expected a finite number, got {value!r}", source=source, row=row, field=column)
+    return number
+
+
+def _bool(value: Any, source: str, row: int, column: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    key = str(value).strip().casefold()
+    if key in _TRUE:
+        return True
+    if key in _FALSE:
+        return False
+    raise DataError(f"expected true/false, got {value!r}", source=source, row=row, field=column)

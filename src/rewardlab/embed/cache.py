@@ -1,0 +1,142 @@
+"""Content-addressed on-disk embedding cache.
+
+Layout: ``<root>/<encoder fingerprint>/packs/*.safetensors``. A pack holds the SHA-256 of each text
+(the key) and its vector, plus a checksum over both. Packs are written to a temporary name and renamed
+into place, so two processes can fill the same cache at once: readers only ever see whole packs and a
+text embedded twice is merely stored twice. A pack whose checksum fails is moved aside as
+``*.corrupt`` and its texts are embedded again — a damaged cache never returns garbage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+PACK_FORMAT = "rewardlab.embeddings/1"
+
+
+def default_cache_dir() -> Path:
+    """``$REWARDLAB_CACHE_DIR`` or the user cache directory (e.g. ``~/.cache/rewardlab``)."""
+    override = os.environ.get("REWARDLAB_CACHE_DIR")
+    if override:
+        return Path(override)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("rewardlab"))
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def _checksum(keys: np.ndarray, vectors: np.ndarray) -> str:
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(keys).tobytes())
+    h.update(np.ascontiguousarray(vectors).tobytes())
+    return h.hexdigest()
+
+
+class EmbeddingCache:
+    """Vectors of one encoder (identified by its fingerprint) keyed by exact text."""
+
+    def __init__(self, fingerprint: str, dim: int, root: str | Path | None = None) -> None:
+        self.fingerprint = fingerprint
+        self.dim = dim
+        safe = hashlib.sha256(fingerprint.encode()).hexdigest()[:24]
+        self.directory = Path(root) if root is not None else default_cache_dir() / "embeddings"
+        self.directory = self.directory / safe
+        self.packs_dir = self.directory / "packs"
+        self.packs_dir.mkdir(parents=True, exist_ok=True)
+        info = self.directory / "encoder.json"
+        if not info.exists():
+            tmp = info.with_name(f".{uuid.uuid4().hex}.tmp")
+            tmp.write_text(json.dumps({"fingerprint": fingerprint, "dim": dim}), encoding="utf-8")
+            os.replace(tmp, info)
+        #: pack name -> key -> row, for packs already read in this process (packs never change)
+        self._index: dict[str, dict[bytes, int]] = {}
+        self.corrupt_packs = 0
+
+    def _pack_paths(self) -> list[Path]:
+        return sorted(self.packs_dir.glob("*.safetensors"))
+
+    def _read_pack(self, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="np") as handle:
+                meta = handle.metadata() or {}
+                keys = handle.get_tensor("keys")
+                vectors = handle.get_tensor("vectors")
+            ok = (
+                meta.get("format") == PACK_FORMAT
+                and meta.get("checksum") == _checksum(keys, vectors)
+                and vectors.shape == (len(keys), self.dim)
+                and vectors.dtype == np.float32
+            )
+        except Exception:  # a truncated or overwritten file fails in many ways inside safetensors
+            ok = False
+        if ok:
+            return keys, vectors
+        self._quarantine(path)
+        return None
+
+    def _quarantine(self, path: Path) -> None:
+        self.corrupt_packs += 1
+        warnings.warn(f"embedding cache pack {path} is corrupted; moved aside and its texts will be re-embedded",
+                      stacklevel=3)
+        try:
+            os.replace(path, path.with_suffix(".corrupt"))
+        except OSError:
+            pass  # another process moved it first
+
+    def get_many(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Cached vectors for whichever of ``texts`` are present."""
+        wanted = {text_key(t): t for t in texts}
+        found: dict[str, np.ndarray] = {}
+        for path in self._pack_paths():
+            if not wanted:
+                break
+            index = self._index.get(path.name)
+            if index is not None and not any(k in index for k in wanted):
+                continue
+            pack = self._read_pack(path)
+            if pack is None:
+                continue
+            keys, vectors = pack
+            if index is None:
+                index = {bytes(k): row for row, k in enumerate(keys)}
+                self._index[path.name] = index
+            for key in [k for k in wanted if k in index]:
+                found[wanted.pop(key)] = vectors[index[key]].copy()
+        return found
+
+    def put_many(self, texts: Sequence[str], vectors: np.ndarray) -> Path:
+        """Store a batch as one new pack (atomic: written aside, then renamed into place)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(texts), self.dim):
+            raise ValueError(f"expected vectors of shape {(len(texts), self.dim)}, got {vectors.shape}")
+        from safetensors.numpy import save_file
+
+        keys = np.frombuffer(b"".join(text_key(t) for t in texts), dtype=np.uint8).reshape(len(texts), 32)
+        name = f"{os.getpid()}-{uuid.uuid4().hex}"
+        tmp = self.packs_dir / f".{name}.tmp"
+        save_file({"keys": keys, "vectors": vectors}, str(tmp),
+                  metadata={"format": PACK_FORMAT, "checksum": _checksum(keys, vectors)})
+        final = self.packs_dir / f"{name}.safetensors"
+        os.replace(tmp, final)
+        return final
+
+    def clear(self) -> int:
+        removed = 0
+        for path in self.packs_dir.iterdir():
+            path.unlink()
+            removed += 1
+        self._index.clear()
+        return removed

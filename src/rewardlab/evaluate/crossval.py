@@ -1,0 +1,125 @@
+"""k-fold cross-validation by prompt for several learners on one set of cached features.
+
+Every comparison is scored exactly once, by the models that did not see its prompt; metrics and paired
+differences are computed on these pooled out-of-fold scores.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardlab.data.dataset import FeedbackDataset
+from rewardlab.embed.base import Encoder
+from rewardlab.embed.embedding import EmbedStats
+from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
+from rewardlab.evaluate.pairwise import pairwise_correct, pairwise_metrics
+from rewardlab.rewards.features import featurize_dataset
+from rewardlab.rewards.model import RewardModel
+from rewardlab.rewards.training_set import OUTCOME_TARGET
+
+
+@dataclass(frozen=True)
+class LearnerSpec:
+    """A learner to compare: a head kind, optionally an ensemble of it, plus head parameters."""
+
+    name: str
+    kind: str
+    ensemble: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CrossValResult:
+    learners: list[LearnerSpec]
+    k: int
+    seed: int
+    pair_group: np.ndarray
+    pair_target: np.ndarray
+    pair_fold: np.ndarray
+    scores: dict[str, tuple[np.ndarray, np.ndarray]]
+    fit_seconds: dict[str, float]
+    embed_stats: EmbedStats
+    metrics: dict[str, dict[str, Estimate]] = field(default_factory=dict)
+    vs_reference: dict[str, Estimate] = field(default_factory=dict)
+    fold_accuracy: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def reference(self) -> str:
+        return self.learners[0].name
+
+
+def cross_validate(
+    dataset: FeedbackDataset,
+    learners: list[LearnerSpec],
+    encoder: Encoder,
+    *,
+    features: str = "interaction",
+    k: int = 5,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    n_resamples: int = 2000,
+    on_embed_progress: Callable[[int, int], None] | None = None,
+    on_fit: Callable[[str, int], None] | None = None,
+) -> CrossValResult:
+    """Fit every learner on k-1 folds and score the held-out fold; ``on_fit(name, fold)`` after each fit."""
+    if not dataset.comparisons:
+        raise ValueError(f"{dataset.name}: cross-validation of pairwise accuracy needs comparisons")
+    feats, embed_stats = featurize_dataset(dataset, encoder, features, cache_dir=cache_dir,
+                                           on_progress=on_embed_progress)
+    groups = dataset.prompt_groups()
+    fold_of = dataset.fold_of_prompt(k, seed)
+    comparisons = dataset.comparisons
+    pair_fold = np.array([fold_of[c.prompt_id] for c in comparisons])
+    x_a = np.stack([feats[c.a] for c in comparisons])
+    x_b = np.stack([feats[c.b] for c in comparisons])
+    scores = {spec.name: (np.zeros(len(comparisons)), np.zeros(len(comparisons))) for spec in learners}
+    fit_seconds = dict.fromkeys((spec.name for spec in learners), 0.0)
+    for fold in range(k):
+        train = dataset.subset({pid for pid, f in fold_of.items() if f != fold})
+        test = pair_fold == fold
+        for spec in learners:
+            started = time.perf_counter()
+            model = RewardModel.create(spec.kind, encoder=encoder, features=features, seed=seed,
+                                       ensemble=spec.ensemble, **spec.params)
+            model.fit(train, features=feats)
+            scores[spec.name][0][test] = model.head.predict(x_a[test])
+            scores[spec.name][1][test] = model.head.predict(x_b[test])
+            fit_seconds[spec.name] += time.perf_counter() - started
+            if on_fit:
+                on_fit(spec.name, fold)
+    result = CrossValResult(
+        learners=learners,
+        k=k,
+        seed=seed,
+        pair_group=np.array([groups[c.prompt_id] for c in comparisons]),
+        pair_target=np.array([OUTCOME_TARGET[c.outcome] for c in comparisons]),
+        pair_fold=pair_fold,
+        scores=scores,
+        fit_seconds=fit_seconds,
+        embed_stats=embed_stats,
+    )
+    summarize(result, n_resamples)
+    return result
+
+
+def summarize(result: CrossValResult, n_resamples: int = 2000) -> None:
+    """Fill in metrics with CIs, per-fold accuracies and paired differences to the first learner."""
+    bootstrap = GroupBootstrap(result.pair_group, n_resamples=n_resamples, seed=result.seed)
+    decided = result.pair_target != 0.5
+    correct = {}
+    for spec in result.learners:
+        score_a, score_b = result.scores[spec.name]
+        result.metrics[spec.name] = pairwise_metrics(score_a, score_b, result.pair_target, bootstrap)
+        correct[spec.name] = pairwise_correct(score_a, score_b, result.pair_target)
+        result.fold_accuracy[spec.name] = [
+            float(correct[spec.name][(result.pair_fold == f) & decided].mean()) for f in range(result.k)
+        ]
+    reference = correct[result.reference]
+    for spec in result.learners[1:]:
+        result.vs_reference[spec.name] = bootstrap.mean(correct[spec.name] - reference, decided)

@@ -1,0 +1,119 @@
+"""The JSON record of a run and the results table: what was run on what, and what came out."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+import rewardlab
+from rewardlab.data.dataset import FeedbackDataset
+from rewardlab.embed.base import Encoder
+from rewardlab.evaluate.bootstrap import Estimate
+from rewardlab.evaluate.crossval import CrossValResult
+
+
+def new_run_dir(root: str | Path, name: str) -> Path:
+    """``<root>/<timestamp>-<name>``, unique even for two runs in the same second."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{stamp}-{name}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+def environment() -> dict[str, str]:
+    import numpy
+    import torch
+
+    return {"rewardlab": rewardlab.__version__, "python": sys.version.split()[0], "platform": platform.platform(),
+            "numpy": numpy.__version__, "torch": torch.__version__}
+
+
+def crossval_record(
+    result: CrossValResult, dataset: FeedbackDataset, encoder: Encoder, features: str, timings: dict[str, float]
+) -> dict[str, Any]:
+    return {
+        "kind": "crossval",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "argv": sys.argv,
+        "data": {"name": dataset.name, "fingerprint": dataset.fingerprint(), "summary": dataset.summary(),
+                 "notes": dataset.notes, "duplicate_prompt_groups": len(dataset.duplicate_prompts())},
+        "encoder": {"spec": encoder.spec, "fingerprint": encoder.fingerprint()},
+        "features": features,
+        "protocol": {"k_folds": result.k, "split": "by prompt (duplicates grouped)", "seed": result.seed,
+                     "ci": "95% percentile, cluster bootstrap over prompts"},
+        "embedding": {"texts": result.embed_stats.texts, "unique": result.embed_stats.unique,
+                      "cache_hits": result.embed_stats.hits, "cache_misses": result.embed_stats.misses,
+                      "seconds": round(result.embed_stats.seconds, 3)},
+        "learners": {
+            spec.name: {
+                "kind": spec.kind,
+                "ensemble": spec.ensemble,
+                "params": spec.params,
+                "metrics": {m: e.as_dict() for m, e in result.metrics[spec.name].items()},
+                "fold_accuracy": result.fold_accuracy[spec.name],
+                "accuracy_minus_reference": (
+                    result.vs_reference[spec.name].as_dict() if spec.name in result.vs_reference else None
+                ),
+                "fit_seconds_all_folds": round(result.fit_seconds[spec.name], 3),
+            }
+            for spec in result.learners
+        },
+        "reference_learner": result.reference,
+        "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
+        "environment": environment(),
+    }
+
+
+def write_json(path: str | Path, record: dict[str, Any]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+    return path
+
+
+def _pm(e: Estimate) -> str:
+    return f"{e.value:.3f} [{e.low:.3f}, {e.high:.3f}]"
+
+
+def _signed(e: Estimate) -> str:
+    return f"{e.value:+.3f} [{e.low:+.3f}, {e.high:+.3f}]"
+
+
+def crossval_table(result: CrossValResult, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("learner", "accuracy [95% CI]", f"Δ vs {result.reference}", "ECE", "Brier", "NLL", "n pairs",
+                   "fit s (all folds)"):
+        table.add_column(column, justify="left" if column == "learner" else "right", no_wrap=True)
+    for spec in result.learners:
+        m = result.metrics[spec.name]
+        diff = result.vs_reference.get(spec.name)
+        table.add_row(
+            spec.name,
+            _pm(m["accuracy"]),
+            _signed(diff) if diff else "—",
+            _pm(m["ece"]),
+            _pm(m["brier"]),
+            _pm(m["nll"]),
+            str(m["accuracy"].n),
+            f"{result.fit_seconds[spec.name]:.1f}",
+        )
+    return table
+
+
+def metrics_table(metrics: dict[str, Estimate], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("metric", "value", "95% CI", "n"):
+        table.add_column(column)
+    for name, e in metrics.items():
+        table.add_row(name, f"{e.value:.3f}", f"[{e.low:.3f}, {e.high:.3f}]", str(e.n))
+    return table

@@ -1,0 +1,90 @@
+"""Small torch networks and the one training loop every torch head shares (early stopping included)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+#: batch loss: (network, batch index tensor) -> scalar loss
+BatchLoss = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+
+
+def build_net(dim: int, hidden: int, dropout: float) -> nn.Module:
+    """``hidden == 0`` is a linear reward; otherwise a one-hidden-layer MLP."""
+    if hidden <= 0:
+        return nn.Linear(dim, 1)
+    return nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
+
+
+@dataclass
+class TrainParams:
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    batch_size: int = 256
+    max_epochs: int = 200
+    patience: int = 5
+
+
+@dataclass
+class TrainLog:
+    epochs: int
+    best_epoch: int
+    best_val_loss: float | None
+
+
+def train_network(
+    net: nn.Module,
+    n_train: int,
+    train_loss: BatchLoss,
+    val_loss: Callable[[nn.Module], float] | None,
+    params: TrainParams,
+    seed: int,
+) -> TrainLog:
+    """Minibatch AdamW over ``n_train`` examples; keeps the weights of the best validation epoch."""
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    best_state = copy.deepcopy(net.state_dict())
+    best_loss = float("inf")
+    best_epoch = 0
+    epoch = 0
+    for epoch in range(1, params.max_epochs + 1):
+        net.train()
+        order = torch.randperm(n_train, generator=generator)
+        for start in range(0, n_train, params.batch_size):
+            optimizer.zero_grad()
+            loss = train_loss(net, order[start : start + params.batch_size])
+            loss.backward()
+            optimizer.step()
+        if val_loss is None:
+            continue
+        net.eval()
+        with torch.no_grad():
+            current = val_loss(net)
+        if current < best_loss - 1e-6:
+            best_loss, best_epoch = current, epoch
+            best_state = copy.deepcopy(net.state_dict())
+        elif epoch - best_epoch >= params.patience:
+            break
+    if val_loss is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    return TrainLog(epoch, best_epoch if val_loss is not None else epoch, best_loss if val_loss is not None else None)
+
+
+def predict_net(net: nn.Module, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return net(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).squeeze(-1).numpy().astype(np.float64)
+
+
+def state_to_numpy(net: nn.Module) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
+
+
+def load_numpy_state(net: nn.Module, arrays: dict[str, np.ndarray]) -> None:
+    net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
+    net.eval()

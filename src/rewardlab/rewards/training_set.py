@@ -1,0 +1,113 @@
+"""Feedback turned into arrays a head can learn from: one feature row per response, plus supervision.
+
+Comparisons (and rankings, expanded into all their ordered pairs) become index pairs with a target
+P(a wins) of 1, 0 or 0.5 for a tie; ratings and correctness labels become per-response values. Each
+response carries its prompt's group so validation splits stay split by prompt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rewardlab.data.dataset import FeedbackDataset
+
+OUTCOME_TARGET = {"a": 1.0, "b": 0.0, "tie": 0.5}
+
+
+@dataclass
+class TrainingSet:
+    x: np.ndarray  # (n_items, d) features, one row per response
+    response_ids: list[str]
+    group: np.ndarray  # (n_items,) prompt-group index of each response
+    pair_a: np.ndarray  # (n_pairs,) item indices
+    pair_b: np.ndarray
+    pair_target: np.ndarray  # P(a beats b): 1, 0 or 0.5
+    rating_item: np.ndarray  # (n_ratings,) item indices
+    rating_value: np.ndarray
+    label_item: np.ndarray  # (n_labels,) item indices
+    label_value: np.ndarray  # 1.0 correct / 0.0 incorrect
+
+    @property
+    def dim(self) -> int:
+        return int(self.x.shape[1])
+
+    def split_by_group(self, fraction: float, seed: int) -> tuple[TrainingSet, TrainingSet]:
+        """(train, validation) with whole prompt groups held out, for early stopping."""
+        groups = np.unique(self.group)
+        rng = np.random.default_rng(seed)
+        n_val = max(1, int(round(fraction * len(groups))))
+        val_groups = set(rng.choice(groups, size=n_val, replace=False).tolist())
+        val_items = np.array([g in val_groups for g in self.group], dtype=bool)
+        return self._restrict(~val_items), self._restrict(val_items)
+
+    def _restrict(self, keep: np.ndarray) -> TrainingSet:
+        new_index = np.full(len(keep), -1, dtype=np.int64)
+        new_index[keep] = np.arange(int(keep.sum()))
+
+        def remap(items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            ok = keep[items]
+            return new_index[items[ok]], ok
+
+        pa, ok_a = remap(self.pair_a)
+        pb, _ = remap(self.pair_b)  # both sides of a pair share a prompt, so ok_a == ok_b
+        ri, ok_r = remap(self.rating_item)
+        li, ok_l = remap(self.label_item)
+        return TrainingSet(
+            x=self.x[keep],
+            response_ids=[rid for rid, k in zip(self.response_ids, keep) if k],
+            group=self.group[keep],
+            pair_a=pa,
+            pair_b=pb,
+            pair_target=self.pair_target[ok_a],
+            rating_item=ri,
+            rating_value=self.rating_value[ok_r],
+            label_item=li,
+            label_value=self.label_value[ok_l],
+        )
+
+    def item_labels(self) -> tuple[np.ndarray, np.ndarray]:
+        """Classification view of the pairs: winners get 1, losers 0, both sides of a tie 0.5."""
+        items = np.concatenate([self.pair_a, self.pair_b])
+        targets = np.concatenate([self.pair_target, 1.0 - self.pair_target])
+        return items, targets
+
+
+def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np.ndarray]) -> TrainingSet:
+    """Arrange ``dataset``'s supervision over the features of its responses."""
+    response_ids = sorted(response_features)
+    index = {rid: i for i, rid in enumerate(response_ids)}
+    groups = dataset.prompt_groups()
+    group_index: dict[str, int] = {}
+    item_group = np.array(
+        [group_index.setdefault(groups[dataset.responses[rid].prompt_id], len(group_index)) for rid in response_ids],
+        dtype=np.int64,
+    )
+    pa: list[int] = []
+    pb: list[int] = []
+    target: list[float] = []
+    for comp in dataset.comparisons:
+        pa.append(index[comp.a])
+        pb.append(index[comp.b])
+        target.append(OUTCOME_TARGET[comp.outcome])
+    for ranking in dataset.rankings:
+        ids = ranking.response_ids
+        for i in range(len(ids)):
+            for j in range(i + 1, len(ids)):
+                pa.append(index[ids[i]])
+                pb.append(index[ids[j]])
+                target.append(1.0)
+    x = np.stack([response_features[rid] for rid in response_ids]) if response_ids else np.zeros((0, 0), np.float32)
+    return TrainingSet(
+        x=x.astype(np.float32),
+        response_ids=response_ids,
+        group=item_group,
+        pair_a=np.array(pa, dtype=np.int64),
+        pair_b=np.array(pb, dtype=np.int64),
+        pair_target=np.array(target, dtype=np.float32),
+        rating_item=np.array([index[r.response_id] for r in dataset.ratings], dtype=np.int64),
+        rating_value=np.array([r.value for r in dataset.ratings], dtype=np.float32),
+        label_item=np.array([index[lab.response_id] for lab in dataset.labels], dtype=np.int64),
+        label_value=np.array([float(lab.correct) for lab in dataset.labels], dtype=np.float32),
+    )
