@@ -19,7 +19,7 @@ from rewardlab.errors import DataError, RewardlabError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
-out = Console(width=None if sys.stdout.isatty() else 150)
+out = Console(width=None if sys.stdout.isatty() else 200)
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 CacheDir = Annotated[Path | None, typer.Option(help="Embedding cache directory (default: user cache dir).")]
@@ -125,7 +125,7 @@ def quickstart(
             LearnerSpec("BT-MLP", "bt-mlp"),
             LearnerSpec("CLF-MLP", "clf-mlp"),
             LearnerSpec("CLF-LightGBM", "clf-lgbm"),
-            LearnerSpec("BT-MLP ×5 ensemble", "bt-mlp", ensemble=5),
+            LearnerSpec("BT-MLP ensemble (5)", "bt-mlp", ensemble=5),
         ]
         with progress_bars(quiet) as bars:
             on_embed, on_train = bars.bar(f"embedding ({encoder})"), bars.bar("training (fold × learner)")

@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import asdict, fields
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from rewardlab.data.types import (
     response_id_for,
 )
 
-Feedback = Union[Comparison, Ranking, Rating, Label, Correction, Critique, StepLabel, Demonstration]
+Feedback = Comparison | Ranking | Rating | Label | Correction | Critique | StepLabel | Demonstration
 
 #: table name -> row type, in a fixed order (used by writers, summaries and fingerprints)
 FEEDBACK_TABLES: dict[str, type] = {

@@ -65,7 +65,7 @@ def hh_rlhf_from_records(
             get_field(record, "rejected", source=source, row=row), source=source, row=row, field="rejected"
         )
         if chosen == rejected:
-            skipped.add("pairs whose chosen and rejected are identical", row)
+            skipped.add("pair(s) whose chosen and rejected are identical", row)
             continue
         parts = split_dialogue(chosen, rejected)
         if parts is None:
@@ -85,10 +85,10 @@ def hh_rlhf_from_records(
                 field=empty[0],
             )
         if empty:
-            skipped.add("pairs with an empty final assistant turn", row)
+            skipped.add("pair(s) with an empty final assistant turn", row)
             continue
         if chosen_response == rejected_response:
-            skipped.add("pairs whose chosen and rejected responses are identical", row)
+            skipped.add("pair(s) whose chosen and rejected responses are identical", row)
             continue
         pid = dataset.add_prompt(prompt_text, dialogue_messages(prompt_text))
         a = dataset.add_response(pid, chosen_response)

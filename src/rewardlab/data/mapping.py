@@ -99,7 +99,7 @@ def read_mapped(path: str | Path, mapping: ColumnMapping, limit: int | None = No
             _check_columns(record, mapping, source)
             checked_columns = True
 
-        def text(name: str) -> str:
+        def text(name: str, record: dict[str, Any] = record, row: int = row) -> str:
             column = getattr(mapping, name)
             return require_text(get_field(record, column, source=source, row=row), source=source, row=row, field=column)
 
@@ -111,7 +111,7 @@ def read_mapped(path: str | Path, mapping: ColumnMapping, limit: int | None = No
             first, second = ("chosen", "rejected") if kind == "chosen_rejected" else ("a", "b")
             text_a, text_b = text(first), text(second)
             if text_a == text_b:
-                skipped.add("pairs whose two responses are identical", row)
+                skipped.add("pair(s) whose two responses are identical", row)
                 continue
             outcome: Outcome = "a" if kind == "chosen_rejected" else _outcome(record, mapping, source, row)
             strength = _optional_float(record, mapping.strength, source, row)

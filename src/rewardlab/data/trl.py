@@ -81,7 +81,7 @@ def trl_from_records(
                 chosen_raw, rejected_raw, source=source, row=row
             )
         if chosen == rejected:
-            skipped.add("pairs whose two responses are identical", row)
+            skipped.add("pair(s) whose two responses are identical", row)
             continue
         pid = dataset.add_prompt(prompt_text, prompt_messages)
         a = dataset.add_response(pid, chosen)

@@ -1,0 +1,58 @@
+"""RewardModel end to end on text: fit, score, save/load round trip, encoder mismatch protection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rewardlab.data import Comparison, FeedbackDataset
+from rewardlab.errors import ModelError
+from rewardlab.rewards import RewardModel
+
+POLITE = ["Sure, happy to help with that.", "Here is a careful, kind answer.", "Thanks for asking, here you go."]
+RUDE = ["No. Figure it out yourself.", "That is a stupid question.", "Go away and stop asking."]
+
+
+def polite_dataset(n: int = 120) -> FeedbackDataset:
+    """Polite answers beat rude ones; half the pairs list the winner second."""
+    ds = FeedbackDataset("polite")
+    for i in range(n):
+        pid = ds.add_prompt(f"Question {i}: can you help me with task {i}?")
+        good = ds.add_response(pid, f"{POLITE[i % 3]} (task {i})")
+        bad = ds.add_response(pid, f"{RUDE[i % 3]} (task {i})")
+        ds.add(Comparison(pid, good, bad, "a") if i % 2 else Comparison(pid, bad, good, "b"))
+    return ds
+
+
+@pytest.mark.parametrize("kind,ensemble", [("bt-mlp", 0), ("clf-lgbm", 0), ("bt-linear", 3)])
+def test_fit_score_save_load(kind: str, ensemble: int, tmp_path: Path) -> None:
+    ds = polite_dataset()
+    model = RewardModel.create(kind, encoder="hashing:128", ensemble=ensemble, seed=1).fit(ds)
+    prompts = ["Can you help me with my homework?"] * 2
+    scores = model.score(prompts, ["Sure, happy to help with that.", "That is a stupid question."])
+    assert scores[0] > scores[1]
+    model.save(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["encoder"]["spec"] == "hashing:128" and config["train"]["data_fingerprint"] == ds.fingerprint()
+    loaded = RewardModel.load(tmp_path / "m")
+    assert np.array_equal(loaded.score(prompts, ["a", "b"]), model.score(prompts, ["a", "b"]))
+    stats = loaded.score_stats(prompts, ["a", "b"])
+    assert set(stats) == ({"mean", "std", "min", "lcb"} if ensemble else {"score"})
+
+
+def test_loading_with_a_different_encoder_is_refused(tmp_path: Path) -> None:
+    RewardModel.create("bt-linear", encoder="hashing:64").fit(polite_dataset(40)).save(tmp_path / "m")
+    config_path = tmp_path / "m" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["encoder"]["fingerprint"] = "hashing-v0-something-else"
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ModelError, match="meaningless"):
+        RewardModel.load(tmp_path / "m")
+
+
+def test_loading_a_non_model_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="no config.json"):
+        RewardModel.load(tmp_path)

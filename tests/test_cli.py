@@ -1,0 +1,109 @@
+"""The `rewardlab` command end to end on small data, with the hashing encoder for speed."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rewardlab.cli import app
+from rewardlab.data import demo_path
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def small_hh(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 300 rows of the bundled HH-RLHF demo file."""
+    path = tmp_path_factory.mktemp("data") / "hh300.jsonl"
+    with gzip.open(demo_path(), "rt", encoding="utf-8") as src:
+        lines = [next(src) for _ in range(300)]
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def test_quickstart_small(tmp_path: Path) -> None:
+    code, output = run("quickstart", "--encoder", "hashing:64", "--limit", "300", "--folds", "3",
+                       "--runs", str(tmp_path), "--quiet")
+    assert code == 0, output
+    assert "BT-MLP" in output and "CLF-LightGBM" in output and "ensemble" in output
+    (run_dir,) = list(tmp_path.iterdir())
+    record = json.loads((run_dir / "record.json").read_text())
+    assert record["data"]["summary"]["comparisons"] == 299  # row 87 of the demo has an empty final turn
+    assert "87" in record["data"]["notes"][0]
+    assert record["protocol"]["k_folds"] == 3
+    for learner in record["learners"].values():
+        acc = learner["metrics"]["accuracy"]
+        assert acc["ci_low"] <= acc["value"] <= acc["ci_high"] and acc["n"] == 299
+    assert (run_dir / "model-bt-mlp" / "config.json").exists()
+    code, output = run("score", "--model", str(run_dir / "model-bt-mlp"), "--prompt", "hi", "--response", "hello")
+    assert code == 0 and "score" in json.loads(output.strip().splitlines()[-1])
+
+
+def test_train_evaluate_score_on_a_file(small_hh: Path, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    code, output = run("train", str(small_hh), "--out", str(model_dir), "--head", "clf-mlp", "--ensemble", "3",
+                       "--encoder", "hashing:64", "--on-empty", "skip", "--quiet")
+    assert code == 0, output
+    record = tmp_path / "eval.json"
+    code, output = run("evaluate", str(small_hh), "--model", str(model_dir), "--record", str(record),
+                       "--on-empty", "skip", "--quiet")
+    assert code == 0, output
+    assert json.loads(record.read_text())["metrics"]["accuracy"]["n"] == 299  # row 87 has an empty turn
+    code, output = run("evaluate", str(small_hh), "--heads", "bt-linear,clf-logistic", "--folds", "3",
+                       "--encoder", "hashing:64", "--on-empty", "skip", "--quiet")
+    assert code == 0 and "clf-logistic" in output, output
+    to_score = tmp_path / "in.jsonl"
+    to_score.write_text(json.dumps({"prompt": "Help?", "response": "Sure.", "id": 7}) + "\n", encoding="utf-8")
+    scored = tmp_path / "out.jsonl"
+    code, output = run("score", "--model", str(model_dir), "--input", str(to_score), "--output", str(scored))
+    assert code == 0, output
+    row = json.loads(scored.read_text())
+    assert row["id"] == 7 and {"reward_mean", "reward_std", "reward_min", "reward_lcb"} <= set(row)
+
+
+def test_mapped_csv_through_the_cli(tmp_path: Path) -> None:
+    csv_path = tmp_path / "pairs.csv"
+    rows = ["input,output_1,output_2,label"]
+    for i in range(40):
+        good, bad = f"kind helpful answer {i}", f"rude answer {i}"
+        rows.append(f"question {i},{good},{bad},1" if i % 2 else f"question {i},{bad},{good},2")
+    csv_path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    code, output = run("train", str(csv_path), "--out", str(tmp_path / "m"), "--head", "bt-linear",
+                       "--encoder", "hashing:64", "--map", "prompt=input,a=output_1,b=output_2,label=label", "--quiet")
+    assert code == 0, output
+    code, output = run("train", str(csv_path), "--out", str(tmp_path / "m2"), "--encoder", "hashing:64",
+                       "--map", "prompt=input,a=output_1,b=output_3,label=label", "--quiet")
+    assert code == 2 and "output_3" in output and "output_1" in output and "Traceback" not in output
+
+
+def test_bad_input_is_one_clean_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "p", "chosen": \n', encoding="utf-8")
+    code, output = run("train", str(bad), "--out", str(tmp_path / "m"), "--encoder", "hashing:64", "--quiet")
+    assert code == 2
+    assert "bad.jsonl" in output and "row 2" in output and "broken JSON" in output
+    assert "Traceback" not in output
+
+
+def test_unknown_head_and_missing_model(tmp_path: Path, small_hh: Path) -> None:
+    code, output = run("train", str(small_hh), "--out", str(tmp_path / "m"), "--head", "nope", "--on-empty", "skip",
+                       "--encoder", "hashing:64", "--quiet")
+    assert code == 2 and "unknown head kind" in output
+    code, output = run("score", "--model", str(tmp_path), "--prompt", "p", "--response", "r")
+    assert code == 2 and "config.json" in output
+
+
+def test_datasets_and_heads_listings() -> None:
+    code, output = run("datasets")
+    assert code == 0 and "hh-harmless-demo" in output
+    code, output = run("heads")
+    assert code == 0 and "clf-lgbm" in output and "rating-mlp" in output
