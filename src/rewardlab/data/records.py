@@ -126,8 +126,7 @@ def _iter_parquet(path: Path, limit: int | None) -> Iterator[tuple[int, dict[str
         raise DataError(f"cannot read Parquet: {exc}", source=path) from None
     if limit is not None:
         table = table.slice(0, limit)
-    for index, record in enumerate(table.to_pylist(), start=1):
-        yield index, record
+    yield from enumerate(table.to_pylist(), start=1)
 
 
 def get_field(record: dict[str, Any], path: str, *, source: str | Path, row: int) -> Any:

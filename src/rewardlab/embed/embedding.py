@@ -42,7 +42,8 @@ def embed_texts(
     cache = EmbeddingCache(encoder.fingerprint(), encoder.dim, cache_dir) if use_cache else None
     vectors: dict[str, np.ndarray] = cache.get_many(unique) if cache else {}
     hits = len(vectors)
-    missing = [t for t in unique if t not in vectors]
+    # length-sorted, so each chunk (and each batch inside it) holds texts of similar length: little padding
+    missing = sorted((t for t in unique if t not in vectors), key=len)
     if on_progress:
         on_progress(hits, len(unique))
     for start in range(0, len(missing), chunk_size):
