@@ -120,10 +120,12 @@ class FeedbackDataset:
         """A hash of the exact content, recorded with every model and run so results are traceable."""
         h = hashlib.sha256()
         for pid in sorted(self.prompts):
-            h.update(f"P{pid}\x00{self.prompts[pid].text}\x00".encode())
+            p = self.prompts[pid]
+            messages = json.dumps(None if p.messages is None else [asdict(m) for m in p.messages])
+            h.update(f"P{pid}\x00{p.text}\x00{messages}\x00".encode())
         for rid in sorted(self.responses):
             r = self.responses[rid]
-            h.update(f"R{rid}\x00{r.prompt_id}\x00{r.text}\x00".encode())
+            h.update(f"R{rid}\x00{r.prompt_id}\x00{r.text}\x00{r.source}\x00".encode())
         for name in FEEDBACK_TABLES:
             for row in self.table(name):
                 h.update(name.encode())

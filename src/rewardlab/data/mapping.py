@@ -21,8 +21,8 @@ from rewardlab.errors import DataError
 DEFAULT_LABEL_VALUES: dict[str, Outcome] = {
     "a": "a", "1": "a", "b": "b", "2": "b", "tie": "tie", "draw": "tie",
 }
-_TRUE = {"true", "1", "yes", "y", "correct"}
-_FALSE = {"false", "0", "no", "n", "incorrect"}
+_TRUE = {"true", "1", "1.0", "yes", "y", "correct"}
+_FALSE = {"false", "0", "0.0", "no", "n", "incorrect"}
 
 
 @dataclass
@@ -63,6 +63,7 @@ class ColumnMapping:
             mapping.label_values = {}
             for item in filter(None, (part.strip() for part in label_values.split(","))):
                 value, _, outcome = item.partition("=")
+                outcome = outcome.strip()
                 if outcome not in ("a", "b", "tie"):
                     raise DataError(f"label value {item!r} must map to a, b or tie", source="--label-values")
                 mapping.label_values[value.strip().casefold()] = outcome  # type: ignore[assignment]
@@ -103,7 +104,7 @@ def read_mapped(path: str | Path, mapping: ColumnMapping, limit: int | None = No
             column = getattr(mapping, name)
             return require_text(get_field(record, column, source=source, row=row), source=source, row=row, field=column)
 
-        pid = dataset.add_prompt(text("prompt"))
+        prompt_text = text("prompt")
         annotator = _optional_str(record, mapping.annotator, source, row)
         model = _optional_str(record, mapping.model, source, row)
         meta = {"row": row}
@@ -113,19 +114,20 @@ def read_mapped(path: str | Path, mapping: ColumnMapping, limit: int | None = No
             if text_a == text_b:
                 skipped.add("pair(s) whose two responses are identical", row)
                 continue
+            pid = dataset.add_prompt(prompt_text)
             outcome: Outcome = "a" if kind == "chosen_rejected" else _outcome(record, mapping, source, row)
             strength = _optional_float(record, mapping.strength, source, row)
             a = dataset.add_response(pid, text_a)
             b = dataset.add_response(pid, text_b)
             dataset.add(Comparison(pid, a, b, outcome, strength, annotator, meta))
         elif kind == "rating":
-            rid = dataset.add_response(pid, text("response"), model)
+            rid = dataset.add_response(dataset.add_prompt(prompt_text), text("response"), model)
             value = _optional_float(record, mapping.rating, source, row)
             if value is None:
                 raise DataError("rating is missing", source=source, row=row, field=mapping.rating)
             dataset.add(Rating(rid, value, None, annotator, meta))
         else:
-            rid = dataset.add_response(pid, text("response"), model)
+            rid = dataset.add_response(dataset.add_prompt(prompt_text), text("response"), model)
             assert mapping.correct is not None
             correct = _bool(get_field(record, mapping.correct, source=source, row=row), source, row, mapping.correct)
             dataset.add(Label(rid, correct, annotator, meta))
@@ -189,6 +191,8 @@ def _optional_float(record: dict[str, Any], column: str | None, source: str, row
 def _bool(value: Any, source: str, row: int, column: str) -> bool:
     if isinstance(value, bool):
         return value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 1.0 / 0.0, as pandas writes integer columns that have nulls
     key = str(value).strip().casefold()
     if key in _TRUE:
         return True

@@ -39,7 +39,7 @@ def _open_bytes(path: Path) -> io.BufferedIOBase:
 
 def _decode(raw: bytes, path: Path, row: int) -> str:
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig" if row == 1 else "utf-8")  # tolerate a byte-order mark
     except UnicodeDecodeError as exc:
         raise DataError(f"bytes at offset {exc.start} are not valid UTF-8", source=path, row=row) from None
 
@@ -49,6 +49,8 @@ def iter_records(path: str | Path, limit: int | None = None) -> Iterator[tuple[i
     path = Path(path)
     if not path.exists():
         raise DataError("file not found", source=path)
+    if limit is not None and limit <= 0:
+        return
     suffix = _base_suffix(path)
     if suffix == ".parquet":
         yield from _iter_parquet(path, limit)
@@ -90,7 +92,7 @@ def _iter_json_list(path: Path, limit: int | None) -> Iterator[tuple[int, dict[s
         data = [data]
     if not isinstance(data, list):
         raise DataError("expected a JSON list of objects", source=path)
-    for index, record in enumerate(data[:limit] if limit else data, start=1):
+    for index, record in enumerate(data if limit is None else data[:limit], start=1):
         if not isinstance(record, dict):
             raise DataError(f"expected a JSON object, got {type(record).__name__}", source=path, row=index)
         yield index, record
@@ -99,7 +101,7 @@ def _iter_json_list(path: Path, limit: int | None) -> Iterator[tuple[int, dict[s
 def _iter_delimited(path: Path, delimiter: str, limit: int | None) -> Iterator[tuple[int, dict[str, Any]]]:
     with _open_bytes(path) as handle:
         raw = handle.read()
-    text = _decode_whole(raw, path)
+    text = _decode_whole(raw, path, delimiter)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     for index, record in enumerate(reader, start=1):
         if None in record:
@@ -109,12 +111,18 @@ def _iter_delimited(path: Path, delimiter: str, limit: int | None) -> Iterator[t
             return
 
 
-def _decode_whole(raw: bytes, path: Path) -> str:
+def _decode_whole(raw: bytes, path: Path, delimiter: str) -> str:
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # tolerate the byte-order mark spreadsheet programs write
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n")  # header is line 1, so data row = newlines before the byte
-        raise DataError(f"bytes at offset {exc.start} are not valid UTF-8", source=path, row=line) from None
+        # count the records (not lines: quoted cells may span lines) that end before the bad byte
+        prefix = raw[: exc.start].decode("utf-8-sig")
+        records = list(csv.reader(io.StringIO(prefix, newline=""), delimiter=delimiter))
+        # the bad byte starts a new record after a newline, else it lies in the last (partial) one
+        row = len(records) if prefix.endswith("\n") or not records else len(records) - 1
+        if row == 0:
+            raise DataError(f"header bytes at offset {exc.start} are not valid UTF-8", source=path) from None
+        raise DataError(f"bytes at offset {exc.start} are not valid UTF-8", source=path, row=row) from None
 
 
 def _iter_parquet(path: Path, limit: int | None) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -54,6 +54,10 @@ class Comparison:
     annotator_id: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.strength is not None:
+            object.__setattr__(self, "strength", float(self.strength))
+
 
 @dataclass(frozen=True)
 class Ranking:
@@ -74,6 +78,12 @@ class Rating:
     scale: tuple[float, float] | None = None
     annotator_id: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # numbers are stored as floats, so Rating(3) and a round-tripped Rating(3.0) are the same row
+        object.__setattr__(self, "value", float(self.value))
+        if self.scale is not None:
+            object.__setattr__(self, "scale", (float(self.scale[0]), float(self.scale[1])))
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,9 @@ class StepLabel:
     value: float
     annotator_id: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", float(self.value))
 
 
 @dataclass(frozen=True)
