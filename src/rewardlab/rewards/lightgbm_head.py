@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 
 from rewardlab.errors import ModelError
-from rewardlab.rewards.objectives import examples_for
-from rewardlab.rewards.torch_head import examples_for_or_empty
+from rewardlab.rewards.objectives import examples_for, examples_for_or_empty
 from rewardlab.rewards.training_set import TrainingSet
 
 

@@ -51,3 +51,11 @@ def examples_for(objective: str, data: TrainingSet) -> Examples:
             raise ModelError("a rating head needs ratings; this data has none")
         return Examples(data.rating_item, None, data.rating_value)
     raise ModelError(f"unknown objective {objective!r}; known: {', '.join(OBJECTIVES)}")
+
+
+def examples_for_or_empty(objective: str, data: TrainingSet) -> Examples | list[int]:
+    """The objective's examples, or an empty list when a split has none (e.g. a tiny validation set)."""
+    try:
+        return examples_for(objective, data)
+    except ModelError:
+        return []

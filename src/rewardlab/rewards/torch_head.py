@@ -12,8 +12,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 from torch import nn
 
-from rewardlab.errors import ModelError
-from rewardlab.rewards.objectives import Examples, examples_for
+from rewardlab.rewards.objectives import Examples, examples_for, examples_for_or_empty
 from rewardlab.rewards.torch_training import (
     TrainParams,
     build_net,
@@ -117,10 +116,3 @@ class TorchHead:
         load_numpy_state(head.net, load_file(str(directory / "head.safetensors")))
         return head
 
-
-def examples_for_or_empty(objective: str, data: TrainingSet) -> Examples | list[int]:
-    """The objective's examples, or an empty list when the split has none (e.g. a tiny validation set)."""
-    try:
-        return examples_for(objective, data)
-    except ModelError:
-        return []
