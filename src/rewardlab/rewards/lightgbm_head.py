@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from rewardlab.errors import ModelError
-from rewardlab.rewards.objectives import examples_for, examples_for_or_empty
+from rewardlab.rewards.objectives import split_for_early_stopping
 from rewardlab.rewards.training_set import TrainingSet
 
 
@@ -56,10 +56,8 @@ class LightGBMHead:
     def fit(self, data: TrainingSet) -> LightGBMHead:
         import lightgbm as lgb
 
-        examples_for(self.objective, data)
-        can_validate = self.val_fraction > 0 and len(np.unique(data.group)) >= 10
-        train, val = data.split_by_group(self.val_fraction, self.seed) if can_validate else (data, None)
-        ex = examples_for(self.objective, train)
+        split = split_for_early_stopping(self.objective, data, self.val_fraction, self.seed)
+        ex = split.train_examples
         booster_params = {
             "objective": "regression" if self.objective == "rating" else "cross_entropy",
             "learning_rate": self.learning_rate,
@@ -73,13 +71,12 @@ class LightGBMHead:
             "num_threads": max(1, os.cpu_count() or 1),
             "verbosity": -1,
         }
-        train_ds = lgb.Dataset(train.x[ex.left], label=ex.target)
+        train_ds = lgb.Dataset(split.train.x[ex.left], label=ex.target)
         callbacks = []
         valid_sets = []
-        val_ex = examples_for_or_empty(self.objective, val) if val is not None else []
-        if val is not None and len(val_ex):
-            assert not isinstance(val_ex, list)
-            valid_sets = [lgb.Dataset(val.x[val_ex.left], label=val_ex.target, reference=train_ds)]
+        if split.val is not None and split.val_examples is not None:
+            val_ex = split.val_examples
+            valid_sets = [lgb.Dataset(split.val.x[val_ex.left], label=val_ex.target, reference=train_ds)]
             callbacks = [lgb.early_stopping(self.patience, verbose=False)]
         self.booster = lgb.train(booster_params, train_ds, num_boost_round=self.n_estimators,
                                  valid_sets=valid_sets, callbacks=callbacks)

@@ -53,9 +53,31 @@ def examples_for(objective: str, data: TrainingSet) -> Examples:
     raise ModelError(f"unknown objective {objective!r}; known: {', '.join(OBJECTIVES)}")
 
 
-def examples_for_or_empty(objective: str, data: TrainingSet) -> Examples | list[int]:
-    """The objective's examples, or an empty list when a split has none (e.g. a tiny validation set)."""
+
+@dataclass
+class EarlyStoppingSplit:
+    """Training examples, and validation examples from held-out prompts when there are any."""
+
+    train: TrainingSet
+    train_examples: Examples
+    val: TrainingSet | None
+    val_examples: Examples | None
+
+
+MIN_GROUPS_TO_VALIDATE = 10
+
+
+def split_for_early_stopping(objective: str, data: TrainingSet, val_fraction: float, seed: int) -> EarlyStoppingSplit:
+    """Hold out whole prompt groups for early stopping (when there are enough of them).
+
+    Fails first, before any splitting, if ``data`` lacks the supervision ``objective`` needs.
+    """
+    examples_for(objective, data)
+    if val_fraction <= 0 or len(np.unique(data.group)) < MIN_GROUPS_TO_VALIDATE:
+        return EarlyStoppingSplit(data, examples_for(objective, data), None, None)
+    train, val = data.split_by_group(val_fraction, seed)
     try:
-        return examples_for(objective, data)
-    except ModelError:
-        return []
+        val_examples: Examples | None = examples_for(objective, val)
+    except ModelError:  # the held-out prompts happen to carry none of this supervision
+        val_examples = None
+    return EarlyStoppingSplit(train, examples_for(objective, train), val, val_examples)

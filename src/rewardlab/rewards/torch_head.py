@@ -12,7 +12,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 from torch import nn
 
-from rewardlab.rewards.objectives import Examples, examples_for, examples_for_or_empty
+from rewardlab.rewards.objectives import Examples, split_for_early_stopping
 from rewardlab.rewards.torch_training import (
     TrainParams,
     build_net,
@@ -67,19 +67,17 @@ class TorchHead:
 
     def fit(self, data: TrainingSet) -> TorchHead:
         torch.manual_seed(self.seed)
-        examples_for(self.objective, data)  # fail early, before splitting, if the supervision is missing
-        can_validate = self.val_fraction > 0 and len(np.unique(data.group)) >= 10
-        train, val = data.split_by_group(self.val_fraction, self.seed) if can_validate else (data, None)
-        ex = examples_for(self.objective, train)
+        split = split_for_early_stopping(self.objective, data, self.val_fraction, self.seed)
+        ex = split.train_examples
         if self.objective == "rating":
             self.rating_mean = float(ex.target.mean())
             self.rating_std = float(ex.target.std()) or 1.0
         self.dim = data.dim
         self.net = build_net(data.dim, self.hidden, self.dropout)
-        x_train = torch.from_numpy(train.x)
+        x_train = torch.from_numpy(split.train.x)
         val_fn = None
-        if val is not None and len(examples_for_or_empty(self.objective, val)):
-            x_val, ex_val = torch.from_numpy(val.x), examples_for(self.objective, val)
+        if split.val is not None and split.val_examples is not None:
+            x_val, ex_val = torch.from_numpy(split.val.x), split.val_examples
             val_fn = lambda net: float(self._loss(net, x_val, ex_val, None))  # noqa: E731
         log = train_network(
             self.net, len(ex), lambda net, rows: self._loss(net, x_train, ex, rows), val_fn, self.train_params, self.seed
