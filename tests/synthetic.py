@@ -1,9 +1,10 @@
-"""Synthetic reward problems with a known reward, for testing that heads recover it."""
+"""Synthetic reward problems with a known reward, and small text preference datasets, for tests."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from rewardlab.data import Comparison, FeedbackDataset
 from rewardlab.rewards.training_set import TrainingSet
 
 
@@ -47,3 +48,14 @@ def order_agreement(predicted: np.ndarray, true: np.ndarray, seed: int = 1, n_pa
     i, j = rng.integers(0, len(true), size=(2, n_pairs))
     keep = i != j
     return float((np.sign(predicted[i] - predicted[j]) == np.sign(true[i] - true[j]))[keep].mean())
+
+
+def preference_dataset(name: str, rows: list[tuple[str, str, str]]) -> FeedbackDataset:
+    """A dataset of (prompt, better, worse) comparisons; every other pair lists the winner second."""
+    ds = FeedbackDataset(name)
+    for i, (prompt, better, worse) in enumerate(rows):
+        pid = ds.add_prompt(prompt)
+        good = ds.add_response(pid, better)
+        bad = ds.add_response(pid, worse)
+        ds.add(Comparison(pid, good, bad, "a") if i % 2 else Comparison(pid, bad, good, "b"))
+    return ds

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rewardlab.data import Comparison, FeedbackDataset
+from rewardlab.data import FeedbackDataset
 from rewardlab.data.types import normalize_prompt
 from rewardlab.embed import HashingEncoder
 from rewardlab.evaluate import GroupBootstrap, LearnerSpec, cross_validate, pairwise_correct, pairwise_metrics
+from synthetic import preference_dataset
 
 
 def test_bootstrap_interval_covers_the_estimate_and_shrinks_with_n() -> None:
@@ -65,18 +66,13 @@ def test_paired_difference_of_a_learner_with_itself_is_exactly_zero() -> None:
 
 
 def _topic_dataset(n: int = 80) -> FeedbackDataset:
-    ds = FeedbackDataset("topics")
-    for i in range(n):
-        pid = ds.add_prompt(f"Tell me about item {i}")
-        good = ds.add_response(pid, f"a detailed helpful accurate answer about item {i}")
-        bad = ds.add_response(pid, f"rude useless wrong reply item {i}")
-        ds.add(Comparison(pid, good, bad, "a") if i % 2 else Comparison(pid, bad, good, "b"))
+    rows = [
+        (f"Tell me about item {i}", f"a detailed helpful accurate answer about item {i}", f"rude useless wrong reply item {i}")
+        for i in range(n)
+    ]
     # a duplicate prompt up to case/punctuation: must stay in one fold with its twin
-    pid = ds.add_prompt("tell me about ITEM 3!")
-    good = ds.add_response(pid, "a detailed helpful accurate answer")
-    bad = ds.add_response(pid, "rude useless wrong reply")
-    ds.add(Comparison(pid, good, bad, "a"))
-    return ds
+    rows.append(("tell me about ITEM 3!", "a detailed helpful accurate answer", "rude useless wrong reply"))
+    return preference_dataset("topics", rows)
 
 
 def test_cross_validation_scores_every_pair_once_out_of_fold() -> None:

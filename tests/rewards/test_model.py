@@ -8,23 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardlab.data import Comparison, FeedbackDataset
+from rewardlab.data import FeedbackDataset
 from rewardlab.errors import ModelError
 from rewardlab.rewards import RewardModel
+from synthetic import preference_dataset
 
 POLITE = ["Sure, happy to help with that.", "Here is a careful, kind answer.", "Thanks for asking, here you go."]
 RUDE = ["No. Figure it out yourself.", "That is a stupid question.", "Go away and stop asking."]
 
 
 def polite_dataset(n: int = 120) -> FeedbackDataset:
-    """Polite answers beat rude ones; half the pairs list the winner second."""
-    ds = FeedbackDataset("polite")
-    for i in range(n):
-        pid = ds.add_prompt(f"Question {i}: can you help me with task {i}?")
-        good = ds.add_response(pid, f"{POLITE[i % 3]} (task {i})")
-        bad = ds.add_response(pid, f"{RUDE[i % 3]} (task {i})")
-        ds.add(Comparison(pid, good, bad, "a") if i % 2 else Comparison(pid, bad, good, "b"))
-    return ds
+    """Polite answers beat rude ones."""
+    rows = [(f"Question {i}: can you help me with task {i}?", f"{POLITE[i % 3]} (task {i})", f"{RUDE[i % 3]} (task {i})")
+            for i in range(n)]
+    return preference_dataset("polite", rows)
 
 
 @pytest.mark.parametrize("kind,ensemble", [("bt-mlp", 0), ("clf-lgbm", 0), ("bt-linear", 3)])
