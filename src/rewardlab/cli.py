@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from rewardlab.embed.base import DEFAULT_ENCODER
 from rewardlab.errors import DataError, RewardlabError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -22,6 +23,7 @@ console = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 200)
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+EncoderOpt = Annotated[str, typer.Option(help="Encoder spec (see `rewardlab encoders`), e.g. minilm:int8, minilm, st:PATH.")]
 CacheDir = Annotated[Path | None, typer.Option(help="Embedding cache directory (default: user cache dir).")]
 
 
@@ -100,7 +102,7 @@ def _print_notes(dataset: Any) -> None:
 
 @app.command()
 def quickstart(
-    encoder: Annotated[str, typer.Option(help="Encoder spec: minilm or hashing[:dim].")] = "minilm",
+    encoder: EncoderOpt = DEFAULT_ENCODER,
     folds: Annotated[int, typer.Option(help="Folds of the cross-validation by prompt.")] = 5,
     seed: int = 0,
     runs: Annotated[Path, typer.Option(help="Where run directories are written.")] = Path("runs"),
@@ -163,7 +165,7 @@ def train(
     out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
     head: Annotated[str, typer.Option(help="Head kind (see `rewardlab heads`).")] = "bt-mlp",
     ensemble: Annotated[int, typer.Option(help="Train an ensemble of N seeds (0 = single model).")] = 0,
-    encoder: str = "minilm",
+    encoder: EncoderOpt = DEFAULT_ENCODER,
     features: Annotated[str, typer.Option(help="response, prompt+response or interaction.")] = "interaction",
     seed: int = 0,
     format: FormatOpt = "auto",
@@ -195,7 +197,7 @@ def evaluate(
     model: Annotated[Path | None, typer.Option(help="A trained model directory to score on DATA.")] = None,
     heads: Annotated[str, typer.Option(help="Without --model: comma-separated head kinds to cross-validate.")] = "bt-mlp,clf-mlp",
     folds: int = 5,
-    encoder: str = "minilm",
+    encoder: EncoderOpt = DEFAULT_ENCODER,
     features: str = "interaction",
     seed: int = 0,
     record: Annotated[Path | None, typer.Option(help="Write the JSON record of this evaluation here.")] = None,
@@ -289,6 +291,70 @@ def score(
                 handle.close()
         if output:
             out.print(f"scored {len(rows)} rows → {output}", highlight=False)
+
+
+@app.command()
+def embed(
+    data: Annotated[str | None, typer.Argument(help="A feedback file or dataset name: embeds its prompts and responses.")] = None,
+    texts: Annotated[Path | None, typer.Option(help="Instead of DATA: a .txt (one text per line) or a record file.")] = None,
+    field: Annotated[str, typer.Option(help="With --texts on a record file: the field holding the text.")] = "text",
+    output: Annotated[Path | None, typer.Option(help="With --texts: write the vectors (row i = text i) as .npy.")] = None,
+    encoder: EncoderOpt = DEFAULT_ENCODER,
+    format: FormatOpt = "auto",
+    map: MapOpt = None,
+    label_values: LabelValuesOpt = None,
+    on_empty: OnEmptyOpt = "error",
+    limit: LimitOpt = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor fill the cache.")] = False,
+    cache_dir: CacheDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Embed texts into the cache (so training and scoring start warm): throughput and cache hit rate."""
+    import numpy as np
+
+    from rewardlab.data.records import read_texts
+    from rewardlab.embed import embed_texts, make_encoder
+    from rewardlab.rewards.features import prompt_view
+
+    with user_errors():
+        if (data is None) == (texts is None):
+            raise RewardlabError("give either DATA (a feedback file or dataset name) or --texts FILE")
+        if output is not None and texts is None:
+            raise RewardlabError("--output needs --texts (the vectors of a dataset go to the cache)")
+        if texts is not None:
+            items = read_texts(texts, field, limit)
+        else:
+            dataset = _load_data(data, format, map, label_values, on_empty, limit)  # type: ignore[arg-type]
+            _print_notes(dataset)
+            # the same strings training embeds: every response and the tail of every prompt
+            items = [r.text for r in dataset.responses.values()] + [prompt_view(p.text) for p in dataset.prompts.values()]
+        enc = make_encoder(encoder)
+        load_started = time.perf_counter()
+        enc.encode(["warm-up"])  # load weights (first use of an ONNX spec: build it) outside the throughput
+        console.print(f"encoder {enc.spec} ready in {time.perf_counter() - load_started:.1f}s", highlight=False)
+        with progress_bar(f"embedding ({encoder})", quiet) as on_progress:
+            vectors, stats = embed_texts(items, enc, cache_dir=cache_dir, use_cache=not no_cache, on_progress=on_progress)
+        rate = stats.misses / stats.seconds if stats.misses and stats.seconds else float("nan")
+        out.print(f"{stats.texts} texts ({stats.unique} unique) with {enc.spec}: {stats.hits} cached "
+                  f"(hit rate {stats.hit_rate:.0%}), {stats.misses} embedded in {stats.seconds:.1f}s"
+                  f"{f' ({rate:.1f} texts/s)' if stats.misses else ''}", highlight=False)
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            np.save(output, vectors)
+            out.print(f"vectors {vectors.shape} → {output}", highlight=False)
+
+
+@app.command()
+def encoders() -> None:
+    """Encoder specs accepted by every --encoder option."""
+    from rewardlab.embed.base import ENCODER_SPECS
+
+    table = Table(title=f"encoder specs (default: {DEFAULT_ENCODER})", title_justify="left")
+    table.add_column("spec")
+    table.add_column("what it is")
+    for spec, description in ENCODER_SPECS.items():
+        table.add_row(spec, description)
+    out.print(table)
 
 
 @app.command()

@@ -180,3 +180,28 @@ EMPTY_POLICIES = ("error", "skip")
 
 def is_blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
+
+
+def read_texts(path: str | Path, field: str = "text", limit: int | None = None) -> list[str]:
+    """Plain texts: one per line of a ``.txt`` file, or the ``field`` of every record of any record file.
+
+    Blank lines and empty fields are errors (naming the row), not skipped: row i of the input is row i
+    of whatever is computed from it.
+    """
+    path = Path(path)
+    name = path.name.lower().removesuffix(".gz")
+    if not name.endswith(".txt"):
+        return [require_text(get_field(record, field, source=path, row=row), source=path, row=row, field=field)
+                for row, record in iter_records(path, limit)]
+    if not path.exists():
+        raise DataError("file not found", source=path)
+    texts: list[str] = []
+    with _open_bytes(path) as handle:
+        for row, raw in enumerate(handle, start=1):
+            if limit is not None and len(texts) >= limit:
+                break
+            line = _decode(raw, path, row).rstrip("\r\n")
+            if not line.strip():
+                raise DataError("blank line (one text per line is expected)", source=path, row=row)
+            texts.append(line)
+    return texts

@@ -1,7 +1,9 @@
-"""The `Encoder` protocol and encoder specs (``minilm``, ``hashing:256``) used everywhere a user picks one."""
+"""The `Encoder` protocol and encoder specs (``minilm:int8``, ``st:<path>``, ...) used everywhere a user picks one."""
 
 from __future__ import annotations
 
+import importlib.util
+import warnings
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -26,19 +28,40 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-def make_encoder(spec: str) -> Encoder:
-    """Build an encoder from its short spec.
+#: The fastest variant whose downstream accuracy is indistinguishable from fp32 (benchmarks/embed_throughput.py).
+DEFAULT_ENCODER = "minilm:int8"
 
-    ``minilm`` — all-MiniLM-L6-v2 (384-d, fp32 torch), the default;
-    ``hashing`` / ``hashing:<dim>`` — weight-free hashed word n-grams, for fast tests and smoke runs.
+ENCODER_SPECS = {
+    "minilm": "all-MiniLM-L6-v2, torch fp32 (the reference)",
+    "minilm:bf16": "all-MiniLM-L6-v2 under torch bf16 autocast (fp32 where the CPU lacks bf16)",
+    "minilm:onnx": "all-MiniLM-L6-v2 on ONNX Runtime, fused fp32 graph (same vectors as minilm)",
+    "minilm:int8": "all-MiniLM-L6-v2 on ONNX Runtime, per-channel int8 (fastest)",
+    "st:<path-or-name>": "any sentence-transformers model",
+    "hf-last:<dir|file.gguf|smollm2>": "a decoder LLM's last-token hidden state",
+    "hashing[:dim]": "weight-free hashed word n-grams, for smoke tests",
+}
+
+
+def make_encoder(spec: str) -> Encoder:
+    """Build an encoder from its short spec (see ``ENCODER_SPECS``).
+
+    A spec names a vector space: it and the encoder's precision go into the fingerprint that keys the
+    embedding cache and every saved reward model. ``minilm:int8`` and ``minilm:onnx`` fall back to torch
+    (with a warning saying why) when onnxruntime is not installed.
     """
     name, _, arg = spec.partition(":")
     if name == "minilm":
-        if arg not in ("", "fp32"):
-            raise EncoderError(f"encoder spec {spec!r}: minilm supports only fp32 in this version")
-        from rewardlab.embed.minilm import MiniLMEncoder
+        return _make_minilm(spec, arg or "fp32")
+    if name == "st":
+        from rewardlab.embed.sentence_transformer import SentenceTransformerEncoder
 
-        return MiniLMEncoder()
+        return SentenceTransformerEncoder(arg)
+    if name == "hf-last":
+        from rewardlab.embed.last_token import HFLastTokenEncoder, smollm2_gguf_path
+
+        if not arg:
+            raise EncoderError("encoder spec 'hf-last:' needs a model directory, a .gguf file, or 'smollm2'")
+        return HFLastTokenEncoder(smollm2_gguf_path() if arg == "smollm2" else arg)
     if name == "hashing":
         from rewardlab.embed.hashing import HashingEncoder
 
@@ -47,4 +70,20 @@ def make_encoder(spec: str) -> Encoder:
         except ValueError:
             raise EncoderError(f"encoder spec {spec!r}: dimension must be an integer") from None
         return HashingEncoder(dim=dim)
-    raise EncoderError(f"unknown encoder spec {spec!r}; known: minilm, hashing[:dim]")
+    raise EncoderError(f"unknown encoder spec {spec!r}; known: {', '.join(ENCODER_SPECS)}")
+
+
+def _make_minilm(spec: str, variant: str) -> Encoder:
+    from rewardlab.embed.minilm import TORCH_PRECISIONS, MiniLMEncoder
+
+    if variant in TORCH_PRECISIONS:
+        return MiniLMEncoder(precision=variant)
+    if variant in ("onnx", "int8"):
+        if importlib.util.find_spec("onnxruntime") is None:
+            warnings.warn(f"encoder {spec!r} needs onnxruntime, which is not installed (pip install onnxruntime); "
+                          "falling back to 'minilm' (torch fp32, slower, different cache and model key)", stacklevel=3)
+            return MiniLMEncoder()
+        from rewardlab.embed.onnx_minilm import OnnxMiniLMEncoder
+
+        return OnnxMiniLMEncoder(precision="fp32" if variant == "onnx" else "int8")
+    raise EncoderError(f"encoder spec {spec!r}: minilm variants are fp32, bf16, onnx and int8")

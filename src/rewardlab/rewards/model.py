@@ -16,7 +16,7 @@ import numpy as np
 
 import rewardlab
 from rewardlab.data.dataset import FeedbackDataset
-from rewardlab.embed.base import Encoder, make_encoder
+from rewardlab.embed.base import DEFAULT_ENCODER, Encoder, make_encoder
 from rewardlab.errors import ModelError
 from rewardlab.rewards.ensemble import EnsembleHead
 from rewardlab.rewards.features import featurize_dataset, featurize_texts
@@ -30,7 +30,7 @@ class RewardModel:
     def __init__(
         self,
         head: Any,
-        encoder: Encoder | str = "minilm",
+        encoder: Encoder | str = DEFAULT_ENCODER,
         features: str = "interaction",
         kind: str = "",
         cache_dir: str | Path | None = None,
@@ -43,7 +43,7 @@ class RewardModel:
         self.train_info: dict[str, Any] = {}
 
     @classmethod
-    def create(cls, kind: str, encoder: Encoder | str = "minilm", features: str = "interaction", seed: int = 0,
+    def create(cls, kind: str, encoder: Encoder | str = DEFAULT_ENCODER, features: str = "interaction", seed: int = 0,
                ensemble: int = 0, cache_dir: str | Path | None = None, **params: Any) -> RewardModel:
         return cls(make_head(kind, seed=seed, ensemble=ensemble, **params), encoder, features, kind, cache_dir)
 
