@@ -107,3 +107,41 @@ def test_datasets_and_heads_listings() -> None:
     assert code == 0 and "hh-harmless-demo" in output
     code, output = run("heads")
     assert code == 0 and "clf-lgbm" in output and "rating-mlp" in output
+
+
+def test_embed_texts_to_npy_then_from_the_cache(tmp_path: Path) -> None:
+    import numpy as np
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("first text\nsecond text\nfirst text\n", encoding="utf-8")
+    code, output = run("embed", "--texts", str(texts), "--encoder", "hashing:64", "--output", str(tmp_path / "v.npy"),
+                       "--quiet")
+    assert code == 0, output
+    assert "3 texts (2 unique)" in output and "hit rate 0%" in output
+    vectors = np.load(tmp_path / "v.npy")
+    assert vectors.shape == (3, 64) and np.array_equal(vectors[0], vectors[2])
+    code, output = run("embed", "--texts", str(texts), "--encoder", "hashing:64", "--quiet")
+    assert code == 0 and "hit rate 100%" in output and "0 embedded" in output
+
+
+def test_embed_a_dataset_and_its_errors(small_hh: Path, tmp_path: Path) -> None:
+    code, output = run("embed", str(small_hh), "--encoder", "hashing:64", "--on-empty", "skip", "--quiet")
+    assert code == 0, output
+    assert "with hashing:64" in output
+    blank = tmp_path / "blank.txt"
+    blank.write_text("one\n\nthree\n", encoding="utf-8")
+    code, output = run("embed", "--texts", str(blank), "--encoder", "hashing:64")
+    assert code == 2 and "blank.txt" in output and "row 2: blank line" in output
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"text": "a"}\n{"body": "b"}\n', encoding="utf-8")
+    code, output = run("embed", "--texts", str(rows), "--encoder", "hashing:64")
+    assert code == 2 and "row 2" in output and "text" in output
+    code, output = run("embed", "--encoder", "hashing:64")
+    assert code == 2 and "either DATA" in output
+    code, output = run("embed", str(small_hh), "--texts", str(blank))
+    assert code == 2
+
+
+def test_encoders_listing() -> None:
+    code, output = run("encoders")
+    assert code == 0 and "minilm:int8" in output and "hf-last" in output and "default: minilm:int8" in output

