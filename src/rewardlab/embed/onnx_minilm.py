@@ -7,10 +7,9 @@ channel. Two parts stay fp32 because quantising them costs far more accuracy tha
 table, and the first layer's FFN output projection, whose post-GELU inputs have outliers that a
 per-tensor activation scale flattens (quantising it too is ~5% faster but drops the worst-case cosine to
 fp32 from 0.983 to 0.967 on the benchmark corpus; keeping layer 1's as well costs another ~10% for 0.985).
-The result
-lives in the cache directory under a key made of the source weights' hash, the onnxruntime version and
-this recipe, with a checksum; a missing or damaged file is rebuilt. Building needs torch and onnx;
-running needs only onnxruntime, tokenizers and numpy.
+The result lives in the cache directory under a key made of the source weights' hash, the onnxruntime
+version and this recipe, with a checksum; a missing or damaged file is rebuilt. Building needs torch and
+onnx; running needs only onnxruntime, tokenizers and numpy.
 
 Each text runs on its own (no padding at all), one per CPU core at a time, each run single-threaded:
 on two cores that is ~25% faster than batches with two intra-op threads, and it matters for int8:
@@ -132,7 +131,7 @@ def _is_intact(directory: Path) -> bool:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return manifest.get("sha256") == file_digest(model_path, memoised=False)
+    return isinstance(manifest, dict) and manifest.get("sha256") == file_digest(model_path, memoised=False)
 
 
 def build_onnx_model(source: Path, precision: str, directory: Path) -> None:
