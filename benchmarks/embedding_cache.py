@@ -19,7 +19,7 @@ import numpy as np
 
 from rewardlab.data import load_named
 from rewardlab.embed import embed_texts, make_encoder
-from rewardlab.rewards.features import prompt_view
+from rewardlab.rewards.features import dataset_texts
 
 
 def main() -> None:
@@ -30,9 +30,7 @@ def main() -> None:
     args = parser.parse_args()
 
     dataset = load_named("hh-harmless-demo", args.limit)
-    texts = list(dict.fromkeys(
-        [r.text for r in dataset.responses.values()] + [prompt_view(p.text) for p in dataset.prompts.values()]
-    ))
+    texts = list(dict.fromkeys(dataset_texts(dataset)))
     encoder = make_encoder(args.encoder)
     encoder.encode(texts[:4])  # load weights outside the timings
 

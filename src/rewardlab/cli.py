@@ -314,7 +314,7 @@ def embed(
 
     from rewardlab.data.records import read_texts
     from rewardlab.embed import embed_texts, make_encoder
-    from rewardlab.rewards.features import prompt_view
+    from rewardlab.rewards.features import dataset_texts
 
     with user_errors():
         if (data is None) == (texts is None):
@@ -326,8 +326,7 @@ def embed(
         else:
             dataset = _load_data(data, format, map, label_values, on_empty, limit)  # type: ignore[arg-type]
             _print_notes(dataset)
-            # the same strings training embeds: every response and the tail of every prompt
-            items = [r.text for r in dataset.responses.values()] + [prompt_view(p.text) for p in dataset.prompts.values()]
+            items = dataset_texts(dataset)
         enc = make_encoder(encoder)
         load_started = time.perf_counter()
         enc.encode(["warm-up"])  # load weights (first use of an ONNX spec: build it) outside the throughput

@@ -27,6 +27,11 @@ def prompt_view(text: str, tail_chars: int = PROMPT_TAIL_CHARS) -> str:
     return text if len(text) <= tail_chars else text[-tail_chars:]
 
 
+def dataset_texts(dataset: FeedbackDataset) -> list[str]:
+    """Every string featurizing ``dataset`` embeds: each response and the tail of each prompt (to pre-fill a cache)."""
+    return [r.text for r in dataset.responses.values()] + [prompt_view(p.text) for p in dataset.prompts.values()]
+
+
 def combine(prompt_vecs: np.ndarray, response_vecs: np.ndarray, mode: str) -> np.ndarray:
     if mode == "response":
         return response_vecs
