@@ -145,3 +145,43 @@ def test_embed_a_dataset_and_its_errors(small_hh: Path, tmp_path: Path) -> None:
 def test_encoders_listing() -> None:
     code, output = run("encoders")
     assert code == 0 and "minilm:int8" in output and "hf-last" in output and "default: minilm:int8" in output
+
+
+def test_simulate_train_bon_eval_select(tmp_path: Path) -> None:
+    """Candidates with gold → simulated labels → a reward model → its best-of-n against gold, and its picks."""
+    import numpy as np
+
+    from rewardlab.data.candidates import CandidateSet, write_candidates_jsonl
+
+    rng = np.random.default_rng(0)
+    quality = ["superb", "good", "okay", "weak", "awful", "useless"]
+    sets = []
+    for i in range(80):
+        order = rng.permutation(len(quality))
+        sets.append(CandidateSet(f"task {i}", tuple(f"{quality[k]} answer to task {i}" for k in order),
+                                 np.array([-float(k) for k in order])))
+    candidates = write_candidates_jsonl(sets, tmp_path / "cands.jsonl")
+    code, output = run("simulate", str(candidates), "--output", str(tmp_path / "sim"), "--pairs", "2000",
+                       "--beta", "3", "--seed", "1")
+    assert code == 0, output
+    assert "2000 same-prompt comparisons" in output and "agree with gold" in output
+    code, output = run("train", str(tmp_path / "sim"), "--head", "bt-linear", "--encoder", "hashing:256",
+                       "--features", "response", "--ensemble", "3", "--out", str(tmp_path / "model"), "--quiet")
+    assert code == 0, output
+    code, output = run("bon-eval", str(tmp_path / "model"), str(candidates), "--n", "1,2,max",
+                       "--record", str(tmp_path / "bon.json"), "--quiet")
+    assert code == 0, output
+    record = json.loads((tmp_path / "bon.json").read_text())
+    assert record["metrics"]["max"]["gold"]["value"] > -0.5  # the oracle gets 0, a random pick -2.5
+    assert record["metrics"]["max"]["oracle_gain_fraction"]["value"] > 0.8
+    assert record["metrics"]["all"]["spearman"]["value"] > 0.8
+    for strategy in ("argmax", "soft", "conservative"):
+        code, output = run("select", str(tmp_path / "model"), str(candidates), "--strategy", strategy,
+                           "--output", str(tmp_path / f"{strategy}.jsonl"), "--temperature", "0.5", "--quiet")
+        assert code == 0, output
+        picks = [json.loads(line) for line in (tmp_path / f"{strategy}.jsonl").read_text().splitlines()]
+        assert len(picks) == 80 and all("gold" in p for p in picks)
+        if strategy == "soft":
+            assert all(0 <= p["kl_to_uniform"] <= np.log(6) + 1e-9 for p in picks)
+    code, output = run("bon-eval", str(tmp_path / "model"), str(candidates), "--n", "0")
+    assert code == 2 and "positive integers" in output

@@ -5,72 +5,19 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from rewardlab import cli_best_of_n
+from rewardlab.cli_support import CacheDir, EncoderOpt, Quiet, console, out, progress_bar, progress_bars, user_errors
 from rewardlab.embed.base import DEFAULT_ENCODER
 from rewardlab.errors import DataError, RewardlabError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console(stderr=True)
-out = Console(width=None if sys.stdout.isatty() else 200)
-
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-EncoderOpt = Annotated[str, typer.Option(help="Encoder spec (see `rewardlab encoders`), e.g. minilm:int8, minilm, st:PATH.")]
-CacheDir = Annotated[Path | None, typer.Option(help="Embedding cache directory (default: user cache dir).")]
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Report our own errors as one clean line (exit code 2) instead of a traceback."""
-    try:
-        yield
-    except RewardlabError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-
-
-class Bars:
-    """Rich progress bars on stderr, each driven by an ``update(done, total)`` callback."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.progress = None if quiet else Progress(
-            TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console)
-
-    def bar(self, description: str) -> Callable[[int, int], None]:
-        if self.progress is None:
-            return lambda done, total: None
-        progress, task = self.progress, self.progress.add_task(description, total=None)
-
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        return update
-
-
-@contextmanager
-def progress_bars(quiet: bool) -> Iterator[Bars]:
-    bars = Bars(quiet)
-    if bars.progress is None:
-        yield bars
-        return
-    with bars.progress:
-        yield bars
-
-
-@contextmanager
-def progress_bar(description: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
-    """A single progress bar."""
-    with progress_bars(quiet) as bars:
-        yield bars.bar(description)
 
 
 def _load_data(data: str, format: str, mapping: str | None, label_values: str | None, on_empty: str,
@@ -382,6 +329,11 @@ def heads() -> None:
         table.add_row(kind, feedback, ", ".join(f"{k}={v}" for k, v in fixed.items()))
     out.print(table)
 
+
+app.command("bon-eval")(cli_best_of_n.bon_eval)
+app.command("select")(cli_best_of_n.select)
+app.command("simulate")(cli_best_of_n.simulate)
+app.add_typer(cli_best_of_n.experiment_app, name="experiment")
 
 if __name__ == "__main__":
     app()

@@ -104,6 +104,13 @@ class FeedbackDataset:
             return str(pid)
         return self.responses[row.response_id].prompt_id  # type: ignore[union-attr]
 
+    def prompts_of(self, row: Feedback) -> set[str]:
+        """Every prompt a row touches: its own and those of the responses it refers to (a cross-prompt
+        comparison touches two)."""
+        touched = {self.prompt_of(row)}
+        touched.update(self.responses[ref].prompt_id for ref in _response_refs(row))
+        return touched
+
     def summary(self) -> dict[str, int]:
         counts = {"prompts": len(self.prompts), "responses": len(self.responses)}
         counts.update({name: len(self.table(name)) for name in FEEDBACK_TABLES})
@@ -145,12 +152,13 @@ class FeedbackDataset:
 
     # ------------------------------------------------------------------ splitting
     def subset(self, prompt_ids: set[str], name: str | None = None) -> FeedbackDataset:
-        """The part of the dataset about the given prompts (their responses and all their feedback)."""
+        """The part of the dataset about the given prompts: their responses and the feedback rows whose
+        prompts are all among them (a cross-prompt comparison with one side outside is left out)."""
         out = FeedbackDataset(name or self.name)
         out.prompts = {pid: p for pid, p in self.prompts.items() if pid in prompt_ids}
         out.responses = {rid: r for rid, r in self.responses.items() if r.prompt_id in prompt_ids}
         for table in FEEDBACK_TABLES:
-            out.table(table).extend(row for row in self.table(table) if self.prompt_of(row) in prompt_ids)
+            out.table(table).extend(row for row in self.table(table) if self.prompts_of(row) <= prompt_ids)
         out.notes = list(self.notes)
         return out
 

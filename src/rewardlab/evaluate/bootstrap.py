@@ -40,6 +40,9 @@ class GroupBootstrap:
         return np.bincount(self.group_index, weights=values, minlength=self.n_groups)
 
     def _interval(self, samples: np.ndarray) -> tuple[float, float]:
+        samples = np.where(np.isfinite(samples), samples, np.nan)
+        if np.isnan(samples).all():
+            return float("nan"), float("nan")
         tail = (1 - self.level) / 2 * 100
         low, high = np.nanpercentile(samples, [tail, 100 - tail])
         return float(low), float(high)
@@ -56,6 +59,16 @@ class GroupBootstrap:
             samples = (self.weights @ num) / (self.weights @ den)
         low, high = self._interval(samples)
         return Estimate(float(num.sum() / den.sum()), low, high, int(keep.sum()))
+
+    def ratio(self, numerator: np.ndarray, denominator: np.ndarray) -> Estimate:
+        """Σ numerator / Σ denominator over all rows (a ratio of means), resampled by group."""
+        num = self._per_group(np.asarray(numerator, dtype=np.float64))
+        den = self._per_group(np.asarray(denominator, dtype=np.float64))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            samples = (self.weights @ num) / (self.weights @ den)
+            value = float(num.sum() / den.sum()) if den.sum() != 0 else float("nan")
+        low, high = self._interval(samples)
+        return Estimate(value, low, high, self.n_rows)
 
     def binned_gap(self, bins: np.ndarray, gaps: np.ndarray, n_bins: int, mask: np.ndarray) -> Estimate:
         """Σ_bins |Σ gap| / n over rows in ``mask`` — the expected calibration error when

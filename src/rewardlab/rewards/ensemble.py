@@ -18,6 +18,15 @@ from rewardlab.rewards.training_set import TrainingSet
 AGGREGATES = ("mean", "min", "lcb")
 
 
+def aggregate_members(scores: np.ndarray, lam: float = 1.0) -> dict[str, np.ndarray]:
+    """Per-row aggregates of (n_members, n_rows) rewards: mean, std, min and the lower bound mean − λ·std."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[0] < 2:
+        raise ValueError(f"expected (members >= 2, rows) scores, got shape {scores.shape}")
+    mean, std = scores.mean(0), scores.std(0, ddof=1)
+    return {"mean": mean, "std": std, "min": scores.min(0), "lcb": mean - lam * std}
+
+
 class EnsembleHead:
     """``n`` members of one kind, differing by seed (initialisation, batch order, validation split)."""
 
@@ -50,9 +59,7 @@ class EnsembleHead:
         return np.stack([m.predict(x) for m in self.members])
 
     def predict_stats(self, x: np.ndarray, lam: float | None = None) -> dict[str, np.ndarray]:
-        scores = self.predict_members(x)
-        mean, std = scores.mean(0), scores.std(0, ddof=1)
-        return {"mean": mean, "std": std, "min": scores.min(0), "lcb": mean - (self.lam if lam is None else lam) * std}
+        return aggregate_members(self.predict_members(x), self.lam if lam is None else lam)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.predict_stats(x)[self.aggregate]

@@ -50,8 +50,9 @@ class TrainingSet:
             ok = keep[items]
             return new_index[items[ok]], ok
 
-        pa, ok_a = remap(self.pair_a)
-        pb, _ = remap(self.pair_b)  # both sides of a pair share a prompt, so ok_a == ok_b
+        # a pair survives only if both sides do (cross-prompt pairs may straddle the split)
+        ok_pair = keep[self.pair_a] & keep[self.pair_b]
+        pa, pb = new_index[self.pair_a[ok_pair]], new_index[self.pair_b[ok_pair]]
         ri, ok_r = remap(self.rating_item)
         li, ok_l = remap(self.label_item)
         return TrainingSet(
@@ -60,7 +61,7 @@ class TrainingSet:
             group=self.group[keep],
             pair_a=pa,
             pair_b=pb,
-            pair_target=self.pair_target[ok_a],
+            pair_target=self.pair_target[ok_pair],
             rating_item=ri,
             rating_value=self.rating_value[ok_r],
             label_item=li,

@@ -1,0 +1,174 @@
+"""Simulated annotators: pairwise labels from gold scores with controlled noise and biases.
+
+An annotator prefers the response shown first (``a``) with probability
+P(a ≻ b) = σ(β · (gold_a − gold_b)/s + position_bias + length_bias · (ℓ_a − ℓ_b)/s_ℓ), then flips its
+answer with probability ``flip_rate``. s and s_ℓ are the spread (std) of gold and of log-length over the
+pool, so β means the same thing on any gold scale: β = 1 is a noisy annotator, β = 10 a nearly perfect one.
+
+Pairs are drawn within a prompt (``same-prompt``) or across two different prompts (``cross-prompt``,
+Sun, Shen & Ton 2025); either way the result is an ordinary `FeedbackDataset` of comparisons with annotator
+ids, so every learner trains on it unchanged. A cross-prompt comparison is filed under the prompt of
+``a``; ``meta["prompt_b"]`` names the other one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rewardlab.data.candidates import CandidateSet
+from rewardlab.data.dataset import FeedbackDataset
+from rewardlab.data.types import Comparison
+
+PAIRINGS = ("same-prompt", "cross-prompt")
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
+
+
+@dataclass(frozen=True)
+class SimulatedAnnotator:
+    """Bradley-Terry noise with rationality ``beta`` (∞ = always right), label flips and two biases."""
+
+    annotator_id: str = "sim"
+    beta: float = 1.0
+    flip_rate: float = 0.0
+    position_bias: float = 0.0  # logit added in favour of the response shown first
+    length_bias: float = 0.0  # logit per standard deviation of log-length difference, in favour of the longer
+
+    def __post_init__(self) -> None:
+        if self.beta < 0:
+            raise ValueError("beta must be >= 0 (0 = coin flips, inf = noiseless)")
+        if not 0.0 <= self.flip_rate <= 0.5:
+            raise ValueError("flip_rate must be in [0, 0.5]")
+
+    def prob_first_wins(self, gold_diff: np.ndarray, length_diff: np.ndarray | float = 0.0) -> np.ndarray:
+        """P(the first response is preferred) for standardised gold and log-length differences."""
+        gold_diff = np.asarray(gold_diff, dtype=np.float64)
+        if np.isinf(self.beta):
+            base = np.where(gold_diff > 0, 1.0, np.where(gold_diff < 0, 0.0, 0.5))
+            logit_bias = self.position_bias + self.length_bias * np.asarray(length_diff)
+            # biases still act when gold cannot decide
+            base = np.where(gold_diff == 0, sigmoid(logit_bias), base)
+        else:
+            base = sigmoid(self.beta * gold_diff + self.position_bias + self.length_bias * np.asarray(length_diff))
+        return (1 - self.flip_rate) * base + self.flip_rate * (1 - base)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """All candidates of a list of candidate sets, flattened, with what annotators look at."""
+
+    set_index: np.ndarray  # (candidates,) which set each candidate belongs to
+    gold_z: np.ndarray  # gold / std of gold over the pool
+    log_length_z: np.ndarray  # log(1 + characters) / its std
+    response_ids: list[str]
+    starts: np.ndarray  # (sets + 1,) offsets of each set in the flat arrays
+
+    @classmethod
+    def of(cls, sets: Sequence[CandidateSet]) -> Pool:
+        if len(sets) < 2:
+            raise ValueError("simulating comparisons needs at least two candidate sets")
+        gold = np.concatenate([s.require_gold() for s in sets])
+        log_length = np.log1p(np.array([len(t) for s in sets for t in s.responses], dtype=np.float64))
+        return cls(
+            set_index=np.repeat(np.arange(len(sets)), [len(s) for s in sets]),
+            gold_z=gold / (gold.std() or 1.0),
+            log_length_z=log_length / (log_length.std() or 1.0),
+            response_ids=[rid for s in sets for rid in s.response_ids()],
+            starts=np.concatenate([[0], np.cumsum([len(s) for s in sets])]),
+        )
+
+
+def draw_pairs(pool: Pool, n_pairs: int, pairing: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n_pairs`` (first, second) flat candidate indices with distinct texts; prompts are drawn uniformly.
+
+    Pairs are drawn with replacement (a pair may repeat, as it would with independent annotators); two
+    candidates with identical text are never paired, because a response cannot be compared with itself.
+    """
+    if pairing not in PAIRINGS:
+        raise ValueError(f"unknown pairing {pairing!r}; known: {', '.join(PAIRINGS)}")
+    n_sets = len(pool.starts) - 1
+    sizes = np.diff(pool.starts)
+    if pairing == "same-prompt" and sizes.max() < 2:
+        raise ValueError("same-prompt pairs need a candidate set with at least two responses")
+    first = np.empty(0, dtype=np.int64)
+    second = np.empty(0, dtype=np.int64)
+    while len(first) < n_pairs:
+        need = (n_pairs - len(first)) * 2 + 16
+        set_a = rng.integers(n_sets, size=need)
+        if pairing == "same-prompt":
+            set_a = set_a[sizes[set_a] >= 2]
+            set_b = set_a
+        else:
+            set_b = (set_a + rng.integers(1, n_sets, size=need)) % n_sets  # a different prompt
+        pick_a = pool.starts[set_a] + (rng.random(len(set_a)) * sizes[set_a]).astype(np.int64)
+        pick_b = pool.starts[set_b] + (rng.random(len(set_b)) * sizes[set_b]).astype(np.int64)
+        ids = pool.response_ids
+        distinct = np.array([ids[a] != ids[b] for a, b in zip(pick_a, pick_b)], dtype=bool)
+        first = np.concatenate([first, pick_a[distinct]])
+        second = np.concatenate([second, pick_b[distinct]])
+    return first[:n_pairs], second[:n_pairs]
+
+
+def simulate_comparisons(
+    sets: Sequence[CandidateSet],
+    n_pairs: int,
+    annotators: SimulatedAnnotator | Sequence[SimulatedAnnotator] = SimulatedAnnotator(),
+    *,
+    pairing: str = "same-prompt",
+    seed: int = 0,
+    name: str = "simulated",
+) -> FeedbackDataset:
+    """A dataset of ``n_pairs`` comparisons (the annotation budget) labelled by simulated annotators.
+
+    Each pair goes to one annotator, chosen uniformly; the presented order is random, so position bias
+    is bias, not signal. ``meta`` keeps the true P(a ≻ b) for noise-ceiling analyses.
+    """
+    if n_pairs < 1:
+        raise ValueError("the annotation budget must be at least one pair")
+    team = [annotators] if isinstance(annotators, SimulatedAnnotator) else list(annotators)
+    if not team:
+        raise ValueError("need at least one annotator")
+    rng = np.random.default_rng(seed)
+    pool = Pool.of(sets)
+    first, second = draw_pairs(pool, n_pairs, pairing, rng)
+    who = rng.integers(len(team), size=n_pairs)
+    prob = np.empty(n_pairs)
+    for k, annotator in enumerate(team):
+        mine = who == k
+        prob[mine] = annotator.prob_first_wins(pool.gold_z[first[mine]] - pool.gold_z[second[mine]],
+                                               pool.log_length_z[first[mine]] - pool.log_length_z[second[mine]])
+    first_wins = rng.random(n_pairs) < prob
+
+    dataset = FeedbackDataset(name)
+    prompt_ids = [dataset.add_prompt(s.prompt) for s in sets]
+    flat_texts = [(i, text, s.sources[j] if s.sources else None)
+                  for i, s in enumerate(sets) for j, text in enumerate(s.responses)]
+    used = np.unique(np.concatenate([first, second]))
+    for index in used:
+        set_i, text, source = flat_texts[index]
+        dataset.add_response(prompt_ids[set_i], text, source)
+    for a, b, k, p, won in zip(first, second, who, prob, first_wins):
+        pid_a, pid_b = prompt_ids[pool.set_index[a]], prompt_ids[pool.set_index[b]]
+        meta: dict[str, object] = {"p_a": round(float(p), 6), "pairing": pairing}
+        if pid_a != pid_b:
+            meta["prompt_b"] = pid_b
+        dataset.add(Comparison(pid_a, pool.response_ids[a], pool.response_ids[b], "a" if won else "b",
+                               annotator_id=team[k].annotator_id, meta=meta))
+    dataset.notes.append(
+        f"simulated {n_pairs} {pairing} comparisons by {', '.join(sorted({t.annotator_id for t in team}))} "
+        f"(seed {seed})"
+    )
+    return dataset
+
+
+def agreement_with_gold(dataset: FeedbackDataset, sets: Sequence[CandidateSet]) -> float:
+    """Fraction of a dataset's comparisons whose winner has the higher gold (gold ties left out): its noise level."""
+    gold_of = {rid: g for s in sets for rid, g in zip(s.response_ids(), s.require_gold())}
+    agree = [(gold_of[c.a] > gold_of[c.b]) == (c.outcome == "a")
+             for c in dataset.comparisons if gold_of[c.a] != gold_of[c.b]]
+    return float(np.mean(agree)) if agree else float("nan")

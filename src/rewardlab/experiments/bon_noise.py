@@ -1,0 +1,364 @@
+"""The best-of-n noise study: which learner turns noisy simulated preferences into the best best-of-n picks?
+
+Prompts of a candidate source (AlpacaEval by default) are split 70/30. Training prompts are annotated by
+simulated Bradley-Terry annotators at several rationalities β and budgets, with same-prompt or
+cross-prompt pairs; each learner is trained on each dataset over several seeds, and its picks on the
+test prompts are scored against gold with the unbiased best-of-n estimator. A second part trains
+ensembles and compares conservative aggregates with a single model along the KL(BoN) axis.
+
+Everything heavy is cached: embeddings by the embedding cache, and nothing else needs to be.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rewardlab.collect.simulate import PAIRINGS, SimulatedAnnotator, agreement_with_gold, simulate_comparisons
+from rewardlab.data.candidates import CandidateSet, candidates_dataset, load_candidates
+from rewardlab.embed.base import DEFAULT_ENCODER, Encoder, make_encoder
+from rewardlab.evaluate.best_of_n import (
+    BestOfNResult,
+    average_results,
+    best_of_n,
+    fit_overoptimization,
+    kl_best_of_n,
+    summarize_best_of_n,
+)
+from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
+from rewardlab.optimize.selection import conservative_scores, soft_best_of_n_kl, soft_best_of_n_probs
+from rewardlab.rewards.features import featurize_dataset
+from rewardlab.rewards.model import RewardModel
+
+HEADLINE_NS: tuple[int | str, ...] = (1, 4, 16, "max")
+#: soft best-of-n temperatures, in units of each model's reward std over the test pool
+SOFT_TEMPERATURES = (4.0, 2.0, 1.0, 0.5, 0.3, 0.2, 0.1, 0.05, 0.02)
+ENSEMBLE_AGGREGATES = ("mean", "min", "lcb")
+
+
+LABEL_SCALES = ("auto", "gold", "judge-logit")
+#: judge probabilities are clipped to [ε, 1 − ε] before the logit: beyond ±9 nats a judge's odds are noise
+JUDGE_EPSILON = 1e-4
+
+
+def label_utilities(sets: Sequence[CandidateSet], scale: str) -> list[CandidateSet]:
+    """The candidate sets with gold replaced by what simulated annotators compare.
+
+    AlpacaEval's gold is 1 + P(judge prefers the output over a fixed reference), and half of all outputs
+    sit within 1e-4 of 1.0: on that scale even β = 10 annotators agree with gold on only ~68% of pairs.
+    The judge's log-odds logit(gold − 1) is the Bradley-Terry reward the judge itself implies (relative to
+    the reference), so noise levels β mean what they say. Best-of-n is still scored on the original gold.
+    """
+    if scale == "gold":
+        return list(sets)
+    out = []
+    for s in sets:
+        gold = s.require_gold()
+        if np.any((gold < 1) | (gold > 2)):
+            raise ValueError("label_scale 'judge-logit' needs gold in [1, 2] (1 + a judge's win probability)")
+        p = np.clip(gold - 1, JUDGE_EPSILON, 1 - JUDGE_EPSILON)
+        out.append(CandidateSet(s.prompt, s.responses, np.log(p / (1 - p)), s.sources))
+    return out
+
+
+@dataclass
+class BonNoiseConfig:
+    candidates: str = "alpaca-eval"
+    limit_prompts: int | None = None
+    test_fraction: float = 0.3
+    betas: tuple[float, ...] = (0.5, 1.0, 3.0, 10.0)
+    budgets: tuple[int, ...] = (1000, 5000, 20000)
+    pairings: tuple[str, ...] = PAIRINGS
+    learners: tuple[str, ...] = ("bt-mlp", "clf-mlp", "clf-lgbm")
+    seeds: int = 3
+    ensemble_members: int = 5
+    ensemble_learners: tuple[str, ...] = ("bt-mlp", "clf-mlp")
+    ensemble_budget: int = 5000
+    ensemble_pairing: str = "same-prompt"
+    lam: float = 1.0
+    encoder: str = DEFAULT_ENCODER
+    features: str = "interaction"
+    #: what annotators compare: "gold", or "judge-logit" = logit(gold − 1) for gold = 1 + P(judge prefers it);
+    #: "auto" picks judge-logit for alpaca-eval and gold otherwise
+    label_scale: str = "auto"
+    split_seed: int = 0
+    n_resamples: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.label_scale not in LABEL_SCALES:
+            raise ValueError(f"label_scale must be one of {', '.join(LABEL_SCALES)}")
+        unknown = set(self.pairings) - set(PAIRINGS)
+        if unknown:
+            raise ValueError(f"unknown pairing {sorted(unknown)}; known: {', '.join(PAIRINGS)}")
+        if self.seeds < 1 or self.ensemble_members < 2:
+            raise ValueError("need seeds >= 1 and ensemble_members >= 2")
+        if not 0 < self.test_fraction < 1:
+            raise ValueError("test_fraction must be in (0, 1)")
+
+    def n_fits(self) -> int:
+        grid = len(self.betas) * len(self.budgets) * len(self.pairings) * len(self.learners) * self.seeds
+        extra = len(self.betas) * len(self.ensemble_learners) * (self.ensemble_members - 1)
+        return grid + extra
+
+
+@dataclass
+class StudyData:
+    """The split candidate pools and every candidate's feature row."""
+
+    train: list[CandidateSet]
+    train_labels: list[CandidateSet]  # train sets on the scale annotators compare
+    test: list[CandidateSet]
+    features: dict[str, np.ndarray]
+    test_x: np.ndarray  # all test candidates stacked, set after set
+    test_starts: np.ndarray
+    embed_seconds: float
+    label_scale: str
+
+    def split_scores(self, flat: np.ndarray) -> list[np.ndarray]:
+        return [flat[a:b] for a, b in zip(self.test_starts[:-1], self.test_starts[1:])]
+
+
+def split_candidates(sets: Sequence[CandidateSet], test_fraction: float, seed: int
+                     ) -> tuple[list[CandidateSet], list[CandidateSet]]:
+    """Split pools by prompt (prompts equal up to case and punctuation stay together)."""
+    train_ds, _ = candidates_dataset(sets).split(by="prompt", test_size=test_fraction, seed=seed)
+    train = [s for s in sets if s.prompt_id in train_ds.prompts]
+    test = [s for s in sets if s.prompt_id not in train_ds.prompts]
+    return train, test
+
+
+def prepare(config: BonNoiseConfig, encoder: Encoder, on_embed_progress: Callable[[int, int], None] | None = None
+            ) -> StudyData:
+    sets = load_candidates(config.candidates, config.limit_prompts)
+    train, test = split_candidates(sets, config.test_fraction, config.split_seed)
+    started = time.perf_counter()
+    features, _ = featurize_dataset(candidates_dataset(sets), encoder, config.features, on_progress=on_embed_progress)
+    test_ids = [rid for s in test for rid in s.response_ids()]
+    scale = config.label_scale if config.label_scale != "auto" else \
+        ("judge-logit" if config.candidates == "alpaca-eval" else "gold")
+    return StudyData(train, label_utilities(train, scale), test, features, np.stack([features[rid] for rid in test_ids]),
+                     np.concatenate([[0], np.cumsum([len(s) for s in test])]), time.perf_counter() - started, scale)
+
+
+@dataclass
+class ConditionRun:
+    """One trained model's per-prompt results on the test pools."""
+
+    result: BestOfNResult
+    soft_kl: np.ndarray  # (temperatures,) mean over prompts
+    soft_gold: np.ndarray
+    label_accuracy: float
+    fit_seconds: float
+
+
+def soft_curve(data: StudyData, scores: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Soft best-of-n over each whole test pool: mean exact KL and mean expected gold per temperature."""
+    scale = float(np.std(np.concatenate(scores))) or 1.0
+    kl = np.zeros(len(SOFT_TEMPERATURES))
+    gold = np.zeros(len(SOFT_TEMPERATURES))
+    for s, r in zip(data.test, scores):
+        for t, temperature in enumerate(SOFT_TEMPERATURES):
+            kl[t] += soft_best_of_n_kl(r, temperature * scale)
+            gold[t] += soft_best_of_n_probs(r, temperature * scale) @ s.require_gold()
+    return kl / len(scores), gold / len(scores)
+
+
+def fit_and_score(kind: str, seed: int, train_data: Any, data: StudyData, config: BonNoiseConfig, encoder: Encoder
+                  ) -> tuple[np.ndarray, float]:
+    started = time.perf_counter()
+    model = RewardModel.create(kind, encoder=encoder, features=config.features, seed=seed).fit(train_data, features=data.features)
+    return np.asarray(model.head.predict(data.test_x), dtype=np.float64), time.perf_counter() - started
+
+
+@dataclass
+class StudyRuns:
+    grid: dict[tuple[float, int, str, str], list[ConditionRun]] = field(default_factory=dict)
+    #: (learner, beta) -> (members, test candidates) scores on the ensemble condition
+    members: dict[tuple[str, float], np.ndarray] = field(default_factory=dict)
+
+
+def run_study(config: BonNoiseConfig, on_step: Callable[[str, int, int], None] | None = None,
+              on_embed_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Run the whole study and return its JSON-ready record (see `summarize_study`)."""
+    started = time.perf_counter()
+    encoder = make_encoder(config.encoder)
+    data = prepare(config, encoder, on_embed_progress)
+    runs = StudyRuns()
+    total, done = config.n_fits(), 0
+    for beta, budget, pairing, seed in itertools.product(config.betas, config.budgets, config.pairings, range(config.seeds)):
+        annotator = SimulatedAnnotator(f"sim-beta{beta:g}", beta=beta)
+        train_data = simulate_comparisons(data.train_labels, budget, annotator, pairing=pairing, seed=seed,
+                                          name=f"sim-b{beta:g}-n{budget}-{pairing}-s{seed}")
+        accuracy = agreement_with_gold(train_data, data.train_labels)
+        for kind in config.learners:
+            flat, seconds = fit_and_score(kind, seed, train_data, data, config, encoder)
+            scores = data.split_scores(flat)
+            runs.grid.setdefault((beta, budget, pairing, kind), []).append(
+                ConditionRun(best_of_n(data.test, scores), *soft_curve(data, scores), accuracy, seconds))
+            if budget == config.ensemble_budget and pairing == config.ensemble_pairing and seed == 0 \
+                    and kind in config.ensemble_learners:
+                members = [flat]
+                for member_seed in range(1, config.ensemble_members):
+                    # members share seed 0's labels and differ only in initialisation and early-stopping split
+                    members.append(fit_and_score(kind, member_seed, train_data, data, config, encoder)[0])
+                    done += 1
+                runs.members[(kind, beta)] = np.stack(members)
+            done += 1
+            if on_step:
+                on_step(f"β={beta:g} n={budget} {pairing} {kind} seed {seed}", done, total)
+    record = summarize_study(config, data, runs)
+    record["timing"] = {"total_seconds": round(time.perf_counter() - started, 1),
+                        "embed_seconds": round(data.embed_seconds, 1),
+                        "fit_seconds": round(sum(r.fit_seconds for rs in runs.grid.values() for r in rs), 1)}
+    return record
+
+
+# ---------------------------------------------------------------------- summaries
+def _estimate(e: Estimate) -> dict[str, float | int]:
+    return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in e.as_dict().items()}
+
+
+def _curve(result: BestOfNResult) -> dict[str, list[float]]:
+    n = np.arange(1, result.max_n + 1)
+    return {"n": n.tolist(), "kl": np.round(kl_best_of_n(n), 5).tolist(),
+            "gold": np.round(result.curve.mean(0), 5).tolist()}
+
+
+def summarize_study(config: BonNoiseConfig, data: StudyData, runs: StudyRuns) -> dict[str, Any]:
+    bootstrap = GroupBootstrap(np.arange(len(data.test)), n_resamples=config.n_resamples, seed=config.split_seed)
+    grid, averaged = [], {}
+    for key, condition_runs in runs.grid.items():
+        beta, budget, pairing, kind = key
+        mean_result = averaged[key] = average_results([r.result for r in condition_runs])
+        grid.append({
+            "beta": beta, "budget": budget, "pairing": pairing, "learner": kind, "seeds": len(condition_runs),
+            "label_accuracy": round(float(np.mean([r.label_accuracy for r in condition_runs])), 4),
+            "metrics": {n: {m: _estimate(e) for m, e in ms.items()}
+                        for n, ms in summarize_best_of_n(mean_result, HEADLINE_NS, bootstrap).items()},
+            "seed_sd": {str(n): round(float(np.std([r.result.column(n)[0].mean() for r in condition_runs], ddof=1)), 5)
+                        if len(condition_runs) > 1 else None for n in HEADLINE_NS},
+            "curve": _curve(mean_result),
+            "soft": {"temperature_in_reward_std": list(SOFT_TEMPERATURES),
+                     "kl": np.round(np.mean([r.soft_kl for r in condition_runs], 0), 5).tolist(),
+                     "gold": np.round(np.mean([r.soft_gold for r in condition_runs], 0), 5).tolist()},
+            "fit_seconds": round(float(np.mean([r.fit_seconds for r in condition_runs])), 2),
+        })
+    reference = next(iter(averaged.values()))
+    record: dict[str, Any] = {
+        "kind": "bon-noise",
+        "config": asdict(config),
+        "data": {"source": config.candidates, "label_scale": data.label_scale,
+                 "train_prompts": len(data.train), "test_prompts": len(data.test),
+                 "train_candidates": sum(len(s) for s in data.train), "test_candidates": sum(len(s) for s in data.test),
+                 "pool_size_min": int(min(len(s) for s in data.test)),
+                 "pool_size_max": int(max(len(s) for s in data.test))},
+        "reference": {"random": _estimate(bootstrap.mean(reference.random)),
+                      "oracle": {str(n): _estimate(bootstrap.mean(reference.column(n)[1])) for n in HEADLINE_NS},
+                      "oracle_curve": {"kl": _curve(reference)["kl"],
+                                       "gold": np.round(reference.oracle_curve.mean(0), 5).tolist()}},
+        "grid": grid,
+        "paired": paired_differences(config, averaged, bootstrap),
+        "ensembles": ensemble_comparisons(config, data, runs, bootstrap),
+    }
+    record["findings"] = findings(record)
+    return record
+
+
+def paired_differences(config: BonNoiseConfig, averaged: dict[tuple[float, int, str, str], BestOfNResult],
+                       bootstrap: GroupBootstrap) -> list[dict[str, Any]]:
+    """Learner vs the first learner (same labels), and cross- vs same-prompt (same learner), paired over prompts."""
+    out = []
+    baseline = config.learners[0]
+    for (beta, budget, pairing, kind), result in averaged.items():
+        for n in HEADLINE_NS:
+            value = result.column(n)[0]
+            if kind != baseline:
+                other = averaged[(beta, budget, pairing, baseline)].column(n)[0]
+                out.append({"comparison": f"{kind} - {baseline}", "beta": beta, "budget": budget, "pairing": pairing,
+                            "n": str(n), "diff": _estimate(bootstrap.mean(value - other))})
+            if pairing == "cross-prompt" and (beta, budget, "same-prompt", kind) in averaged:
+                other = averaged[(beta, budget, "same-prompt", kind)].column(n)[0]
+                out.append({"comparison": "cross-prompt - same-prompt", "beta": beta, "budget": budget,
+                            "learner": kind, "n": str(n), "diff": _estimate(bootstrap.mean(value - other))})
+    return out
+
+
+def ensemble_comparisons(config: BonNoiseConfig, data: StudyData, runs: StudyRuns, bootstrap: GroupBootstrap
+                         ) -> list[dict[str, Any]]:
+    """Single model (member 0) vs the ensemble's mean, min and mean − λ·std along the KL(BoN) axis."""
+    out = []
+    for (kind, beta), members in runs.members.items():
+        per_member = [data.split_scores(m) for m in members]
+        proxies = {"single": per_member[0]}
+        for how in ENSEMBLE_AGGREGATES:
+            proxies[how] = [conservative_scores(np.stack([pm[i] for pm in per_member]), how, config.lam)
+                            for i in range(len(data.test))]
+        results = {name: best_of_n(data.test, scores) for name, scores in proxies.items()}
+        curves = {name: _curve(r) for name, r in results.items()}
+        fits = {}
+        for name, r in results.items():
+            kl = np.array(curves[name]["kl"])
+            fits[name] = {k: round(v, 5) for k, v in
+                          fit_overoptimization(kl, r.curve.mean(0) - r.curve[:, 0].mean()).as_dict().items()}
+        single_max = results["single"].column("max")[0]
+        out.append({
+            "learner": kind, "beta": beta, "budget": config.ensemble_budget, "pairing": config.ensemble_pairing,
+            "members": len(members), "lam": config.lam,
+            "curves": curves, "fits": fits,
+            "at_max": {name: _estimate(bootstrap.mean(r.column("max")[0])) for name, r in results.items()},
+            "at_16": {name: _estimate(bootstrap.mean(r.column(16)[0])) for name, r in results.items()
+                      if r.max_n >= 16},
+            "diff_vs_single_at_max": {name: _estimate(bootstrap.mean(r.column("max")[0] - single_max))
+                                      for name, r in results.items() if name != "single"},
+            "peak_n": {name: int(np.argmax(r.curve.mean(0))) + 1 for name, r in results.items()},
+        })
+    return out
+
+
+def _significant(diffs: list[dict[str, Any]], sign: int) -> int:
+    return sum(1 for d in diffs if (d["diff"]["ci_low"] > 0 if sign > 0 else d["diff"]["ci_high"] < 0))
+
+
+def findings(record: dict[str, Any]) -> list[dict[str, str]]:
+    """Plain-language verdicts on the published claims, computed from the paired differences."""
+    out = []
+    noisy = min(record["config"]["betas"])
+    for comparison in sorted({d["comparison"] for d in record["paired"] if d["comparison"].startswith("clf")}):
+        rows = [d for d in record["paired"] if d["comparison"] == comparison and d["n"] == "max"]
+        noisy_rows = [d for d in rows if d["beta"] <= 1.0] or [d for d in rows if d["beta"] == noisy]
+        better, worse = _significant(noisy_rows, +1), _significant(noisy_rows, -1)
+        mean_diff = float(np.mean([d["diff"]["value"] for d in noisy_rows]))
+        verdict = ("reproduced" if better > worse and mean_diff > 0 else
+                   "not reproduced" if worse > better or mean_diff < 0 else "inconclusive")
+        out.append({"claim": f"classification beats Bradley-Terry under noisy labels ({comparison}, β ≤ 1, n = max)",
+                    "verdict": verdict,
+                    "evidence": f"{better} of {len(noisy_rows)} conditions significantly better, {worse} significantly "
+                                f"worse; mean difference {mean_diff:+.4f} gold"})
+    rows = [d for d in record["paired"] if d["comparison"] == "cross-prompt - same-prompt" and d["n"] == "max"]
+    if rows:
+        better, worse = _significant(rows, +1), _significant(rows, -1)
+        mean_diff = float(np.mean([d["diff"]["value"] for d in rows]))
+        verdict = "reproduced" if better > worse and mean_diff > 0 else "not reproduced" if worse > better or mean_diff < 0 \
+            else "inconclusive"
+        out.append({"claim": "cross-prompt pairs beat same-prompt pairs (n = max, all learners and conditions)",
+                    "verdict": verdict,
+                    "evidence": f"{better} of {len(rows)} significantly better, {worse} significantly worse; "
+                                f"mean difference {mean_diff:+.4f} gold"})
+    ens = record["ensembles"]
+    if ens:
+        diffs = [{"diff": e["diff_vs_single_at_max"][how]} for e in ens for how in ("min", "lcb")]
+        better, worse = _significant(diffs, +1), _significant(diffs, -1)
+        turn_single = sum(1 for e in ens if e["peak_n"]["single"] < e["curves"]["single"]["n"][-1])
+        turn_cons = sum(1 for e in ens for how in ("min", "lcb") if e["peak_n"][how] < e["curves"][how]["n"][-1])
+        verdict = "reproduced" if better > worse else "not reproduced" if worse > better else "inconclusive"
+        out.append({"claim": "conservative ensembles (min, mean − λ·std) reduce over-optimization vs a single model",
+                    "verdict": verdict,
+                    "evidence": f"at n = max, {better} of {len(diffs)} conservative picks significantly better than the "
+                                f"single model, {worse} worse; the best-of-n curve peaks before its end for {turn_single} "
+                                f"of {len(ens)} single models and {turn_cons} of {len(diffs)} conservative ones"})
+    return out

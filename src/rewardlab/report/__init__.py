@@ -1,0 +1,1 @@
+"""Turn experiment records (JSON) into human-readable Markdown reports with figures."""

@@ -1,0 +1,309 @@
+"""Markdown report for the best-of-n noise study: the JSON record stays the source of truth, this only renders it."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HEADLINE_NS = ("1", "4", "16", "max")
+AGGREGATES = ("single", "mean", "min", "lcb")
+DPI = 110
+
+
+# ---------------------------------------------------------------------- entry point
+def write_report(record: dict, out_dir: str | Path) -> Path:
+    """Writes out_dir/results.json (the record, indent=2), out_dir/figures/*.png and out_dir/report.md; returns report.md.
+
+    The record is saved next to the report so every number in it can be traced back to (and re-rendered from) the data.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # json's default allow_nan writes NaN/Infinity: not strict JSON, but Python reads it back losslessly
+    (out / "results.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    figures = plot_figures(record, out / "figures")
+    path = out / "report.md"
+    path.write_text(render_markdown(record, figures), encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------- formatting
+def _num(x: Any, digits: int = 3) -> str:
+    """NaN and null become "n/a" and infinities "∞", so a degenerate estimate never prints as a misleading number."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    if isinstance(x, float) and math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def _ci(e: dict | None) -> str:
+    """An Estimate as "value [low, high]", the one format every table uses."""
+    if not e:
+        return "n/a"
+    return f"{_num(e.get('value'))} [{_num(e.get('ci_low'))}, {_num(e.get('ci_high'))}]"
+
+
+def _significant(e: dict) -> bool:
+    """A difference whose 95% CI excludes 0 (NaN bounds compare False, so they never count)."""
+    return e.get("ci_low", math.nan) > 0 or e.get("ci_high", math.nan) < 0
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    def cells(row: list[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |"
+
+    return [cells(header), "|" + "---|" * len(header), *(cells(r) for r in rows)]
+
+
+def _levels(record: dict, key: str) -> list:
+    """Grid levels in config order (so "first pairing" means the configured one), plus any the config does not list."""
+    present = list(dict.fromkeys(g[key] for g in record.get("grid", [])))
+    configured = [v for v in record.get("config", {}).get(key + "s", []) if v in present]
+    levels = configured + [v for v in present if v not in configured]
+    return sorted(levels) if key in ("beta", "budget") else levels
+
+
+def _grid_index(record: dict) -> dict[tuple, dict]:
+    return {(g["beta"], g["budget"], g["pairing"], g["learner"]): g for g in record.get("grid", [])}
+
+
+# ---------------------------------------------------------------------- markdown
+def _utility(scale: str) -> str:
+    if scale == "judge-logit":
+        return "the judge's log-odds logit(gold − 1) (gold = 1 + P(judge prefers the output), clipped to [1e-4, 1 − 1e-4])"
+    return "the gold score"
+
+
+def _protocol(record: dict) -> str:
+    c, d = record.get("config", {}), record.get("data", {})
+    betas = ", ".join(f"{b:g}" for b in c.get("betas", []))
+    budgets = ", ".join(str(b) for b in c.get("budgets", []))
+    limit = f" (limited to {c['limit_prompts']} prompts)" if c.get("limit_prompts") else ""
+    text = (
+        f"Candidates come from `{d.get('source', c.get('candidates', '?'))}`{limit}, split by prompt "
+        f"(test fraction {c.get('test_fraction')}, seed {c.get('split_seed')}) into {d.get('train_prompts')} train prompts "
+        f"({d.get('train_candidates')} candidates) and {d.get('test_prompts')} test prompts ({d.get('test_candidates')} "
+        f"candidates, {d.get('pool_size_min')}–{d.get('pool_size_max')} per pool). Preference labels are simulated as "
+        f"P(a≻b) = σ(β·Δu/std(u)) with u = {_utility(d.get('label_scale', 'gold'))}, β ∈ {{{betas}}} (small β = noisy "
+        f"labels), with label budgets of "
+        f"{budgets} pairs drawn {' or '.join(c.get('pairings', []))}. Learners ({', '.join(c.get('learners', []))}) are fit "
+        f"on `{c.get('encoder')}` embeddings with `{c.get('features')}` features, {c.get('seeds')} seeds per condition. "
+        "Best-of-n picks the learned reward's favourite among n test candidates and scores its gold reward; n = max uses "
+        "the whole pool. "
+    )
+    if record.get("ensembles"):
+        text += (
+            f"Ensembles of {c.get('ensemble_members')} members ({', '.join(c.get('ensemble_learners', []))}, budget "
+            f"{c.get('ensemble_budget')}, {c.get('ensemble_pairing')}) are aggregated by mean, min and lcb = mean − λ·std "
+            f"(λ = {c.get('lam')}) and compared with a single member. "
+        )
+    return text + (
+        f"Confidence intervals are 95% percentile bootstrap over test prompts ({c.get('n_resamples')} resamples), "
+        "with per-prompt values averaged over seeds."
+    )
+
+
+def _headline(record: dict) -> list[str]:
+    header = ["β", "budget", "pairing", "learner", "label acc."] + [f"gold@{n}" for n in HEADLINE_NS]
+    header += ["oracle-gain frac. @max", "Spearman"]
+    rows = []
+    for g in record.get("grid", []):
+        m = g.get("metrics", {})
+        rows.append([f"{g['beta']:g}", str(g["budget"]), g["pairing"], g["learner"], _num(g.get("label_accuracy"))]
+                    + [_ci(m.get(n, {}).get("gold")) for n in HEADLINE_NS]
+                    + [_ci(m.get("max", {}).get("oracle_gain_fraction")), _ci(m.get("all", {}).get("spearman"))])
+    return _table(header, rows)
+
+
+def _paired(record: dict) -> list[str]:
+    rows = []
+    for p in record.get("paired", []):
+        if p.get("n") != "max":
+            continue
+        diff = _ci(p["diff"])
+        rows.append([p["comparison"], f"{p['beta']:g}", str(p["budget"]), p.get("pairing", "—"), p.get("learner", "—"),
+                     f"**{diff}**" if _significant(p["diff"]) else diff])
+    return _table(["comparison", "β", "budget", "pairing", "learner", "gold difference @max"], rows)
+
+
+def _ensembles(record: dict) -> list[str]:
+    header = ["learner", "β"] + [f"{a} @max" for a in AGGREGATES] + ["min − single", "lcb − single"]
+    header += [f"Gao {p} ({a})" for a in ("single", "lcb") for p in ("α", "β", "peak KL")]
+    rows = []
+    for e in record.get("ensembles", []):
+        at_max, diff, fits = e.get("at_max", {}), e.get("diff_vs_single_at_max", {}), e.get("fits", {})
+        rows.append([e["learner"], f"{e['beta']:g}"] + [_ci(at_max.get(a)) for a in AGGREGATES]
+                    + [_ci(diff.get("min")), _ci(diff.get("lcb"))]
+                    + [_num(fits.get(a, {}).get(p)) for a in ("single", "lcb") for p in ("alpha", "beta", "peak_kl")])
+    return _table(header, rows)
+
+
+def render_markdown(record: dict, figures: dict[str, str]) -> str:
+    """The whole report as Markdown; figures maps a figure name to its path relative to the report."""
+    ref = record.get("reference", {})
+    lines = [f"# Best-of-n under label noise ({record.get('config', {}).get('candidates', '?')})", "", "## Protocol", "",
+             _protocol(record), "", "## Findings", ""]
+    findings = [[f["claim"], f["verdict"], f["evidence"]] for f in record.get("findings", [])]
+    lines += _table(["claim", "verdict", "evidence"], findings)
+    lines += ["", "## Headline: gold reward of the best-of-n pick", "",
+              "Gold of the pick (mean over test prompts) with 95% CIs; "
+              "oracle-gain fraction = (pick − random) / (oracle − random).",
+              ""] + _headline(record)
+    lines += ["", "## Paired differences at n = max", "",
+              "Paired over test prompts (same labels for learner comparisons). **Bold**: the 95% CI excludes 0.", ""]
+    lines += _paired(record)
+    if record.get("ensembles"):
+        first = record["ensembles"][0]
+        lines += ["", "## Ensembles and over-optimization", "",
+                  f"{first.get('members')} members, budget {first.get('budget')}, {first.get('pairing')}, "
+                  f"λ = {first.get('lam')}. Gao et al. fit: gold gain over n = 1 ≈ d(α − βd), d = √KL(BoN); "
+                  "peak KL = (α / 2β)² (∞ if it never turns down).",
+                  ""] + _ensembles(record)
+    lines += ["", "## Reference", ""]
+    lines += _table(["random"] + [f"oracle@{n}" for n in HEADLINE_NS],
+                    [[_ci(ref.get("random"))] + [_ci(ref.get("oracle", {}).get(n)) for n in HEADLINE_NS]])
+    captions = {"bon_curves": "Best-of-n gold vs n", "gold_vs_kl": "Over-optimization: gold vs KL(BoN), ensembles",
+                "soft_bon": "Soft best-of-n: gold vs KL", "noise_grid": "Gold at n = max vs label noise β"}
+    if figures:
+        lines += ["", "## Figures"]
+        for name, rel in figures.items():
+            lines += ["", f"### {captions.get(name, name)}", "", f"![{captions.get(name, name)}]({rel})"]
+    t = record.get("timing", {})
+    lines += ["", "## Timing", "", f"- total: {_num(t.get('total_seconds'), 1)} s",
+              f"- embedding: {_num(t.get('embed_seconds'), 1)} s",
+              f"- reward-model fitting: {_num(t.get('fit_seconds'), 1)} s", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- figures
+def _arr(xs: Any) -> np.ndarray:
+    """Floats with null/inf turned into NaN, which matplotlib leaves as gaps instead of failing on."""
+    a = np.array([math.nan if x is None else x for x in (xs or [])], dtype=float)
+    return np.where(np.isfinite(a), a, math.nan)
+
+
+def _panels(plt: Any, nrows: int, ncols: int, **kw: Any) -> tuple[Any, np.ndarray]:
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False, **kw)
+    return fig, axes
+
+
+def _save(plt: Any, fig: Any, path: Path) -> None:
+    """Save and close right away: a long-lived process writing many reports must not accumulate open figures."""
+    try:
+        fig.tight_layout()
+        fig.savefig(path, dpi=DPI, format="png")
+    finally:
+        plt.close(fig)
+
+
+def _bon_curves(plt: Any, record: dict, path: Path, soft: bool) -> None:
+    """One panel per β at the largest budget and first pairing: the best-case label budget, one curve per learner."""
+    index, betas, learners = _grid_index(record), _levels(record, "beta"), _levels(record, "learner")
+    budget, pairing = _levels(record, "budget")[-1], _levels(record, "pairing")[0]
+    ref = record.get("reference", {})
+    fig, axes = _panels(plt, 1, len(betas), sharey=True)
+    for ax, beta in zip(axes[0], betas):
+        for learner in learners:
+            g = index.get((beta, budget, pairing, learner))
+            if g is None:
+                continue
+            if soft:
+                ax.plot(_arr(g["soft"]["kl"]), _arr(g["soft"]["gold"]), marker=".", label=learner)
+            else:
+                ax.plot(_arr(g["curve"]["n"]), _arr(g["curve"]["gold"]), label=learner)
+        if not soft:
+            oracle = _arr(ref.get("oracle_curve", {}).get("gold"))
+            ax.plot(np.arange(1, len(oracle) + 1), oracle, color="black", linestyle=":", label="oracle")
+            ax.set_xscale("log")
+        random = ref.get("random", {}).get("value")
+        if random is not None and math.isfinite(random):
+            ax.axhline(random, color="grey", linewidth=0.8, linestyle="--", label="random")
+        ax.set_title(f"β = {beta:g}, budget {budget}, {pairing}", fontsize=9)
+        ax.set_xlabel("KL(soft BoN ‖ uniform)" if soft else "n")
+    axes[0][0].set_ylabel("gold reward of pick")
+    axes[0][0].legend(fontsize=7)
+    _save(plt, fig, path)
+
+
+def _gold_vs_kl(plt: Any, record: dict, path: Path) -> None:
+    """Single vs aggregated ensembles along KL, with the Gao fit for the single model to show where it turns down."""
+    ens = record["ensembles"]
+    learners = list(dict.fromkeys(e["learner"] for e in ens))
+    betas = sorted({e["beta"] for e in ens})
+    fig, axes = _panels(plt, len(learners), len(betas), sharey=True)
+    for ax in axes.flat:
+        ax.axis("off")
+    for e in ens:
+        ax = axes[learners.index(e["learner"])][betas.index(e["beta"])]
+        ax.axis("on")
+        for agg in AGGREGATES:
+            curve = e.get("curves", {}).get(agg)
+            if curve:
+                ax.plot(_arr(curve["kl"]), _arr(curve["gold"]), label=agg)
+        single, fit = e.get("curves", {}).get("single"), e.get("fits", {}).get("single", {})
+        alpha, beta = fit.get("alpha", math.nan), fit.get("beta", math.nan)
+        if single and math.isfinite(alpha) and math.isfinite(beta):
+            kl = _arr(single["kl"])
+            d = np.sqrt(np.linspace(0.0, np.nanmax(kl), 100)) if np.isfinite(kl).any() else np.zeros(0)
+            gold_at_1 = _arr(single["gold"])[0]  # the fit is of the gain over n = 1
+            ax.plot(d**2, gold_at_1 + d * (alpha - beta * d), color="black", linestyle="--", label="Gao fit (single)")
+        ax.set_title(f"{e['learner']}, β = {e['beta']:g}", fontsize=9)
+        ax.set_xlabel("KL(BoN) = log n − (n−1)/n")
+        ax.set_ylabel("gold reward of pick")
+        ax.legend(fontsize=7)
+    _save(plt, fig, path)
+
+
+def _noise_grid(plt: Any, record: dict, path: Path) -> None:
+    """Gold at n = max against β: the study's main question, how each learner degrades as labels get noisier."""
+    index, betas, learners = _grid_index(record), _levels(record, "beta"), _levels(record, "learner")
+    budgets, pairings = _levels(record, "budget"), _levels(record, "pairing")
+    oracle_max = record.get("reference", {}).get("oracle", {}).get("max", {}).get("value")
+    fig, axes = _panels(plt, len(pairings), len(budgets), sharey=True)
+    for row, pairing in enumerate(pairings):
+        for col, budget in enumerate(budgets):
+            ax = axes[row][col]
+            for k, learner in enumerate(learners):
+                cells = [index.get((b, budget, pairing, learner), {}) for b in betas]
+                est = [g.get("metrics", {}).get("max", {}).get("gold", {}) for g in cells]
+                v, lo, hi = (_arr([e.get(key) for e in est]) for key in ("value", "ci_low", "ci_high"))
+                yerr = np.clip(np.nan_to_num(np.stack([v - lo, hi - v])), 0.0, None)
+                jitter = np.array(betas, dtype=float) * 1.04 ** (k - (len(learners) - 1) / 2)  # keep error bars apart
+                ax.errorbar(jitter, v, yerr=yerr, marker="o", markersize=3, capsize=2, label=learner)
+            if oracle_max is not None and math.isfinite(oracle_max):
+                ax.axhline(oracle_max, color="black", linestyle=":", linewidth=0.8, label="oracle")
+            ax.set_xscale("log")
+            ax.set_title(f"budget {budget}, {pairing}", fontsize=9)
+            ax.set_xlabel("β (label noise: small = noisy)")
+    for row in axes:
+        row[0].set_ylabel("gold @ n = max")
+    axes[0][0].legend(fontsize=7)
+    _save(plt, fig, path)
+
+
+def plot_figures(record: dict, fig_dir: Path) -> dict[str, str]:
+    """Draws every figure the record has data for; returns name -> path relative to fig_dir's parent (the report dir)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: reports are written on servers and in CI
+    import matplotlib.pyplot as plt
+
+    fig_dir = Path(fig_dir)
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    plots = {}
+    if record.get("grid"):
+        plots["bon_curves"] = lambda p: _bon_curves(plt, record, p, soft=False)
+    if record.get("ensembles"):
+        plots["gold_vs_kl"] = lambda p: _gold_vs_kl(plt, record, p)
+    if record.get("grid"):
+        plots["soft_bon"] = lambda p: _bon_curves(plt, record, p, soft=True)
+        plots["noise_grid"] = lambda p: _noise_grid(plt, record, p)
+    figures = {}
+    for name, draw in plots.items():
+        draw(fig_dir / f"{name}.png")
+        figures[name] = f"{fig_dir.name}/{name}.png"
+    return figures
