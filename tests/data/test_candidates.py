@@ -29,6 +29,9 @@ def test_alpaca_eval_pools(shared_data: Path) -> None:
         assert 55 <= len(s) <= 58 and s.gold is not None and s.sources is not None
         assert np.all((s.gold >= 1) & (s.gold <= 2))
         assert len(set(s.sources)) == len(s)  # results folders name candidates uniquely
+    smaller = sets[0].without_sources({"NullModel", "not-a-model"})
+    assert len(smaller) == len(sets[0]) - 1 and "NullModel" not in smaller.sources
+    assert smaller.gold.tolist() == [g for g, m in zip(sets[0].gold, sets[0].sources) if m != "NullModel"]
     # the first row of the file
     assert sets[0].prompt.startswith("What are the names of some famous actors")
     assert sets[0].sources[0] == "FuseChat-Gemma-2-9B-Instruct"

@@ -53,7 +53,8 @@ def test_study_on_a_slice(alpaca_slice: None) -> None:
     assert record["data"]["train_prompts"] + record["data"]["test_prompts"] == 30
     assert record["data"]["label_scale"] == "judge-logit"
     assert len(record["grid"]) == 2 * 1 * 2 * 2
-    sets = load_candidates("alpaca-eval", 30)
+    sets = [s.without_sources({"NullModel"}) for s in load_candidates("alpaca-eval", 30)]
+    assert record["data"]["excluded_sources"] == ["NullModel"]
     for row in record["grid"]:
         metrics = row["metrics"]
         assert metrics["1"]["gold"]["value"] == pytest.approx(record["reference"]["random"]["value"])

@@ -1,0 +1,1 @@
+"""Feedback collection: simulated annotators (and, later, the annotation service and AI annotators)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,16 @@ class CandidateSet:
         """The content-addressed id of each candidate (duplicated texts share an id)."""
         pid = self.prompt_id
         return [response_id_for(pid, text) for text in self.responses]
+
+    def without_sources(self, names: Collection[str]) -> CandidateSet:
+        """The set minus candidates from the named sources (e.g. an adversarial "model" that games the judge)."""
+        if self.sources is None or not names:
+            return self
+        keep = [i for i, source in enumerate(self.sources) if source not in names]
+        if not keep:
+            raise DataError(f"every candidate of prompt {self.prompt[:60]!r} comes from an excluded source")
+        return CandidateSet(self.prompt, tuple(self.responses[i] for i in keep),
+                            None if self.gold is None else self.gold[keep], tuple(self.sources[i] for i in keep))
 
     def require_gold(self) -> np.ndarray:
         if self.gold is None:

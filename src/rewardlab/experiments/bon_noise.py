@@ -83,6 +83,10 @@ class BonNoiseConfig:
     lam: float = 1.0
     encoder: str = DEFAULT_ENCODER
     features: str = "interaction"
+    #: candidates left out of every pool. AlpacaEval's "NullModel" answers every instruction with one fixed
+    #: adversarial string that games the judge (mean gold 1.78, above every real model): any reward model
+    #: that learns to spot it "wins" at large n, which measures the judge's exploitability, not learning
+    exclude_sources: tuple[str, ...] = ("NullModel",)
     #: what annotators compare: "gold", or "judge-logit" = logit(gold − 1) for gold = 1 + P(judge prefers it);
     #: "auto" picks judge-logit for alpaca-eval and gold otherwise
     label_scale: str = "auto"
@@ -134,7 +138,7 @@ def split_candidates(sets: Sequence[CandidateSet], test_fraction: float, seed: i
 
 def prepare(config: BonNoiseConfig, encoder: Encoder, on_embed_progress: Callable[[int, int], None] | None = None
             ) -> StudyData:
-    sets = load_candidates(config.candidates, config.limit_prompts)
+    sets = [s.without_sources(set(config.exclude_sources)) for s in load_candidates(config.candidates, config.limit_prompts)]
     train, test = split_candidates(sets, config.test_fraction, config.split_seed)
     started = time.perf_counter()
     features, _ = featurize_dataset(candidates_dataset(sets), encoder, config.features, on_progress=on_embed_progress)
@@ -252,7 +256,7 @@ def summarize_study(config: BonNoiseConfig, data: StudyData, runs: StudyRuns) ->
     record: dict[str, Any] = {
         "kind": "bon-noise",
         "config": asdict(config),
-        "data": {"source": config.candidates, "label_scale": data.label_scale,
+        "data": {"source": config.candidates, "label_scale": data.label_scale, "excluded_sources": list(config.exclude_sources),
                  "train_prompts": len(data.train), "test_prompts": len(data.test),
                  "train_candidates": sum(len(s) for s in data.train), "test_candidates": sum(len(s) for s in data.test),
                  "pool_size_min": int(min(len(s) for s in data.test)),
@@ -320,45 +324,63 @@ def ensemble_comparisons(config: BonNoiseConfig, data: StudyData, runs: StudyRun
     return out
 
 
-def _significant(diffs: list[dict[str, Any]], sign: int) -> int:
-    return sum(1 for d in diffs if (d["diff"]["ci_low"] > 0 if sign > 0 else d["diff"]["ci_high"] < 0))
+def _tally(diffs: list[dict[str, Any]]) -> tuple[int, int, float]:
+    """(significantly better, significantly worse, mean difference) over paired rows."""
+    better = sum(1 for d in diffs if d["diff"]["ci_low"] > 0)
+    worse = sum(1 for d in diffs if d["diff"]["ci_high"] < 0)
+    return better, worse, float(np.mean([d["diff"]["value"] for d in diffs])) if diffs else float("nan")
+
+
+def _verdict(better: int, worse: int, mean_diff: float) -> str:
+    if better > worse and mean_diff > 0:
+        return "reproduced"
+    if worse > better and mean_diff < 0:
+        return "not reproduced"
+    return "inconclusive"
+
+
+#: the n the verdicts are read at: 16 (KL ≈ 1.8, where learners differ most) and the whole pool
+FINDING_NS = ("16", "max")
 
 
 def findings(record: dict[str, Any]) -> list[dict[str, str]]:
-    """Plain-language verdicts on the published claims, computed from the paired differences."""
+    """Plain-language verdicts on the published claims, computed from the paired differences.
+
+    A claim is "reproduced" when more conditions are significantly better than worse and the mean
+    difference has the claimed sign, "not reproduced" when the opposite holds, else "inconclusive".
+    """
     out = []
-    noisy = min(record["config"]["betas"])
-    for comparison in sorted({d["comparison"] for d in record["paired"] if d["comparison"].startswith("clf")}):
-        rows = [d for d in record["paired"] if d["comparison"] == comparison and d["n"] == "max"]
-        noisy_rows = [d for d in rows if d["beta"] <= 1.0] or [d for d in rows if d["beta"] == noisy]
-        better, worse = _significant(noisy_rows, +1), _significant(noisy_rows, -1)
-        mean_diff = float(np.mean([d["diff"]["value"] for d in noisy_rows]))
-        verdict = ("reproduced" if better > worse and mean_diff > 0 else
-                   "not reproduced" if worse > better or mean_diff < 0 else "inconclusive")
-        out.append({"claim": f"classification beats Bradley-Terry under noisy labels ({comparison}, β ≤ 1, n = max)",
-                    "verdict": verdict,
-                    "evidence": f"{better} of {len(noisy_rows)} conditions significantly better, {worse} significantly "
-                                f"worse; mean difference {mean_diff:+.4f} gold"})
-    rows = [d for d in record["paired"] if d["comparison"] == "cross-prompt - same-prompt" and d["n"] == "max"]
-    if rows:
-        better, worse = _significant(rows, +1), _significant(rows, -1)
-        mean_diff = float(np.mean([d["diff"]["value"] for d in rows]))
-        verdict = "reproduced" if better > worse and mean_diff > 0 else "not reproduced" if worse > better or mean_diff < 0 \
-            else "inconclusive"
-        out.append({"claim": "cross-prompt pairs beat same-prompt pairs (n = max, all learners and conditions)",
-                    "verdict": verdict,
-                    "evidence": f"{better} of {len(rows)} significantly better, {worse} significantly worse; "
-                                f"mean difference {mean_diff:+.4f} gold"})
+    paired = record["paired"]
+    for comparison in sorted({d["comparison"] for d in paired if d["comparison"] != "cross-prompt - same-prompt"}):
+        for n in FINDING_NS:
+            noisy = [d for d in paired if d["comparison"] == comparison and d["n"] == n and d["beta"] <= 1.0]
+            if not noisy:
+                continue
+            better, worse, mean_diff = _tally(noisy)
+            clean = _tally([d for d in paired if d["comparison"] == comparison and d["n"] == n and d["beta"] > 1.0])
+            out.append({"claim": f"classification beats Bradley-Terry when labels are noisy ({comparison}, β ≤ 1, n = {n})",
+                        "verdict": _verdict(better, worse, mean_diff),
+                        "evidence": f"{better} of {len(noisy)} conditions significantly better, {worse} significantly "
+                                    f"worse, mean {mean_diff:+.4f} gold; with cleaner labels (β > 1): {clean[0]} better, "
+                                    f"{clean[1]} worse, mean {clean[2]:+.4f}"})
+    for n in FINDING_NS:
+        rows = [d for d in paired if d["comparison"] == "cross-prompt - same-prompt" and d["n"] == n]
+        if rows:
+            better, worse, mean_diff = _tally(rows)
+            out.append({"claim": f"cross-prompt pairs beat same-prompt pairs at the same budget (n = {n})",
+                        "verdict": _verdict(better, worse, mean_diff),
+                        "evidence": f"{better} of {len(rows)} learner × β × budget conditions significantly better, "
+                                    f"{worse} significantly worse; mean {mean_diff:+.4f} gold"})
     ens = record["ensembles"]
     if ens:
         diffs = [{"diff": e["diff_vs_single_at_max"][how]} for e in ens for how in ("min", "lcb")]
-        better, worse = _significant(diffs, +1), _significant(diffs, -1)
+        better, worse, mean_diff = _tally(diffs)
         turn_single = sum(1 for e in ens if e["peak_n"]["single"] < e["curves"]["single"]["n"][-1])
         turn_cons = sum(1 for e in ens for how in ("min", "lcb") if e["peak_n"][how] < e["curves"][how]["n"][-1])
-        verdict = "reproduced" if better > worse else "not reproduced" if worse > better else "inconclusive"
-        out.append({"claim": "conservative ensembles (min, mean − λ·std) reduce over-optimization vs a single model",
-                    "verdict": verdict,
-                    "evidence": f"at n = max, {better} of {len(diffs)} conservative picks significantly better than the "
-                                f"single model, {worse} worse; the best-of-n curve peaks before its end for {turn_single} "
-                                f"of {len(ens)} single models and {turn_cons} of {len(diffs)} conservative ones"})
+        out.append({"claim": "conservative ensembles (min, mean − λ·std) beat a single model at high KL",
+                    "verdict": _verdict(better, worse, mean_diff),
+                    "evidence": f"at n = max, {better} of {len(diffs)} conservative picks significantly better than "
+                                f"the single model, {worse} worse, mean {mean_diff:+.4f} gold; best-of-n gold turns down "
+                                f"before the end of the pool for {turn_single} of {len(ens)} single models and "
+                                f"{turn_cons} of {len(diffs)} conservative ones"})
     return out
