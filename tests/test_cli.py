@@ -159,7 +159,7 @@ def test_simulate_train_bon_eval_select(tmp_path: Path) -> None:
     for i in range(80):
         order = rng.permutation(len(quality))
         sets.append(CandidateSet(f"task {i}", tuple(f"{quality[k]} answer to task {i}" for k in order),
-                                 np.array([-float(k) for k in order])))
+                                 np.array([-float(k) for k in order]), tuple(quality[k] for k in order)))
     candidates = write_candidates_jsonl(sets, tmp_path / "cands.jsonl")
     code, output = run("simulate", str(candidates), "--output", str(tmp_path / "sim"), "--pairs", "2000",
                        "--beta", "3", "--seed", "1")
@@ -183,5 +183,10 @@ def test_simulate_train_bon_eval_select(tmp_path: Path) -> None:
         assert len(picks) == 80 and all("gold" in p for p in picks)
         if strategy == "soft":
             assert all(0 <= p["kl_to_uniform"] <= np.log(6) + 1e-9 for p in picks)
+    code, output = run("bon-eval", str(tmp_path / "model"), str(candidates), "--exclude-sources", "superb",
+                       "--record", str(tmp_path / "bon5.json"), "--quiet")
+    assert code == 0, output
+    without_best = json.loads((tmp_path / "bon5.json").read_text())["metrics"]
+    assert without_best["max"]["oracle"]["value"] == -1.0 and without_best["1"]["gold"]["value"] == pytest.approx(-3.0)
     code, output = run("bon-eval", str(tmp_path / "model"), str(candidates), "--n", "0")
     assert code == 2 and "positive integers" in output

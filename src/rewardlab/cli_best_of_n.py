@@ -21,6 +21,14 @@ CandidatesArg = Annotated[str, typer.Argument(help="alpaca-eval, gsm8k (shared d
 ModelArg = Annotated[Path, typer.Argument(help="A trained reward model directory.")]
 AggregateOpt = Annotated[str | None, typer.Option(help="Ensembles: score by mean, min or lcb (mean − λ·std).")]
 LimitPromptsOpt = Annotated[int | None, typer.Option(help="Use only the first N prompts.")]
+ExcludeOpt = Annotated[str, typer.Option(help="Comma-separated candidate sources to leave out, e.g. NullModel.")]
+
+
+def _load_sets(candidates: str, limit: int | None, exclude: str) -> list[Any]:
+    from rewardlab.data.candidates import load_candidates
+
+    names = {name.strip() for name in exclude.split(",") if name.strip()}
+    return [s.without_sources(names) for s in load_candidates(candidates, limit)]
 
 
 def _candidate_scores(model: Any, sets: list[Any], aggregate: str | None, lam: float | None, quiet: bool
@@ -51,18 +59,18 @@ def bon_eval(
     aggregate: AggregateOpt = None,
     lam: Annotated[float | None, typer.Option(help="λ of the lcb aggregate (default: the model's).")] = None,
     limit: LimitPromptsOpt = None,
+    exclude_sources: ExcludeOpt = "",
     record: Annotated[Path | None, typer.Option(help="Write the JSON record here.")] = None,
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
 ) -> None:
     """Best-of-n against gold: expected gold of the pick (unbiased, all subsets), oracle, gain recovered, Spearman."""
-    from rewardlab.data.candidates import load_candidates
     from rewardlab.evaluate.best_of_n import best_of_n, summarize_best_of_n
     from rewardlab.rewards.model import RewardModel
 
     with user_errors():
         ns = _parse_ns(n)
-        sets = load_candidates(candidates, limit)
+        sets = _load_sets(candidates, limit, exclude_sources)
         if any(s.gold is None for s in sets):
             raise DataError("bon-eval needs gold scores for every candidate set", source=candidates)
         rm = RewardModel.load(model, cache_dir=cache_dir)
@@ -113,11 +121,11 @@ def select(
     lam: Annotated[float, typer.Option(help="conservative lcb: mean − λ·std.")] = 1.0,
     seed: int = 0,
     limit: LimitPromptsOpt = None,
+    exclude_sources: ExcludeOpt = "",
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
 ) -> None:
     """Pick one response per prompt from candidate sets with a reward model; writes the picks as JSONL."""
-    from rewardlab.data.candidates import load_candidates
     from rewardlab.optimize.selection import STRATEGIES, soft_best_of_n_kl
     from rewardlab.optimize.selection import select as pick
     from rewardlab.rewards.model import RewardModel
@@ -125,7 +133,7 @@ def select(
     with user_errors():
         if strategy not in STRATEGIES:
             raise RewardlabError(f"--strategy must be one of {', '.join(STRATEGIES)}")
-        sets = load_candidates(candidates, limit)
+        sets = _load_sets(candidates, limit, exclude_sources)
         rm = RewardModel.load(model, cache_dir=cache_dir)
         scores, members = _candidate_scores(rm, sets, None, None, quiet)
         if strategy == "conservative" and members is None:
@@ -164,14 +172,14 @@ def simulate(
     pairing: Annotated[str, typer.Option(help="same-prompt or cross-prompt.")] = "same-prompt",
     seed: int = 0,
     limit: LimitPromptsOpt = None,
+    exclude_sources: ExcludeOpt = "",
 ) -> None:
     """Label pairs of candidates with simulated annotators (Bradley-Terry noise, flips, biases) from their gold."""
     from rewardlab.collect.simulate import SimulatedAnnotator, agreement_with_gold, simulate_comparisons
-    from rewardlab.data.candidates import load_candidates
     from rewardlab.data.parquet import write_parquet
 
     with user_errors():
-        sets = load_candidates(candidates, limit)
+        sets = _load_sets(candidates, limit, exclude_sources)
         if any(s.gold is None for s in sets):
             raise DataError("simulated annotators need gold scores for every candidate set", source=candidates)
         try:
@@ -209,6 +217,7 @@ def bon_noise(
     ensemble_budget: int = 5000,
     lam: Annotated[float, typer.Option(help="λ of the mean − λ·std aggregate.")] = 1.0,
     limit_prompts: LimitPromptsOpt = None,
+    exclude_sources: Annotated[str, typer.Option(help="Candidate sources to leave out ('' keeps all).")] = "NullModel",
     encoder: EncoderOpt = DEFAULT_ENCODER,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory (default: runs/<time>-bon-noise).")] = None,
     quiet: Quiet = False,
@@ -224,6 +233,7 @@ def bon_noise(
             "pairings": _split_list(pairings, str), "learners": _split_list(learners, str), "seeds": seeds,
             "ensemble_members": ensemble_members, "ensemble_learners": _split_list(ensemble_learners, str),
             "ensemble_budget": ensemble_budget, "lam": lam, "limit_prompts": limit_prompts, "encoder": encoder,
+            "exclude_sources": _split_list(exclude_sources, str),
         }
         if config is not None:
             settings = _merge_config_file(config, settings, ctx)

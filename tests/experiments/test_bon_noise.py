@@ -37,6 +37,15 @@ def test_judge_logit_labels() -> None:
         label_utilities([CandidateSet("q", ("a",), np.array([3.0]))], "judge-logit")
 
 
+def test_config_rejects_an_ensemble_condition_outside_the_grid() -> None:
+    with pytest.raises(ValueError, match="ensemble condition"):
+        BonNoiseConfig(budgets=(1000,), ensemble_budget=5000)
+    with pytest.raises(ValueError, match="among learners"):
+        BonNoiseConfig(learners=("clf-mlp",), ensemble_learners=("bt-mlp",))
+    with pytest.raises(ValueError, match="pairing"):
+        BonNoiseConfig(pairings=("diagonal",))
+
+
 @pytest.fixture
 def alpaca_slice(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REWARDLAB_DATA_DIR", str(shared_data))

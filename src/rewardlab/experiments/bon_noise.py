@@ -103,6 +103,12 @@ class BonNoiseConfig:
             raise ValueError("need seeds >= 1 and ensemble_members >= 2")
         if not 0 < self.test_fraction < 1:
             raise ValueError("test_fraction must be in (0, 1)")
+        if self.ensemble_learners:
+            if not set(self.ensemble_learners) <= set(self.learners):
+                raise ValueError(f"ensemble_learners {list(self.ensemble_learners)} must be among learners")
+            if self.ensemble_budget not in self.budgets or self.ensemble_pairing not in self.pairings:
+                raise ValueError(f"the ensemble condition (budget {self.ensemble_budget}, {self.ensemble_pairing}) "
+                                 "must be one of the grid's budgets and pairings")
 
     def n_fits(self) -> int:
         grid = len(self.betas) * len(self.budgets) * len(self.pairings) * len(self.learners) * self.seeds
@@ -331,10 +337,12 @@ def _tally(diffs: list[dict[str, Any]]) -> tuple[int, int, float]:
     return better, worse, float(np.mean([d["diff"]["value"] for d in diffs])) if diffs else float("nan")
 
 
-def _verdict(better: int, worse: int, mean_diff: float) -> str:
-    if better > worse and mean_diff > 0:
+def _verdict(better: int, worse: int, mean_diff: float, conditions: int) -> str:
+    """"reproduced" needs the claimed sign on average and a significant win in at least half the conditions;
+    "not reproduced" needs more significant losses than wins and the opposite sign; anything else is a tie."""
+    if mean_diff > 0 and better > worse and 2 * better >= conditions:
         return "reproduced"
-    if worse > better and mean_diff < 0:
+    if mean_diff < 0 and worse > better:
         return "not reproduced"
     return "inconclusive"
 
@@ -346,8 +354,7 @@ FINDING_NS = ("16", "max")
 def findings(record: dict[str, Any]) -> list[dict[str, str]]:
     """Plain-language verdicts on the published claims, computed from the paired differences.
 
-    A claim is "reproduced" when more conditions are significantly better than worse and the mean
-    difference has the claimed sign, "not reproduced" when the opposite holds, else "inconclusive".
+    Each verdict counts conditions whose paired 95% CI excludes 0 (see `_verdict`).
     """
     out = []
     paired = record["paired"]
@@ -359,7 +366,7 @@ def findings(record: dict[str, Any]) -> list[dict[str, str]]:
             better, worse, mean_diff = _tally(noisy)
             clean = _tally([d for d in paired if d["comparison"] == comparison and d["n"] == n and d["beta"] > 1.0])
             out.append({"claim": f"classification beats Bradley-Terry when labels are noisy ({comparison}, β ≤ 1, n = {n})",
-                        "verdict": _verdict(better, worse, mean_diff),
+                        "verdict": _verdict(better, worse, mean_diff, len(noisy)),
                         "evidence": f"{better} of {len(noisy)} conditions significantly better, {worse} significantly "
                                     f"worse, mean {mean_diff:+.4f} gold; with cleaner labels (β > 1): {clean[0]} better, "
                                     f"{clean[1]} worse, mean {clean[2]:+.4f}"})
@@ -368,7 +375,7 @@ def findings(record: dict[str, Any]) -> list[dict[str, str]]:
         if rows:
             better, worse, mean_diff = _tally(rows)
             out.append({"claim": f"cross-prompt pairs beat same-prompt pairs at the same budget (n = {n})",
-                        "verdict": _verdict(better, worse, mean_diff),
+                        "verdict": _verdict(better, worse, mean_diff, len(rows)),
                         "evidence": f"{better} of {len(rows)} learner × β × budget conditions significantly better, "
                                     f"{worse} significantly worse; mean {mean_diff:+.4f} gold"})
     ens = record["ensembles"]
@@ -378,7 +385,7 @@ def findings(record: dict[str, Any]) -> list[dict[str, str]]:
         turn_single = sum(1 for e in ens if e["peak_n"]["single"] < e["curves"]["single"]["n"][-1])
         turn_cons = sum(1 for e in ens for how in ("min", "lcb") if e["peak_n"][how] < e["curves"][how]["n"][-1])
         out.append({"claim": "conservative ensembles (min, mean − λ·std) beat a single model at high KL",
-                    "verdict": _verdict(better, worse, mean_diff),
+                    "verdict": _verdict(better, worse, mean_diff, len(diffs)),
                     "evidence": f"at n = max, {better} of {len(diffs)} conservative picks significantly better than "
                                 f"the single model, {worse} worse, mean {mean_diff:+.4f} gold; best-of-n gold turns down "
                                 f"before the end of the pool for {turn_single} of {len(ens)} single models and "
