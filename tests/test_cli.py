@@ -190,3 +190,27 @@ def test_simulate_train_bon_eval_select(tmp_path: Path) -> None:
     assert without_best["max"]["oracle"]["value"] == -1.0 and without_best["1"]["gold"]["value"] == pytest.approx(-3.0)
     code, output = run("bon-eval", str(tmp_path / "model"), str(candidates), "--n", "0")
     assert code == 2 and "positive integers" in output
+
+
+def test_prompt_opt_train_and_select_on_own_logs(tmp_path: Path) -> None:
+    """Bring-your-own logs: 'Show work.' solves arithmetic, 'Answer:' solves trivia; selection follows the query."""
+    rows = []
+    for i in range(60):
+        rows.append({"query": f"what is {i} plus {i + 3}", "prompt": "Show work.", "correct": 1})
+        rows.append({"query": f"what is {i} plus {i + 3}", "prompt": "Answer:", "correct": 0})
+        rows.append({"query": f"who wrote book number {i}", "prompt": "Show work.", "correct": 0})
+        rows.append({"query": f"who wrote book number {i}", "prompt": "Answer:", "correct": 1})
+    logs = tmp_path / "logs.jsonl"
+    logs.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    code, output = run("prompt-opt", "train", str(logs), "--out", str(tmp_path / "pm"), "--encoder", "hashing:256",
+                       "--quiet")
+    assert code == 0, output
+    queries = tmp_path / "q.txt"
+    queries.write_text("what is 100 plus 103\nwho wrote book number 100\n")
+    code, output = run("prompt-opt", "select", str(tmp_path / "pm"), "--queries", str(queries), "--output",
+                       str(tmp_path / "picks.jsonl"))
+    assert code == 0, output
+    picks = [json.loads(line) for line in (tmp_path / "picks.jsonl").read_text().splitlines()]
+    assert [p["prompt"] for p in picks] == ["Show work.", "Answer:"]
+    code, output = run("prompt-opt", "train", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "x"))
+    assert code == 2 and "missing.jsonl" in output

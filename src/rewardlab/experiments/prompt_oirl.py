@@ -1,0 +1,229 @@
+"""The Prompt-OIRL table: query-dependent prompt selection vs the best single prompt, LLM self-confidence and
+the oracle, for every subset of k training prompts (Sun, Hüyük & van der Schaar, ICLR 2024, protocol).
+
+For each dataset and split, for k = 1..6 and each of the C(6, k) subsets S of training prompts:
+- *best prompt*: the prompt of S with the highest success rate on the training rows (query-agnostic);
+- *self-confidence*: per test query, the prompt of S the LLM was most confident about (critics/, ties random);
+- *ours*: a `PromptRewardModel` trained only on S's labels on training rows picks from S;
+- *ours + held-out*: as ours, but when no prompt of S is predicted to succeed (P < threshold) it falls back to
+  the held-out prompts (never seen in training) with the highest predicted P;
+- *oracle*: a query counts as solved if any prompt (of S, or of all 16) solves it.
+Success rates are averaged over subsets per test query, then bootstrapped over questions for CIs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardlab.data.prompt_logs import PROMPT_OIRL_DATASETS, PromptLogs, leak_free_split, read_prompt_oirl
+from rewardlab.data.registry import shared_data_dir
+from rewardlab.embed.base import DEFAULT_ENCODER, make_encoder
+from rewardlab.embed.embedding import embed_texts
+from rewardlab.errors import DataError
+from rewardlab.evaluate.bootstrap import GroupBootstrap
+from rewardlab.optimize.prompts import PromptRewardModel, select_prompts
+
+METHODS = ("best_prompt", "self_confidence", "ours", "ours_heldout", "oracle_k")
+#: recomputed from the authors' released results (LLaMA-2-7B-chat; mean over subsets): k -> (best, OIRL, OIRL+held-out)
+PAPER = {
+    "gsm8k": {1: (0.185, 0.185, 0.221), 3: (0.246, 0.246, 0.220), 6: (0.248, 0.258, 0.205)},
+    "svamp": {1: (0.438, 0.438, 0.564), 3: (0.598, 0.611, 0.616), 6: (0.637, 0.672, 0.660)},
+    "mawps": {1: (0.430, 0.430, 0.556), 3: (0.610, 0.621, 0.621), 6: (0.646, 0.686, 0.677)},
+}
+PAPER_ORACLE = {"gsm8k": 0.648, "svamp": 0.907, "mawps": 0.926}
+SPLIT_KINDS = ("paper", "leak-free")
+
+
+@dataclass
+class OirlConfig:
+    datasets: tuple[str, ...] = PROMPT_OIRL_DATASETS
+    splits: tuple[str, ...] = SPLIT_KINDS
+    ks: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+    head: str = "knn"
+    encoder: str = DEFAULT_ENCODER
+    threshold: float = 0.5
+    leak_free_test_fraction: float = 0.3
+    seed: int = 0
+    n_resamples: int = 1000
+    data_dir: str | None = None  # default: <shared data>/prompt-oirl
+
+
+def llama_confidence(data_dir: Path, dataset: str, n_test: int, n_prompts: int) -> np.ndarray | None:
+    """(released test rows, prompts) LLaMA-2 self-critique confidence, or None when the file is absent."""
+    path = data_dir / "critics" / "Processed_critics.npz"
+    if not path.exists():
+        return None
+    with np.load(path) as packed:
+        columns = []
+        for j in range(n_prompts):
+            key = f"Processed_llama_{dataset}_prompt_{j}_confidence"
+            if key not in packed or len(packed[key]) != n_test:
+                raise DataError(f"{key}: missing or not {n_test} test rows", source=path)
+            columns.append(np.asarray(packed[key], dtype=np.float64))
+    return np.stack(columns, axis=1)
+
+
+def embed_logs(logs: PromptLogs, encoder_spec: str, on_progress: Callable[[int, int], None] | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    encoder = make_encoder(encoder_spec)
+    vectors, _ = embed_texts(list(logs.queries) + list(logs.prompts), encoder, on_progress=on_progress)
+    return vectors[: len(logs.queries)], vectors[len(logs.queries):]
+
+
+def classification_scores(prob: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Accuracy, precision, recall and F1 of P > 0.5 against labels (NaN cells ignored)."""
+    observed = ~np.isnan(labels)
+    predicted, truth = prob[observed] > 0.5, labels[observed] == 1
+    tp = float(np.sum(predicted & truth))
+    precision = tp / max(1.0, float(predicted.sum()))
+    recall = tp / max(1.0, float(truth.sum()))
+    return {"accuracy": float(np.mean(predicted == truth)), "precision": precision, "recall": recall,
+            "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0}
+
+
+def run_split(logs: PromptLogs, split: np.ndarray, q_vecs: np.ndarray, p_vecs: np.ndarray,
+              confidence: np.ndarray | None, config: OirlConfig, on_fit: Callable[[], None] | None = None
+              ) -> dict[str, Any]:
+    """All k and subsets on one split: per-method success with CIs, held-out classification, fit times."""
+    released_train = logs.rows("train")
+    train_prompts = logs.prompts_run_on(released_train)
+    heldout = [j for j in range(len(logs.prompts)) if j not in train_prompts]
+    train_rows, test_rows = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
+    labels = logs.correct
+    test_labels = labels[test_rows]
+    if np.isnan(test_labels).any():
+        raise DataError(f"{logs.name}: some test rows lack a label for some prompt")
+    groups = logs.question_groups()
+    bootstrap = GroupBootstrap(groups[test_rows], n_resamples=config.n_resamples, seed=config.seed)
+    # released-test row -> its row in the critics' confidence table
+    confidence_row = {r: i for i, r in enumerate(logs.rows("test"))}
+    rng = np.random.default_rng(config.seed)
+    by_k: dict[str, Any] = {}
+    for k in config.ks:
+        sums = {m: np.zeros(len(test_rows)) for m in METHODS}
+        heldout_scores, fit_seconds = [], []
+        subsets = list(itertools.combinations(train_prompts, k))
+        for subset in subsets:
+            pool = list(subset)
+            train_rate = np.nanmean(labels[np.ix_(train_rows, pool)], axis=0)
+            sums["best_prompt"] += test_labels[:, pool[int(np.argmax(train_rate))]]
+            sums["oracle_k"] += test_labels[:, pool].max(axis=1)
+            if confidence is not None:
+                conf = confidence[[confidence_row[r] for r in test_rows]][:, pool]
+                noisy = conf + rng.random(conf.shape) * 1e-9  # random tie-break among equal confidences
+                sums["self_confidence"] += test_labels[np.arange(len(test_rows)), np.asarray(pool)[noisy.argmax(1)]]
+            started = time.perf_counter()
+            model = PromptRewardModel(head=config.head, seed=config.seed).fit(
+                q_vecs[train_rows], p_vecs[pool], labels[np.ix_(train_rows, pool)],
+                [logs.prompts[j] for j in pool], groups[train_rows])
+            fit_seconds.append(time.perf_counter() - started)
+            prob = model.predict_proba(q_vecs[test_rows], p_vecs, list(logs.prompts))
+            rows = np.arange(len(test_rows))
+            sums["ours"] += test_labels[rows, select_prompts(prob, pool)]
+            sums["ours_heldout"] += test_labels[rows, select_prompts(prob, pool, heldout, config.threshold)]
+            heldout_scores.append(classification_scores(prob[:, heldout], test_labels[:, heldout]))
+            if on_fit:
+                on_fit()
+        entry: dict[str, Any] = {"subsets": len(subsets)}
+        for method in METHODS:
+            if method == "self_confidence" and confidence is None:
+                continue
+            entry[method] = bootstrap.mean(sums[method] / len(subsets)).as_dict()
+        entry["ours_vs_best_prompt"] = bootstrap.mean((sums["ours"] - sums["best_prompt"]) / len(subsets)).as_dict()
+        entry["heldout_classification"] = {m: float(np.mean([s[m] for s in heldout_scores]))
+                                           for m in ("accuracy", "precision", "recall", "f1")}
+        entry["fit_seconds_mean"] = float(np.mean(fit_seconds))
+        by_k[str(k)] = entry
+    oracle_all = bootstrap.mean(test_labels.max(axis=1)).as_dict()
+    return {"train_rows": int(len(train_rows)), "test_rows": int(len(test_rows)),
+            "test_questions": int(len(np.unique(groups[test_rows]))),
+            "shared_questions": int(len(np.intersect1d(groups[train_rows], groups[test_rows]))),
+            "train_prompts": train_prompts, "heldout_prompts": heldout, "oracle_16": oracle_all, "by_k": by_k,
+            "llm_calls_per_query": {"select_with_reward_model": 1, "try_every_prompt": len(logs.prompts)}}
+
+
+def run_table(config: OirlConfig, on_progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """The whole comparison, every dataset × split × k × subset; returns the JSON-ready record."""
+    started = time.perf_counter()
+    data_dir = Path(config.data_dir) if config.data_dir else shared_data_dir() / "prompt-oirl"
+    n_subsets = sum(len(list(itertools.combinations(range(6), k))) for k in config.ks)
+    total, done = n_subsets * len(config.datasets) * len(config.splits), 0
+    record: dict[str, Any] = {"kind": "prompt-oirl", "config": asdict(config), "datasets": {}}
+    for dataset in config.datasets:
+        logs = read_prompt_oirl(dataset, data_dir)
+        embed_started = time.perf_counter()
+        q_vecs, p_vecs = embed_logs(logs, config.encoder)
+        embed_seconds = time.perf_counter() - embed_started
+        confidence = llama_confidence(data_dir, dataset, len(logs.rows("test")), len(logs.prompts))
+        splits = {"paper": logs.split,
+                  "leak-free": leak_free_split(logs, config.leak_free_test_fraction, config.seed)}
+        result: dict[str, Any] = {"rows": len(logs.queries), "embed_seconds": round(embed_seconds, 1),
+                                  "prompt_aliases": logs.aliases}
+        for split_name in config.splits:
+            def tick(name: str = f"{dataset} {split_name}") -> None:
+                nonlocal done
+                done += 1
+                if on_progress:
+                    on_progress(name, done, total)
+
+            result[split_name] = run_split(logs, splits[split_name], q_vecs, p_vecs, confidence, config, tick)
+        record["datasets"][dataset] = result
+    record["seconds"] = round(time.perf_counter() - started, 1)
+    return record
+
+
+def _cell(e: dict[str, Any] | None) -> str:
+    return "—" if e is None else f"{e['value']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
+
+
+def render_markdown(record: dict[str, Any]) -> str:
+    """Paper vs rewardlab, per dataset and split, with CIs."""
+    c = record["config"]
+    lines = ["# Prompt-OIRL on CPU: paper vs rewardlab", "",
+             f"Encoder `{c['encoder']}`, head `{c['head']}`, fallback threshold {c['threshold']}, seed {c['seed']}; "
+             f"success rate on test queries, mean over all C(6, k) subsets of training prompts, 95% CIs from a "
+             f"bootstrap over questions ({c['n_resamples']} resamples). Whole table: {record['seconds']:.0f} s.",
+             "", "Paper numbers are recomputed from the authors' released results (LLaMA-2-7B-chat); they have no CIs.",
+             "*leaky*: the released split, where every SVAMP/MAWPS test question also occurs among the training rows; "
+             "*leak-free*: split by unique question (GSM8K's released split has no overlap).", ""]
+    for dataset, result in record["datasets"].items():
+        for split_name in c["splits"]:
+            split = result[split_name]
+            label = "leaky, as in the paper" if split_name == "paper" and split["shared_questions"] else split_name
+            lines += [f"## {dataset} — {label}", "",
+                      f"{split['train_rows']} training rows, {split['test_rows']} test rows "
+                      f"({split['test_questions']} questions, {split['shared_questions']} also on the training side); "
+                      f"oracle over all 16 prompts {_cell(split['oracle_16'])}"
+                      + (f" (paper {PAPER_ORACLE[dataset]:.3f})" if split_name == "paper" else "") + ".", "",
+                      "| k | best prompt | self-confidence | **ours** | ours + held-out | oracle over S | paper: best / OIRL / "
+                      "OIRL+held-out | ours − best prompt | held-out P>.5: acc / prec / rec / F1 |",
+                      "|---|---|---|---|---|---|---|---|---|"]
+            for k, e in split["by_k"].items():
+                paper = PAPER[dataset].get(int(k)) if split_name == "paper" else None
+                paper_cell = " / ".join(f"{v:.3f}" for v in paper) if paper else ""
+                h = e["heldout_classification"]
+                lines.append(f"| {k} | {_cell(e['best_prompt'])} | {_cell(e.get('self_confidence'))} | "
+                             f"**{_cell(e['ours'])}** | {_cell(e['ours_heldout'])} | {_cell(e['oracle_k'])} | {paper_cell} | "
+                             f"{_cell(e['ours_vs_best_prompt'])} | {h['accuracy']:.3f} / {h['precision']:.3f} / "
+                             f"{h['recall']:.3f} / {h['f1']:.3f} |")
+            lines.append("")
+    lines += ["LLM calls per query: selecting with the reward model costs 1; trying every prompt costs 16.", ""]
+    return "\n".join(lines)
+
+
+def write_table(record: dict[str, Any], out_dir: str | Path) -> Path:
+    import json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    path = out / "table.md"
+    path.write_text(render_markdown(record), encoding="utf-8")
+    return path

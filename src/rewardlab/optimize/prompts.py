@@ -1,0 +1,293 @@
+"""Query-dependent prompt optimization (Prompt-OIRL): an offline reward model of P(correct | query, prompt).
+
+The model is learned from logs of prompts that were already run, then picks a prompt per query without
+calling the LLM or knowing the answer. Architecture (all on frozen embeddings):
+
+    logit(q, p) = trunk(q) · (W e_p + u_p) + (w · e_p + b_p)
+
+``trunk`` is an MLP (``mlp``) or the identity (``logistic``: a bilinear logistic model); e_p is the
+prompt's text embedding; u_p and b_p are free per-prompt terms for prompts seen in training (zero for
+unseen ones, whose predictions come from their text through W and w alone). Logits are temperature-
+scaled on held-out queries so the probabilities are calibrated. ``lgbm`` fits gradient-boosted trees
+on [query, prompt] embedding rows instead.
+
+``knn`` needs no training: P(q, p) for a seen prompt is its success rate on the K most similar training
+queries (softmax of cosine similarity), shrunk towards p's overall rate; an unseen prompt gets the
+average of the seen prompts' estimates weighted by how similar the prompt texts are. It is the
+strongest and fastest head measured here (logs repeat questions, and similar questions fail alike).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+from torch import nn
+
+from rewardlab.errors import ModelError
+
+PROMPT_HEADS = ("knn", "mlp", "logistic", "lgbm")
+
+
+class _BilinearNet(nn.Module):
+    def __init__(self, dim: int, n_known: int, hidden: int) -> None:
+        super().__init__()
+        width = hidden if hidden > 0 else dim
+        self.trunk: nn.Module = (nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(0.1))
+                                 if hidden > 0 else nn.Identity())
+        self.project = nn.Linear(dim, width, bias=False)  # W e_p
+        self.known_vector = nn.Parameter(torch.zeros(n_known, width))  # u_p
+        self.text_bias = nn.Linear(dim, 1)  # w · e_p (+ a global bias)
+        self.known_bias = nn.Parameter(torch.zeros(n_known))  # b_p
+
+    def forward(self, queries: torch.Tensor, prompts: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """(queries, prompts) logits; ``known[j]`` is prompt j's row in the per-prompt tables, or -1."""
+        vectors = self.project(prompts)
+        bias = self.text_bias(prompts).squeeze(-1)
+        seen = known >= 0
+        if seen.any():
+            vectors = vectors + torch.where(seen[:, None], self.known_vector[known.clamp(min=0)], 0.0)
+            bias = bias + torch.where(seen, self.known_bias[known.clamp(min=0)], 0.0)
+        return self.trunk(queries) @ vectors.T + bias
+
+
+@dataclass
+class PromptRewardModel:
+    """P(correct | query, prompt); ``fit`` on a (queries × prompts) label matrix with NaN for unknown cells."""
+
+    head: str = "knn"
+    hidden: int = 256
+    neighbours: int = 20
+    similarity_temperature: float = 0.05
+    prior_weight: float = 1.0
+    seed: int = 0
+    lr: float = 2e-3
+    weight_decay: float = 1e-3
+    max_epochs: int = 60
+    patience: int = 6
+    batch_queries: int = 256
+    val_fraction: float = 0.1
+    known_prompts: list[str] = field(default_factory=list)
+    temperature: float = 1.0
+    fit_log: dict[str, Any] = field(default_factory=dict)
+    _net: Any = None
+    _booster: Any = None
+    _memory: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # knn: query vectors, labels, prompt vectors
+
+    def __post_init__(self) -> None:
+        if self.head not in PROMPT_HEADS:
+            raise ModelError(f"unknown prompt-model head {self.head!r}; known: {', '.join(PROMPT_HEADS)}")
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, query_vecs: np.ndarray, prompt_vecs: np.ndarray, labels: np.ndarray, prompt_texts: list[str],
+            query_groups: np.ndarray | None = None) -> PromptRewardModel:
+        """``labels`` is (queries, prompts) of 1/0/NaN; queries of one group stay on one side of the validation split."""
+        labels = np.asarray(labels, dtype=np.float32)
+        if labels.shape != (len(query_vecs), len(prompt_vecs)) or len(prompt_texts) != len(prompt_vecs):
+            raise ModelError(f"labels {labels.shape} do not match {len(query_vecs)} queries × {len(prompt_vecs)} prompts")
+        if np.isnan(labels).all():
+            raise ModelError("no labelled (query, prompt) cells to learn from")
+        self.known_prompts = list(prompt_texts)
+        if self.head == "knn":
+            self._memory = (np.asarray(query_vecs, dtype=np.float32), labels, np.asarray(prompt_vecs, dtype=np.float32))
+            self.fit_log = {"memory_queries": len(query_vecs)}
+            return self
+        groups = np.arange(len(query_vecs)) if query_groups is None else np.asarray(query_groups)
+        rng = np.random.default_rng(self.seed)
+        unique = np.unique(groups)
+        val_groups = rng.choice(unique, size=max(1, int(round(self.val_fraction * len(unique)))), replace=False)
+        is_val = np.isin(groups, val_groups)
+        if self.head == "lgbm":
+            self._fit_lgbm(query_vecs, prompt_vecs, labels, is_val)
+        else:
+            self._fit_torch(query_vecs, prompt_vecs, labels, is_val)
+        self.temperature = _fit_temperature(self._logits(query_vecs[is_val], prompt_vecs, prompt_texts), labels[is_val])
+        return self
+
+    def _fit_torch(self, query_vecs: np.ndarray, prompt_vecs: np.ndarray, labels: np.ndarray, is_val: np.ndarray) -> None:
+        torch.manual_seed(self.seed)
+        q = torch.from_numpy(np.asarray(query_vecs, dtype=np.float32))
+        p = torch.from_numpy(np.asarray(prompt_vecs, dtype=np.float32))
+        known = torch.arange(len(prompt_vecs))
+        y = torch.from_numpy(np.nan_to_num(labels, nan=0.0))
+        mask = torch.from_numpy(~np.isnan(labels)).float()
+        self._net = net = _BilinearNet(q.shape[1], len(prompt_vecs), self.hidden if self.head == "mlp" else 0)
+        optimizer = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        train_rows = np.flatnonzero(~is_val)
+        val_rows = torch.from_numpy(np.flatnonzero(is_val))
+        generator = np.random.default_rng(self.seed)
+
+        def loss_on(rows: torch.Tensor) -> torch.Tensor:
+            logits = net(q[rows], p, known)
+            losses = nn.functional.binary_cross_entropy_with_logits(logits, y[rows], reduction="none")
+            return (losses * mask[rows]).sum() / mask[rows].sum().clamp(min=1.0)
+
+        best, best_state, best_epoch, epoch = float("inf"), None, 0, 0
+        for epoch in range(1, self.max_epochs + 1):
+            net.train()
+            order = generator.permutation(train_rows)
+            for start in range(0, len(order), self.batch_queries):
+                rows = torch.from_numpy(order[start:start + self.batch_queries])
+                optimizer.zero_grad()
+                loss_on(rows).backward()
+                optimizer.step()
+            net.eval()
+            with torch.no_grad():
+                val = float(loss_on(val_rows))
+            if val < best - 1e-4:
+                best, best_epoch = val, epoch
+                best_state = {k: v.clone() for k, v in net.state_dict().items()}
+            elif epoch - best_epoch >= self.patience:
+                break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        net.eval()
+        self.fit_log = {"epochs": epoch, "best_epoch": best_epoch, "best_val_loss": best}
+
+    def _fit_lgbm(self, query_vecs: np.ndarray, prompt_vecs: np.ndarray, labels: np.ndarray, is_val: np.ndarray) -> None:
+        import lightgbm as lgb
+
+        def rows_of(selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            qi, pj = np.nonzero(~np.isnan(labels) & selected[:, None])
+            return np.hstack([query_vecs[qi], prompt_vecs[pj]]), labels[qi, pj]
+
+        x_train, y_train = rows_of(~is_val)
+        x_val, y_val = rows_of(is_val)
+        params = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 31, "feature_fraction": 0.5,
+                  "max_bin": 63, "min_data_in_leaf": 20, "seed": self.seed, "verbose": -1, "num_threads": 0}
+        self._booster = lgb.train(params, lgb.Dataset(x_train, y_train), num_boost_round=600,
+                                  valid_sets=[lgb.Dataset(x_val, y_val)],
+                                  callbacks=[lgb.early_stopping(30, verbose=False)])
+        self.fit_log = {"best_iteration": int(self._booster.best_iteration)}
+
+    # ------------------------------------------------------------------ predicting
+    def _logits(self, query_vecs: np.ndarray, prompt_vecs: np.ndarray, prompt_texts: list[str]) -> np.ndarray:
+        if self.head == "lgbm":
+            if self._booster is None:
+                raise ModelError("prompt model is not fitted")
+            grid = np.hstack([np.repeat(query_vecs, len(prompt_vecs), axis=0), np.tile(prompt_vecs, (len(query_vecs), 1))])
+            raw = self._booster.predict(grid, raw_score=True, num_iteration=self._booster.best_iteration or None)
+            return np.asarray(raw).reshape(len(query_vecs), len(prompt_vecs))
+        if self._net is None:
+            raise ModelError("prompt model is not fitted")
+        index = {text: i for i, text in enumerate(self.known_prompts)}
+        known = torch.tensor([index.get(t, -1) for t in prompt_texts])
+        with torch.no_grad():
+            out = self._net(torch.from_numpy(np.asarray(query_vecs, dtype=np.float32)),
+                            torch.from_numpy(np.asarray(prompt_vecs, dtype=np.float32)), known)
+        return out.numpy().astype(np.float64)
+
+    def _knn_proba(self, query_vecs: np.ndarray, prompt_vecs: np.ndarray, prompt_texts: list[str]) -> np.ndarray:
+        assert self._memory is not None
+        memory_q, memory_y, memory_p = self._memory
+        observed = ~np.isnan(memory_y)
+        prior = np.nansum(memory_y, 0) / np.maximum(observed.sum(0), 1)
+        k = min(self.neighbours, len(memory_q))
+        out = np.empty((len(query_vecs), len(memory_p)))
+        for start in range(0, len(query_vecs), 1024):  # bounded memory for the similarity block
+            sim = np.asarray(query_vecs[start:start + 1024], dtype=np.float32) @ memory_q.T
+            idx = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+            top = np.take_along_axis(sim, idx, 1)
+            w = np.exp((top - top.max(1, keepdims=True)) / self.similarity_temperature)[:, :, None] * observed[idx]
+            hits = np.einsum("qkp,qkp->qp", w, np.nan_to_num(memory_y[idx]))
+            out[start:start + 1024] = (hits + self.prior_weight * prior) / (w.sum(1) + self.prior_weight)
+        index = {text: i for i, text in enumerate(self.known_prompts)}
+        result = np.empty((len(query_vecs), len(prompt_texts)))
+        for j, text in enumerate(prompt_texts):
+            if text in index:
+                result[:, j] = out[:, index[text]]
+            else:  # an unseen prompt: the seen prompts' estimates, weighted by prompt-text similarity
+                affinity = np.exp((memory_p @ np.asarray(prompt_vecs[j], dtype=np.float32) - 1) / self.similarity_temperature)
+                result[:, j] = out @ (affinity / affinity.sum())
+        return result
+
+    def predict_proba(self, query_vecs: np.ndarray, prompt_vecs: np.ndarray, prompt_texts: list[str]) -> np.ndarray:
+        """(queries, prompts) calibrated P(correct)."""
+        if self.head == "knn":
+            if self._memory is None:
+                raise ModelError("prompt model is not fitted")
+            return self._knn_proba(query_vecs, prompt_vecs, prompt_texts)
+        return 1.0 / (1.0 + np.exp(-np.clip(self._logits(query_vecs, prompt_vecs, prompt_texts) / self.temperature, -50, 50)))
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = {"format": "rewardlab.prompt_model/1", "head": self.head, "hidden": self.hidden, "seed": self.seed,
+                  "known_prompts": self.known_prompts, "temperature": self.temperature, "fit_log": self.fit_log,
+                  **(extra or {})}
+        if self.head == "knn":
+            assert self._memory is not None
+            save_file({"queries": self._memory[0], "labels": self._memory[1], "prompts": self._memory[2]},
+                      str(directory / "memory.safetensors"))
+            config.update(neighbours=self.neighbours, similarity_temperature=self.similarity_temperature,
+                          prior_weight=self.prior_weight)
+        elif self.head == "lgbm":
+            self._booster.save_model(str(directory / "model.lgbm.txt"))
+        else:
+            save_file({k: v.numpy() for k, v in self._net.state_dict().items()}, str(directory / "model.safetensors"))
+            config["dim"] = int(self._net.project.in_features)
+        (directory / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> tuple[PromptRewardModel, dict[str, Any]]:
+        directory = Path(directory)
+        path = directory / "config.json"
+        if not path.exists():
+            raise ModelError(f"{directory}: not a rewardlab prompt model (no config.json)")
+        config = json.loads(path.read_text(encoding="utf-8"))
+        if config.get("format") != "rewardlab.prompt_model/1":
+            raise ModelError(f"{path}: unsupported format {config.get('format')!r}")
+        model = cls(head=config["head"], hidden=config["hidden"], seed=config["seed"],
+                    known_prompts=config["known_prompts"], temperature=config["temperature"], fit_log=config["fit_log"])
+        if model.head == "knn":
+            memory = load_file(str(directory / "memory.safetensors"))
+            model._memory = (memory["queries"], memory["labels"], memory["prompts"])
+            model.neighbours = config["neighbours"]
+            model.similarity_temperature = config["similarity_temperature"]
+            model.prior_weight = config["prior_weight"]
+        elif model.head == "lgbm":
+            import lightgbm as lgb
+
+            model._booster = lgb.Booster(model_file=str(directory / "model.lgbm.txt"))
+        else:
+            net = _BilinearNet(config["dim"], len(model.known_prompts), model.hidden if model.head == "mlp" else 0)
+            net.load_state_dict({k: torch.from_numpy(v) for k, v in load_file(str(directory / "model.safetensors")).items()})
+            model._net = net.eval()
+        return model, config
+
+
+def _fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The T minimising validation log-loss of σ(logit / T), by a coarse-to-fine grid (robust, no optimiser)."""
+    observed = ~np.isnan(labels)
+    z, y = logits[observed], labels[observed]
+    if len(y) == 0 or y.min() == y.max():
+        return 1.0
+
+    def nll(t: float) -> float:
+        p = np.clip(1.0 / (1.0 + np.exp(-np.clip(z / t, -50, 50))), 1e-7, 1 - 1e-7)
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+    grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 41))
+    return float(grid[int(np.argmin([nll(t) for t in grid]))])
+
+
+def select_prompts(prob: np.ndarray, pool: list[int], fallback: list[int] | None = None, threshold: float = 0.5
+                   ) -> np.ndarray:
+    """Per query, the pool prompt with the highest P(correct); with ``fallback``, a query whose best pool prompt
+    is predicted below ``threshold`` takes the best fallback prompt instead. Returns prompt column indices."""
+    if not pool:
+        raise ValueError("the prompt pool is empty")
+    pool_arr = np.asarray(pool)
+    choice = pool_arr[np.argmax(prob[:, pool_arr], axis=1)]
+    if fallback:
+        fallback_arr = np.asarray(fallback)
+        unlikely = prob[np.arange(len(prob)), choice] < threshold
+        choice = np.where(unlikely, fallback_arr[np.argmax(prob[:, fallback_arr], axis=1)], choice)
+    return choice
