@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -13,13 +13,16 @@ from rewardlab.cli_support import EncoderOpt, Quiet, out, progress_bar, user_err
 from rewardlab.embed.base import DEFAULT_ENCODER
 from rewardlab.errors import DataError, RewardlabError
 
+if TYPE_CHECKING:
+    from rewardlab.data.prompt_logs import PromptLogs
+
 prompt_opt_app = typer.Typer(no_args_is_help=True, help="Query-dependent prompt optimization (Prompt-OIRL).")
 
 LogsArg = Annotated[str, typer.Argument(help="gsm8k, svamp or mawps (Prompt-OIRL release), or a JSONL/CSV of "
                                              "query, prompt, correct[, split] rows.")]
 
 
-def _load_logs(logs: str) -> object:
+def _load_logs(logs: str) -> PromptLogs:
     from rewardlab.data.prompt_logs import PROMPT_OIRL_DATASETS, read_prompt_logs, read_prompt_oirl
     from rewardlab.data.registry import shared_data_dir
 
@@ -43,16 +46,16 @@ def train(
 
     with user_errors():
         data = _load_logs(logs)
-        rows = data.rows("train")  # type: ignore[attr-defined]
+        rows = data.rows("train")
         if not len(rows):
             raise DataError("no training rows in these logs", source=logs)
         with progress_bar("embedding", quiet) as on_progress:
-            q, p = embed_logs(data, encoder, on_progress)  # type: ignore[arg-type]
-        labelled = [j for j in range(len(data.prompts)) if not np.isnan(data.correct[rows, j]).all()]  # type: ignore[attr-defined]
+            q, p = embed_logs(data, encoder, on_progress)
+        labelled = [j for j in range(len(data.prompts)) if not np.isnan(data.correct[rows, j]).all()]
         model = PromptRewardModel(head=head, seed=seed).fit(
-            q[rows], p[labelled], data.correct[np.ix_(rows, labelled)],  # type: ignore[attr-defined]
-            [data.prompts[j] for j in labelled], data.question_groups()[rows])  # type: ignore[attr-defined]
-        model.save(out_dir, {"encoder": encoder, "logs": logs, "candidate_prompts": list(data.prompts)})  # type: ignore[attr-defined]
+            q[rows], p[labelled], data.correct[np.ix_(rows, labelled)],
+            [data.prompts[j] for j in labelled], data.question_groups()[rows])
+        model.save(out_dir, {"encoder": encoder, "logs": logs, "candidate_prompts": list(data.prompts)})
         out.print(f"prompt model ({head}) on {len(rows)} queries × {len(labelled)} prompts → {out_dir}", highlight=False)
 
 
