@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 prompt_opt_app = typer.Typer(no_args_is_help=True, help="Query-dependent prompt optimization (Prompt-OIRL).")
 
+HeadOpt = Annotated[str, typer.Option(help="Prompt-model head: knn, mlp, logistic or lgbm.")]
 LogsArg = Annotated[str, typer.Argument(help="gsm8k, svamp or mawps (Prompt-OIRL release), or a JSONL/CSV of "
                                              "query, prompt, correct[, split] rows.")]
 
@@ -35,7 +36,7 @@ def _load_logs(logs: str) -> PromptLogs:
 def train(
     logs: LogsArg,
     out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
-    head: Annotated[str, typer.Option(help="knn, mlp, logistic or lgbm.")] = "knn",
+    head: HeadOpt = "knn",
     encoder: EncoderOpt = DEFAULT_ENCODER,
     seed: int = 0,
     quiet: Quiet = False,
@@ -100,7 +101,7 @@ def select(
 def table(
     out_dir: Annotated[Path, typer.Option("--out", help="Where table.md and results.json go.")] = Path("docs/prompt-oirl"),
     datasets: str = "gsm8k,svamp,mawps",
-    head: Annotated[str, typer.Option(help="knn, mlp, logistic or lgbm.")] = "knn",
+    head: HeadOpt = "knn",
     encoder: EncoderOpt = DEFAULT_ENCODER,
     seed: int = 0,
     quiet: Quiet = False,
