@@ -30,6 +30,7 @@ from safetensors.numpy import load_file, save_file
 from torch import nn
 
 from rewardlab.errors import ModelError
+from rewardlab.rewards.torch_training import TrainParams, train_network
 
 PROMPT_HEADS = ("knn", "mlp", "logistic", "lgbm")
 
@@ -117,37 +118,19 @@ class PromptRewardModel:
         y = torch.from_numpy(np.nan_to_num(labels, nan=0.0))
         mask = torch.from_numpy(~np.isnan(labels)).float()
         self._net = net = _BilinearNet(q.shape[1], len(prompt_vecs), self.hidden if self.head == "mlp" else 0)
-        optimizer = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        train_rows = np.flatnonzero(~is_val)
+        train_rows = torch.from_numpy(np.flatnonzero(~is_val))
         val_rows = torch.from_numpy(np.flatnonzero(is_val))
-        generator = np.random.default_rng(self.seed)
 
-        def loss_on(rows: torch.Tensor) -> torch.Tensor:
-            logits = net(q[rows], p, known)
+        def loss_on(model: nn.Module, rows: torch.Tensor) -> torch.Tensor:
+            logits = model(q[rows], p, known)
             losses = nn.functional.binary_cross_entropy_with_logits(logits, y[rows], reduction="none")
             return (losses * mask[rows]).sum() / mask[rows].sum().clamp(min=1.0)
 
-        best, best_state, best_epoch, epoch = float("inf"), None, 0, 0
-        for epoch in range(1, self.max_epochs + 1):
-            net.train()
-            order = generator.permutation(train_rows)
-            for start in range(0, len(order), self.batch_queries):
-                rows = torch.from_numpy(order[start:start + self.batch_queries])
-                optimizer.zero_grad()
-                loss_on(rows).backward()
-                optimizer.step()
-            net.eval()
-            with torch.no_grad():
-                val = float(loss_on(val_rows))
-            if val < best - 1e-4:
-                best, best_epoch = val, epoch
-                best_state = {k: v.clone() for k, v in net.state_dict().items()}
-            elif epoch - best_epoch >= self.patience:
-                break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        net.eval()
-        self.fit_log = {"epochs": epoch, "best_epoch": best_epoch, "best_val_loss": best}
+        params = TrainParams(lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_queries,
+                             max_epochs=self.max_epochs, patience=self.patience)
+        log = train_network(net, len(train_rows), lambda model, batch: loss_on(model, train_rows[batch]),
+                            lambda model: float(loss_on(model, val_rows)), params, self.seed)
+        self.fit_log = {"epochs": log.epochs, "best_epoch": log.best_epoch, "best_val_loss": log.best_val_loss}
 
     def _fit_lgbm(self, query_vecs: np.ndarray, prompt_vecs: np.ndarray, labels: np.ndarray, is_val: np.ndarray) -> None:
         import lightgbm as lgb
