@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import expit as sigmoid
 
-from rewardlab.collect.simulate import SimulatedAnnotator, sigmoid, simulate_comparisons
+from rewardlab.collect.simulate import SimulatedAnnotator, simulate_comparisons
 from rewardlab.data.candidates import CandidateSet
 from rewardlab.rewards.features import featurize_dataset
 from rewardlab.rewards.model import RewardModel

@@ -17,16 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 
 from rewardlab.data.candidates import CandidateSet
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.types import Comparison
 
 PAIRINGS = ("same-prompt", "cross-prompt")
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
 
 
 @dataclass(frozen=True)
@@ -52,9 +49,9 @@ class SimulatedAnnotator:
             base = np.where(gold_diff > 0, 1.0, np.where(gold_diff < 0, 0.0, 0.5))
             logit_bias = self.position_bias + self.length_bias * np.asarray(length_diff)
             # biases still act when gold cannot decide
-            base = np.where(gold_diff == 0, sigmoid(logit_bias), base)
+            base = np.where(gold_diff == 0, expit(logit_bias), base)
         else:
-            base = sigmoid(self.beta * gold_diff + self.position_bias + self.length_bias * np.asarray(length_diff))
+            base = expit(self.beta * gold_diff + self.position_bias + self.length_bias * np.asarray(length_diff))
         return (1 - self.flip_rate) * base + self.flip_rate * (1 - base)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
+from scipy.special import expit
 from torch import nn
 
 from rewardlab.errors import ModelError
@@ -195,7 +196,7 @@ class PromptRewardModel:
             if self._memory is None:
                 raise ModelError("prompt model is not fitted")
             return self._knn_proba(query_vecs, prompt_vecs, prompt_texts)
-        return 1.0 / (1.0 + np.exp(-np.clip(self._logits(query_vecs, prompt_vecs, prompt_texts) / self.temperature, -50, 50)))
+        return np.asarray(expit(self._logits(query_vecs, prompt_vecs, prompt_texts) / self.temperature))
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
@@ -254,7 +255,7 @@ def _fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
         return 1.0
 
     def nll(t: float) -> float:
-        p = np.clip(1.0 / (1.0 + np.exp(-np.clip(z / t, -50, 50))), 1e-7, 1 - 1e-7)
+        p = np.clip(expit(z / t), 1e-7, 1 - 1e-7)
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
     grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 41))
