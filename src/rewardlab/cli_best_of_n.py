@@ -32,8 +32,9 @@ def _load_sets(candidates: str, limit: int | None, exclude: str) -> list[Any]:
 
 
 def _candidate_scores(model: Any, sets: list[Any], aggregate: str | None, lam: float | None, quiet: bool
-                      ) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """Per-set rewards, and for ensembles the (members, candidates) matrix behind them."""
+                      ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Per-set rewards, and for ensembles each set's (members, candidates) rewards behind them."""
+    from rewardlab.data.candidates import split_by_pool
     from rewardlab.rewards.ensemble import EnsembleHead
 
     prompts = [s.prompt for s in sets for _ in s.responses]
@@ -48,8 +49,7 @@ def _candidate_scores(model: Any, sets: list[Any], aggregate: str | None, lam: f
         raise ModelError(f"--aggregate {aggregate} needs an ensemble reward model (train with --ensemble N)")
     else:
         flat = np.asarray(model.head.predict(x))
-    starts = np.concatenate([[0], np.cumsum([len(s) for s in sets])])
-    return [flat[a:b] for a, b in zip(starts[:-1], starts[1:])], members
+    return split_by_pool(flat, sets), None if members is None else split_by_pool(members, sets)
 
 
 def bon_eval(
@@ -140,12 +140,10 @@ def select(
             raise ModelError("--strategy conservative needs an ensemble reward model (train with --ensemble N)")
         rng = np.random.default_rng(seed)
         output.parent.mkdir(parents=True, exist_ok=True)
-        starts = np.concatenate([[0], np.cumsum([len(s) for s in sets])])
         gold_picked = []
         with output.open("w", encoding="utf-8") as f:
             for i, s in enumerate(sets):
-                member_scores = members[:, starts[i]:starts[i + 1]] if members is not None else None
-                given = member_scores if strategy == "conservative" else scores[i]
+                given = members[i] if strategy == "conservative" and members is not None else scores[i]
                 index = pick(given, strategy, temperature=temperature, how=aggregate, lam=lam, rng=rng)
                 row: dict[str, Any] = {"prompt": s.prompt, "response": s.responses[index], "index": index,
                                        "reward": float(scores[i][index]), "strategy": strategy}

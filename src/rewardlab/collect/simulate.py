@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from rewardlab.data.candidates import CandidateSet
+from rewardlab.data.candidates import CandidateSet, pool_offsets
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.types import Comparison
 
@@ -76,7 +76,7 @@ class Pool:
             gold_z=gold / (gold.std() or 1.0),
             log_length_z=log_length / (log_length.std() or 1.0),
             response_ids=[rid for s in sets for rid in s.response_ids()],
-            starts=np.concatenate([[0], np.cumsum([len(s) for s in sets])]),
+            starts=pool_offsets(sets),
         )
 
 

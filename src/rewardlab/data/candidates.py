@@ -75,6 +75,17 @@ class CandidateSet:
         return self.gold
 
 
+def pool_offsets(sets: Sequence[CandidateSet]) -> np.ndarray:
+    """(sets + 1,) offsets of each set's candidates when all pools are laid end to end."""
+    return np.concatenate([[0], np.cumsum([len(s) for s in sets])]).astype(np.int64)
+
+
+def split_by_pool(flat: np.ndarray, sets: Sequence[CandidateSet]) -> list[np.ndarray]:
+    """Per-set slices of values laid out pool after pool (the last axis is the candidate axis)."""
+    starts = pool_offsets(sets)
+    return [flat[..., a:b] for a, b in zip(starts[:-1], starts[1:])]
+
+
 def candidates_dataset(sets: Sequence[CandidateSet], name: str = "candidates") -> FeedbackDataset:
     """The prompts and responses of ``sets`` as a feedback dataset (no feedback yet): for embedding and splits."""
     dataset = FeedbackDataset(name)

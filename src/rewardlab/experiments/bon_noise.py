@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from rewardlab.collect.simulate import PAIRINGS, SimulatedAnnotator, agreement_with_gold, simulate_comparisons
-from rewardlab.data.candidates import CandidateSet, candidates_dataset, load_candidates
+from rewardlab.data.candidates import CandidateSet, candidates_dataset, load_candidates, split_by_pool
 from rewardlab.embed.base import DEFAULT_ENCODER, Encoder, make_encoder
 from rewardlab.evaluate.best_of_n import (
     BestOfNResult,
@@ -125,12 +125,11 @@ class StudyData:
     test: list[CandidateSet]
     features: dict[str, np.ndarray]
     test_x: np.ndarray  # all test candidates stacked, set after set
-    test_starts: np.ndarray
     embed_seconds: float
     label_scale: str
 
     def split_scores(self, flat: np.ndarray) -> list[np.ndarray]:
-        return [flat[a:b] for a, b in zip(self.test_starts[:-1], self.test_starts[1:])]
+        return split_by_pool(flat, self.test)
 
 
 def split_candidates(sets: Sequence[CandidateSet], test_fraction: float, seed: int
@@ -152,7 +151,7 @@ def prepare(config: BonNoiseConfig, encoder: Encoder, on_embed_progress: Callabl
     scale = config.label_scale if config.label_scale != "auto" else \
         ("judge-logit" if config.candidates == "alpaca-eval" else "gold")
     return StudyData(train, label_utilities(train, scale), test, features, np.stack([features[rid] for rid in test_ids]),
-                     np.concatenate([[0], np.cumsum([len(s) for s in test])]), time.perf_counter() - started, scale)
+                     time.perf_counter() - started, scale)
 
 
 @dataclass
