@@ -13,7 +13,7 @@ from rewardlab.data.prompt_logs import leak_free_split, read_prompt_logs, read_p
 from rewardlab.data.types import normalize_prompt
 from rewardlab.errors import DataError
 from rewardlab.experiments.prompt_oirl import OirlConfig, embed_logs, llama_confidence, run_split
-from rewardlab.optimize.prompts import PromptRewardModel, select_prompts
+from rewardlab.optimize.prompts import KNN_GRID, KnnTuner, PromptRewardModel, select_prompts
 
 
 @pytest.fixture
@@ -99,3 +99,21 @@ def test_own_logs_long_format(tmp_path: Path) -> None:
     with pytest.raises(DataError) as info:
         read_prompt_logs(path)
     assert info.value.row == 4 and info.value.field == "correct" and "row 1" in str(info.value)
+
+
+def test_knn_tuning_prefers_what_generalises() -> None:
+    """Prompt j works where query coordinate j is positive, with label noise: cross-validation should pick a
+    setting that selects well, and its CV score should be the best of the grid."""
+    rng = np.random.default_rng(3)
+    q = rng.normal(size=(1200, 6)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    labels = ((q[:, :3] > 0) ^ (rng.random((1200, 3)) < 0.25)).astype(np.float32)
+    tuner = KnnTuner(q, np.arange(1200) // 2, folds=5, seed=0)  # pairs of rows share a fold
+    assert all(len(set(tuner.fold[i:i + 2])) == 1 for i in range(0, 1200, 2))
+    tuned = tuner.tune(labels)
+    assert tuned.cv_success == max(s["cv_success"] for s in tuned.scores)
+    assert len(tuned.scores) == np.prod([len(v) for v in KNN_GRID.values()])
+    worst = min(s["cv_success"] for s in tuned.scores)
+    assert tuned.cv_success > labels.mean(0).max() + 0.05 and tuned.cv_success > worst
+    with pytest.raises(Exception, match="labelled on every"):
+        tuner.tune(np.where(rng.random(labels.shape) < 0.1, np.nan, labels))

@@ -19,6 +19,7 @@ strongest and fastest head measured here (logs repeat questions, and similar que
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,17 +170,8 @@ class PromptRewardModel:
     def _knn_proba(self, query_vecs: np.ndarray, prompt_vecs: np.ndarray, prompt_texts: list[str]) -> np.ndarray:
         assert self._memory is not None
         memory_q, memory_y, memory_p = self._memory
-        observed = ~np.isnan(memory_y)
-        prior = np.nansum(memory_y, 0) / np.maximum(observed.sum(0), 1)
-        k = min(self.neighbours, len(memory_q))
-        out = np.empty((len(query_vecs), len(memory_p)))
-        for start in range(0, len(query_vecs), 1024):  # bounded memory for the similarity block
-            sim = np.asarray(query_vecs[start:start + 1024], dtype=np.float32) @ memory_q.T
-            idx = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-            top = np.take_along_axis(sim, idx, 1)
-            w = np.exp((top - top.max(1, keepdims=True)) / self.similarity_temperature)[:, :, None] * observed[idx]
-            hits = np.einsum("qkp,qkp->qp", w, np.nan_to_num(memory_y[idx]))
-            out[start:start + 1024] = (hits + self.prior_weight * prior) / (w.sum(1) + self.prior_weight)
+        top_sim, top_idx = _nearest(query_vecs, memory_q, self.neighbours)
+        out = _neighbour_rates(top_sim, top_idx, memory_y, self.prior_weight, self.similarity_temperature)
         index = {text: i for i, text in enumerate(self.known_prompts)}
         result = np.empty((len(query_vecs), len(prompt_texts)))
         for j, text in enumerate(prompt_texts):
@@ -247,6 +239,31 @@ class PromptRewardModel:
         return model, config
 
 
+def _nearest(query_vecs: np.ndarray, memory_q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarities and indices of each query's ``k`` most similar memory queries, most similar first."""
+    k = min(k, len(memory_q))
+    sims, idxs = [], []
+    for start in range(0, len(query_vecs), 1024):  # bounded memory for the similarity block
+        sim = np.asarray(query_vecs[start:start + 1024], dtype=np.float32) @ memory_q.T
+        idx = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(sim, idx, 1)
+        order = np.argsort(-top, axis=1, kind="stable")
+        sims.append(np.take_along_axis(top, order, 1))
+        idxs.append(np.take_along_axis(idx, order, 1))
+    return np.concatenate(sims), np.concatenate(idxs)
+
+
+def _neighbour_rates(top_sim: np.ndarray, top_idx: np.ndarray, memory_y: np.ndarray, prior_weight: float,
+                     temperature: float) -> np.ndarray:
+    """(queries, prompts) success rate among the neighbours (softmax-of-similarity weights, labelled cells only),
+    shrunk towards each prompt's overall rate with ``prior_weight`` pseudo-neighbours."""
+    observed = ~np.isnan(memory_y)
+    prior = np.nansum(memory_y, 0) / np.maximum(observed.sum(0), 1)
+    w = np.exp((top_sim - top_sim[:, :1]) / temperature)[:, :, None] * observed[top_idx]
+    hits = np.einsum("qkp,qkp->qp", w, np.nan_to_num(memory_y[top_idx]))
+    return (hits + prior_weight * prior) / (w.sum(1) + prior_weight)
+
+
 def _fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """The T minimising validation log-loss of σ(logit / T), by a coarse-to-fine grid (robust, no optimiser)."""
     observed = ~np.isnan(labels)
@@ -260,6 +277,65 @@ def _fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
     grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 41))
     return float(grid[int(np.argmin([nll(t) for t in grid]))])
+
+
+#: the knn settings ``tune_knn`` searches: neighbours × shrinkage weight × similarity temperature
+KNN_GRID: dict[str, tuple[float, ...]] = {"neighbours": (10, 20, 50, 100), "prior_weight": (0.5, 1.0, 3.0),
+                                           "similarity_temperature": (0.02, 0.05, 0.1)}
+
+
+@dataclass
+class KnnTuning:
+    """The knn settings that selected best in cross-validation on training queries, and every setting's score."""
+
+    neighbours: int
+    prior_weight: float
+    similarity_temperature: float
+    cv_success: float
+    scores: list[dict[str, float]]
+
+
+class KnnTuner:
+    """Picks knn settings by the success rate of the prompt each one selects on held-out training queries.
+
+    Neighbours are found once per fold, so tuning for many prompt pools (every subset of training prompts)
+    costs little more than tuning for one. Rows sharing a ``fold_groups`` id stay in one fold, so folds can
+    mimic the evaluation split (by question for a leak-free split, by row for a row split).
+    """
+
+    def __init__(self, query_vecs: np.ndarray, fold_groups: np.ndarray, folds: int = 5, seed: int = 0,
+                 grid: dict[str, tuple[float, ...]] | None = None) -> None:
+        self.grid = grid or KNN_GRID
+        self.settings = list(itertools.product(*(self.grid[name] for name in KNN_GRID)))
+        unique = np.unique(fold_groups)
+        if len(unique) < 2:
+            raise ModelError("knn tuning needs at least two groups of training queries")
+        fold_of_group = np.random.default_rng(seed).permutation(len(unique)) % min(folds, len(unique))
+        self.fold = fold_of_group[np.searchsorted(unique, fold_groups)]
+        vectors = np.asarray(query_vecs, dtype=np.float32)
+        self._neighbours = {int(f): _nearest(vectors[self.fold == f], vectors[self.fold != f],
+                                             int(max(self.grid["neighbours"])))
+                            for f in np.unique(self.fold)}
+
+    def tune(self, labels: np.ndarray) -> KnnTuning:
+        """``labels``: (training queries, pool prompts), every cell observed."""
+        labels = np.asarray(labels, dtype=np.float32)
+        if labels.shape[0] != len(self.fold) or np.isnan(labels).any():
+            raise ModelError("knn tuning needs every pool prompt labelled on every training query")
+        hits = np.zeros(len(self.settings))
+        for f, (top_sim, top_idx) in self._neighbours.items():
+            held = self.fold == f
+            rows = np.arange(int(held.sum()))
+            for i, (neighbours, prior_weight, temperature) in enumerate(self.settings):
+                k = int(neighbours)
+                rates = _neighbour_rates(top_sim[:, :k], top_idx[:, :k], labels[~held], prior_weight, temperature)
+                hits[i] += labels[held][rows, np.argmax(rates, axis=1)].sum()
+        success = hits / len(labels)
+        scores = [{"neighbours": int(n), "prior_weight": w, "similarity_temperature": t, "cv_success": float(s)}
+                  for (n, w, t), s in zip(self.settings, success)]
+        best = scores[int(np.argmax(success))]
+        return KnnTuning(best["neighbours"], best["prior_weight"], best["similarity_temperature"], best["cv_success"],
+                         scores)
 
 
 def select_prompts(prob: np.ndarray, pool: list[int], fallback: list[int] | None = None, threshold: float = 0.5
