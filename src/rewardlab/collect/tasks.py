@@ -42,7 +42,7 @@ TASKS: dict[str, TaskSpec] = {
 
 def check_task_type(task_type: str) -> str:
     if task_type not in TASKS:
-        raise ValueError(f"unknown task type {task_type!r}; choose from {', '.join(TASK_TYPES)}")
+        raise LabelError(f"unknown task type {task_type!r}; choose from {', '.join(TASK_TYPES)}")
     return task_type
 
 
