@@ -37,7 +37,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except RewardlabError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)  # one greppable line
         raise typer.Exit(2) from None
 
 

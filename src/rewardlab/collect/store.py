@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,8 +132,9 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
-    def _begin_immediate(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    def _begin(conn: Connection) -> None:
+        # writers take the write lock up front (no deadlock on lock upgrade); readers never wait for it (WAL)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
 
     return engine
 
@@ -153,11 +155,19 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time and its busy handler retries by sleeping, which is unfair under load
+        # (seconds of tail latency); queueing writers on an in-process lock instead keeps waits short and in order.
+        # Other processes still coordinate through SQLite's own lock.
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext())
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        """A write transaction (on SQLite it holds the write lock from its first statement)."""
+        with self._write_lock, self.engine.connect() as conn:
+            conn = conn.execution_options(write=True)
+            with conn.begin():
+                yield conn
 
     # ------------------------------------------------------------------ schema
     def migrate(self) -> int:
@@ -285,7 +295,8 @@ class Store:
     # ------------------------------------------------------------------ assignment and labels
     def next_assignment(self, project_id: int, user: User, seed: int | None = None) -> dict[str, Any] | None:
         """The user's open assignment, or a new one: an item with fewer than ``overlap`` assignments that this
-        user has not had, least-assigned first. Responses get a random screen order, recorded with it."""
+        user has not had, most-assigned first (so items reach their overlap, and agreement, early). Responses
+        get a random screen order, recorded with it."""
         rng = np.random.default_rng(seed)
         with self._tx() as conn:
             self._check_member(conn, project_id, user)
@@ -297,14 +308,27 @@ class Store:
             overlap = conn.execute(sa.select(projects.c.overlap).where(projects.c.id == project_id)).scalar_one()
             mine = sa.select(assignments.c.item_id).where(assignments.c.user_id == user.id,
                                                           assignments.c.project_id == project_id)
-            candidates = conn.execute(
-                sa.select(items.c.id, items.c.payload).where(items.c.project_id == project_id,
-                                                             items.c.assigned < overlap, items.c.id.not_in(mine))
-                .order_by(items.c.assigned.desc(), items.c.id).limit(20)).all()
-            for candidate in candidates:  # the conditional UPDATE makes the k-th copy race-free
+            tried: list[int] = []
+            skip_locked = True
+            while True:
+                # PostgreSQL: first SKIP LOCKED, so concurrent users claim different rows instead of queueing on one;
+                # only when that finds nothing, wait for rows others hold (they may still have room). An item
+                # filled meanwhile is skipped and we look again. SQLite serialises writers and ignores FOR UPDATE.
+                candidate = conn.execute(
+                    sa.select(items.c.id, items.c.payload).where(items.c.project_id == project_id,
+                                                                 items.c.assigned < overlap, items.c.id.not_in(mine),
+                                                                 items.c.id.not_in(tried))
+                    .order_by(items.c.assigned.desc(), items.c.id).limit(1)
+                    .with_for_update(skip_locked=skip_locked)).first()
+                if candidate is None:
+                    if skip_locked:
+                        skip_locked = False
+                        continue
+                    return None
                 taken = conn.execute(items.update().where(items.c.id == candidate.id, items.c.assigned < overlap)
                                      .values(assigned=items.c.assigned + 1)).rowcount
                 if not taken:
+                    tried.append(int(candidate.id))
                     continue
                 n = len(json.loads(candidate.payload)["responses"])
                 order = [int(i) for i in rng.permutation(n)]
@@ -312,7 +336,6 @@ class Store:
                     item_id=candidate.id, user_id=user.id, project_id=project_id, shown_order=json.dumps(order),
                     assigned_at=time.time(), done=False)).inserted_primary_key[0]
                 return self._assignment_view(conn, int(assignment_id))
-            return None
 
     def _assignment_view(self, conn: Connection, assignment_id: int) -> dict[str, Any]:
         row = conn.execute(sa.select(assignments.c.id, assignments.c.shown_order, items.c.payload, items.c.external_id)
