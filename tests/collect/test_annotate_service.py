@@ -227,8 +227,9 @@ def test_schema_upgrade_from_v1(db_url: str) -> None:
 
 def test_concurrent_annotators_lose_and_duplicate_nothing(db_url: str) -> None:
     store = open_store(db_url)
-    pairs = [(f"Q{i}", [f"x{i}", f"y{i}"]) for i in range(30)]
-    project_id, _, tokens = setup_project(store, overlap=3, annotators=8, payloads=pairs)
+    pairs = [(f"Q{i}", [f"x{i}", f"y{i}"]) for i in range(40)]
+    # many more annotators than a claim round looks at: nobody may be told "done" while items still have room
+    project_id, _, tokens = setup_project(store, overlap=3, annotators=24, payloads=pairs)
     users = [store.user_by_token(t) for t in tokens]
     acknowledged: list[int] = []
     lock = threading.Lock()
@@ -246,9 +247,9 @@ def test_concurrent_annotators_lose_and_duplicate_nothing(db_url: str) -> None:
     for t in threads:
         t.join()
     rows = store.project_labels(project_id)
-    assert len(acknowledged) == len(set(acknowledged)) == len(rows) == 90  # 30 items × overlap 3, exactly
+    assert len(acknowledged) == len(set(acknowledged)) == len(rows) == 120  # 40 items × overlap 3, exactly
     assert set(Counter(r["item"] for r in rows).values()) == {3}
-    assert len({(r["item"], r["annotator"]) for r in rows}) == 90
+    assert len({(r["item"], r["annotator"]) for r in rows}) == 120
 
 
 def test_import_from_files(tmp_path: Path) -> None:
