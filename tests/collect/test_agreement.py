@@ -166,27 +166,27 @@ def test_leave_one_out_hand_computed() -> None:
     assert (loo["b"].value, loo["b"].n) == (1.0, 2)
     assert (loo["c"].value, loo["c"].n) == (1.0, 1)
     # Wilson 95% for 2/3: hand value (0.2077, 0.9385), and scipy's independent implementation
-    assert (loo["a"].ci_low, loo["a"].ci_high) == (pytest.approx(0.2077, abs=1e-4), pytest.approx(0.9385, abs=1e-4))
+    assert (loo["a"].low, loo["a"].high) == (pytest.approx(0.2077, abs=1e-4), pytest.approx(0.9385, abs=1e-4))
     ci = binomtest(2, 3).proportion_ci(0.95, method="wilson")
-    assert (loo["a"].ci_low, loo["a"].ci_high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    assert (loo["a"].low, loo["a"].high) == (pytest.approx(ci.low), pytest.approx(ci.high))
 
 
 def test_leave_one_out_flags_careless_annotator() -> None:
     loo = leave_one_out_agreement(simulate(200, seed=11, careless=True))
     careful = [loo[f"ann{j}"].value for j in range(4)]
     assert loo["ann4"].value < min(careful) - 0.3
-    assert loo["ann4"].ci_high < min(loo[f"ann{j}"].ci_low for j in range(4))
+    assert loo["ann4"].high < min(loo[f"ann{j}"].low for j in range(4))
 
 
 def test_position_bias_wilson() -> None:
     est = position_bias([True] * 7 + [False] * 3 + [None] * 2)
     assert (est.value, est.n) == (0.7, 10)
     # hand: z^2 = 3.8415, centre = (0.7 + 0.19207) / 1.38415, half = 1.95996 / 1.38415 * sqrt(0.021 + 0.009604)
-    assert (est.ci_low, est.ci_high) == (pytest.approx(0.3968, abs=1e-4), pytest.approx(0.8922, abs=1e-4))
+    assert (est.low, est.high) == (pytest.approx(0.3968, abs=1e-4), pytest.approx(0.8922, abs=1e-4))
     ci = binomtest(7, 10).proportion_ci(0.95, method="wilson")
-    assert (est.ci_low, est.ci_high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    assert (est.low, est.high) == (pytest.approx(ci.low), pytest.approx(ci.high))
     biased = position_bias([True] * 80 + [False] * 20)
-    assert biased.ci_low > 0.5
+    assert biased.low > 0.5
 
 
 def test_cis_contain_estimate_and_narrow_with_items() -> None:
@@ -194,9 +194,9 @@ def test_cis_contain_estimate_and_narrow_with_items() -> None:
     for estimate in (alpha_with_ci, fleiss_with_ci):
         a, b = estimate(small, n_resamples=300), estimate(large, n_resamples=300)
         for est in (a, b):
-            assert est.ci_low <= est.value <= est.ci_high
+            assert est.low <= est.value <= est.high
         assert (a.n, b.n) == (40, 400)
-        assert b.ci_high - b.ci_low < 0.6 * (a.ci_high - a.ci_low)
+        assert b.high - b.low < 0.6 * (a.high - a.low)
 
 
 def test_bootstrap_ci_width_matches_sampling_spread() -> None:
@@ -209,13 +209,13 @@ def test_bootstrap_ci_width_matches_sampling_spread() -> None:
             for r in (simulate(100, seed=100 + k) for k in range(200))
         ])
         est = estimate(simulate(100, seed=5), n_resamples=1000)
-        assert est.ci_low < population < est.ci_high
-        assert 0.7 < (est.ci_high - est.ci_low) / (2 * 1.96 * spread) < 1.4
+        assert est.low < population < est.high
+        assert 0.7 < (est.high - est.low) / (2 * 1.96 * spread) < 1.4
 
 
 def test_ci_undefined_for_one_item() -> None:
     est = fleiss_with_ci([Judgement("x", "amy", "A"), Judgement("x", "bob", "B"), Judgement("y", "amy", "A")])
-    assert est.n == 1 and math.isnan(est.ci_low) and math.isnan(est.ci_high)
+    assert est.n == 1 and math.isnan(est.low) and math.isnan(est.high)
 
 
 def test_summary_is_json_ready() -> None:

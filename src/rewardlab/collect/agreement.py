@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab.evaluate.bootstrap import Estimate
+
 LEVELS = ("nominal", "ordinal", "interval")
 
 
@@ -30,19 +32,6 @@ class Judgement:
     item: str
     annotator: str
     value: float | str  # a category (str or number); ordinal and interval levels need numbers
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A point estimate with its confidence interval; ``n`` is the number of items (units) behind it."""
-
-    value: float
-    ci_low: float
-    ci_high: float
-    n: int
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
 
 
 @dataclass(frozen=True)
