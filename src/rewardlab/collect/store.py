@@ -245,9 +245,7 @@ class Store:
         """The project's settings, if ``user`` may see it (admins see all, annotators their own)."""
         with self.engine.connect() as conn:
             self._check_member(conn, project_id, user)
-            row = conn.execute(sa.select(projects).where(projects.c.id == project_id)).one()
-        return {"id": row.id, "name": row.name, "task_type": row.task_type, "instructions": row.instructions,
-                "overlap": row.overlap, "config": json.loads(row.config)}
+        return self.project_settings(project_id)
 
     def add_member(self, project_id: int, user_name: str) -> None:
         with self._tx() as conn:
