@@ -22,9 +22,7 @@ import asyncio
 import math
 import os
 import random
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,22 +37,10 @@ import httpx
 import numpy as np
 import sqlalchemy as sa
 
+from rewardlab.collect.local_postgres import HOST, create_database, free_port, throwaway_postgres
 from rewardlab.collect.store import items, labels, make_engine, open_store
 
-HOST = "127.0.0.1"
-PG_BIN = Path(os.environ.get("REWARDLAB_PG_BIN", "/usr/lib/postgresql/15/bin"))
 AFTER_RESTART = 2  # submissions per annotator once the killed server is back
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def as_postgres(args: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: run its tools as the postgres user then."""
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
 @contextmanager
@@ -63,29 +49,8 @@ def database_factory(backend: str, tmp: Path) -> Iterator[Callable[[str], str]]:
     if backend == "sqlite":
         yield lambda name: str(tmp / f"{name}.db")
         return
-    import psycopg
-
-    data = tmp / "pg"
-    data.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres", "postgres")
-    port, pg_ctl = free_port(), str(PG_BIN / "pg_ctl")
-    subprocess.run(as_postgres([str(PG_BIN / "initdb"), "-A", "trust", "-U", "postgres", "-D", str(data / "db")]),
-                   check=True, capture_output=True)
-    subprocess.run(as_postgres([pg_ctl, "-D", str(data / "db"), "-l", str(data / "log"), "-w", "-o",
-                                f"-p {port} -k {data} -c listen_addresses={HOST} -c fsync=on -c max_connections=300",
-                                "start"]), check=True, capture_output=True)
-    base = f"postgresql://postgres@{HOST}:{port}"
-
-    def create(name: str) -> str:
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        return f"postgresql+psycopg://postgres@{HOST}:{port}/{name}"
-
-    try:
-        yield create
-    finally:
-        subprocess.run(as_postgres([pg_ctl, "-D", str(data / "db"), "-m", "fast", "stop"]), capture_output=True)
+    with throwaway_postgres() as server:
+        yield lambda name: create_database(server, name)
 
 
 def setup_project(url: str, annotators: int, submissions: int, overlap: int) -> tuple[int, list[str], int]:

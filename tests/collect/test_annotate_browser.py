@@ -5,7 +5,6 @@ the export. Headless system Chromium driven by Playwright; the server runs on 12
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 import zipfile
@@ -16,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rewardlab.cli import app as cli_app
+from rewardlab.collect.local_postgres import free_port
 from rewardlab.collect.server import create_app
 from rewardlab.collect.store import open_store
 from rewardlab.data.parquet import read_parquet
@@ -27,12 +27,6 @@ if not CHROMIUM.exists():
     if os.environ.get("REWARDLAB_REQUIRE_BROWSER"):
         raise RuntimeError(f"{CHROMIUM} not found: install it (apt-get install chromium)")
     pytest.skip(f"no browser at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
