@@ -332,6 +332,7 @@ def heads() -> None:
 
 app.command("bon-eval")(cli_best_of_n.bon_eval)
 app.command("select")(cli_best_of_n.select)
+app.command("bon")(cli_best_of_n.bon)
 app.command("simulate")(cli_best_of_n.simulate)
 app.add_typer(cli_best_of_n.experiment_app, name="experiment")
 app.add_typer(cli_prompt_opt.prompt_opt_app, name="prompt-opt")

@@ -11,6 +11,17 @@ import numpy as np
 import typer
 from rich.table import Table
 
+from rewardlab.cli_generate import (
+    ApiKeyOpt,
+    BatchOpt,
+    ConcurrencyOpt,
+    GgufOpt,
+    ModelNameOpt,
+    ModelOpt,
+    TimeoutOpt,
+    build_generator,
+    load_generator,
+)
 from rewardlab.cli_support import CacheDir, EncoderOpt, Quiet, console, out, progress_bar, progress_bars, user_errors
 from rewardlab.embed.base import DEFAULT_ENCODER
 from rewardlab.errors import DataError, ModelError, RewardlabError
@@ -157,6 +168,75 @@ def select(
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
         summary = f"; mean gold of picks {np.mean(gold_picked):.4f}" if gold_picked else ""
         out.print(f"{len(sets)} picks ({strategy}) → {output}{summary}", highlight=False)
+
+
+def bon(
+    prompts_file: Annotated[Path, typer.Argument(help="Prompts: a .txt (one per line) or a record file with --field.")],
+    reward_model: Annotated[Path, typer.Option(help="A trained reward model directory.")],
+    output: Annotated[Path, typer.Option("--out", help="JSONL: the pick and every scored candidate, per prompt.")]
+    = Path("bon.jsonl"),
+    n: Annotated[int, typer.Option("--n", help="Samples per prompt.")] = 8,
+    generator: Annotated[str, typer.Option(help="'local' (a local model: --model/--gguf, default SmolLM2) or the base "
+                                                "URL of an OpenAI-compatible server (then --model-name).")] = "local",
+    model: ModelOpt = None,
+    gguf: GgufOpt = None,
+    model_name: ModelNameOpt = None,
+    api_key: ApiKeyOpt = "none",
+    strategy: Annotated[str, typer.Option(help="argmax, soft (sample ∝ exp(r/T)) or conservative (ensembles).")] = "argmax",
+    soft_temperature: Annotated[float, typer.Option(help="soft: T in reward units.")] = 1.0,
+    aggregate: Annotated[str, typer.Option(help="conservative: min or lcb.")] = "lcb",
+    lam: Annotated[float, typer.Option(help="conservative lcb: mean − λ·std.")] = 1.0,
+    prompt_format: Annotated[str, typer.Option(help="How the reward model sees a prompt: plain, or hh (a one-turn "
+                                                    "'Human:' dialogue, for models trained on HH-RLHF).")] = "plain",
+    temperature: Annotated[float, typer.Option(help="Sampling temperature of the generator.")] = 1.0,
+    top_p: float = 0.95,
+    max_new_tokens: int = 256,
+    seed: int = 0,
+    field: Annotated[str, typer.Option(help="The prompt field of a record file.")] = "prompt",
+    limit: LimitPromptsOpt = None,
+    batch_size: BatchOpt = 8,
+    concurrency: ConcurrencyOpt = 4,
+    timeout: TimeoutOpt = 120.0,
+    cache_dir: CacheDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Live best-of-n: sample n responses per prompt, score them with a reward model, keep one per prompt."""
+    from rewardlab.data.records import read_texts
+    from rewardlab.generate.base import SamplingParams
+    from rewardlab.optimize.live_best_of_n import PROMPT_FORMATS, live_best_of_n
+    from rewardlab.optimize.selection import STRATEGIES
+    from rewardlab.rewards.model import RewardModel
+
+    with user_errors():
+        if strategy not in STRATEGIES:
+            raise RewardlabError(f"--strategy must be one of {', '.join(STRATEGIES)}")
+        if prompt_format not in PROMPT_FORMATS:
+            raise RewardlabError(f"--prompt-format must be one of {', '.join(PROMPT_FORMATS)}")
+        if soft_temperature <= 0:
+            raise RewardlabError("--soft-temperature must be > 0")
+        rm = RewardModel.load(reward_model, cache_dir=cache_dir)
+        if strategy == "conservative" and not hasattr(rm.head, "predict_members"):
+            raise ModelError("--strategy conservative needs an ensemble reward model (train with --ensemble N)")
+        local = generator == "local"
+        if not local and not generator.startswith(("http://", "https://")):
+            raise RewardlabError(f"--generator must be 'local' or an http(s) base URL, not {generator!r}")
+        gen = build_generator(model, gguf, None if local else generator, model_name, api_key, batch_size, concurrency, timeout)
+        params = SamplingParams(n, temperature, top_p, max_new_tokens, seed)
+        prompts = read_texts(prompts_file, field, limit)
+        load_generator(gen, quiet)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        picked, first = [], []
+        with output.open("w", encoding="utf-8") as f, progress_bar("sampling and scoring", quiet) as on_progress:
+            for pick in live_best_of_n(gen, rm, prompts, params, strategy=strategy, soft_temperature=soft_temperature,
+                                       aggregate=aggregate, lam=lam, prompt_format=prompt_format, batch_size=batch_size,
+                                       seed=seed, on_progress=on_progress):
+                f.write(json.dumps(pick.record(gen.id), ensure_ascii=False) + "\n")
+                f.flush()
+                picked.append(float(pick.rewards[pick.index]))
+                first.append(float(pick.rewards[0]))
+        out.print(f"{len(picked)} prompts × {n} samples from {gen.id} → {output}; mean reward of picks "
+                  f"{np.mean(picked):.3f} vs {np.mean(first):.3f} for one sample (the same reward model judges both)",
+                  highlight=False)
 
 
 def simulate(
