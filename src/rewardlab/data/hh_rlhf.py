@@ -43,6 +43,12 @@ def dialogue_messages(text: str) -> tuple[Message, ...]:
     return tuple(messages)
 
 
+def chat_turns(text: str) -> list[dict[str, str]]:
+    """An HH dialogue as OpenAI-style chat turns for a generator; text with no ``Human:`` turns is one user turn."""
+    turns = [{"role": m.role, "content": m.content} for m in dialogue_messages(text)]
+    return turns or [{"role": "user", "content": text}]
+
+
 def dialogue_text(messages: Iterable[Message | dict[str, str]]) -> str:
     """Chat messages back into HH-RLHF text (``\\n\\nHuman: ...\\n\\nAssistant: ...``): the prompt form
     reward models trained on HH-RLHF saw, so a chat prompt can be scored like one of theirs."""

@@ -1,0 +1,253 @@
+"""How far do demonstrations alone get a reward model? HH-RLHF harmless, where pairs give the ground truth.
+
+Protocol (the issue's): split the pairs by prompt. On the training prompts, keep only the ``chosen``
+responses as demonstrations — the rejected ones are never seen. Sample the base policy (SmolLM2-135M by
+default) once per training prompt, and fine-tune a copy of it on the demonstrations and sample that too.
+Then fit, on the same frozen-encoder features:
+
+- ``bt``: Bradley-Terry on the training prompts' pairs (it sees chosen *and* rejected: the reference);
+- ``demo-vs-base``: discriminator, demonstrations vs base samples;
+- ``sft-vs-base``: discriminator, fine-tuned-policy samples vs base samples;
+- ``length``: "the longer response wins", the bias a sceptic checks first.
+
+and score every held-out pair: accuracy = how often the chosen response gets the higher reward, with
+a prompt-cluster bootstrap CI, and paired differences against ``bt`` on the same resamples.
+
+Samples and the fine-tuned policy are cached in the output folder and reused when their settings
+match, since sampling is the slow part on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardlab.data.dataset import FeedbackDataset
+from rewardlab.data.hh_rlhf import chat_turns, read_hh_rlhf
+from rewardlab.data.registry import shared_data_dir
+from rewardlab.embed.base import DEFAULT_ENCODER
+from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
+from rewardlab.evaluate.pairwise import pairwise_correct
+from rewardlab.optimize.sft import SftConfig
+from rewardlab.rewards.demonstrations import Sample, train_demonstration_reward
+from rewardlab.rewards.model import RewardModel
+
+HH_HARMLESS = "hh-rlhf-harmless-base-test/test.jsonl.gz"
+Stage = Callable[[str], None]
+
+
+@dataclass
+class DemoRewardConfig:
+    data: str = ""  # an HH-RLHF file; empty = the shared harmless-base set
+    train_prompts: int = 500  # training prompts used (demonstrations, samples, and the BT pairs)
+    test_size: float = 0.5
+    model: str | None = None  # policy: a HF folder or .gguf; None = SmolLM2-135M-Instruct
+    max_new_tokens: int = 64
+    temperature: float = 0.7
+    top_p: float = 0.95
+    batch_size: int = 32
+    sft: SftConfig = field(default_factory=SftConfig)
+    learner: str = "outcome-logistic"
+    bt_learner: str = "bt-mlp"
+    encoder: str = DEFAULT_ENCODER
+    features: str = "interaction"
+    seed: int = 0
+    bootstrap: int = 2000
+
+    def data_path(self) -> Path:
+        return Path(self.data) if self.data else shared_data_dir() / HH_HARMLESS
+
+    def sampling(self) -> dict[str, Any]:
+        return {"model": self.model, "max_new_tokens": self.max_new_tokens, "temperature": self.temperature,
+                "top_p": self.top_p, "batch_size": self.batch_size, "seed": self.seed}
+
+
+def training_prompts(train: FeedbackDataset, limit: int, seed: int) -> FeedbackDataset:
+    """A seeded random subset of ``limit`` training prompts, with their pairs."""
+    ids = sorted(train.prompts)
+    keep = [ids[i] for i in np.random.default_rng(seed).permutation(len(ids))[:limit]]
+    return train.subset(set(keep), f"{train.name}[{len(keep)} prompts]")
+
+
+def demonstrations(train: FeedbackDataset) -> list[Sample]:
+    """The chosen side of each training pair; the rejected side is deliberately thrown away."""
+    out = []
+    for comp in train.comparisons:
+        winner = comp.a if comp.outcome == "a" else comp.b if comp.outcome == "b" else None
+        if winner is not None:
+            out.append(Sample(train.prompts[comp.prompt_id].text, train.responses[winner].text, "demonstration"))
+    return out
+
+
+def sample_policy(generator: Any, prompts: Sequence[str], config: DemoRewardConfig, path: Path,
+                  settings: dict[str, Any], on_progress: Callable[[int, int], None] | None = None) -> list[Sample]:
+    """One sample per prompt (HH dialogue text in, chat turns to the model), cached at ``path``."""
+    meta = path.with_suffix(".settings.json")
+    wanted = {**settings, "prompts": len(prompts), "first": prompts[0][:200] if prompts else ""}
+    if path.exists() and meta.exists() and json.loads(meta.read_text(encoding="utf-8")) == wanted:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        return [Sample(r["prompt"], r["response"], r["source"]) for r in rows]
+    samples: list[Sample] = []
+    with path.open("w", encoding="utf-8") as f:
+        for k, start in enumerate(range(0, len(prompts), config.batch_size)):
+            chunk = list(prompts[start:start + config.batch_size])
+            texts = generator.generate([chat_turns(p) for p in chunk], n=1, temperature=config.temperature, top_p=config.top_p,
+                                       max_new_tokens=config.max_new_tokens, seed=config.seed + k)
+            for prompt, (text,) in zip(chunk, texts):
+                sample = Sample(prompt, text.strip() or "(empty)", generator.id)
+                samples.append(sample)
+                f.write(json.dumps(asdict(sample), ensure_ascii=False) + "\n")
+            if on_progress:
+                on_progress(min(start + config.batch_size, len(prompts)), len(prompts))
+    meta.write_text(json.dumps(wanted), encoding="utf-8")
+    return samples
+
+
+def fine_tuned_policy(config: DemoRewardConfig, demos: list[Sample], out: Path,
+                      on_step: Callable[[int, int, float], None] | None = None) -> tuple[Any, dict[str, Any]]:
+    """The base policy fine-tuned on the demonstrations (reused from ``out`` when trained the same way)."""
+    from rewardlab.generate.local import LocalGenerator
+    from rewardlab.optimize.sft import fine_tune_on_demonstrations
+
+    folder = out / "sft-policy"
+    info_path = folder / "rewardlab_sft.json"
+    if info_path.exists():
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        if info["config"] == asdict(config.sft) and info["examples"] == len(demos) and info.get("base_model") == config.model:
+            return LocalGenerator(folder, batch_size=config.batch_size), info
+    generator = LocalGenerator(config.model, batch_size=config.batch_size)
+    result = fine_tune_on_demonstrations(generator, [(chat_turns(d.prompt), d.response) for d in demos], folder, config.sft,
+                                         on_step)
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    info["base_model"] = config.model
+    info_path.write_text(json.dumps(info, indent=2), encoding="utf-8")
+    del result
+    return generator, info
+
+
+def held_out_scores(model: RewardModel, test: FeedbackDataset) -> tuple[np.ndarray, np.ndarray]:
+    prompts = [test.prompts[c.prompt_id].text for c in test.comparisons]
+    a = model.score(prompts, [test.responses[c.a].text for c in test.comparisons])
+    b = model.score(prompts, [test.responses[c.b].text for c in test.comparisons])
+    return a, b
+
+
+def run_study(config: DemoRewardConfig, out: Path, on_stage: Stage | None = None,
+              on_progress: Callable[[str], Callable[[int, int], None]] | None = None) -> dict[str, Any]:
+    """Run everything and return the record (also written to ``out/results.json``)."""
+    from rewardlab.generate.local import LocalGenerator
+
+    stage = on_stage or (lambda _: None)
+
+    def progress(name: str) -> Callable[[int, int], None] | None:
+        return on_progress(name) if on_progress else None
+    started = time.perf_counter()
+    timing: dict[str, float] = {}
+    out.mkdir(parents=True, exist_ok=True)
+
+    dataset = read_hh_rlhf(config.data_path(), on_empty="skip")
+    train_all, test = dataset.split(by="prompt", test_size=config.test_size, seed=config.seed)
+    train = training_prompts(train_all, config.train_prompts, config.seed)
+    demos = demonstrations(train)
+    prompts = sorted({d.prompt for d in demos})
+
+    clock = time.perf_counter()
+    stage(f"sampling the base policy on {len(prompts)} training prompts")
+    base_generator = LocalGenerator(config.model, batch_size=config.batch_size)
+    base = sample_policy(base_generator, prompts, config, out / "samples-base.jsonl", {"policy": "base", **config.sampling()},
+                         progress("base samples"))
+    del base_generator
+    timing["base_samples"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    stage(f"fine-tuning the policy on {len(demos)} demonstrations")
+    sft_bar = progress("SFT steps")
+    sft_generator, sft_info = fine_tuned_policy(config, demos, out,
+                                                None if sft_bar is None else lambda step, steps, _loss: sft_bar(step, steps))
+    timing["sft"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    stage("sampling the fine-tuned policy")
+    sft = sample_policy(sft_generator, prompts, config, out / "samples-sft.jsonl",
+                        {"policy": "sft", "sft": asdict(config.sft), **config.sampling()}, progress("SFT samples"))
+    del sft_generator
+    timing["sft_samples"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    stage("fitting reward models")
+    common = {"encoder": config.encoder, "features": config.features, "seed": config.seed}
+    models = {
+        "bt": RewardModel.create(config.bt_learner, **common).fit(train),
+        "demo-vs-base": train_demonstration_reward(demos, base, config.learner, **common),
+        "sft-vs-base": train_demonstration_reward(sft, base, config.learner, **common),
+    }
+    timing["fit"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    stage(f"scoring {len(test.comparisons)} held-out pairs")
+    target = np.array([{"a": 1.0, "b": 0.0, "tie": 0.5}[c.outcome] for c in test.comparisons])
+    groups = test.prompt_groups()
+    bootstrap = GroupBootstrap(np.array([groups[c.prompt_id] for c in test.comparisons]), config.bootstrap, config.seed)
+    decided = target != 0.5
+    correct: dict[str, np.ndarray] = {}
+    for name, model in models.items():
+        a, b = held_out_scores(model, test)
+        correct[name] = pairwise_correct(a, b, target)
+    length_a = np.array([len(test.responses[c.a].text) for c in test.comparisons], float)
+    length_b = np.array([len(test.responses[c.b].text) for c in test.comparisons], float)
+    correct["length"] = pairwise_correct(length_a, length_b, target)
+    timing["score"] = time.perf_counter() - clock
+
+    accuracy = {name: bootstrap.mean(c, decided) for name, c in correct.items()}
+    versus_bt = {name: bootstrap.mean(c - correct["bt"], decided) for name, c in correct.items() if name != "bt"}
+    sft_vs_demo = bootstrap.mean(correct["sft-vs-base"] - correct["demo-vs-base"], decided)
+    timing["total"] = time.perf_counter() - started
+    record = {
+        "kind": "demo-reward",
+        "config": {**asdict(config), "data": str(config.data_path())},
+        "data": {"train_prompts": len(train.prompts), "train_pairs": len(train.comparisons), "demonstrations": len(demos),
+                 "test_prompts": len(test.prompts), "test_pairs": int(decided.sum()), "notes": dataset.notes},
+        "policy_samples": {"base": _sample_stats(base), "sft": _sample_stats(sft), "demonstrations": _sample_stats(demos)},
+        "sft": {k: sft_info[k] for k in ("trainable_parameters", "examples") if k in sft_info}
+        | {"loss_first": sft_info["losses"][0], "loss_last": float(np.mean(sft_info["losses"][-5:]))},
+        "accuracy": {k: v.as_dict() for k, v in accuracy.items()},
+        "minus_bt": {k: v.as_dict() for k, v in versus_bt.items()},
+        "sft_minus_demo": sft_vs_demo.as_dict(),
+        "examples": {"base": [asdict(s) for s in base[:3]], "sft": [asdict(s) for s in sft[:3]]},
+        "timing_seconds": {k: round(v, 1) for k, v in timing.items()},
+    }
+    (out / "results.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+    (out / "results.md").write_text(results_markdown(record), encoding="utf-8")
+    return record
+
+
+def _sample_stats(samples: Sequence[Sample]) -> dict[str, float]:
+    lengths = np.array([len(s.response) for s in samples], float)
+    return {"n": len(samples), "mean_chars": round(float(lengths.mean()), 1) if len(lengths) else 0.0}
+
+
+def results_markdown(record: dict[str, Any]) -> str:
+    """The table the docs show: held-out pairwise accuracy of each reward, with CIs and paired differences."""
+    def cell(e: dict[str, Any]) -> str:
+        return str(Estimate(e["value"], e["ci_low"], e["ci_high"], e["n"]))
+
+    data, cfg = record["data"], record["config"]
+    lines = [
+        "| reward | learns from | held-out pairwise accuracy [95% CI] | minus BT (paired) |",
+        "|---|---|---|---|",
+        f"| bt | {data['train_pairs']} pairs (chosen + rejected) | {cell(record['accuracy']['bt'])} | — |",
+    ]
+    sources = {"demo-vs-base": f"{data['demonstrations']} demonstrations vs base samples",
+               "sft-vs-base": "samples of the policy fine-tuned on them vs base samples",
+               "length": "nothing (longer wins)"}
+    for name, what in sources.items():
+        lines.append(f"| {name} | {what} | {cell(record['accuracy'][name])} | {cell(record['minus_bt'][name])} |")
+    lines += ["", f"{data['test_pairs']} held-out pairs over {data['test_prompts']} prompts (split by prompt, seed "
+              f"{cfg['seed']}); CIs resample prompts ({cfg['bootstrap']} draws). sft-vs-base minus demo-vs-base: "
+              f"{cell(record['sft_minus_demo'])}."]
+    return "\n".join(lines) + "\n"

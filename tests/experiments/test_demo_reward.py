@@ -1,0 +1,79 @@
+"""The demonstration-reward study end to end on a tiny model and the hashing encoder: protocol, not accuracy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rewardlab.cli import app
+from rewardlab.data.hh_rlhf import read_hh_rlhf
+from rewardlab.experiments.demo_reward import DemoRewardConfig, demonstrations, run_study, training_prompts
+from rewardlab.optimize.sft import SftConfig
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def hh_file(shared_data: Path) -> Path:
+    path = shared_data / "hh-rlhf-harmless-base-test" / "test.jsonl.gz"
+    if not path.exists():
+        pytest.skip("shared HH-RLHF data not present")
+    return path
+
+
+def test_demonstrations_are_the_chosen_side_only(hh_file: Path) -> None:
+    train, _ = read_hh_rlhf(hh_file, on_empty="skip").split(by="prompt", test_size=0.5, seed=0)
+    subset = training_prompts(train, 40, seed=1)
+    demos = demonstrations(subset)
+    rejected = {subset.responses[c.b].text for c in subset.comparisons}
+    chosen = {subset.responses[c.a].text for c in subset.comparisons}
+    assert len(subset.prompts) == 40 and {d.response for d in demos} == chosen
+    assert not ({d.response for d in demos} & (rejected - chosen))
+
+
+def test_study_runs_caches_samples_and_reports_cis(hh_file: Path, tiny_model: Path, tmp_path: Path) -> None:
+    config = DemoRewardConfig(data=str(hh_file), train_prompts=24, model=str(tiny_model), max_new_tokens=6, batch_size=8,
+                              sft=SftConfig(steps=2, batch_size=4, trainable_layers=1), encoder="hashing:64", bootstrap=100)
+    record = run_study(config, tmp_path)
+    assert set(record["accuracy"]) == {"bt", "demo-vs-base", "sft-vs-base", "length"}
+    for estimate in record["accuracy"].values():
+        assert estimate["ci_low"] <= estimate["value"] <= estimate["ci_high"] and estimate["n"] == record["data"]["test_pairs"]
+    assert record["data"]["train_prompts"] == 24 and record["policy_samples"]["base"]["n"] == 24
+    # train and test prompts never overlap
+    dataset = read_hh_rlhf(hh_file, on_empty="skip")
+    train, test = dataset.split(by="prompt", test_size=0.5, seed=0)
+    base = [json.loads(line) for line in (tmp_path / "samples-base.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert not {r["prompt"] for r in base} & {p.text for p in test.prompts.values()}
+    # a second run reuses the samples and the fine-tuned policy
+    stamps = {name: (tmp_path / name).stat().st_mtime_ns for name in ("samples-base.jsonl", "samples-sft.jsonl")}
+    again = run_study(config, tmp_path)
+    assert {name: (tmp_path / name).stat().st_mtime_ns for name in stamps} == stamps
+    assert again["accuracy"] == record["accuracy"]
+    assert "| demo-vs-base |" in (tmp_path / "results.md").read_text(encoding="utf-8")
+
+
+def test_cli_sft_then_train_a_discriminator(tiny_model: Path, tmp_path: Path) -> None:
+    demos = tmp_path / "demos.jsonl"
+    demos.write_text("\n".join(json.dumps({"prompt": f"\n\nHuman: question {i}?", "response": f"I can't help with {i}."})
+                               for i in range(6)) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["demo-reward", "sft", str(demos), "--out", str(tmp_path / "sft"), "--model", str(tiny_model),
+                                 "--steps", "2", "--batch-size", "2", "--trainable-layers", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "sft" / "rewardlab_sft.json").exists() and "loss" in result.output
+
+    samples = tmp_path / "base.jsonl"
+    samples.write_text("\n".join(json.dumps({"prompt": f"\n\nHuman: question {i}?", "responses": [f"sure, do {i}", "ok"]})
+                                 for i in range(6)) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["demo-reward", "train", "--positive", str(demos), "--negative", str(samples),
+                                 "--out", str(tmp_path / "rm"), "--encoder", "hashing:64", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "6 positives vs 12 negatives" in result.output and (tmp_path / "rm" / "config.json").exists()
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"prompt": "x"}) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["demo-reward", "train", "--positive", str(demos), "--negative", str(bad),
+                                 "--out", str(tmp_path / "rm2"), "--encoder", "hashing:64", "--quiet"])
+    assert result.exit_code != 0 and "row 1" in result.output and "response" in result.output

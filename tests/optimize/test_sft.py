@@ -1,0 +1,58 @@
+"""Supervised fine-tuning on demonstrations: response-only loss, frozen lower blocks, a folder that loads back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rewardlab.generate.base import GenerationError
+from rewardlab.generate.local import LocalGenerator
+from rewardlab.optimize.sft import IGNORE_INDEX, SftConfig, fine_tune_on_demonstrations, freeze_below, tokenize_example
+
+DEMO = "Paris is the capital of France."
+
+
+def test_only_response_tokens_are_targets(tiny_model: Path) -> None:
+    generator = LocalGenerator(tiny_model).load()
+    ids, labels = tokenize_example(generator, "What is the capital of France?", DEMO, SftConfig())
+    prompt_len = len(generator._encode([generator.render("What is the capital of France?")], None)["input_ids"][0])
+    assert labels[:prompt_len] == [IGNORE_INDEX] * prompt_len
+    assert labels[prompt_len:] == ids[prompt_len:] and ids[-1] in generator._eos_ids  # a finished answer ends the turn
+    # the tiny model's 128-token window: a long prompt keeps its end, the sequence fits
+    ids, labels = tokenize_example(generator, "word " * 400, DEMO, SftConfig(max_prompt_tokens=500))
+    assert len(ids) <= 128 and labels[-1] != IGNORE_INDEX
+
+
+def test_freeze_below_leaves_only_the_top_blocks_trainable(tiny_model: Path) -> None:
+    model = LocalGenerator(tiny_model).load()._model
+    total = sum(p.numel() for p in model.parameters())
+    top = freeze_below(model, 1)
+    assert 0 < top < total
+    assert not model.transformer.h[0].attn.c_attn.weight.requires_grad and model.transformer.h[1].attn.c_attn.weight.requires_grad
+    assert freeze_below(model, 0) == total
+
+
+def test_fine_tuning_learns_the_demonstration_and_saves_a_loadable_model(tiny_model: Path, tmp_path: Path) -> None:
+    generator = LocalGenerator(tiny_model)
+    examples = [("What is the capital of France?", DEMO)] * 4
+    before = {k: v.clone() for k, v in generator.load()._model.state_dict().items()}
+    result = fine_tune_on_demonstrations(generator, examples, tmp_path / "sft",
+                                         SftConfig(steps=60, batch_size=2, learning_rate=1e-2, trainable_layers=0))
+    assert result.losses[-1] < 0.5 * result.losses[0]
+    info = json.loads((tmp_path / "sft" / "rewardlab_sft.json").read_text(encoding="utf-8"))
+    assert info["examples"] == 4 and len(info["losses"]) == 60
+    tuned = LocalGenerator(tmp_path / "sft")
+    greedy = tuned.generate(["What is the capital of France?"], temperature=0, max_new_tokens=12)[0][0]
+    assert greedy.startswith("Paris is the capital")
+    changed = [k for k, v in tuned.load()._model.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(GenerationError):
+        SftConfig(steps=0)
+    with pytest.raises(GenerationError):
+        SftConfig(learning_rate=0)
