@@ -1,4 +1,4 @@
-"""A tiny random GPT-2 with a locally trained BPE tokenizer: real transformers generation in milliseconds."""
+"""Generation fixtures: a test server over the tiny GPT-2 (built in tests/conftest.py) on a free port."""
 
 from __future__ import annotations
 
@@ -9,56 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-SENTENCES = [
-    "The quick brown fox jumps over the lazy dog.",
-    "A reward model scores responses to prompts.",
-    "Best of n sampling picks the highest scoring candidate.",
-    "What is the capital of France? Paris is the capital of France.",
-    "Write a short poem about the sea and the sky.",
-    "Numbers like 1 2 3 4 5 6 7 8 9 0 appear in math questions.",
-]
-CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-
-def build_tiny_model(folder: Path, chat_template: str | None = CHAT_TEMPLATE) -> Path:
-    """Save a 2-layer, 32-wide GPT-2 and its tokenizer (vocabulary of a few hundred) to ``folder``."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(SENTENCES, trainers.BpeTrainer(vocab_size=300, special_tokens=specials,
-                                                           initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                        bos_token="<|endoftext|>", additional_special_tokens=["<|im_start|>"])
-    if chat_template:
-        tokenizer.chat_template = chat_template
-    tokenizer.save_pretrained(folder)
-
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=2, n_head=2,
-                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                        pad_token_id=tokenizer.pad_token_id)
-    GPT2LMHeadModel(config).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-gpt2"))
-
-
-@pytest.fixture(scope="session")
-def tiny_model_plain(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same kind of model with no chat template: prompts go in as plain text."""
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-gpt2-plain"), chat_template=None)
 
 
 def free_port() -> int:
