@@ -104,3 +104,23 @@ def test_hh_prompt_format() -> None:
     assert reward_model_prompt("steal a car?", "hh") == "\n\nHuman: steal a car?"
     assert reward_model_prompt("Human: hi\n\nAssistant: yo", "hh").startswith("Human:")
     assert reward_model_prompt("x", "plain") == "x"
+
+
+def test_dialogue_prompts_reach_the_model_as_chat_turns() -> None:
+    from rewardlab.generate.base import SamplingParams
+    from rewardlab.generate.candidates import generate_candidates
+
+    seen: list = []
+
+    class Recorder:
+        id = "recorder"
+
+        def generate(self, prompts, n=1, **_):  # type: ignore[no-untyped-def]
+            seen.extend(prompts)
+            return [["ok"] * n for _ in prompts]
+
+    dialogue = "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: and now?"
+    sets = list(generate_candidates(Recorder(), [dialogue, "plain"], SamplingParams(n=2)))
+    assert seen[0] == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+                       {"role": "user", "content": "and now?"}]
+    assert seen[1] == "plain" and sets[0].prompt == dialogue

@@ -43,6 +43,11 @@ def dialogue_messages(text: str) -> tuple[Message, ...]:
     return tuple(messages)
 
 
+def is_dialogue(text: str) -> bool:
+    """Does ``text`` look like an HH-RLHF dialogue (``\\n\\nHuman: ...``) rather than a plain prompt?"""
+    return text.lstrip().startswith("Human:")
+
+
 def chat_turns(text: str) -> list[dict[str, str]]:
     """An HH dialogue as OpenAI-style chat turns for a generator; text with no ``Human:`` turns is one user turn."""
     turns = [{"role": m.role, "content": m.content} for m in dialogue_messages(text)]

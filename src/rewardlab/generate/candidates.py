@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.data.candidates import CandidateSet
+from rewardlab.data.hh_rlhf import chat_turns, is_dialogue
 from rewardlab.generate.base import Generator, Prompt, SamplingParams
 
 
@@ -22,6 +23,9 @@ def generate_candidates(generator: Generator, prompts: Sequence[str], params: Sa
                         system_prompt: str | None = None,
                         on_progress: Callable[[int, int], None] | None = None) -> Iterator[CandidateSet]:
     """One `CandidateSet` per prompt, in order; prompt batch ``k`` is sampled with seed ``params.seed + k``.
+
+    An HH-RLHF dialogue prompt (``\\n\\nHuman: ...``) goes to the model as its chat turns, not as one user
+    message holding the whole transcript; the candidate set keeps the prompt text as given.
 
     Seeding per batch keeps a run reproducible while batches still get different random streams.
     """
@@ -32,8 +36,8 @@ def generate_candidates(generator: Generator, prompts: Sequence[str], params: Sa
         on_progress(0, total)
     for k, start in enumerate(range(0, total, batch_size)):
         chunk = prompts[start:start + batch_size]
-        inputs: list[Prompt] = list(chunk) if system_prompt is None else [
-            [{"role": "system", "content": system_prompt}, {"role": "user", "content": p}] for p in chunk]
+        system = [] if system_prompt is None else [{"role": "system", "content": system_prompt}]
+        inputs: list[Prompt] = [[*system, *chat_turns(p)] if system or is_dialogue(p) else p for p in chunk]
         seed = None if params.seed is None else params.seed + k
         texts = generator.generate(inputs, n=params.n, temperature=params.temperature, top_p=params.top_p,
                                    max_new_tokens=params.max_new_tokens, seed=seed)

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.data.hh_rlhf import dialogue_text
-from rewardlab.generate.base import Generator, SamplingParams
+from rewardlab.data.hh_rlhf import chat_turns, dialogue_text, is_dialogue
+from rewardlab.generate.base import Generator, Prompt, SamplingParams
 from rewardlab.optimize.selection import select, soft_best_of_n_kl
 from rewardlab.rewards.ensemble import EnsembleHead
 
@@ -27,7 +27,7 @@ def reward_model_prompt(prompt: str, prompt_format: str) -> str:
     if prompt_format == "plain":
         return prompt
     if prompt_format == "hh":
-        return prompt if prompt.lstrip().startswith("Human:") else dialogue_text([{"role": "user", "content": prompt}])
+        return prompt if is_dialogue(prompt) else dialogue_text([{"role": "user", "content": prompt}])
     raise ValueError(f"unknown prompt format {prompt_format!r}; known: {', '.join(PROMPT_FORMATS)}")
 
 
@@ -75,7 +75,8 @@ def live_best_of_n(generator: Generator, reward_model: Any, prompts: Sequence[st
         on_progress(0, total)
     for k, start in enumerate(range(0, total, batch_size)):
         chunk = list(prompts[start:start + batch_size])
-        texts = generator.generate(chunk, n=params.n, temperature=params.temperature, top_p=params.top_p,
+        inputs: list[Prompt] = [chat_turns(p) if is_dialogue(p) else p for p in chunk]
+        texts = generator.generate(inputs, n=params.n, temperature=params.temperature, top_p=params.top_p,
                                    max_new_tokens=params.max_new_tokens,
                                    seed=None if params.seed is None else params.seed + k)
         flat_prompts = [reward_model_prompt(p, prompt_format) for p, pool in zip(chunk, texts) for _ in pool]
