@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rewardlab import cli_annotate, cli_best_of_n, cli_demonstrations, cli_generate, cli_prompt_opt
+from rewardlab import cli_annotate, cli_best_of_n, cli_demonstrations, cli_generate, cli_policy, cli_prompt_opt
 from rewardlab.cli_support import CacheDir, EncoderOpt, Quiet, console, out, progress_bar, progress_bars, user_errors
 from rewardlab.embed.base import DEFAULT_ENCODER
 from rewardlab.errors import DataError, RewardlabError
@@ -339,6 +339,7 @@ app.add_typer(cli_prompt_opt.prompt_opt_app, name="prompt-opt")
 app.add_typer(cli_annotate.annotate_app, name="annotate")
 app.add_typer(cli_generate.generate_app, name="generate")
 app.add_typer(cli_demonstrations.demo_reward_app, name="demo-reward")
+app.add_typer(cli_policy.policy_app, name="policy")
 cli_best_of_n.experiment_app.command("demo-reward")(cli_demonstrations.experiment)
 
 if __name__ == "__main__":

@@ -1,0 +1,180 @@
+"""`rewardlab policy`: optimize a policy (a causal LM) against a reward model through TRL, on CPU."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from rewardlab.cli_support import Quiet, console, out, user_errors
+
+if TYPE_CHECKING:
+    from rewardlab.optimize.policy import PolicyRunConfig, PolicyRunResult
+
+policy_app = typer.Typer(no_args_is_help=True, help="Optimize a policy against a reward model (TRL on CPU): GRPO, "
+                                                    "on-policy DPO; logs proxy reward, KL and a held-out gold reward.")
+
+RewardModelOpt = Annotated[Path, typer.Option("--reward-model", help="The proxy reward model directory (optimized).")]
+GoldModelOpt = Annotated[Path | None, typer.Option("--gold-model", help="A held-out reward model directory: only "
+                                                                        "evaluates, never optimized.")]
+PromptsOpt = Annotated[str, typer.Option("--prompts", help="A dataset name (`rewardlab datasets`), a preference file "
+                                                           "(its prompts), a .txt (one per line) or records with --field.")]
+FieldOpt = Annotated[str, typer.Option(help="The prompt field of a record file.")]
+LimitOpt = Annotated[int | None, typer.Option(help="Only the first N prompts.")]
+ModelOpt = Annotated[Path | None, typer.Option("--model", help="The policy: a Hugging Face model folder or a .gguf "
+                                                               "file (default: SmolLM2-135M-Instruct GGUF).")]
+GgufOpt = Annotated[str | None, typer.Option("--gguf", help="A .gguf file, or with --model the file's name in that folder.")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Run directory: log.jsonl, summary.json, policy/.")]
+StepsOpt = Annotated[int, typer.Option(help="Optimizer steps.")]
+LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate (constant).")]
+BetaOpt = Annotated[float, typer.Option(help="KL coefficient (GRPO's KL penalty, DPO's β).")]
+GenerationsOpt = Annotated[int, typer.Option("--generations", help="Samples per prompt (GRPO group size; DPO: "
+                                                                   "best and worst of these make a pair).")]
+BatchOpt = Annotated[int, typer.Option(help="Prompts per step (GRPO) or pairs per step (DPO).")]
+PromptTokensOpt = Annotated[int, typer.Option(help="Longer prompts lose their earliest turns; those that still do not "
+                                                   "fit are left out (counted).")]
+CompletionTokensOpt = Annotated[int, typer.Option(help="Most new tokens per sample.")]
+EvalPromptsOpt = Annotated[int, typer.Option(help="Prompts held out to measure proxy, gold and KL.")]
+EvalSamplesOpt = Annotated[int, typer.Option(help="Samples per eval prompt.")]
+EvalEveryOpt = Annotated[int, typer.Option(help="Evaluate every N steps (and at the start and the end).")]
+PromptFormatOpt = Annotated[str, typer.Option(help="How a chat prompt becomes the reward model's prompt text: hh "
+                                                   "(HH-RLHF dialogue text) or last-user.")]
+
+
+def _config(model: Path | None, gguf: str | None, **settings: Any) -> PolicyRunConfig:
+    from rewardlab.optimize.policy import PolicyRunConfig
+
+    return PolicyRunConfig(model=None if model is None else str(model), gguf_file=gguf, **settings)
+
+
+def _fmt(estimate: dict[str, Any] | None, ci: bool = True) -> str:
+    if estimate is None:
+        return "—"
+    if not ci:
+        return f"{estimate['value']:+.3f}"
+    return f"{estimate['value']:+.3f} [{estimate['ci_low']:+.3f}, {estimate['ci_high']:+.3f}]"
+
+
+def _print_row(row: dict[str, Any], method: str) -> None:
+    """One line of the running table: step, the trainer's own number, then the eval (proxy, KL, gold)."""
+    if method == "grpo":
+        trained = row.get("train_reward")
+    else:
+        trained = row.get("trainer", {}).get("loss")
+    evaluated = row.get("eval", {})
+    trainer = "—" if trained is None else f"{trained:+.3f}"
+    out.print(f"{row['step']:>5}  {trainer:>10}  {_fmt(evaluated.get('proxy')):>26}  {_fmt(evaluated.get('kl')):>26}  "
+              f"{_fmt(evaluated.get('gold')):>26}  {row['elapsed_s']:>7.0f}", highlight=False)
+
+
+def _run(method: str, reward_model: Path, gold_model: Path | None, prompts: str, field: str, limit: int | None,
+         config: PolicyRunConfig, output: Path, quiet: bool) -> None:
+    from rewardlab.optimize import policy, policy_inputs
+
+    with user_errors(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # transformers / TRL deprecations a user cannot act on
+        _quiet_libraries()
+        prompt_list = policy_inputs.load_prompts(prompts, field, limit)
+        out.print(f"{'step':>5}  {'train rwd' if method == 'grpo' else 'loss':>10}  {'proxy [95% CI]':>26}  "
+                  f"{'KL(π‖π_ref) [95% CI]':>26}  {'gold [95% CI]':>26}  {'time s':>7}", highlight=False)
+        runner = policy.run_grpo if method == "grpo" else policy.run_dpo
+        result = runner(reward_model, prompt_list, output, config, gold_model, lambda row: _print_row(row, method),
+                        None if quiet else lambda message: console.print(f"[dim]{message} …[/]", highlight=False))
+        _print_summary(result)
+
+
+def _quiet_libraries() -> None:
+    """transformers' and datasets' own progress bars would interleave with the table."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+
+
+def _print_summary(result: PolicyRunResult) -> None:
+    summary = result.summary
+    for key, label in (("proxy", "proxy reward"), ("gold", "gold reward (held out)"), ("kl", "KL(π‖π_ref)")):
+        if key in summary:
+            part = summary[key]
+            out.print(f"{label:<23} {_fmt(part['start'], ci=False)} → {_fmt(part['end'])}   "
+                      f"change {_fmt(part['change'])}", highlight=False)
+    prompts = summary["prompts"]
+    notes = [f"{prompts['train']} training and {prompts['eval']} eval prompts"]
+    if prompts["too_long"]:
+        notes.append(f"{prompts['too_long']} prompts left out as too long")
+    if "pairs" in summary:
+        notes.append(f"{summary['pairs']['labelled']} on-policy pairs ({summary['pairs']['skipped']} prompts skipped: "
+                     "best and worst too close)")
+    out.print(f"{'; '.join(notes)}; {summary['steps']} steps in {summary['wall_s']:.0f}s → {result.out}", highlight=False)
+
+
+@policy_app.command("grpo")
+def grpo(
+    reward_model: RewardModelOpt,
+    prompts: PromptsOpt,
+    gold_model: GoldModelOpt = None,
+    model: ModelOpt = None,
+    gguf: GgufOpt = None,
+    output: OutOpt = Path("policy-grpo"),
+    steps: StepsOpt = 20,
+    lr: LrOpt = 1e-5,
+    beta: BetaOpt = 0.05,
+    generations: GenerationsOpt = 4,
+    batch_size: BatchOpt = 4,
+    max_prompt_tokens: PromptTokensOpt = 256,
+    max_completion_tokens: CompletionTokensOpt = 64,
+    temperature: float = 1.0,
+    eval_prompts: EvalPromptsOpt = 16,
+    eval_samples: EvalSamplesOpt = 2,
+    eval_every: EvalEveryOpt = 1,
+    prompt_format: PromptFormatOpt = "hh",
+    field: FieldOpt = "prompt",
+    limit: LimitOpt = None,
+    seed: int = 0,
+    quiet: Quiet = False,
+) -> None:
+    """GRPO (TRL) against the proxy reward model, with a KL penalty to the starting policy."""
+    config = _config(model, gguf, steps=steps, learning_rate=lr, beta=beta, num_generations=generations,
+                     batch_size=batch_size, max_prompt_tokens=max_prompt_tokens, max_completion_tokens=max_completion_tokens,
+                     temperature=temperature, seed=seed, eval_prompts=eval_prompts, eval_samples=eval_samples,
+                     eval_every=eval_every, prompt_format=prompt_format)
+    _run("grpo", reward_model, gold_model, prompts, field, limit, config, output, quiet)
+
+
+@policy_app.command("dpo")
+def dpo(
+    reward_model: RewardModelOpt,
+    prompts: PromptsOpt,
+    gold_model: GoldModelOpt = None,
+    model: ModelOpt = None,
+    gguf: GgufOpt = None,
+    output: OutOpt = Path("policy-dpo"),
+    steps: StepsOpt = 20,
+    lr: LrOpt = 1e-6,
+    beta: BetaOpt = 0.1,
+    generations: GenerationsOpt = 4,
+    batch_size: BatchOpt = 4,
+    max_prompt_tokens: PromptTokensOpt = 256,
+    max_completion_tokens: CompletionTokensOpt = 64,
+    temperature: float = 1.0,
+    min_margin: Annotated[float, typer.Option(help="A pair's rewards must differ by more than this (else the prompt "
+                                                   "is skipped, counted).")] = 0.0,
+    eval_prompts: EvalPromptsOpt = 16,
+    eval_samples: EvalSamplesOpt = 2,
+    eval_every: EvalEveryOpt = 1,
+    prompt_format: PromptFormatOpt = "hh",
+    field: FieldOpt = "prompt",
+    limit: LimitOpt = None,
+    seed: int = 0,
+    quiet: Quiet = False,
+) -> None:
+    """On-policy DPO (TRL): pairs sampled from the starting policy, best vs worst by the proxy reward model."""
+    config = _config(model, gguf, steps=steps, learning_rate=lr, beta=beta, num_generations=generations,
+                     batch_size=batch_size, max_prompt_tokens=max_prompt_tokens, max_completion_tokens=max_completion_tokens,
+                     temperature=temperature, seed=seed, eval_prompts=eval_prompts, eval_samples=eval_samples,
+                     eval_every=eval_every, prompt_format=prompt_format, min_margin=min_margin)
+    _run("dpo", reward_model, gold_model, prompts, field, limit, config, output, quiet)
