@@ -49,6 +49,7 @@ class DemoRewardConfig:
     test_size: float = 0.5
     model: str | None = None  # policy: a HF folder or .gguf; None = SmolLM2-135M-Instruct
     max_new_tokens: int = 64
+    prompt_turns: int = 3  # the policy sees the dialogue's last turns (what the answer responds to); 0 = all
     temperature: float = 0.7
     top_p: float = 0.95
     batch_size: int = 32
@@ -64,7 +65,8 @@ class DemoRewardConfig:
         return Path(self.data) if self.data else shared_data_dir() / HH_HARMLESS
 
     def sampling(self) -> dict[str, Any]:
-        return {"model": self.model, "max_new_tokens": self.max_new_tokens, "temperature": self.temperature,
+        return {"model": self.model, "max_new_tokens": self.max_new_tokens, "prompt_turns": self.prompt_turns,
+                "temperature": self.temperature,
                 "top_p": self.top_p, "batch_size": self.batch_size, "seed": self.seed}
 
 
@@ -85,28 +87,42 @@ def demonstrations(train: FeedbackDataset) -> list[Sample]:
     return out
 
 
+def policy_prompt(text: str, turns: int) -> list[dict[str, str]]:
+    """The chat turns a policy answers: the last ``turns`` of the dialogue (a long red-teaming transcript
+    padded into a batch of 32 costs more than the answer)."""
+    chat = chat_turns(text)
+    return chat[-turns:] if turns else chat
+
+
 def sample_policy(generator: Any, prompts: Sequence[str], config: DemoRewardConfig, path: Path,
                   settings: dict[str, Any], on_progress: Callable[[int, int], None] | None = None) -> list[Sample]:
-    """One sample per prompt (HH dialogue text in, chat turns to the model), cached at ``path``."""
+    """One sample per prompt (HH dialogue text in, chat turns to the model), cached at ``path``.
+
+    Prompts are batched shortest first, so a batch is padded to similar lengths; the result keeps
+    the order of ``prompts``.
+    """
     meta = path.with_suffix(".settings.json")
     wanted = {**settings, "prompts": len(prompts), "first": prompts[0][:200] if prompts else ""}
     if path.exists() and meta.exists() and json.loads(meta.read_text(encoding="utf-8")) == wanted:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        return [Sample(r["prompt"], r["response"], r["source"]) for r in rows]
-    samples: list[Sample] = []
+        cached = {r["prompt"]: Sample(r["prompt"], r["response"], r["source"]) for r in rows}
+        return [cached[p] for p in prompts]
+    by_length = sorted(prompts, key=lambda p: (sum(len(t["content"]) for t in policy_prompt(p, config.prompt_turns)), p))
+    sampled: dict[str, Sample] = {}
     with path.open("w", encoding="utf-8") as f:
-        for k, start in enumerate(range(0, len(prompts), config.batch_size)):
-            chunk = list(prompts[start:start + config.batch_size])
-            texts = generator.generate([chat_turns(p) for p in chunk], n=1, temperature=config.temperature, top_p=config.top_p,
+        for k, start in enumerate(range(0, len(by_length), config.batch_size)):
+            chunk = by_length[start:start + config.batch_size]
+            turns = [policy_prompt(p, config.prompt_turns) for p in chunk]
+            texts = generator.generate(turns, n=1, temperature=config.temperature, top_p=config.top_p,
                                        max_new_tokens=config.max_new_tokens, seed=config.seed + k)
             for prompt, (text,) in zip(chunk, texts):
-                sample = Sample(prompt, text.strip() or "(empty)", generator.id)
-                samples.append(sample)
-                f.write(json.dumps(asdict(sample), ensure_ascii=False) + "\n")
+                sampled[prompt] = Sample(prompt, text.strip() or "(empty)", generator.id)
+                f.write(json.dumps(asdict(sampled[prompt]), ensure_ascii=False) + "\n")
+            f.flush()
             if on_progress:
                 on_progress(min(start + config.batch_size, len(prompts)), len(prompts))
     meta.write_text(json.dumps(wanted), encoding="utf-8")
-    return samples
+    return [sampled[p] for p in prompts]
 
 
 def fine_tuned_policy(config: DemoRewardConfig, demos: list[Sample], out: Path,
@@ -119,13 +135,14 @@ def fine_tuned_policy(config: DemoRewardConfig, demos: list[Sample], out: Path,
     info_path = folder / "rewardlab_sft.json"
     if info_path.exists():
         info = json.loads(info_path.read_text(encoding="utf-8"))
-        if info["config"] == asdict(config.sft) and info["examples"] == len(demos) and info.get("base_model") == config.model:
+        same = (info["config"], info["examples"], info.get("base_model"), info.get("prompt_turns"))
+        if same == (asdict(config.sft), len(demos), config.model, config.prompt_turns):
             return LocalGenerator(folder, batch_size=config.batch_size), info
     generator = LocalGenerator(config.model, batch_size=config.batch_size)
-    result = fine_tune_on_demonstrations(generator, [(chat_turns(d.prompt), d.response) for d in demos], folder, config.sft,
-                                         on_step)
+    examples = [(policy_prompt(d.prompt, config.prompt_turns), d.response) for d in demos]
+    result = fine_tune_on_demonstrations(generator, examples, folder, config.sft, on_step)
     info = json.loads(info_path.read_text(encoding="utf-8"))
-    info["base_model"] = config.model
+    info["base_model"], info["prompt_turns"] = config.model, config.prompt_turns
     info_path.write_text(json.dumps(info, indent=2), encoding="utf-8")
     del result
     return generator, info
