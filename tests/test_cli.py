@@ -205,6 +205,7 @@ def test_prompt_opt_train_and_select_on_own_logs(tmp_path: Path) -> None:
     code, output = run("prompt-opt", "train", str(logs), "--out", str(tmp_path / "pm"), "--encoder", "hashing:256",
                        "--quiet")
     assert code == 0, output
+    assert "tuned k=" in output and json.loads((tmp_path / "pm" / "config.json").read_text())["fit_log"]["knn_tuning"]
     queries = tmp_path / "q.txt"
     queries.write_text("what is 100 plus 103\nwho wrote book number 100\n")
     code, output = run("prompt-opt", "select", str(tmp_path / "pm"), "--queries", str(queries), "--output",

@@ -37,13 +37,15 @@ def train(
     logs: LogsArg,
     out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
     head: HeadOpt = "knn",
+    tune: Annotated[bool, typer.Option(help="knn: choose neighbours / shrinkage / temperature by 5-fold CV on the "
+                                            "training queries (folds by question), as the docs' table does.")] = True,
     encoder: EncoderOpt = DEFAULT_ENCODER,
     seed: int = 0,
     quiet: Quiet = False,
 ) -> None:
     """Fit P(correct | query, prompt) on the training rows of the logs (every prompt with labels there)."""
     from rewardlab.experiments.prompt_oirl import embed_logs
-    from rewardlab.optimize.prompts import PromptRewardModel
+    from rewardlab.optimize.prompts import PromptRewardModel, fit_tuned_knn
 
     with user_errors():
         data = _load_logs(logs)
@@ -53,11 +55,18 @@ def train(
         with progress_bar("embedding", quiet) as on_progress:
             q, p = embed_logs(data, encoder, on_progress)
         labelled = [j for j in range(len(data.prompts)) if not np.isnan(data.correct[rows, j]).all()]
-        model = PromptRewardModel(head=head, seed=seed).fit(
-            q[rows], p[labelled], data.correct[np.ix_(rows, labelled)],
-            [data.prompts[j] for j in labelled], data.question_groups()[rows])
+        fit_args = (q[rows], p[labelled], data.correct[np.ix_(rows, labelled)], [data.prompts[j] for j in labelled],
+                    data.question_groups()[rows])
+        if head == "knn" and tune:
+            model = fit_tuned_knn(*fit_args, seed=seed)
+        else:
+            model = PromptRewardModel(head=head, seed=seed).fit(*fit_args)
         model.save(out_dir, {"encoder": encoder, "logs": logs, "candidate_prompts": list(data.prompts)})
-        out.print(f"prompt model ({head}) on {len(rows)} queries × {len(labelled)} prompts → {out_dir}", highlight=False)
+        tuned = model.fit_log.get("knn_tuning")
+        settings = (f"; tuned k={tuned['neighbours']}, w={tuned['prior_weight']}, T={tuned['similarity_temperature']} "
+                    f"(CV success {tuned['cv_success']:.3f})" if tuned else "")
+        out.print(f"prompt model ({head}) on {len(rows)} queries × {len(labelled)} prompts → {out_dir}{settings}",
+                  highlight=False)
 
 
 @prompt_opt_app.command("select")

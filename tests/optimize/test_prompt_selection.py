@@ -117,3 +117,22 @@ def test_knn_tuning_prefers_what_generalises() -> None:
     assert tuned.cv_success > labels.mean(0).max() + 0.05 and tuned.cv_success > worst
     with pytest.raises(Exception, match="labelled on every"):
         tuner.tune(np.where(rng.random(labels.shape) < 0.1, np.nan, labels))
+
+
+def test_fit_tuned_knn_uses_the_tuners_choice_and_skips_unlabelled_rows(tmp_path: Path) -> None:
+    from rewardlab.optimize.prompts import fit_tuned_knn
+
+    rng = np.random.default_rng(4)
+    q = rng.normal(size=(600, 6)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    labels = ((q[:, :3] > 0) ^ (rng.random((600, 3)) < 0.25)).astype(np.float32)
+    groups = np.arange(600)
+    expected = KnnTuner(q[:500], groups[:500], seed=0).tune(labels[:500])
+    partly = labels.copy()
+    partly[500:, 0] = np.nan  # rows not fully labelled take no part in tuning (they stay in the memory)
+    model = fit_tuned_knn(q, np.eye(3, 6, dtype=np.float32), partly, ["a", "b", "c"], groups, seed=0)
+    assert (model.neighbours, model.prior_weight, model.similarity_temperature) == (
+        expected.neighbours, expected.prior_weight, expected.similarity_temperature)
+    assert model.fit_log["knn_tuning"]["rows"] == 500
+    loaded, _ = PromptRewardModel.load(model.save(tmp_path / "m"))
+    assert loaded.neighbours == expected.neighbours and loaded.fit_log["knn_tuning"]["cv_success"] == expected.cv_success

@@ -338,6 +338,25 @@ class KnnTuner:
                          scores)
 
 
+def fit_tuned_knn(query_vecs: np.ndarray, prompt_vecs: np.ndarray, labels: np.ndarray, prompt_texts: list[str],
+                  query_groups: np.ndarray, seed: int = 0) -> PromptRewardModel:
+    """A knn prompt model whose settings `KnnTuner` chose on these training queries (folds by query group,
+    so the choice is made for queries not seen in training). Only fully labelled rows take part in tuning."""
+    labels = np.asarray(labels, dtype=np.float32)
+    complete = ~np.isnan(labels).any(axis=1)
+    model = PromptRewardModel(head="knn", seed=seed)
+    if len(np.unique(np.asarray(query_groups)[complete])) >= 2:
+        tuning = KnnTuner(query_vecs[complete], np.asarray(query_groups)[complete], seed=seed).tune(labels[complete])
+        model = PromptRewardModel(head="knn", seed=seed, neighbours=tuning.neighbours, prior_weight=tuning.prior_weight,
+                                  similarity_temperature=tuning.similarity_temperature)
+        model.fit(query_vecs, prompt_vecs, labels, prompt_texts, query_groups)
+        model.fit_log["knn_tuning"] = {"neighbours": tuning.neighbours, "prior_weight": tuning.prior_weight,
+                                       "similarity_temperature": tuning.similarity_temperature,
+                                       "cv_success": tuning.cv_success, "rows": int(complete.sum())}
+        return model
+    return model.fit(query_vecs, prompt_vecs, labels, prompt_texts, query_groups)
+
+
 def select_prompts(prob: np.ndarray, pool: list[int], fallback: list[int] | None = None, threshold: float = 0.5
                    ) -> np.ndarray:
     """Per query, the pool prompt with the highest P(correct); with ``fallback``, a query whose best pool prompt
