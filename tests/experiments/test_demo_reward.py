@@ -77,3 +77,28 @@ def test_cli_sft_then_train_a_discriminator(tiny_model: Path, tmp_path: Path) ->
     result = runner.invoke(app, ["demo-reward", "train", "--positive", str(demos), "--negative", str(bad),
                                  "--out", str(tmp_path / "rm2"), "--encoder", "hashing:64", "--quiet"])
     assert result.exit_code != 0 and "row 1" in result.output and "response" in result.output
+
+
+def test_sampling_resumes_where_an_interrupted_run_stopped(tmp_path: Path) -> None:
+    from rewardlab.experiments.demo_reward import sample_policy
+
+    calls: list[int] = []
+
+    class Fake:
+        id = "fake"
+
+        def generate(self, prompts, n=1, seed=0, **_):  # type: ignore[no-untyped-def]
+            calls.append(seed)
+            return [[f"answer {p[-1]['content']} seed {seed}"] for p in prompts]
+
+    prompts = [f"\n\nHuman: question {i}" + "?" * i for i in range(10)]
+    config = DemoRewardConfig(batch_size=4)
+    full = sample_policy(Fake(), prompts, config, tmp_path / "full.jsonl", {"x": 1})
+    assert calls == [0, 1, 2] and [s.prompt for s in full] == prompts
+    path = tmp_path / "cut.jsonl"
+    sample_policy(Fake(), prompts, config, path, {"x": 1})
+    path.write_text("".join(path.read_text(encoding="utf-8").splitlines(keepends=True)[:4]), encoding="utf-8")  # killed
+    calls.clear()
+    assert sample_policy(Fake(), prompts, config, path, {"x": 1}) == full and calls == [1, 2]
+    calls.clear()
+    assert sample_policy(Fake(), prompts, config, path, {"x": 2}) == full and calls == [0, 1, 2]  # new settings: resample

@@ -99,19 +99,24 @@ def sample_policy(generator: Any, prompts: Sequence[str], config: DemoRewardConf
     """One sample per prompt (HH dialogue text in, chat turns to the model), cached at ``path``.
 
     Prompts are batched shortest first, so a batch is padded to similar lengths; the result keeps
-    the order of ``prompts``.
+    the order of ``prompts``. An interrupted run resumes: batches already in the file are not sampled again.
     """
     meta = path.with_suffix(".settings.json")
     wanted = {**settings, "prompts": len(prompts), "first": prompts[0][:200] if prompts else ""}
-    if path.exists() and meta.exists() and json.loads(meta.read_text(encoding="utf-8")) == wanted:
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        cached = {r["prompt"]: Sample(r["prompt"], r["response"], r["source"]) for r in rows}
-        return [cached[p] for p in prompts]
-    by_length = sorted(prompts, key=lambda p: (sum(len(t["content"]) for t in policy_prompt(p, config.prompt_turns)), p))
     sampled: dict[str, Sample] = {}
-    with path.open("w", encoding="utf-8") as f:
+    if path.exists() and meta.exists() and json.loads(meta.read_text(encoding="utf-8")) == wanted:
+        for line in path.read_text(encoding="utf-8").splitlines():  # a complete file, or the batches an interrupted run wrote
+            row = json.loads(line)
+            sampled[row["prompt"]] = Sample(row["prompt"], row["response"], row["source"])
+    else:
+        path.write_text("", encoding="utf-8")
+        meta.write_text(json.dumps(wanted), encoding="utf-8")
+    by_length = sorted(prompts, key=lambda p: (sum(len(t["content"]) for t in policy_prompt(p, config.prompt_turns)), p))
+    with path.open("a", encoding="utf-8") as f:
         for k, start in enumerate(range(0, len(by_length), config.batch_size)):
             chunk = by_length[start:start + config.batch_size]
+            if all(p in sampled for p in chunk):
+                continue  # batch k keeps seed seed + k, so a resumed run samples what an uninterrupted one would
             turns = [policy_prompt(p, config.prompt_turns) for p in chunk]
             texts = generator.generate(turns, n=1, temperature=config.temperature, top_p=config.top_p,
                                        max_new_tokens=config.max_new_tokens, seed=config.seed + k)
@@ -121,7 +126,6 @@ def sample_policy(generator: Any, prompts: Sequence[str], config: DemoRewardConf
             f.flush()
             if on_progress:
                 on_progress(min(start + config.batch_size, len(prompts)), len(prompts))
-    meta.write_text(json.dumps(wanted), encoding="utf-8")
     return [sampled[p] for p in prompts]
 
 
