@@ -56,3 +56,21 @@ def test_bad_settings_are_refused() -> None:
         SftConfig(steps=0)
     with pytest.raises(GenerationError):
         SftConfig(learning_rate=0)
+
+
+@pytest.mark.slow
+def test_a_model_from_gguf_fine_tunes_and_saves_as_plain_weights(tmp_path: Path) -> None:
+    """transformers refuses to save a GGUF-loaded model; the fine-tuned SmolLM2 must still land on disk and load."""
+    from rewardlab.generate.local import default_model_path
+
+    try:
+        default_model_path()
+    except GenerationError as exc:
+        pytest.skip(str(exc))
+    generator = LocalGenerator()
+    result = fine_tune_on_demonstrations(generator, [("Say hi", "Hi!")], tmp_path / "sft",
+                                         SftConfig(steps=1, batch_size=1, trainable_layers=1))
+    reloaded = LocalGenerator(result.path).load()
+    assert "quantization_config" not in json.loads((result.path / "config.json").read_text(encoding="utf-8"))
+    assert reloaded.generate(["Say hi"], temperature=0, max_new_tokens=4)[0][0] == \
+        generator.generate(["Say hi"], temperature=0, max_new_tokens=4)[0][0]

@@ -81,6 +81,22 @@ def freeze_below(model: Any, trainable_layers: int) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def plain_weights(model: Any) -> Any:
+    """Let a model loaded from a GGUF file save as an ordinary float32 checkpoint.
+
+    transformers de-quantises GGUF weights on load but keeps a GGUF quantizer marker, and refuses to
+    save a model carrying it; the weights in memory are plain tensors, so the marker is dropped.
+    """
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None and str(getattr(quantizer.quantization_config, "quant_method", "")).lower().endswith("gguf"):
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        if hasattr(model, "is_quantized"):
+            model.is_quantized = False
+    return model
+
+
 def tokenize_example(generator: LocalGenerator, prompt: Prompt, response: str, config: SftConfig) -> tuple[list[int], list[int]]:
     """(input ids, labels): the templated prompt's tail, then the response and an end-of-turn token."""
     tokenizer = generator.tokenizer
@@ -142,7 +158,7 @@ def fine_tune_on_demonstrations(generator: LocalGenerator, examples: Sequence[tu
     for p in model.parameters():
         p.requires_grad_(False)
     result.path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(result.path)
+    plain_weights(model).save_pretrained(result.path)
     tokenizer.save_pretrained(result.path)
     (result.path / "rewardlab_sft.json").write_text(
         json.dumps({"base": generator.id, "config": asdict(config), "examples": len(encoded),
