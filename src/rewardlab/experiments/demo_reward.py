@@ -126,6 +126,8 @@ def sample_policy(generator: Any, prompts: Sequence[str], config: DemoRewardConf
             f.flush()
             if on_progress:
                 on_progress(min(start + config.batch_size, len(prompts)), len(prompts))
+    if on_progress:
+        on_progress(len(prompts), len(prompts))  # also when everything came from the cache
     return [sampled[p] for p in prompts]
 
 
