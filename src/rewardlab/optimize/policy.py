@@ -255,8 +255,10 @@ def run_grpo(proxy: RewardModel | str | Path, prompts: Sequence[Prompt], out: st
         run.tokenizer.padding_side = "left"
         run.status("evaluating the starting policy")
         run.evaluate(0)
+        # one prompt's group per forward/backward pass, accumulated over the step's prompts: the same update as
+        # one big batch (the whole step's completions are still generated together) at about 60% of the memory
         args = _trl_config(GRPOConfig, config, run.workdir, beta=config.beta, num_generations=config.num_generations,
-                           per_device_train_batch_size=config.batch_size * config.num_generations,
+                           per_device_train_batch_size=config.num_generations, gradient_accumulation_steps=config.batch_size,
                            max_completion_length=config.max_completion_tokens, temperature=config.temperature, top_p=1.0)
         dataset = Dataset.from_list([{"prompt": run.trl_prompt(p)} for p in run.train_set])
         trainer = GRPOTrainer(model=run.model, reward_funcs=run.proxy, args=args, train_dataset=dataset,
