@@ -169,3 +169,24 @@ def test_cli_grpo(tiny_model: Path, models: tuple[Path, Path], tmp_path: Path) -
     missing = CliRunner().invoke(app, ["policy", "dpo", "--reward-model", str(tmp_path / "nope"), "--prompts", str(prompts),
                                        "--model", str(tiny_model), "--out", str(out), "--quiet"])
     assert missing.exit_code == 2 and "not a rewardlab reward model" in missing.output
+
+
+@pytest.mark.slow
+def test_smollm2_gguf_becomes_a_plain_trainable_folder(tmp_path: Path) -> None:
+    """TRL loads GRPO's reference from the policy's folder, so the de-quantised GGUF must be one."""
+    from rewardlab.generate.base import GenerationError
+    from rewardlab.generate.local import default_model_path
+    from rewardlab.optimize.policy_inputs import load_policy
+
+    try:
+        default_model_path()
+    except GenerationError as exc:
+        pytest.skip(str(exc))
+    model, tokenizer, name = load_policy(None, None, tmp_path)
+    assert name.endswith(".gguf") and Path(model.config._name_or_path) == tmp_path / "initial-policy"
+    assert getattr(model, "hf_quantizer", None) is None
+    assert "quantization_config" not in json.loads((tmp_path / "initial-policy" / "config.json").read_text())
+    sampler = PolicySampler(model, tokenizer)
+    samples = sampler.sample(["What is the capital of France?"], n=2, max_new_tokens=6)
+    assert all(t.strip() for t in samples.texts)
+    assert np.all(sequence_logprobs(model, samples, sampler.pad_id) < 0)

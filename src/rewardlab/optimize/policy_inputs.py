@@ -68,6 +68,7 @@ def load_policy(model: str | None, gguf_file: str | None, workdir: Path) -> tupl
 
     from rewardlab.embed.last_token import _quiet_gguf_progress, resolve_model_location
     from rewardlab.generate.local import default_model_path
+    from rewardlab.optimize.sft import plain_weights
 
     source, gguf = (gguf_file, None) if model is None and gguf_file is not None else (model, gguf_file)
     folder, gguf = resolve_model_location(default_model_path() if source is None else source, gguf, PolicyError)
@@ -75,29 +76,23 @@ def load_policy(model: str | None, gguf_file: str | None, workdir: Path) -> tupl
     try:
         if gguf is None:
             tokenizer = AutoTokenizer.from_pretrained(str(folder))
-            model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+            policy = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
         else:
             with _quiet_gguf_progress():
                 tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf)
                 quantised = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf, dtype=torch.float32)
-            config_ = quantised.config
-            if hasattr(config_, "quantization_config"):
-                del config_.quantization_config
-            plain = AutoModelForCausalLM.from_config(config_, dtype=torch.float32)
-            plain.load_state_dict(quantised.state_dict(), strict=True)
-            plain.generation_config = quantised.generation_config
             converted = workdir / "initial-policy"
-            plain.save_pretrained(converted)
+            plain_weights(quantised).save_pretrained(converted)
             tokenizer.save_pretrained(converted)
-            del quantised, plain
-            model = AutoModelForCausalLM.from_pretrained(str(converted), dtype=torch.float32)
+            del quantised
+            policy = AutoModelForCausalLM.from_pretrained(str(converted), dtype=torch.float32)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise PolicyError(f"{folder / (gguf or '')}: cannot load the policy model: {exc}") from exc
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token_id is None:
             raise PolicyError(f"{folder}: the tokenizer has neither a pad nor an end-of-sequence token")
         tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer, name
+    return policy, tokenizer, name
 
 
 def frozen_copy(model: Any) -> Any:
