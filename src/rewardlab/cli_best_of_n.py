@@ -33,6 +33,9 @@ ModelArg = Annotated[Path, typer.Argument(help="A trained reward model directory
 AggregateOpt = Annotated[str | None, typer.Option(help="Ensembles: score by mean, min or lcb (mean − λ·std).")]
 LimitPromptsOpt = Annotated[int | None, typer.Option(help="Use only the first N prompts.")]
 ExcludeOpt = Annotated[str, typer.Option(help="Comma-separated candidate sources to leave out, e.g. NullModel.")]
+StrategyOpt = Annotated[str, typer.Option(help="argmax, soft (sample ∝ exp(r/T)) or conservative (ensembles).")]
+ConservativeOpt = Annotated[str, typer.Option(help="conservative: min or lcb.")]
+LamOpt = Annotated[float, typer.Option(help="conservative lcb: mean − λ·std.")]
 
 
 def _load_sets(candidates: str, limit: int | None, exclude: str) -> list[Any]:
@@ -126,10 +129,10 @@ def select(
     model: ModelArg,
     candidates: CandidatesArg,
     output: Annotated[Path, typer.Option(help="JSONL: one chosen response per prompt.")],
-    strategy: Annotated[str, typer.Option(help="argmax, soft (sample ∝ exp(r/T)) or conservative (ensembles).")] = "argmax",
+    strategy: StrategyOpt = "argmax",
     temperature: Annotated[float, typer.Option(help="soft: temperature T in reward units.")] = 1.0,
-    aggregate: Annotated[str, typer.Option(help="conservative: min or lcb.")] = "lcb",
-    lam: Annotated[float, typer.Option(help="conservative lcb: mean − λ·std.")] = 1.0,
+    aggregate: ConservativeOpt = "lcb",
+    lam: LamOpt = 1.0,
     seed: int = 0,
     limit: LimitPromptsOpt = None,
     exclude_sources: ExcludeOpt = "",
@@ -182,10 +185,10 @@ def bon(
     gguf: GgufOpt = None,
     model_name: ModelNameOpt = None,
     api_key: ApiKeyOpt = "none",
-    strategy: Annotated[str, typer.Option(help="argmax, soft (sample ∝ exp(r/T)) or conservative (ensembles).")] = "argmax",
+    strategy: StrategyOpt = "argmax",
     soft_temperature: Annotated[float, typer.Option(help="soft: T in reward units.")] = 1.0,
-    aggregate: Annotated[str, typer.Option(help="conservative: min or lcb.")] = "lcb",
-    lam: Annotated[float, typer.Option(help="conservative lcb: mean − λ·std.")] = 1.0,
+    aggregate: ConservativeOpt = "lcb",
+    lam: LamOpt = 1.0,
     prompt_format: Annotated[str, typer.Option(help="How the reward model sees a prompt: plain, or hh (a one-turn "
                                                     "'Human:' dialogue, for models trained on HH-RLHF).")] = "plain",
     temperature: Annotated[float, typer.Option(help="Sampling temperature of the generator.")] = 1.0,
