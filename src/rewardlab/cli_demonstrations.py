@@ -40,9 +40,9 @@ def train(
     with user_errors():
         positives = read_samples(positive, "positive")
         negatives = read_samples(negative, "negative")
-        with progress_bar(f"embedding ({encoder})", quiet):
+        with progress_bar(f"embedding ({encoder})", quiet) as on_progress:
             model = train_demonstration_reward(positives, negatives, learner, encoder=encoder, features=features,
-                                               seed=seed, cache_dir=cache_dir)
+                                               seed=seed, cache_dir=cache_dir, on_progress=on_progress)
         model.save(output)
         out.print(f"{learner} discriminator on {len(positives)} positives vs {len(negatives)} negatives → {output}",
                   highlight=False)

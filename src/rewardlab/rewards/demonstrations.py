@@ -19,7 +19,7 @@ so the discriminator is an ordinary outcome head, saved and scored like any othe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,13 +86,14 @@ def discriminator_dataset(positives: Sequence[Sample], negatives: Sequence[Sampl
 
 def train_demonstration_reward(positives: Sequence[Sample], negatives: Sequence[Sample], kind: str = "outcome-logistic",
                                encoder: Any = DEFAULT_ENCODER, features: str = "interaction", seed: int = 0,
-                               cache_dir: str | Path | None = None, **params: Any) -> RewardModel:
+                               cache_dir: str | Path | None = None,
+                               on_progress: Callable[[int, int], None] | None = None, **params: Any) -> RewardModel:
     """Fit the discriminator; its score is the logit log D/(1 − D), larger = more like the positives."""
     if kind not in HEAD_KINDS or HEAD_KINDS[kind][2] != "labels":
         known = ", ".join(k for k, v in HEAD_KINDS.items() if v[2] == "labels")
         raise ModelError(f"a demonstration reward is a classifier on labels: use one of {known}, not {kind!r}")
     dataset = discriminator_dataset(positives, negatives)
     model = RewardModel.create(kind, encoder=encoder, features=features, seed=seed, cache_dir=cache_dir, **params)
-    model.fit(dataset)
+    model.fit(dataset, on_progress=on_progress)
     model.train_info["demonstration_reward"] = {"positives": len(positives), "negatives": len(negatives)}
     return model
