@@ -37,6 +37,7 @@ from rewardlab.evaluate.pairwise import pairwise_correct
 from rewardlab.optimize.sft import SftConfig
 from rewardlab.rewards.demonstrations import Sample, train_demonstration_reward
 from rewardlab.rewards.model import RewardModel
+from rewardlab.rewards.training_set import OUTCOME_TARGET
 
 HH_HARMLESS = "hh-rlhf-harmless-base-test/test.jsonl.gz"
 Stage = Callable[[str], None]
@@ -146,11 +147,10 @@ def fine_tuned_policy(config: DemoRewardConfig, demos: list[Sample], out: Path,
             return LocalGenerator(folder, batch_size=config.batch_size), info
     generator = LocalGenerator(config.model, batch_size=config.batch_size)
     examples = [(policy_prompt(d.prompt, config.prompt_turns), d.response) for d in demos]
-    result = fine_tune_on_demonstrations(generator, examples, folder, config.sft, on_step)
+    fine_tune_on_demonstrations(generator, examples, folder, config.sft, on_step)
     info = json.loads(info_path.read_text(encoding="utf-8"))
     info["base_model"], info["prompt_turns"] = config.model, config.prompt_turns
     info_path.write_text(json.dumps(info, indent=2), encoding="utf-8")
-    del result
     return generator, info
 
 
@@ -170,6 +170,7 @@ def run_study(config: DemoRewardConfig, out: Path, on_stage: Stage | None = None
 
     def progress(name: str) -> Callable[[int, int], None] | None:
         return on_progress(name) if on_progress else None
+
     started = time.perf_counter()
     timing: dict[str, float] = {}
     out.mkdir(parents=True, exist_ok=True)
@@ -213,7 +214,7 @@ def run_study(config: DemoRewardConfig, out: Path, on_stage: Stage | None = None
 
     clock = time.perf_counter()
     stage(f"scoring {len(test.comparisons)} held-out pairs")
-    target = np.array([{"a": 1.0, "b": 0.0, "tie": 0.5}[c.outcome] for c in test.comparisons])
+    target = np.array([OUTCOME_TARGET[c.outcome] for c in test.comparisons])
     groups = test.prompt_groups()
     bootstrap = GroupBootstrap(np.array([groups[c.prompt_id] for c in test.comparisons]), config.bootstrap, config.seed)
     decided = target != 0.5
