@@ -189,8 +189,9 @@ def bon(
     soft_temperature: Annotated[float, typer.Option(help="soft: T in reward units.")] = 1.0,
     aggregate: ConservativeOpt = "lcb",
     lam: LamOpt = 1.0,
-    prompt_format: Annotated[str, typer.Option(help="How the reward model sees a prompt: plain, or hh (a one-turn "
-                                                    "'Human:' dialogue, for models trained on HH-RLHF).")] = "plain",
+    prompt_format: Annotated[str, typer.Option(help="How the reward model sees a prompt: last-user (the last user "
+                                                    "message: a plain prompt as is) or hh (HH-RLHF dialogue text, "
+                                                    "for models trained on HH-RLHF).")] = "last-user",
     temperature: Annotated[float, typer.Option(help="Sampling temperature of the generator.")] = 1.0,
     top_p: float = 0.95,
     max_new_tokens: int = 256,
@@ -206,8 +207,9 @@ def bon(
     """Live best-of-n: sample n responses per prompt, score them with a reward model, keep one per prompt."""
     from rewardlab.data.records import read_texts
     from rewardlab.generate.base import SamplingParams
-    from rewardlab.optimize.live_best_of_n import PROMPT_FORMATS, live_best_of_n
+    from rewardlab.optimize.live_best_of_n import live_best_of_n
     from rewardlab.optimize.selection import STRATEGIES
+    from rewardlab.optimize.trl_rewards import PROMPT_FORMATS
     from rewardlab.rewards.model import RewardModel
 
     with user_errors():

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from rewardlab.cli import app
 from rewardlab.data import Comparison, FeedbackDataset
-from rewardlab.optimize.live_best_of_n import reward_model_prompt
 from rewardlab.optimize.selection import conservative_scores
+from rewardlab.optimize.trl_rewards import reward_prompt_text
 from rewardlab.rewards.model import RewardModel
 
 runner = CliRunner()
@@ -101,9 +101,10 @@ def test_bon_rejects_an_unknown_generator(generator: str, tmp_path: Path) -> Non
 
 
 def test_hh_prompt_format() -> None:
-    assert reward_model_prompt("steal a car?", "hh") == "\n\nHuman: steal a car?"
-    assert reward_model_prompt("Human: hi\n\nAssistant: yo", "hh").startswith("Human:")
-    assert reward_model_prompt("x", "plain") == "x"
+    assert reward_prompt_text("steal a car?", "hh") == "\n\nHuman: steal a car?"
+    dialogue = "\n\nHuman: hi\n\nAssistant: yo\n\nHuman: and?"
+    assert reward_prompt_text(dialogue, "hh") == dialogue and reward_prompt_text(dialogue, "last-user") == "and?"
+    assert reward_prompt_text("x", "last-user") == "x"
 
 
 def test_dialogue_prompts_reach_the_model_as_chat_turns() -> None:

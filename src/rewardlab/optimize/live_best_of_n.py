@@ -13,22 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.data.hh_rlhf import chat_turns, dialogue_text, is_dialogue
+from rewardlab.data.hh_rlhf import chat_turns, is_dialogue
 from rewardlab.generate.base import Generator, Prompt, SamplingParams
 from rewardlab.optimize.selection import select, soft_best_of_n_kl
+from rewardlab.optimize.trl_rewards import reward_prompt_text
 from rewardlab.rewards.ensemble import EnsembleHead
-
-#: how a plain prompt is shown to the reward model: as is, or as a one-turn HH-RLHF dialogue
-PROMPT_FORMATS = ("plain", "hh")
-
-
-def reward_model_prompt(prompt: str, prompt_format: str) -> str:
-    """The prompt text a reward model trained on ``prompt_format`` data expects."""
-    if prompt_format == "plain":
-        return prompt
-    if prompt_format == "hh":
-        return prompt if is_dialogue(prompt) else dialogue_text([{"role": "user", "content": prompt}])
-    raise ValueError(f"unknown prompt format {prompt_format!r}; known: {', '.join(PROMPT_FORMATS)}")
 
 
 @dataclass
@@ -59,7 +48,7 @@ class LivePick:
 
 def live_best_of_n(generator: Generator, reward_model: Any, prompts: Sequence[str], params: SamplingParams, *,
                    strategy: str = "argmax", soft_temperature: float = 1.0, aggregate: str = "lcb", lam: float = 1.0,
-                   prompt_format: str = "plain", batch_size: int = 8, seed: int = 0,
+                   prompt_format: str = "last-user", batch_size: int = 8, seed: int = 0,
                    on_progress: Callable[[int, int], None] | None = None) -> Iterator[LivePick]:
     """Yield one `LivePick` per prompt, in order, sampling ``batch_size`` prompts at a time.
 
@@ -79,7 +68,7 @@ def live_best_of_n(generator: Generator, reward_model: Any, prompts: Sequence[st
         texts = generator.generate(inputs, n=params.n, temperature=params.temperature, top_p=params.top_p,
                                    max_new_tokens=params.max_new_tokens,
                                    seed=None if params.seed is None else params.seed + k)
-        flat_prompts = [reward_model_prompt(p, prompt_format) for p, pool in zip(chunk, texts) for _ in pool]
+        flat_prompts = [reward_prompt_text(p, prompt_format) for p, pool in zip(chunk, texts) for _ in pool]
         flat_responses = [t for pool in texts for t in pool]
         x = reward_model.featurize(flat_prompts, flat_responses)
         members = reward_model.head.predict_members(x) if ensemble else None

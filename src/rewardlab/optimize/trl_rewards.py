@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from rewardlab.data.hh_rlhf import ASSISTANT_TAG, dialogue_messages, dialogue_text
+from rewardlab.data.hh_rlhf import ASSISTANT_TAG, chat_turns, dialogue_text
 from rewardlab.errors import RewardlabError
 from rewardlab.generate.base import Generator, Prompt
 from rewardlab.rewards.model import RewardModel
@@ -37,11 +37,8 @@ def as_messages(prompt: Prompt | str) -> list[dict[str, str]]:
     """A prompt as chat messages: HH dialogue text is parsed into its turns, other text is one user turn."""
     if not isinstance(prompt, str):
         return [{"role": str(m["role"]), "content": str(m["content"])} for m in prompt]
-    if _HUMAN_TAG in prompt:
-        text = prompt.rstrip()
-        text = text[: -len(ASSISTANT_TAG)] if text.endswith(ASSISTANT_TAG) else text
-        return [{"role": m.role, "content": m.content} for m in dialogue_messages(text)]
-    return [{"role": "user", "content": prompt}]
+    text = prompt.rstrip()
+    return chat_turns(text[: -len(ASSISTANT_TAG)] if _HUMAN_TAG in prompt and text.endswith(ASSISTANT_TAG) else prompt)
 
 
 def reward_prompt_text(prompt: Prompt | str, prompt_format: str = "hh") -> str:
