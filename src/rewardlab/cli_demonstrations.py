@@ -64,7 +64,7 @@ def sft(
     quiet: Quiet = False,
 ) -> None:
     """Fine-tune a local causal LM on demonstrations (loss on response tokens only), on the CPU."""
-    from rewardlab.cli_generate import _local
+    from rewardlab.cli_generate import local_generator
     from rewardlab.data.hh_rlhf import chat_turns
     from rewardlab.optimize.sft import SftConfig, fine_tune_on_demonstrations
     from rewardlab.rewards.demonstrations import read_samples
@@ -72,7 +72,7 @@ def sft(
     with user_errors():
         config = SftConfig(steps, batch_size, learning_rate, trainable_layers, max_prompt_tokens, max_response_tokens, seed)
         examples = [(chat_turns(s.prompt), s.response) for s in read_samples(demonstrations)]
-        generator = _local(model, gguf, batch_size)
+        generator = local_generator(model, gguf, batch_size)
         load_generator(generator, quiet)
         with progress_bar("fine-tuning", quiet) as on_progress:
             result = fine_tune_on_demonstrations(generator, examples, output, config,

@@ -23,7 +23,8 @@ GgufOpt = Annotated[str | None, typer.Option("--gguf", help="A .gguf file, or wi
 BatchOpt = Annotated[int, typer.Option(help="Prompts per batch (local: per forward pass).")]
 
 
-def _local(model: Path | None, gguf: str | None, batch_size: int) -> LocalGenerator:
+def local_generator(model: Path | None, gguf: str | None, batch_size: int) -> LocalGenerator:
+    """--model / --gguf to a local generator (a bare .gguf path or a folder, default SmolLM2)."""
     from rewardlab.generate.local import LocalGenerator
 
     if model is None and gguf is not None:
@@ -53,7 +54,7 @@ def build_generator(model: Path | None, gguf: str | None, base_url: str | None, 
         return OpenAIGenerator(model_name, base_url, api_key, timeout=timeout, concurrency=concurrency)
     if model_name is not None:
         raise GenerationError("--model-name goes with --base-url; for a local model use --model/--gguf")
-    return _local(model, gguf, batch_size)
+    return local_generator(model, gguf, batch_size)
 
 
 def load_generator(generator: Generator, quiet: bool) -> None:
@@ -116,7 +117,7 @@ def serve(
     from rewardlab.generate.server import serve as run_server
 
     with user_errors():
-        generator = _local(model, gguf, batch_size=1)
+        generator = local_generator(model, gguf, batch_size=1)
         console.print(f"loading {generator.id} …", highlight=False)
         generator.load()
         out.print(f"{model_name or generator.id} on http://{host}:{port}/v1", highlight=False)
