@@ -252,6 +252,36 @@ def test_concurrent_annotators_lose_and_duplicate_nothing(db_url: str) -> None:
     assert len({(r["item"], r["annotator"]) for r in rows}) == 120
 
 
+def test_deadlock_victim_is_retried(db_url: str) -> None:
+    """Two transactions lock the same two rows in opposite orders: the database aborts one as a deadlock
+    victim (PostgreSQL) and the store runs it again, so both finish and the abort is never seen."""
+    store = open_store(db_url)
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers: no deadlock to provoke")
+    setup_project(store)
+    with store.engine.connect() as conn:
+        first, second = conn.execute(sa.text("SELECT id FROM items ORDER BY id LIMIT 2")).scalars()
+    both_hold_one = threading.Barrier(2)
+    attempts: list[int] = []
+
+    def lock_in_order(a: int, b: int) -> int:
+        def work(conn: sa.Connection) -> int:
+            attempts.append(a)
+            conn.execute(sa.text("SELECT id FROM items WHERE id = :i FOR UPDATE"), {"i": a})
+            if len(attempts) <= 2:
+                both_hold_one.wait(timeout=30)
+            conn.execute(sa.text("SELECT id FROM items WHERE id = :i FOR UPDATE"), {"i": b})
+            return b
+        return store._run_tx(work)
+
+    results: list[int] = []
+    other = threading.Thread(target=lambda: results.append(lock_in_order(second, first)))
+    other.start()
+    results.append(lock_in_order(first, second))
+    other.join()
+    assert sorted(results) == sorted([first, second]) and len(attempts) == 3
+
+
 def test_import_from_files(tmp_path: Path) -> None:
     path = tmp_path / "sets.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in [

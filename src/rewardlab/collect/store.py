@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -26,6 +26,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from rewardlab.collect.tasks import check_item, check_label, check_task_type
 from rewardlab.errors import RewardlabError
+
+T = TypeVar("T")
+
+# PostgreSQL aborts one transaction of a deadlock (40P01) or a serialization conflict (40001); the transaction
+# rolled back whole, so running it again is safe and is what the server asks clients to do.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+MAX_ATTEMPTS = 5
 
 SCHEMA_VERSION = 2
 ROLES = ("admin", "annotator")
@@ -169,6 +176,19 @@ class Store:
             with conn.begin():
                 yield conn
 
+    def _run_tx(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a write transaction, again (after a short random pause) when the database aborted it
+        as a deadlock victim, so concurrent annotators never see a transient conflict as an error."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with self._tx() as conn:
+                    return work(conn)
+            except sa.exc.OperationalError as error:
+                if getattr(error.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES or attempt == MAX_ATTEMPTS:
+                    raise
+                time.sleep(float(np.random.default_rng().uniform(0.005, 0.05)) * attempt)
+        raise AssertionError("unreachable")
+
     # ------------------------------------------------------------------ schema
     def migrate(self) -> int:
         """Create the schema, or upgrade an older one; returns the version before (0 = new database)."""
@@ -295,8 +315,9 @@ class Store:
         """The user's open assignment, or a new one: an item with fewer than ``overlap`` assignments that this
         user has not had, most-assigned first (so items reach their overlap, and agreement, early). Responses
         get a random screen order, recorded with it."""
-        rng = np.random.default_rng(seed)
-        with self._tx() as conn:
+
+        def claim(conn: Connection) -> dict[str, Any] | None:
+            rng = np.random.default_rng(seed)  # per attempt: a retried claim shows the seeded order too
             self._check_member(conn, project_id, user)
             open_row = conn.execute(sa.select(assignments.c.id).where(
                 assignments.c.user_id == user.id, assignments.c.project_id == project_id,
@@ -311,13 +332,15 @@ class Store:
             while True:
                 # PostgreSQL: first SKIP LOCKED, so concurrent users claim different rows instead of queueing on one;
                 # only when that finds nothing, wait for rows others hold (they may still have room). An item
-                # filled meanwhile is skipped and we look again. SQLite serialises writers and ignores FOR UPDATE.
+                # filled meanwhile is skipped and we look again. FOR NO KEY UPDATE (key_share), because we only
+                # change a counter: it must not block the foreign-key checks of other users' labels on the row,
+                # which deadlocked under load with plain FOR UPDATE. SQLite serialises writers and ignores this.
                 candidate = conn.execute(
                     sa.select(items.c.id, items.c.payload).where(items.c.project_id == project_id,
                                                                  items.c.assigned < overlap, items.c.id.not_in(mine),
                                                                  items.c.id.not_in(tried))
                     .order_by(items.c.assigned.desc(), items.c.id).limit(1)
-                    .with_for_update(skip_locked=skip_locked)).first()
+                    .with_for_update(skip_locked=skip_locked, key_share=True)).first()
                 if candidate is None:
                     if skip_locked:
                         skip_locked = False
@@ -335,6 +358,8 @@ class Store:
                     assigned_at=time.time(), done=False)).inserted_primary_key[0]
                 return self._assignment_view(conn, int(assignment_id))
 
+        return self._run_tx(claim)
+
     def _assignment_view(self, conn: Connection, assignment_id: int) -> dict[str, Any]:
         row = conn.execute(sa.select(assignments.c.id, assignments.c.shown_order, items.c.payload, items.c.external_id)
                            .join(items, items.c.id == assignments.c.item_id)
@@ -349,7 +374,8 @@ class Store:
         returns the stored label with created=False, so client retries never duplicate a label."""
         if seconds is not None and not 0 <= seconds <= 86_400:
             raise StoreError("field 'seconds': must be between 0 and 86400")
-        with self._tx() as conn:
+
+        def store_label(conn: Connection) -> tuple[int, bool]:
             row = conn.execute(sa.select(assignments.c.item_id, assignments.c.user_id, assignments.c.project_id,
                                          assignments.c.done, items.c.payload, projects.c.task_type, projects.c.config)
                                .join(items, items.c.id == assignments.c.item_id)
@@ -366,7 +392,9 @@ class Store:
                 value=json.dumps(canonical, ensure_ascii=False), seconds=seconds, created_at=time.time())
             ).inserted_primary_key[0]
             conn.execute(assignments.update().where(assignments.c.id == assignment_id).values(done=True))
-        return int(label_id), True
+            return int(label_id), True
+
+        return self._run_tx(store_label)
 
     def progress(self, project_id: int, user: User) -> dict[str, int]:
         """This user's labels, and items still open to them (not had, fewer than overlap assignments)."""
