@@ -206,6 +206,7 @@ def test_prompt_opt_train_and_select_on_own_logs(tmp_path: Path) -> None:
                        "--quiet")
     assert code == 0, output
     assert "tuned k=" in output and json.loads((tmp_path / "pm" / "config.json").read_text())["fit_log"]["knn_tuning"]
+    assert "per-query selection 1.000, best single prompt 0.4" in output and "no query-dependent signal" not in output
     queries = tmp_path / "q.txt"
     queries.write_text("what is 100 plus 103\nwho wrote book number 100\n")
     code, output = run("prompt-opt", "select", str(tmp_path / "pm"), "--queries", str(queries), "--output",
@@ -213,5 +214,11 @@ def test_prompt_opt_train_and_select_on_own_logs(tmp_path: Path) -> None:
     assert code == 0, output
     picks = [json.loads(line) for line in (tmp_path / "picks.jsonl").read_text().splitlines()]
     assert [p["prompt"] for p in picks] == ["Show work.", "Answer:"]
+    flat = [{**r, "correct": int(r["prompt"] == "Answer:")} for r in rows]  # one prompt wins everywhere
+    logs.write_text("\n".join(json.dumps(r) for r in flat) + "\n")
+    code, output = run("prompt-opt", "train", str(logs), "--out", str(tmp_path / "flat"), "--encoder", "hashing:256",
+                       "--quiet")
+    assert code == 0 and "(gain +0.000 ±" in output and "no query-dependent signal" in output, output
+    assert "query-agnostic" in output and json.loads((tmp_path / "flat" / "config.json").read_text())["query_agnostic"]
     code, output = run("prompt-opt", "train", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "x"))
     assert code == 2 and "missing.jsonl" in output

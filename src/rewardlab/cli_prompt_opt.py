@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import numpy as np
 import typer
 
-from rewardlab.cli_support import EncoderOpt, Quiet, out, progress_bar, user_errors
+from rewardlab.cli_support import EncoderOpt, Quiet, console, out, progress_bar, user_errors
 from rewardlab.embed.base import DEFAULT_ENCODER
 from rewardlab.errors import DataError, RewardlabError
 
@@ -38,7 +38,8 @@ def train(
     out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
     head: HeadOpt = "knn",
     tune: Annotated[bool, typer.Option(help="knn: choose neighbours / shrinkage / temperature by 5-fold CV on the "
-                                            "training queries (folds by question), as the docs' table does.")] = True,
+                                            "training queries (folds by question), as the docs' table does, and "
+                                            "fall back to the best single prompt when that CV finds no gain.")] = True,
     encoder: EncoderOpt = DEFAULT_ENCODER,
     seed: int = 0,
     quiet: Quiet = False,
@@ -63,10 +64,20 @@ def train(
             model = PromptRewardModel(head=head, seed=seed).fit(*fit_args)
         model.save(out_dir, {"encoder": encoder, "logs": logs, "candidate_prompts": list(data.prompts)})
         tuned = model.fit_log.get("knn_tuning")
-        settings = (f"; tuned k={tuned['neighbours']}, w={tuned['prior_weight']}, T={tuned['similarity_temperature']} "
-                    f"(CV success {tuned['cv_success']:.3f})" if tuned else "")
+        settings = ("" if not tuned else "; query-agnostic: the best single prompt for every query"
+                    if tuned["query_agnostic"] else
+                    f"; tuned k={tuned['neighbours']}, w={tuned['prior_weight']}, T={tuned['similarity_temperature']}")
         out.print(f"prompt model ({head}) on {len(rows)} queries × {len(labelled)} prompts → {out_dir}{settings}",
                   highlight=False)
+        if tuned:
+            gain = tuned["cv_success"] - tuned["best_prompt_cv_success"]
+            out.print(f"cross-validated success on training queries: per-query selection {tuned['cv_success']:.3f}, "
+                      f"best single prompt {tuned['best_prompt_cv_success']:.3f} (gain {gain:+.3f} ± "
+                      f"{tuned['cv_gain_se']:.3f} s.e.)", highlight=False)
+            if tuned["query_agnostic"]:
+                console.print("[yellow]warning:[/] no query-dependent signal in these logs (the cross-validated "
+                              "gain is within one standard error), so the model picks the best single prompt for "
+                              "every query", highlight=False)
 
 
 @prompt_opt_app.command("select")

@@ -115,8 +115,41 @@ def test_knn_tuning_prefers_what_generalises() -> None:
     assert len(tuned.scores) == np.prod([len(v) for v in KNN_GRID.values()])
     worst = min(s["cv_success"] for s in tuned.scores)
     assert tuned.cv_success > labels.mean(0).max() + 0.05 and tuned.cv_success > worst
+    baseline = sum(labels[tuner.fold == f][:, labels[tuner.fold != f].mean(0).argmax()].sum() for f in range(5))
+    assert tuned.best_prompt_cv_success == pytest.approx(baseline / 1200) and tuned.cv_gain > 0.05
+    assert 0 < tuned.cv_gain_se < 0.03 and tuned.query_dependent
     with pytest.raises(Exception, match="labelled on every"):
         tuner.tune(np.where(rng.random(labels.shape) < 0.1, np.nan, labels))
+
+
+def test_knn_tuning_reports_no_gain_when_labels_ignore_the_query() -> None:
+    """Prompt 0 is better everywhere and nothing depends on the query: the CV gain over the best prompt is ~0."""
+    rng = np.random.default_rng(5)
+    q = rng.normal(size=(1500, 6)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    labels = (rng.random((1500, 3)) < np.array([0.6, 0.4, 0.4])).astype(np.float32)
+    tuned = KnnTuner(q, np.arange(1500), seed=0).tune(labels)
+    assert tuned.best_prompt_cv_success == pytest.approx(labels[:, 0].mean())
+    assert abs(tuned.cv_gain) < 0.01 and not tuned.query_dependent
+
+
+def test_fit_tuned_knn_falls_back_to_the_best_prompt_without_cv_gain(tmp_path: Path) -> None:
+    """Prompt 1 is best for every query: no setting beats it out of fold, so the model must pick it everywhere
+    (a noisy knn would sometimes pick prompt 0 or 2), and it stays query-agnostic after save / load."""
+    from rewardlab.optimize.prompts import fit_tuned_knn
+
+    rng = np.random.default_rng(6)
+    q = rng.normal(size=(800, 6)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    labels = (rng.random((800, 3)) < np.array([0.45, 0.55, 0.45])).astype(np.float32)
+    model = fit_tuned_knn(q, np.eye(3, 6, dtype=np.float32), labels, ["a", "b", "c"], np.arange(800), seed=0)
+    assert model.query_agnostic and model.fit_log["knn_tuning"]["query_agnostic"]
+    new = rng.normal(size=(50, 6)).astype(np.float32)
+    prob = model.predict_proba(new, np.eye(3, 6, dtype=np.float32), ["a", "b", "c"])
+    assert np.allclose(prob, labels.mean(0)) and set(select_prompts(prob, [0, 1, 2])) == {1}
+    loaded, _ = PromptRewardModel.load(model.save(tmp_path / "m"))
+    assert loaded.query_agnostic and np.allclose(loaded.predict_proba(new, np.eye(3, 6, dtype=np.float32),
+                                                                      ["a", "b", "c"]), prob)
 
 
 def test_fit_tuned_knn_uses_the_tuners_choice_and_skips_unlabelled_rows(tmp_path: Path) -> None:
@@ -131,6 +164,7 @@ def test_fit_tuned_knn_uses_the_tuners_choice_and_skips_unlabelled_rows(tmp_path
     partly = labels.copy()
     partly[500:, 0] = np.nan  # rows not fully labelled take no part in tuning (they stay in the memory)
     model = fit_tuned_knn(q, np.eye(3, 6, dtype=np.float32), partly, ["a", "b", "c"], groups, seed=0)
+    assert expected.query_dependent and not model.query_agnostic
     assert (model.neighbours, model.prior_weight, model.similarity_temperature) == (
         expected.neighbours, expected.prior_weight, expected.similarity_temperature)
     assert model.fit_log["knn_tuning"]["rows"] == 500

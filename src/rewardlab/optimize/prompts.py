@@ -68,6 +68,9 @@ class PromptRewardModel:
     neighbours: int = 20
     similarity_temperature: float = 0.05
     prior_weight: float = 1.0
+    # knn: every query gets each prompt's overall training rate, i.e. the best single prompt is picked for all;
+    # `KnnTuner` chooses this when cross-validation finds no query-dependent signal
+    query_agnostic: bool = False
     seed: int = 0
     lr: float = 2e-3
     weight_decay: float = 1e-3
@@ -170,8 +173,11 @@ class PromptRewardModel:
     def _knn_proba(self, query_vecs: np.ndarray, prompt_vecs: np.ndarray, prompt_texts: list[str]) -> np.ndarray:
         assert self._memory is not None
         memory_q, memory_y, memory_p = self._memory
-        top_sim, top_idx = _nearest(query_vecs, memory_q, self.neighbours)
-        out = _neighbour_rates(top_sim, top_idx, memory_y, self.prior_weight, self.similarity_temperature)
+        if self.query_agnostic:
+            out = np.broadcast_to(_prompt_rates(memory_y), (len(query_vecs), memory_y.shape[1]))
+        else:
+            top_sim, top_idx = _nearest(query_vecs, memory_q, self.neighbours)
+            out = _neighbour_rates(top_sim, top_idx, memory_y, self.prior_weight, self.similarity_temperature)
         index = {text: i for i, text in enumerate(self.known_prompts)}
         result = np.empty((len(query_vecs), len(prompt_texts)))
         for j, text in enumerate(prompt_texts):
@@ -202,7 +208,7 @@ class PromptRewardModel:
             save_file({"queries": self._memory[0], "labels": self._memory[1], "prompts": self._memory[2]},
                       str(directory / "memory.safetensors"))
             config.update(neighbours=self.neighbours, similarity_temperature=self.similarity_temperature,
-                          prior_weight=self.prior_weight)
+                          prior_weight=self.prior_weight, query_agnostic=self.query_agnostic)
         elif self.head == "lgbm":
             self._booster.save_model(str(directory / "model.lgbm.txt"))
         else:
@@ -228,6 +234,7 @@ class PromptRewardModel:
             model.neighbours = config["neighbours"]
             model.similarity_temperature = config["similarity_temperature"]
             model.prior_weight = config["prior_weight"]
+            model.query_agnostic = bool(config.get("query_agnostic", False))
         elif model.head == "lgbm":
             import lightgbm as lgb
 
@@ -253,12 +260,17 @@ def _nearest(query_vecs: np.ndarray, memory_q: np.ndarray, k: int) -> tuple[np.n
     return np.concatenate(sims), np.concatenate(idxs)
 
 
+def _prompt_rates(memory_y: np.ndarray) -> np.ndarray:
+    """Each prompt's success rate over its labelled training queries."""
+    return np.nansum(memory_y, 0) / np.maximum((~np.isnan(memory_y)).sum(0), 1)
+
+
 def _neighbour_rates(top_sim: np.ndarray, top_idx: np.ndarray, memory_y: np.ndarray, prior_weight: float,
                      temperature: float) -> np.ndarray:
     """(queries, prompts) success rate among the neighbours (softmax-of-similarity weights, labelled cells only),
     shrunk towards each prompt's overall rate with ``prior_weight`` pseudo-neighbours."""
     observed = ~np.isnan(memory_y)
-    prior = np.nansum(memory_y, 0) / np.maximum(observed.sum(0), 1)
+    prior = _prompt_rates(memory_y)
     w = np.exp((top_sim - top_sim[:, :1]) / temperature)[:, :, None] * observed[top_idx]
     hits = np.einsum("qkp,qkp->qp", w, np.nan_to_num(memory_y[top_idx]))
     return (hits + prior_weight * prior) / (w.sum(1) + prior_weight)
@@ -286,13 +298,40 @@ KNN_GRID: dict[str, tuple[float, ...]] = {"neighbours": (10, 20, 50, 100), "prio
 
 @dataclass
 class KnnTuning:
-    """The knn settings that selected best in cross-validation on training queries, and every setting's score."""
+    """The knn settings that selected best in cross-validation on training queries, and every setting's score.
+
+    ``best_prompt_cv_success`` is the query-agnostic baseline on the same folds (each fold uses the prompt with
+    the highest success rate on the other folds), and ``cv_gain_se`` the standard error of the per-query
+    difference. A gain within one standard error is no evidence of a query-dependent signal, found before any
+    test number is looked at (and the best of a grid leans high, so the bar is not a formality)."""
 
     neighbours: int
     prior_weight: float
     similarity_temperature: float
     cv_success: float
+    best_prompt_cv_success: float
+    cv_gain_se: float
     scores: list[dict[str, float]]
+
+    @property
+    def cv_gain(self) -> float:
+        return self.cv_success - self.best_prompt_cv_success
+
+    @property
+    def query_dependent(self) -> bool:
+        """Per-query selection only when it beat the best single prompt out of fold by more than one standard
+        error (the one-standard-error rule: otherwise the simpler, query-agnostic policy)."""
+        return self.cv_gain > self.cv_gain_se
+
+    def configure(self, model: PromptRewardModel) -> PromptRewardModel:
+        """Give a knn model these settings, query-agnostic when cross-validation found no gain."""
+        model.neighbours, model.prior_weight = self.neighbours, self.prior_weight
+        model.similarity_temperature, model.query_agnostic = self.similarity_temperature, not self.query_dependent
+        return model
+
+    def describe(self) -> str:
+        return (f"K={self.neighbours} w={self.prior_weight:g} T={self.similarity_temperature:g}" if self.query_dependent
+                else "best single prompt (no CV gain)")
 
 
 class KnnTuner:
@@ -322,37 +361,45 @@ class KnnTuner:
         labels = np.asarray(labels, dtype=np.float32)
         if labels.shape[0] != len(self.fold) or np.isnan(labels).any():
             raise ModelError("knn tuning needs every pool prompt labelled on every training query")
-        hits = np.zeros(len(self.settings))
+        hits = np.zeros((len(self.settings), len(labels)))  # per setting, per query: did its pick succeed
+        baseline = np.zeros(len(labels))
         for f, (top_sim, top_idx) in self._neighbours.items():
             held = self.fold == f
             rows = np.arange(int(held.sum()))
+            baseline[held] = labels[held][:, int(np.argmax(labels[~held].mean(axis=0)))]
             for i, (neighbours, prior_weight, temperature) in enumerate(self.settings):
                 k = int(neighbours)
                 rates = _neighbour_rates(top_sim[:, :k], top_idx[:, :k], labels[~held], prior_weight, temperature)
-                hits[i] += labels[held][rows, np.argmax(rates, axis=1)].sum()
-        success = hits / len(labels)
+                hits[i, held] = labels[held][rows, np.argmax(rates, axis=1)]
+        success = hits.mean(axis=1)
         scores = [{"neighbours": int(n), "prior_weight": w, "similarity_temperature": t, "cv_success": float(s)}
                   for (n, w, t), s in zip(self.settings, success)]
-        best = scores[int(np.argmax(success))]
+        chosen = int(np.argmax(success))
+        best = scores[chosen]
+        difference = hits[chosen] - baseline
         return KnnTuning(best["neighbours"], best["prior_weight"], best["similarity_temperature"], best["cv_success"],
-                         scores)
+                         float(baseline.mean()), float(difference.std(ddof=1) / np.sqrt(len(difference))), scores)
 
 
 def fit_tuned_knn(query_vecs: np.ndarray, prompt_vecs: np.ndarray, labels: np.ndarray, prompt_texts: list[str],
                   query_groups: np.ndarray, seed: int = 0) -> PromptRewardModel:
     """A knn prompt model whose settings `KnnTuner` chose on these training queries (folds by query group,
-    so the choice is made for queries not seen in training). Only fully labelled rows take part in tuning."""
+    so the choice is made for queries not seen in training), query-agnostic when per-query selection did not beat
+    the best single prompt there. Only fully labelled rows take part in tuning."""
     labels = np.asarray(labels, dtype=np.float32)
     complete = ~np.isnan(labels).any(axis=1)
     model = PromptRewardModel(head="knn", seed=seed)
     if len(np.unique(np.asarray(query_groups)[complete])) >= 2:
         tuning = KnnTuner(query_vecs[complete], np.asarray(query_groups)[complete], seed=seed).tune(labels[complete])
-        model = PromptRewardModel(head="knn", seed=seed, neighbours=tuning.neighbours, prior_weight=tuning.prior_weight,
-                                  similarity_temperature=tuning.similarity_temperature)
+        model = tuning.configure(PromptRewardModel(head="knn", seed=seed))
         model.fit(query_vecs, prompt_vecs, labels, prompt_texts, query_groups)
         model.fit_log["knn_tuning"] = {"neighbours": tuning.neighbours, "prior_weight": tuning.prior_weight,
                                        "similarity_temperature": tuning.similarity_temperature,
-                                       "cv_success": tuning.cv_success, "rows": int(complete.sum())}
+                                       "cv_success": tuning.cv_success,
+                                       "best_prompt_cv_success": tuning.best_prompt_cv_success,
+                                       "cv_gain_se": tuning.cv_gain_se,
+                                       "query_agnostic": model.query_agnostic,
+                                       "rows": int(complete.sum())}
         return model
     return model.fit(query_vecs, prompt_vecs, labels, prompt_texts, query_groups)
 
