@@ -39,7 +39,7 @@ def train(
     head: HeadOpt = "knn",
     tune: Annotated[bool, typer.Option(help="knn: choose neighbours / shrinkage / temperature by 5-fold CV on the "
                                             "training queries (folds by question), as the docs' table does, and "
-                                            "fall back to the best single prompt when that CV finds no gain.")] = True,
+                                            "fall back to the best single prompt unless selection beats it by > 1 s.e.")] = True,
     encoder: EncoderOpt = DEFAULT_ENCODER,
     seed: int = 0,
     quiet: Quiet = False,

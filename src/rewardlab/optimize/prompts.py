@@ -384,8 +384,8 @@ class KnnTuner:
 def fit_tuned_knn(query_vecs: np.ndarray, prompt_vecs: np.ndarray, labels: np.ndarray, prompt_texts: list[str],
                   query_groups: np.ndarray, seed: int = 0) -> PromptRewardModel:
     """A knn prompt model whose settings `KnnTuner` chose on these training queries (folds by query group,
-    so the choice is made for queries not seen in training), query-agnostic when per-query selection did not beat
-    the best single prompt there. Only fully labelled rows take part in tuning."""
+    so the choice is made for queries not seen in training), query-agnostic when per-query selection beat
+    the best single prompt there by no more than one standard error. Only fully labelled rows take part in tuning."""
     labels = np.asarray(labels, dtype=np.float32)
     complete = ~np.isnan(labels).any(axis=1)
     model = PromptRewardModel(head="knn", seed=seed)
