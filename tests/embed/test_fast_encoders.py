@@ -48,12 +48,22 @@ def test_pad_token_ids_left_and_right() -> None:
 
 
 def test_specs_are_distinct_vector_spaces() -> None:
-    specs = ["minilm", "minilm:bf16", "minilm:onnx", "minilm:int8"]
+    specs = ["minilm", "minilm:onnx", "minilm:int8"]
     encoders = [make_encoder(s) for s in specs]
     assert [e.spec for e in encoders] == specs
-    assert len({e.fingerprint() for e in encoders}) == 4
+    assert len({e.fingerprint() for e in encoders}) == 3
     assert make_encoder("minilm:fp32").fingerprint() == encoders[0].fingerprint()
-    assert "ort" in encoders[3].fingerprint() and "int8" in encoders[3].fingerprint()
+    assert "ort" in encoders[2].fingerprint() and "int8" in encoders[2].fingerprint()
+
+
+def test_bf16_is_its_own_vector_space_where_the_cpu_has_bf16() -> None:
+    from rewardlab.embed.minilm import cpu_has_bf16
+
+    if not cpu_has_bf16():
+        pytest.skip("this CPU has no native bf16 (AVX512-BF16 or AMX): minilm:bf16 falls back to minilm")
+    bf16 = make_encoder("minilm:bf16")
+    assert bf16.spec == "minilm:bf16"
+    assert bf16.fingerprint() not in {make_encoder(s).fingerprint() for s in ("minilm", "minilm:onnx", "minilm:int8")}
 
 
 @pytest.mark.parametrize("spec, message", [
