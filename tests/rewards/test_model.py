@@ -10,7 +10,7 @@ import pytest
 
 from rewardlab.data import FeedbackDataset
 from rewardlab.errors import ModelError
-from rewardlab.rewards import RewardModel
+from rewardlab.rewards import STAT_KEYS, RewardModel
 from synthetic import preference_dataset
 
 POLITE = ["Sure, happy to help with that.", "Here is a careful, kind answer.", "Thanks for asking, here you go."]
@@ -37,7 +37,9 @@ def test_fit_score_save_load(kind: str, ensemble: int, tmp_path: Path) -> None:
     loaded = RewardModel.load(tmp_path / "m")
     assert np.array_equal(loaded.score(prompts, ["a", "b"]), model.score(prompts, ["a", "b"]))
     stats = loaded.score_stats(prompts, ["a", "b"])
-    assert set(stats) == ({"mean", "std", "min", "lcb"} if ensemble else {"score"})
+    assert tuple(stats) == STAT_KEYS  # one schema, single model or ensemble
+    assert np.array_equal(stats["score"], loaded.score(prompts, ["a", "b"]))
+    assert loaded.is_ensemble == bool(ensemble) and loaded.n_members == max(1, ensemble)
 
 
 def test_loading_with_a_different_encoder_is_refused(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.embed.base import Encoder
 from rewardlab.embed.embedding import EmbedStats
+from rewardlab.errors import DataError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
 from rewardlab.evaluate.pairwise import pairwise_correct, pairwise_metrics
 from rewardlab.rewards.features import featurize_dataset
@@ -69,7 +70,7 @@ def cross_validate(
 ) -> CrossValResult:
     """Fit every learner on k-1 folds and score the held-out fold; ``on_fit(name, fold)`` after each fit."""
     if not dataset.comparisons:
-        raise ValueError(f"{dataset.name}: cross-validation of pairwise accuracy needs comparisons")
+        raise DataError("cross-validation of pairwise accuracy needs comparisons", source=dataset.name)
     feats, embed_stats = featurize_dataset(dataset, encoder, features, cache_dir=cache_dir,
                                            on_progress=on_embed_progress)
     groups = dataset.prompt_groups()
@@ -88,8 +89,8 @@ def cross_validate(
             model = RewardModel.create(spec.kind, encoder=encoder, features=features, seed=seed,
                                        ensemble=spec.ensemble, **spec.params)
             model.fit(train, features=feats)
-            scores[spec.name][0][test] = model.head.predict(x_a[test])
-            scores[spec.name][1][test] = model.head.predict(x_b[test])
+            scores[spec.name][0][test] = model.predict(x_a[test])
+            scores[spec.name][1][test] = model.predict(x_b[test])
             fit_seconds[spec.name] += time.perf_counter() - started
             if on_fit:
                 on_fit(spec.name, fold)

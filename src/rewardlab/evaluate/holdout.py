@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from rewardlab.data.dataset import FeedbackDataset
+from rewardlab.errors import DataError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
 from rewardlab.evaluate.pairwise import pairwise_metrics
 from rewardlab.rewards.features import featurize_dataset
@@ -24,12 +25,12 @@ def evaluate_model(
 ) -> dict[str, Estimate]:
     """Pairwise accuracy and calibration of ``model`` on ``dataset``'s comparisons, with CIs by prompt."""
     if not dataset.comparisons:
-        raise ValueError(f"{dataset.name}: no comparisons to evaluate on")
+        raise DataError("no comparisons to evaluate on", source=dataset.name)
     feats, _ = featurize_dataset(dataset, model.encoder, model.features, cache_dir=model.cache_dir,
                                  on_progress=on_progress)
     comps = dataset.comparisons
-    score_a = model.head.predict(np.stack([feats[c.a] for c in comps]))
-    score_b = model.head.predict(np.stack([feats[c.b] for c in comps]))
+    score_a = model.predict(np.stack([feats[c.a] for c in comps]))
+    score_b = model.predict(np.stack([feats[c.b] for c in comps]))
     groups = dataset.prompt_groups()
     bootstrap = GroupBootstrap(np.array([groups[c.prompt_id] for c in comps]), n_resamples=n_resamples, seed=seed)
     target = np.array([OUTCOME_TARGET[c.outcome] for c in comps])

@@ -181,7 +181,7 @@ def fit_and_score(kind: str, seed: int, train_data: Any, data: StudyData, config
                   ) -> tuple[np.ndarray, float]:
     started = time.perf_counter()
     model = RewardModel.create(kind, encoder=encoder, features=config.features, seed=seed).fit(train_data, features=data.features)
-    return np.asarray(model.head.predict(data.test_x), dtype=np.float64), time.perf_counter() - started
+    return np.asarray(model.predict(data.test_x), dtype=np.float64), time.perf_counter() - started
 
 
 @dataclass

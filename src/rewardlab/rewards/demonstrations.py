@@ -29,7 +29,7 @@ from rewardlab.data.records import get_field, iter_records, require_text
 from rewardlab.data.types import Demonstration, Label
 from rewardlab.embed.base import DEFAULT_ENCODER
 from rewardlab.errors import DataError, ModelError
-from rewardlab.rewards.heads import HEAD_KINDS
+from rewardlab.rewards.heads import HEAD_KINDS, kinds_learning_from
 from rewardlab.rewards.model import RewardModel
 
 
@@ -89,8 +89,8 @@ def train_demonstration_reward(positives: Sequence[Sample], negatives: Sequence[
                                cache_dir: str | Path | None = None,
                                on_progress: Callable[[int, int], None] | None = None, **params: Any) -> RewardModel:
     """Fit the discriminator; its score is the logit log D/(1 − D), larger = more like the positives."""
-    if kind not in HEAD_KINDS or HEAD_KINDS[kind][2] != "labels":
-        known = ", ".join(k for k, v in HEAD_KINDS.items() if v[2] == "labels")
+    if kind not in HEAD_KINDS or HEAD_KINDS[kind].feedback != "labels":
+        known = ", ".join(kinds_learning_from("labels"))
         raise ModelError(f"a demonstration reward is a classifier on labels: use one of {known}, not {kind!r}")
     dataset = discriminator_dataset(positives, negatives)
     model = RewardModel.create(kind, encoder=encoder, features=features, seed=seed, cache_dir=cache_dir, **params)

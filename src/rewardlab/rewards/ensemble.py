@@ -6,75 +6,112 @@ exploiting one model's mistakes (Coste et al., 2023).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from rewardlab.errors import ModelError
+from rewardlab.rewards.base import (
+    STAT_KEYS,
+    HeadBase,
+    RewardHead,
+    load_head,
+    read_head_json,
+    register_head_class,
+    write_head_json,
+)
 from rewardlab.rewards.training_set import TrainingSet
 
 AGGREGATES = ("mean", "min", "lcb")
+
+
+def check_aggregate(aggregate: str) -> str:
+    if aggregate not in AGGREGATES:
+        raise ModelError(f"unknown aggregate {aggregate!r}; known: {', '.join(AGGREGATES)}")
+    return aggregate
+
+
+def check_ensemble(n: int, aggregate: str) -> None:
+    """The checks an ensemble's parameters must pass (run by `make_head` at once, and again by ``fit``)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ModelError(f"an ensemble needs at least 2 members, not {n!r}")
+    check_aggregate(aggregate)
 
 
 def aggregate_members(scores: np.ndarray, lam: float = 1.0) -> dict[str, np.ndarray]:
     """Per-row aggregates of (n_members, n_rows) rewards: mean, std, min and the lower bound mean − λ·std."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2 or scores.shape[0] < 2:
-        raise ValueError(f"expected (members >= 2, rows) scores, got shape {scores.shape}")
+        raise ModelError(f"expected (members >= 2, rows) scores, got shape {scores.shape}")
     mean, std = scores.mean(0), scores.std(0, ddof=1)
     return {"mean": mean, "std": std, "min": scores.min(0), "lcb": mean - lam * std}
 
 
-class EnsembleHead:
-    """``n`` members of one kind, differing by seed (initialisation, batch order, validation split)."""
+@register_head_class
+class EnsembleHead(HeadBase):
+    """``n`` clones of ``base`` that differ only by seed (initialisation, batch order, validation split).
 
-    def __init__(self, make_member: Callable[[int], Any], n: int = 5, seed: int = 0, aggregate: str = "mean",
-                 lam: float = 1.0, member_kind: str = "") -> None:
-        if n < 2:
-            raise ValueError("an ensemble needs at least 2 members")
-        if aggregate not in AGGREGATES:
-            raise ValueError(f"aggregate must be one of {AGGREGATES}")
-        self.make_member = make_member
+    Member ``i`` is ``base.clone()`` with ``seed = seed + i``, so a loaded ensemble (whose ``base`` is
+    rebuilt from its first member's saved parameters) can be fitted again to new data.
+    """
+
+    class_name: ClassVar[str] = "ensemble"
+
+    def __init__(self, base: RewardHead, n: int = 5, seed: int = 0, aggregate: str = "mean", lam: float = 1.0,
+                 member_kind: str = "") -> None:
+        self.base = base
         self.n = n
         self.seed = seed
         self.aggregate = aggregate
         self.lam = lam
         self.member_kind = member_kind
-        self.members: list[Any] = []
-        self.fit_log: dict[str, Any] = {}
 
     def params(self) -> dict[str, Any]:
-        return {"n": self.n, "seed": self.seed, "aggregate": self.aggregate, "lam": self.lam,
-                "member_kind": self.member_kind}
+        """As saved: the members' own parameters are saved with each member."""
+        return {k: v for k, v in self.get_params().items() if k != "base"}
+
+    def clone(self) -> EnsembleHead:
+        return EnsembleHead(self.base.clone(), **self.params())
+
+    @property
+    def n_members(self) -> int:
+        return self.n
 
     def fit(self, data: TrainingSet) -> EnsembleHead:
-        self.members = [self.make_member(self.seed + i).fit(data) for i in range(self.n)]
-        self.fit_log = {"members": [m.fit_log for m in self.members]}
+        check_ensemble(self.n, self.aggregate)
+        if "seed" not in self.base.get_params():
+            raise ModelError(f"ensemble members differ by seed, but {type(self.base).__name__} has no 'seed' parameter")
+        self.members_ = [self.base.clone().set_params(seed=self.seed + i).fit(data) for i in range(self.n)]
+        self.fit_log_ = {"members": [m.fit_log for m in self.members_]}
         return self
 
     def predict_members(self, x: np.ndarray) -> np.ndarray:
         """(n_members, n_rows) rewards."""
-        return np.stack([m.predict(x) for m in self.members])
+        self._check_fitted()
+        return np.stack([m.predict(x) for m in self.members_])
 
     def predict_stats(self, x: np.ndarray, lam: float | None = None) -> dict[str, np.ndarray]:
-        return aggregate_members(self.predict_members(x), self.lam if lam is None else lam)
+        """`STAT_KEYS` over the members; ``score`` is the configured aggregate (with ``lam`` if given)."""
+        stats = aggregate_members(self.predict_members(x), self.lam if lam is None else lam)
+        stats["score"] = stats[check_aggregate(self.aggregate)]
+        return {key: stats[key] for key in STAT_KEYS}
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.predict_stats(x)[self.aggregate]
 
     def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        config = {"class": "ensemble", "params": self.params(), "fit_log": self.fit_log}
-        (directory / "head.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-        for i, member in enumerate(self.members):
+        self._check_fitted()
+        write_head_json(directory, self, self.class_name)
+        for i, member in enumerate(self.members_):
             member.save(directory / "members" / f"{i:03d}")
 
     @classmethod
-    def load(cls, directory: Path, load_member: Callable[[Path], Any]) -> EnsembleHead:
-        config = json.loads((directory / "head.json").read_text(encoding="utf-8"))
-        head = cls(make_member=lambda seed: None, **config["params"])
-        head.fit_log = config.get("fit_log", {})
-        head.members = [load_member(directory / "members" / f"{i:03d}") for i in range(head.n)]
+    def load(cls, directory: Path) -> EnsembleHead:
+        config = read_head_json(directory)
+        params = config["params"]
+        members = [load_head(directory / "members" / f"{i:03d}") for i in range(params["n"])]
+        head = cls(members[0].clone(), **params)
+        head.members_ = members
+        head.fit_log_ = config.get("fit_log", {})
         return head

@@ -58,7 +58,7 @@ def featurize_texts(
 ) -> tuple[np.ndarray, EmbedStats]:
     """Feature rows for (prompt, response) pairs; prompts and responses go through one cached pass."""
     if len(prompts) != len(responses):
-        raise ValueError("prompts and responses must have the same length")
+        raise ModelError(f"prompts and responses must have the same length, got {len(prompts)} and {len(responses)}")
     if mode not in FEATURE_MODES:
         raise ModelError(f"unknown feature mode {mode!r}; known: {', '.join(FEATURE_MODES)}")
     views = [prompt_view(p) for p in prompts] if mode != "response" else []

@@ -1,5 +1,8 @@
 """`RewardModel` = encoder + feature mode + head, saved as a directory (config.json + weights, no pickle).
 
+Layout: ``config.json`` (format, encoder, features, kind, head params, training info) and ``head/``
+(``head.json`` + weights, in the head class's own layout).
+
 The encoder's fingerprint is stored with the model and checked on load, so a model is never scored
 with embeddings it was not trained on.
 """
@@ -18,18 +21,32 @@ import rewardlab
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.embed.base import DEFAULT_ENCODER, Encoder, make_encoder
 from rewardlab.errors import ModelError
-from rewardlab.rewards.ensemble import EnsembleHead
+from rewardlab.rewards.base import STAT_KEYS, RewardHead, load_head
+from rewardlab.rewards.ensemble import check_aggregate
 from rewardlab.rewards.features import featurize_dataset, featurize_texts
-from rewardlab.rewards.heads import load_head, make_head
+from rewardlab.rewards.heads import make_head
 from rewardlab.rewards.training_set import build_training_set
 
 MODEL_FORMAT = "rewardlab.reward_model/1"
 
+__all__ = ["MODEL_FORMAT", "STAT_KEYS", "RewardModel"]
+
 
 class RewardModel:
+    """Rewards for (prompt, response) texts: embed with ``encoder``, combine per ``features``, apply ``head``.
+
+    The same methods serve single heads and ensembles, so callers never ask which one they hold:
+    ``score``/``predict`` give one reward per row (``aggregate=None`` is the model's own: a single head's
+    score, an ensemble's configured aggregate), ``score_members``/``predict_members`` give
+    (n_members, n_rows) (a single head is one member), ``score_stats``/``predict_stats`` the
+    `STAT_KEYS` schema. Asking a single model for ``mean``, ``min`` or ``lcb`` is allowed: with one
+    member there is no disagreement, so each equals its score. ``predict*`` take feature rows (from
+    `featurize`, to score many aggregates without embedding twice), ``score*`` take texts.
+    """
+
     def __init__(
         self,
-        head: Any,
+        head: RewardHead,
         encoder: Encoder | str = DEFAULT_ENCODER,
         features: str = "interaction",
         kind: str = "",
@@ -45,11 +62,15 @@ class RewardModel:
     @classmethod
     def create(cls, kind: str, encoder: Encoder | str = DEFAULT_ENCODER, features: str = "interaction", seed: int = 0,
                ensemble: int = 0, cache_dir: str | Path | None = None, **params: Any) -> RewardModel:
+        """A new, unfitted model with a head of registered ``kind`` (see `make_head`)."""
         return cls(make_head(kind, seed=seed, ensemble=ensemble, **params), encoder, features, kind, cache_dir)
 
     def fit(self, dataset: FeedbackDataset, features: dict[str, np.ndarray] | None = None,
             on_progress: Callable[[int, int], None] | None = None) -> RewardModel:
-        """Train on ``dataset``; pass precomputed ``features`` (response id -> row) to skip embedding."""
+        """Train on ``dataset``; pass precomputed ``features`` (response id -> row) to skip embedding.
+
+        Refits from scratch (a loaded model too: its head keeps its parameters, not its weights).
+        """
         started = time.perf_counter()
         if features is None:
             features, _ = featurize_dataset(dataset, self.encoder, self.features, cache_dir=self.cache_dir,
@@ -64,21 +85,51 @@ class RewardModel:
         }
         return self
 
-    # ------------------------------------------------------------------ scoring
-    def featurize(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
-        x, _ = featurize_texts(prompts, responses, self.encoder, self.features, cache_dir=self.cache_dir)
+    @property
+    def is_ensemble(self) -> bool:
+        return self.head.n_members > 1
+
+    @property
+    def n_members(self) -> int:
+        return self.head.n_members
+
+    # ------------------------------------------------------------------ on feature rows
+    def predict(self, x: np.ndarray, aggregate: str | None = None, lam: float | None = None) -> np.ndarray:
+        """One reward per feature row; ``aggregate`` (mean/min/lcb) and ``lam`` as in the class docstring."""
+        if aggregate is None and lam is None:
+            return np.asarray(self.head.predict(x))
+        key = "score" if aggregate is None else check_aggregate(aggregate)
+        return self.head.predict_stats(x, lam)[key]
+
+    def predict_members(self, x: np.ndarray) -> np.ndarray:
+        """(n_members, n_rows) rewards; (1, n_rows) for a single head."""
+        return np.asarray(self.head.predict_members(x), dtype=np.float64)
+
+    def predict_stats(self, x: np.ndarray, lam: float | None = None) -> dict[str, np.ndarray]:
+        """`STAT_KEYS` per row: score, mean, std, min, lcb = mean − λ·std (λ: the ensemble's unless given)."""
+        return self.head.predict_stats(x, lam)
+
+    # ------------------------------------------------------------------ on texts
+    def featurize(self, prompts: Sequence[str], responses: Sequence[str],
+                  on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """The feature rows the head sees for these (prompt, response) pairs (embeddings cached)."""
+        x, _ = featurize_texts(prompts, responses, self.encoder, self.features, cache_dir=self.cache_dir,
+                               on_progress=on_progress)
         return x
 
-    def score(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+    def score(self, prompts: Sequence[str], responses: Sequence[str], aggregate: str | None = None,
+              lam: float | None = None) -> np.ndarray:
         """Reward of each (prompt, response); larger is better."""
-        return np.asarray(self.head.predict(self.featurize(prompts, responses)))
+        return self.predict(self.featurize(prompts, responses), aggregate, lam)
 
-    def score_stats(self, prompts: Sequence[str], responses: Sequence[str]) -> dict[str, np.ndarray]:
-        """For ensembles: mean, std, min and mean - λ·std per row; for single heads just the score."""
-        x = self.featurize(prompts, responses)
-        if isinstance(self.head, EnsembleHead):
-            return self.head.predict_stats(x)
-        return {"score": np.asarray(self.head.predict(x))}
+    def score_members(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        """(n_members, n_rows) rewards of each (prompt, response)."""
+        return self.predict_members(self.featurize(prompts, responses))
+
+    def score_stats(self, prompts: Sequence[str], responses: Sequence[str],
+                    lam: float | None = None) -> dict[str, np.ndarray]:
+        """`STAT_KEYS` for each (prompt, response), the same keys for single models and ensembles."""
+        return self.predict_stats(self.featurize(prompts, responses), lam)
 
     # ------------------------------------------------------------------ persistence
     def config(self) -> dict[str, Any]:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 from torch import nn
 
-from rewardlab.rewards.objectives import Examples, split_for_early_stopping
+from rewardlab.errors import ModelError
+from rewardlab.rewards.base import HeadBase, read_head_json, register_head_class, write_head_json
+from rewardlab.rewards.objectives import Examples, Objective, get_objective, split_for_early_stopping
 from rewardlab.rewards.torch_training import (
     TrainParams,
     build_net,
@@ -24,93 +24,105 @@ from rewardlab.rewards.torch_training import (
 from rewardlab.rewards.training_set import TrainingSet
 
 
-class TorchHead:
-    """A reward r(x) = net(x), fitted for one objective with early stopping on a prompt-split."""
+@register_head_class
+class TorchHead(HeadBase):
+    """A reward r(x) = net(x), fitted for one objective with early stopping on a prompt-split.
+
+    ``hidden=0`` is a linear reward. Regression objectives train on standardised targets and map
+    predictions back (``target_mean_``/``target_std_``, saved as ``rating_mean``/``rating_std``).
+    """
+
+    class_name: ClassVar[str] = "torch"
 
     def __init__(
         self,
-        objective: str,
+        objective: str = "bt",
         hidden: int = 256,
         dropout: float = 0.1,
         seed: int = 0,
         val_fraction: float = 0.1,
-        **train: Any,
+        lr: float = TrainParams.lr,
+        weight_decay: float = TrainParams.weight_decay,
+        batch_size: int = TrainParams.batch_size,
+        max_epochs: int = TrainParams.max_epochs,
+        patience: int = TrainParams.patience,
     ) -> None:
         self.objective = objective
         self.hidden = hidden
         self.dropout = dropout
         self.seed = seed
         self.val_fraction = val_fraction
-        self.train_params = TrainParams(**train)
-        self.net: nn.Module | None = None
-        self.dim: int | None = None
-        self.rating_mean = 0.0
-        self.rating_std = 1.0
-        self.fit_log: dict[str, Any] = {}
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
 
-    def params(self) -> dict[str, Any]:
-        return {"objective": self.objective, "hidden": self.hidden, "dropout": self.dropout, "seed": self.seed,
-                "val_fraction": self.val_fraction, **asdict(self.train_params)}
+    def _train_params(self) -> TrainParams:
+        return TrainParams(lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
+                           max_epochs=self.max_epochs, patience=self.patience)
 
     # ------------------------------------------------------------------ fitting
-    def _loss(self, net: nn.Module, x: torch.Tensor, ex: Examples, rows: torch.Tensor | None) -> torch.Tensor:
+    def _loss(self, objective: Objective, net: nn.Module, x: torch.Tensor, ex: Examples,
+              rows: torch.Tensor | None) -> torch.Tensor:
         idx = torch.arange(len(ex)) if rows is None else rows
         target = torch.from_numpy(ex.target)[idx]
         left = net(x[torch.from_numpy(ex.left)[idx]]).squeeze(-1)
-        if self.objective == "bt":
-            assert ex.right is not None
+        if objective.pairwise:
+            if ex.right is None:
+                raise ModelError(f"pairwise objective {objective.name!r} gave examples without right-hand items")
             right = net(x[torch.from_numpy(ex.right)[idx]]).squeeze(-1)
             return nn.functional.binary_cross_entropy_with_logits(left - right, target)
-        if self.objective == "rating":
-            return nn.functional.mse_loss(left, (target - self.rating_mean) / self.rating_std)
+        if objective.regression:
+            return nn.functional.mse_loss(left, (target - self.target_mean_) / self.target_std_)
         return nn.functional.binary_cross_entropy_with_logits(left, target)
 
     def fit(self, data: TrainingSet) -> TorchHead:
+        objective = get_objective(self.objective)
+        params = self._train_params()
         torch.manual_seed(self.seed)
         split = split_for_early_stopping(self.objective, data, self.val_fraction, self.seed)
         ex = split.train_examples
-        if self.objective == "rating":
-            self.rating_mean = float(ex.target.mean())
-            self.rating_std = float(ex.target.std()) or 1.0
-        self.dim = data.dim
-        self.net = build_net(data.dim, self.hidden, self.dropout)
+        self.target_mean_, self.target_std_ = 0.0, 1.0
+        if objective.regression:
+            self.target_mean_ = float(ex.target.mean())
+            self.target_std_ = float(ex.target.std()) or 1.0
+        self.dim_ = data.dim
+        net = build_net(data.dim, self.hidden, self.dropout)
         x_train = torch.from_numpy(split.train.x)
         val_fn = None
         if split.val is not None and split.val_examples is not None:
             x_val, ex_val = torch.from_numpy(split.val.x), split.val_examples
-            val_fn = lambda net: float(self._loss(net, x_val, ex_val, None))  # noqa: E731
+            val_fn = lambda net: float(self._loss(objective, net, x_val, ex_val, None))  # noqa: E731
         log = train_network(
-            self.net, len(ex), lambda net, rows: self._loss(net, x_train, ex, rows), val_fn, self.train_params, self.seed
+            net, len(ex), lambda net, rows: self._loss(objective, net, x_train, ex, rows), val_fn, params, self.seed
         )
-        self.fit_log = {"epochs": log.epochs, "best_epoch": log.best_epoch, "best_val_loss": log.best_val_loss,
-                        "n_train_examples": len(ex)}
+        self.net_ = net
+        self.fit_log_ = {"epochs": log.epochs, "best_epoch": log.best_epoch, "best_val_loss": log.best_val_loss,
+                         "n_train_examples": len(ex)}
         return self
 
     # ------------------------------------------------------------------ using
     def predict(self, x: np.ndarray) -> np.ndarray:
-        if self.net is None:
-            raise RuntimeError("head is not fitted")
-        out = predict_net(self.net, x)
-        if self.objective == "rating":
-            out = out * self.rating_std + self.rating_mean
+        self._check_fitted()
+        out = predict_net(self.net_, x)
+        if get_objective(self.objective).regression:
+            out = out * self.target_std_ + self.target_mean_
         return out
 
     def save(self, directory: Path) -> None:
-        assert self.net is not None and self.dim is not None
-        directory.mkdir(parents=True, exist_ok=True)
-        config = {"class": "torch", "params": self.params(), "dim": self.dim, "rating_mean": self.rating_mean,
-                  "rating_std": self.rating_std, "fit_log": self.fit_log}
-        (directory / "head.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-        save_file(state_to_numpy(self.net), str(directory / "head.safetensors"))
+        self._check_fitted()
+        write_head_json(directory, self, self.class_name, dim=self.dim_, rating_mean=self.target_mean_,
+                        rating_std=self.target_std_)
+        save_file(state_to_numpy(self.net_), str(directory / "head.safetensors"))
 
     @classmethod
     def load(cls, directory: Path) -> TorchHead:
-        config = json.loads((directory / "head.json").read_text(encoding="utf-8"))
+        config = read_head_json(directory)
         head = cls(**config["params"])
-        head.dim = config["dim"]
-        head.rating_mean, head.rating_std = config["rating_mean"], config["rating_std"]
-        head.fit_log = config.get("fit_log", {})
-        head.net = build_net(head.dim, head.hidden, head.dropout)
-        load_numpy_state(head.net, load_file(str(directory / "head.safetensors")))
+        head.dim_ = config["dim"]
+        head.target_mean_, head.target_std_ = config["rating_mean"], config["rating_std"]
+        head.fit_log_ = config.get("fit_log", {})
+        head.net_ = build_net(head.dim_, head.hidden, head.dropout)
+        load_numpy_state(head.net_, load_file(str(directory / "head.safetensors")))
         return head
-
