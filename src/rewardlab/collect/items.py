@@ -6,14 +6,13 @@ Item ids are content hashes unless a record carries an ``id``, so importing the 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rewardlab.collect.tasks import TASKS, LabelError, check_item, check_task_type
+from rewardlab.collect import tasks
 from rewardlab.data.records import iter_records
 from rewardlab.errors import DataError
 
@@ -59,34 +58,24 @@ def items_from_file(path: str | Path, task_type: str, pairs_per_prompt: int | No
                     on_empty: str = "error") -> tuple[list[Item], list[str]]:
     """The items a ``task_type`` project gets from ``path``.
 
-    pairwise: each imported pair, or pairs drawn from each candidate set (all of them, or ``pairs_per_prompt``
-    at random); ranking: each candidate set whole; every other task: each distinct response on its own.
+    The task type decides (`TaskType.payloads`): pairwise takes each imported pair, or pairs drawn from each
+    candidate set (all of them, or ``pairs_per_prompt`` at random); ranking each candidate set whole; the
+    others each distinct response on its own.
     ``on_empty`` as in `load_feedback` (HH files with an empty final turn). Returns the items and the
     reader's notes on anything it skipped.
     """
-    check_task_type(task_type)
+    task = tasks.task_type(task_type)
     path = Path(path)
     rng = np.random.default_rng(seed)
     items: list[Item] = []
     groups, notes = _groups_from_file(path, on_empty)
     for index, (record_id, prompt, responses, steps) in enumerate(groups, start=1):
-        payloads: list[dict[str, Any]]
-        if task_type == "pairwise":
-            pairs = [pair for pair in itertools.combinations(range(len(responses)), 2)
-                     if responses[pair[0]] != responses[pair[1]]]
-            if pairs_per_prompt is not None and len(pairs) > pairs_per_prompt:
-                pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), pairs_per_prompt, replace=False))]
-            payloads = [{"prompt": prompt, "responses": [responses[i], responses[j]]} for i, j in pairs]
-        elif task_type == "ranking":
-            payloads = [{"prompt": prompt, "responses": responses}]
-        else:
-            payloads = [{"prompt": prompt, "responses": [text], **({"steps": steps} if steps else {})}
-                        for text in dict.fromkeys(responses)]
+        payloads = task.payloads(prompt, responses, steps, pairs_per_prompt, rng)
         for n, payload in enumerate(payloads):
             try:
-                payload = check_item(task_type, payload)
-            except LabelError as error:
-                low, high = TASKS[task_type].responses
+                payload = tasks.check_item(task_type, payload)
+            except tasks.LabelError as error:
+                low, high = task.responses
                 raise DataError(f"{error} (a {task_type} item takes {low}–{high} responses)", source=path,
                                 row=index) from None
             external_id = (record_id if len(payloads) == 1 else f"{record_id}#{n}") if record_id else _item_id(payload)

@@ -24,7 +24,8 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from rewardlab.collect.tasks import check_item, check_label, check_task_type
+from rewardlab.collect import tasks
+from rewardlab.collect.tasks import check_item, check_label
 from rewardlab.errors import RewardlabError
 
 T = TypeVar("T")
@@ -239,14 +240,13 @@ class Store:
     # ------------------------------------------------------------------ projects
     def create_project(self, name: str, task_type: str, instructions: str = "", overlap: int = 1,
                        config: dict[str, Any] | None = None) -> int:
-        check_task_type(task_type)
+        task = tasks.task_type(task_type)
         if overlap < 1:
             raise StoreError("overlap must be at least 1")
-        config = dict(config or {})
-        if task_type == "rating":
-            low, high = config.setdefault("scale", [1, 5])
-            if not (isinstance(low, int) and isinstance(high, int) and low < high):
-                raise StoreError("rating scale must be two whole numbers, low < high")
+        try:
+            config = task.check_config(dict(config or {}))
+        except tasks.LabelError as error:  # a bad project setting, not a bad label
+            raise StoreError(str(error)) from None
         with self._tx() as conn:
             if conn.execute(sa.select(projects.c.id).where(projects.c.name == name)).first():
                 raise StoreError(f"project {name!r} already exists")
