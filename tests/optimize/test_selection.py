@@ -11,7 +11,7 @@ from rewardlab.optimize.selection import (
     conservative_scores,
     kl_to_uniform,
     sample_soft_best_of_n,
-    select,
+    select_index,
     soft_best_of_n_kl,
     soft_best_of_n_probs,
 )
@@ -47,12 +47,12 @@ def test_soft_best_of_n_samples_follow_their_probabilities() -> None:
 def test_conservative_selection_avoids_disputed_candidates() -> None:
     # candidate 0: members agree it is good; candidate 1: higher mean but one member hates it
     members = np.array([[1.0, 3.0, 0.0], [1.1, 3.0, 0.1], [0.9, -2.0, 0.0]])
-    assert select(members, "argmax") == 1
-    assert select(members, "conservative", how="min") == 0
-    assert select(members, "conservative", how="lcb", lam=1.0) == 0
+    assert select_index(members, "argmax") == 1
+    assert select_index(members, "conservative", how="min") == 0
+    assert select_index(members, "conservative", how="lcb", lam=1.0) == 0
     lcb = conservative_scores(members, "lcb", 2.0)
     assert lcb == pytest.approx(members.mean(0) - 2.0 * members.std(0, ddof=1))
     with pytest.raises(ValueError, match="per-member"):
-        select(members[0], "conservative")
+        select_index(members[0], "conservative")
     with pytest.raises(ValueError, match="unknown strategy"):
-        select(members[0], "greedy")
+        select_index(members[0], "greedy")

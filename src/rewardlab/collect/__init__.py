@@ -1,1 +1,2 @@
-"""Feedback collection: simulated annotators (and, later, the annotation service and AI annotators)."""
+"""Feedback collection: the annotation service (store, web app, agreement statistics, export) and simulated
+annotators; web and database pieces load only when used (the `annotate` extra)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -46,3 +47,14 @@ def project_stats(store: Store, project_id: int, n_resamples: int = 1000, seed: 
             result["position_bias_left_wins"] = position_bias(wins).as_dict()
         result["ties"] = sum(r["value"]["choice"] == "tie" for r in rows)
     return result
+
+
+def json_safe(value: Any) -> Any:
+    """Statistics as strict JSON (browsers, ``--json``): NaN and infinities become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value

@@ -9,7 +9,6 @@ imported response text can never run as code.
 from __future__ import annotations
 
 import io
-import math
 import tempfile
 import zipfile
 from pathlib import Path
@@ -41,17 +40,6 @@ class LabelBody(BaseModel):
     assignment_id: int
     value: dict[str, Any]
     seconds: float | None = Field(default=None, ge=0, le=86_400)
-
-
-def _finite(value: Any) -> Any:
-    """JSON for browsers: NaN and infinities become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def current_user(request: Request, authorization: Annotated[str | None, Header()] = None) -> User:
@@ -133,9 +121,9 @@ def create_app(store: Store | str) -> FastAPI:
 
     @app.get("/api/admin/projects/{project_id}/stats")
     def stats(project_id: int, _: AdminDep) -> dict[str, Any]:
-        from rewardlab.collect.annotation_stats import project_stats
+        from rewardlab.collect.annotation_stats import json_safe, project_stats
 
-        return _finite(project_stats(store, project_id, n_resamples=500))
+        return json_safe(project_stats(store, project_id, n_resamples=500))
 
     @app.get("/api/admin/projects/{project_id}/export")
     def export(project_id: int, _: AdminDep) -> Response:

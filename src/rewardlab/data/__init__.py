@@ -6,6 +6,7 @@ from rewardlab.data.load import load_feedback
 from rewardlab.data.mapping import ColumnMapping, read_mapped
 from rewardlab.data.parquet import read_parquet, write_parquet
 from rewardlab.data.registry import REGISTRY, demo_path, load_named, shared_data_dir
+from rewardlab.data.source import load_source
 from rewardlab.data.trl import read_trl, trl_from_rows, write_trl
 from rewardlab.data.types import (
     Comparison,
@@ -24,6 +25,6 @@ from rewardlab.data.types import (
 __all__ = [
     "FEEDBACK_TABLES", "REGISTRY", "ColumnMapping", "Comparison", "Correction", "Critique", "Demonstration",
     "FeedbackDataset", "Label", "Message", "Prompt", "Ranking", "Rating", "Response", "StepLabel", "demo_path",
-    "load_feedback", "load_named", "read_hh_rlhf", "read_mapped", "read_parquet", "read_trl", "shared_data_dir",
+    "load_feedback", "load_named", "load_source", "read_hh_rlhf", "read_mapped", "read_parquet", "read_trl", "shared_data_dir",
     "trl_from_rows", "write_parquet", "write_trl",
 ]

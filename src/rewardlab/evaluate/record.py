@@ -74,6 +74,30 @@ def crossval_record(
     }
 
 
+def holdout_record(model_dir: str | Path, model_config: dict[str, Any], dataset: FeedbackDataset,
+                   metrics: dict[str, Estimate], seed: int, seconds: float) -> dict[str, Any]:
+    """The record of one saved model scored on held-out data."""
+    return {
+        "kind": "holdout", "model": str(model_dir), "model_config": model_config,
+        "data": {"name": dataset.name, "fingerprint": dataset.fingerprint(), "summary": dataset.summary()},
+        "metrics": {k: v.as_dict() for k, v in metrics.items()}, "seed": seed,
+        "timings_seconds": {"total": round(seconds, 3)}, "environment": environment(),
+    }
+
+
+def write_table_text(table: Table, path: str | Path) -> Path:
+    """The table as plain text, as wide as its content: saved text is never cut to a terminal's width."""
+    from rich.console import Console
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        Console(file=handle, width=10_000, color_system=None).print(table, crop=False)
+    text = "\n".join(line.rstrip() for line in path.read_text(encoding="utf-8").splitlines())
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
 def write_json(path: str | Path, record: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +117,7 @@ def crossval_table(result: CrossValResult, title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("learner", "accuracy [95% CI]", f"Δ vs {result.reference}", "ECE", "Brier", "NLL", "n pairs",
                    "fit s (all folds)"):
-        table.add_column(column, justify="left" if column == "learner" else "right", no_wrap=True)
+        table.add_column(column, justify="left" if column == "learner" else "right", overflow="fold")
     for spec in result.learners:
         m = result.metrics[spec.name]
         diff = result.vs_reference.get(spec.name)

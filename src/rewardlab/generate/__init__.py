@@ -7,9 +7,9 @@ without changing the code that builds them.
 
 from __future__ import annotations
 
-from rewardlab.generate.base import Chat, Completion, GenerationError, Generator, Prompt, SamplingParams
+from rewardlab.generate.base import Chat, ChatPrompt, Completion, GenerationError, Generator, SamplingParams
 from rewardlab.generate.local import LocalGenerator  # torch/transformers load lazily, on first use
 from rewardlab.generate.openai_client import OpenAIGenerator  # likewise the openai package
 
-__all__ = ["Chat", "Completion", "GenerationError", "Generator", "LocalGenerator", "OpenAIGenerator", "Prompt",
+__all__ = ["Chat", "Completion", "GenerationError", "Generator", "LocalGenerator", "OpenAIGenerator", "ChatPrompt",
            "SamplingParams"]

@@ -9,10 +9,10 @@ from typing import Literal, Protocol
 from rewardlab.errors import RewardlabError
 
 #: one chat turn, as the OpenAI API and chat templates take it
-Message = dict[str, str]
-Chat = list[Message]
+ChatTurn = dict[str, str]
+Chat = list[ChatTurn]
 #: a plain user prompt, or a whole conversation to continue
-Prompt = str | Chat
+ChatPrompt = str | Chat
 
 
 class GenerationError(RewardlabError):
@@ -40,6 +40,10 @@ class SamplingParams:
             raise GenerationError(f"max_new_tokens must be at least 1, not {self.max_new_tokens}")
 
 
+#: How `generate run` and `bon` sample unless told otherwise: several diverse, full-length answers per prompt.
+CANDIDATE_SAMPLING = SamplingParams(n=8, temperature=1.0, top_p=0.95, max_new_tokens=256, seed=0)
+
+
 @dataclass(frozen=True)
 class Completion:
     """One sampled response: its text and the token counts an OpenAI-style ``usage`` block reports."""
@@ -55,10 +59,10 @@ class Generator(Protocol):
     @property
     def id(self) -> str: ...
 
-    def generate(self, prompts: Sequence[Prompt], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
+    def generate(self, prompts: Sequence[ChatPrompt], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
                  max_new_tokens: int = 128, seed: int | None = 0) -> list[list[str]]: ...
 
 
-def as_chat(prompt: Prompt) -> Chat:
+def as_chat(prompt: ChatPrompt) -> Chat:
     """A plain prompt becomes one user turn."""
     return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)

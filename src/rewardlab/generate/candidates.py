@@ -8,6 +8,7 @@ keeps what it sampled.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
@@ -16,7 +17,7 @@ from typing import Any
 
 from rewardlab.data.candidates import CandidateSet
 from rewardlab.data.hh_rlhf import chat_turns, is_dialogue
-from rewardlab.generate.base import Generator, Prompt, SamplingParams
+from rewardlab.generate.base import ChatPrompt, Generator, SamplingParams
 
 
 def generate_candidates(generator: Generator, prompts: Sequence[str], params: SamplingParams, batch_size: int = 8,
@@ -37,14 +38,26 @@ def generate_candidates(generator: Generator, prompts: Sequence[str], params: Sa
     for k, start in enumerate(range(0, total, batch_size)):
         chunk = prompts[start:start + batch_size]
         system = [] if system_prompt is None else [{"role": "system", "content": system_prompt}]
-        inputs: list[Prompt] = [[*system, *chat_turns(p)] if system or is_dialogue(p) else p for p in chunk]
+        inputs: list[ChatPrompt] = [[*system, *chat_turns(p)] if system or is_dialogue(p) else p for p in chunk]
         seed = None if params.seed is None else params.seed + k
-        texts = generator.generate(inputs, n=params.n, temperature=params.temperature, top_p=params.top_p,
-                                   max_new_tokens=params.max_new_tokens, seed=seed)
+        on_done = None if on_progress is None else (lambda done, before=start: on_progress(before + done, total))
+        texts = sample_texts(generator, inputs, params, seed, on_done)
         for prompt, responses in zip(chunk, texts):
             yield CandidateSet(prompt, tuple(responses), sources=(generator.id,) * len(responses))
         if on_progress:
             on_progress(min(start + batch_size, total), total)
+
+
+def sample_texts(generator: Generator, prompts: Sequence[ChatPrompt], params: SamplingParams, seed: int | None,
+                 on_done: Callable[[int], None] | None = None) -> list[list[str]]:
+    """``generator.generate`` with ``params`` (and ``seed``), telling ``on_done(k)`` as each of the first ``k``
+    prompts finishes where the generator can report it (rewardlab's local and OpenAI-compatible generators take
+    an ``on_done`` callback); with any other generator the caller reports when the call returns."""
+    settings: dict[str, Any] = {"n": params.n, "temperature": params.temperature, "top_p": params.top_p,
+                                "max_new_tokens": params.max_new_tokens, "seed": seed}
+    if on_done is not None and "on_done" in inspect.signature(generator.generate).parameters:
+        settings["on_done"] = on_done
+    return generator.generate(prompts, **settings)
 
 
 def candidate_record(candidate_set: CandidateSet, generation: dict[str, Any] | None = None) -> dict[str, Any]:

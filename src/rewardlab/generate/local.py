@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from rewardlab.embed.last_token import resolve_model_location
-from rewardlab.generate.base import Completion, GenerationError, Prompt, SamplingParams, as_chat
+from rewardlab.generate.base import ChatPrompt, Completion, GenerationError, SamplingParams, as_chat
 
 
 def default_model_path() -> Path:
@@ -103,7 +103,7 @@ class LocalGenerator:
 
     # -- prompts ----------------------------------------------------------------------------------
 
-    def render(self, prompt: Prompt) -> str:
+    def render(self, prompt: ChatPrompt) -> str:
         """The text the model continues: the chat template with a generation prompt, else the plain prompt."""
         tokenizer = self.tokenizer
         if getattr(tokenizer, "chat_template", None):
@@ -114,7 +114,7 @@ class LocalGenerator:
         lines = [f"{m.get('role', 'user')}: {m.get('content', '')}" for m in prompt]
         return "\n".join([*lines, "assistant:"])
 
-    def count_prompt_tokens(self, prompt: Prompt) -> int:
+    def count_prompt_tokens(self, prompt: ChatPrompt) -> int:
         return len(self._encode([self.render(prompt)], None)["input_ids"][0])
 
     def _encode(self, texts: list[str], max_length: int | None) -> Any:
@@ -126,8 +126,14 @@ class LocalGenerator:
 
     # -- sampling ---------------------------------------------------------------------------------
 
-    def complete(self, prompts: Sequence[Prompt], params: SamplingParams | None = None) -> list[list[Completion]]:
-        """``params.n`` completions per prompt, with token counts and finish reasons."""
+    def complete(self, prompts: Sequence[ChatPrompt], params: SamplingParams | None = None,
+                 on_done: Callable[[int], None] | None = None) -> list[list[Completion]]:
+        """``params.n`` completions per prompt, with token counts and finish reasons.
+
+        ``on_done(k)`` reports that the first ``k`` prompts are finished: inside a batch a prompt counts as soon as
+        all its samples have ended (the batch itself runs until its longest sample ends), so a progress bar moves
+        per prompt, not per batch.
+        """
         import torch
 
         params = params or SamplingParams()
@@ -145,11 +151,15 @@ class LocalGenerator:
             torch.manual_seed(seed)
             for start in range(0, len(prompts), self.batch_size):
                 texts = [self.render(p) for p in prompts[start:start + self.batch_size]]
-                results.extend(self._sample_batch(texts, params, max_prompt))
+                in_batch = None if on_done is None else (lambda k, before=start: on_done(before + k))
+                results.extend(self._sample_batch(texts, params, max_prompt, in_batch))
+                if on_done is not None:
+                    on_done(start + len(texts))
         return results
 
-    def _sample_batch(self, texts: list[str], params: SamplingParams, max_prompt: int | None) -> list[list[Completion]]:
-        from transformers import GenerationConfig
+    def _sample_batch(self, texts: list[str], params: SamplingParams, max_prompt: int | None,
+                      on_finished: Callable[[int], None] | None = None) -> list[list[Completion]]:
+        from transformers import GenerationConfig, StoppingCriteriaList
 
         inputs = self._encode(texts, max_prompt)
         sampling = params.temperature > 0
@@ -160,7 +170,9 @@ class LocalGenerator:
             temperature=params.temperature if sampling else None, top_p=params.top_p if sampling else None,
             top_k=None, eos_token_id=sorted(self._eos_ids) or None, pad_token_id=self._tokenizer.pad_token_id,
         )
-        output = self._model.generate(**inputs, generation_config=config)
+        watch = None if on_finished is None else StoppingCriteriaList([_finished_prompts(
+            inputs["input_ids"].shape[1], config.num_return_sequences, self._eos_ids, on_finished)])
+        output = self._model.generate(**inputs, generation_config=config, stopping_criteria=watch)
         new_tokens = output[:, inputs["input_ids"].shape[1]:].tolist()
         completions = [self._completion(row) for row in new_tokens]
         if not sampling:  # greedy: the n samples are one and the same, so decode once and repeat it
@@ -174,8 +186,33 @@ class LocalGenerator:
         text = self._tokenizer.decode(kept, skip_special_tokens=True)
         return Completion(text, len(kept), "length" if end is None else "stop")
 
-    def generate(self, prompts: Sequence[Prompt], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
-                 max_new_tokens: int = 128, seed: int | None = 0) -> list[list[str]]:
-        """``n`` response texts per prompt (only the new tokens, special tokens stripped)."""
+    def generate(self, prompts: Sequence[ChatPrompt], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
+                 max_new_tokens: int = 128, seed: int | None = 0,
+                 on_done: Callable[[int], None] | None = None) -> list[list[str]]:
+        """``n`` response texts per prompt (only the new tokens, special tokens stripped); ``on_done`` as in `complete`."""
         params = SamplingParams(n, temperature, top_p, max_new_tokens, seed)
-        return [[c.text for c in row] for row in self.complete(prompts, params)]
+        return [[c.text for c in row] for row in self.complete(prompts, params, on_done)]
+
+
+def _finished_prompts(prompt_length: int, per_prompt: int, eos_ids: set[int], on_finished: Callable[[int], None]) -> Any:
+    """A stopping criterion that never stops anything: after each decoding step it counts the prompts whose every
+    sample has produced an end-of-sequence token and reports the count through ``on_finished`` when it grows."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class FinishedPrompts(StoppingCriteria):
+        def __init__(self) -> None:
+            self.reported = 0
+            self.eos = torch.tensor(sorted(eos_ids), dtype=torch.long)
+
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            rows = input_ids.shape[0]
+            if self.eos.numel():
+                ended = torch.isin(input_ids[:, prompt_length:], self.eos).any(dim=1)
+                finished = int(ended.view(rows // per_prompt, per_prompt).all(dim=1).sum())
+                if finished > self.reported:
+                    self.reported = finished
+                    on_finished(finished)
+            return torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
+
+    return FinishedPrompts()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from rewardlab.generate.base import Completion, GenerationError, Prompt, SamplingParams, as_chat
+from rewardlab.generate.base import ChatPrompt, Completion, GenerationError, SamplingParams, as_chat
 
 
 class OpenAIGenerator:
@@ -37,13 +37,13 @@ class OpenAIGenerator:
         """The model name as the server knows it, e.g. ``openai:gpt-4o-mini``."""
         return f"openai:{self.model}"
 
-    def _messages(self, prompt: Prompt) -> list[dict[str, str]]:
+    def _messages(self, prompt: ChatPrompt) -> list[dict[str, str]]:
         chat = as_chat(prompt)
         if self.system_prompt and not any(m.get("role") == "system" for m in chat):
             chat = [{"role": "system", "content": self.system_prompt}, *chat]
         return chat
 
-    def complete_one(self, prompt: Prompt, params: SamplingParams) -> list[Completion]:
+    def complete_one(self, prompt: ChatPrompt, params: SamplingParams) -> list[Completion]:
         """``params.n`` completions of one prompt."""
         completions: list[Completion] = []
         attempt = 0
@@ -66,7 +66,7 @@ class OpenAIGenerator:
             attempt += 1
         return completions[:params.n]
 
-    def complete(self, prompts: Sequence[Prompt], params: SamplingParams | None = None,
+    def complete(self, prompts: Sequence[ChatPrompt], params: SamplingParams | None = None,
                  on_done: Callable[[int], None] | None = None) -> list[list[Completion]]:
         """``params.n`` completions per prompt, in prompt order; ``on_done(k)`` after each prompt's k-th finish."""
         params = params or SamplingParams()
@@ -84,11 +84,12 @@ class OpenAIGenerator:
                     on_done(len(results))
         return results
 
-    def generate(self, prompts: Sequence[Prompt], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
-                 max_new_tokens: int = 128, seed: int | None = 0) -> list[list[str]]:
-        """``n`` response texts per prompt."""
+    def generate(self, prompts: Sequence[ChatPrompt], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
+                 max_new_tokens: int = 128, seed: int | None = 0,
+                 on_done: Callable[[int], None] | None = None) -> list[list[str]]:
+        """``n`` response texts per prompt; ``on_done(k)`` once the first ``k`` prompts are answered."""
         params = SamplingParams(n, temperature, top_p, max_new_tokens, seed)
-        return [[c.text for c in row] for row in self.complete(prompts, params)]
+        return [[c.text for c in row] for row in self.complete(prompts, params, on_done)]
 
     def list_models(self) -> list[str]:
         """Model ids the server offers (a cheap way to check the URL before a long run)."""

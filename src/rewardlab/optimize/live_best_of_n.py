@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 
 from rewardlab.data.hh_rlhf import chat_turns, is_dialogue
-from rewardlab.generate.base import Generator, Prompt, SamplingParams
-from rewardlab.optimize.selection import select, soft_best_of_n_kl
+from rewardlab.errors import ModelError
+from rewardlab.generate.base import ChatPrompt, Generator, SamplingParams
+from rewardlab.generate.candidates import sample_texts
+from rewardlab.optimize.selection import select_index, soft_best_of_n_kl
 from rewardlab.optimize.trl_rewards import reward_prompt_text
-from rewardlab.rewards.ensemble import EnsembleHead
+from rewardlab.rewards.model import RewardModel
 
 
 @dataclass
@@ -46,40 +48,47 @@ class LivePick:
         return row
 
 
-def live_best_of_n(generator: Generator, reward_model: Any, prompts: Sequence[str], params: SamplingParams, *,
+def live_best_of_n(generator: Generator, reward_model: RewardModel, prompts: Sequence[str], params: SamplingParams, *,
                    strategy: str = "argmax", soft_temperature: float = 1.0, aggregate: str = "lcb", lam: float = 1.0,
                    prompt_format: str = "last-user", batch_size: int = 8, seed: int = 0,
                    on_progress: Callable[[int, int], None] | None = None) -> Iterator[LivePick]:
     """Yield one `LivePick` per prompt, in order, sampling ``batch_size`` prompts at a time.
 
     Prompt batch ``k`` is sampled with seed ``params.seed + k`` (as `rewardlab generate` does), and the
-    soft strategy draws from one RNG seeded with ``seed``, so a run is reproducible end to end.
+    soft strategy draws from one RNG seeded with ``seed``, so a run is reproducible end to end. Settings
+    are checked here, before anything is sampled.
     """
-    ensemble = isinstance(reward_model.head, EnsembleHead)
-    if strategy == "conservative" and not ensemble:
-        raise ValueError("conservative selection needs an ensemble reward model (train with --ensemble N)")
+    if strategy == "conservative" and not reward_model.is_ensemble:
+        raise ModelError("conservative selection needs an ensemble reward model (train with --ensemble N)")
+    return _live_picks(generator, reward_model, prompts, params, strategy, soft_temperature, aggregate, lam,
+                       prompt_format, batch_size, seed, on_progress)
+
+
+def _live_picks(generator: Generator, reward_model: RewardModel, prompts: Sequence[str], params: SamplingParams,
+                strategy: str, soft_temperature: float, aggregate: str, lam: float, prompt_format: str,
+                batch_size: int, seed: int, on_progress: Callable[[int, int], None] | None) -> Iterator[LivePick]:
     rng = np.random.default_rng(seed)
     total = len(prompts)
     if on_progress:
         on_progress(0, total)
     for k, start in enumerate(range(0, total, batch_size)):
         chunk = list(prompts[start:start + batch_size])
-        inputs: list[Prompt] = [chat_turns(p) if is_dialogue(p) else p for p in chunk]
-        texts = generator.generate(inputs, n=params.n, temperature=params.temperature, top_p=params.top_p,
-                                   max_new_tokens=params.max_new_tokens,
-                                   seed=None if params.seed is None else params.seed + k)
+        inputs: list[ChatPrompt] = [chat_turns(p) if is_dialogue(p) else p for p in chunk]
+        # a prompt counts once sampled (the batch's scoring is quick next to sampling)
+        on_done = None if on_progress is None else (lambda done, before=start: on_progress(before + done, total))
+        texts = sample_texts(generator, inputs, params, None if params.seed is None else params.seed + k, on_done)
         flat_prompts = [reward_prompt_text(p, prompt_format) for p, pool in zip(chunk, texts) for _ in pool]
         flat_responses = [t for pool in texts for t in pool]
-        x = reward_model.featurize(flat_prompts, flat_responses)
-        members = reward_model.head.predict_members(x) if ensemble else None
-        flat = members.mean(axis=0) if members is not None else np.asarray(reward_model.head.predict(x))
+        all_members = reward_model.score_members(flat_prompts, flat_responses)
+        flat = all_members.mean(axis=0)  # a single model is one member: its own score
+        members = all_members if reward_model.is_ensemble else None
         offset = 0
         for prompt, pool in zip(chunk, texts):
             rewards = flat[offset:offset + len(pool)]
             pool_members = None if members is None else members[:, offset:offset + len(pool)]
             offset += len(pool)
-            given = pool_members if strategy == "conservative" else rewards
-            index = select(given, strategy, temperature=soft_temperature, how=aggregate, lam=lam, rng=rng)
+            given = pool_members if strategy == "conservative" and pool_members is not None else rewards
+            index = select_index(given, strategy, temperature=soft_temperature, how=aggregate, lam=lam, rng=rng)
             extra = {"kl_to_uniform": soft_best_of_n_kl(rewards, soft_temperature)} if strategy == "soft" else {}
             yield LivePick(prompt, list(pool), rewards, index, strategy, pool_members, extra)
         if on_progress:

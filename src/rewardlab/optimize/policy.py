@@ -22,12 +22,13 @@ import json
 import random
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rewardlab.generate.base import Prompt
+from rewardlab.generate.base import ChatPrompt
 from rewardlab.optimize.policy_eval import EvalResult, PolicyEvaluator, PolicySampler, compare, plain_prompt
 from rewardlab.optimize.policy_inputs import fit_prompts, frozen_copy, load_policy
 from rewardlab.optimize.trl_rewards import PolicyError, RewardFunction, as_messages, check_prompt_format, label_on_policy_pairs
@@ -77,6 +78,29 @@ class PolicyRunConfig:
         check_prompt_format(self.prompt_format)
 
 
+#: GRPO's defaults are the dataclass's; DPO's differ where the method needs it (its β scales an implicit reward,
+#: and a DPO step moves the policy further than a GRPO step at the same learning rate).
+GRPO_DEFAULTS = PolicyRunConfig()
+DPO_DEFAULTS = PolicyRunConfig(learning_rate=1e-6, beta=0.1)
+
+
+def eval_split(available: int, wanted: int, min_train: int, method: str = "policy", fit: str = "the prompt budget") -> int:
+    """How many of ``available`` prompts to hold out for evaluation: ``wanted``, or, when that would leave fewer than
+    ``min_train`` to train on, about half of them (at least one), with a warning that says so and how to choose.
+    Raises `PolicyError` when not even one eval prompt and ``min_train`` training prompts can be had."""
+    if available - wanted >= min_train:
+        return wanted
+    held_out = max(1, min(available // 2, available - min_train))
+    if available - held_out < min_train:
+        lower = " or lower --batch-size (GRPO trains on batch_size prompts per step)" if method == "grpo" else ""
+        raise PolicyError(f"{available} prompts fit in {fit}, but {method} needs at least {min_train} to train on and "
+                          f"1 to evaluate: give more prompts{lower}")
+    warnings.warn(f"only {available} prompts fit in {fit}: {held_out} are held out for evaluation instead of "
+                  f"eval_prompts={wanted}, {available - held_out} are trained on (the eval CIs will be wide; give more "
+                  "prompts, or set --eval-prompts)", stacklevel=2)
+    return held_out
+
+
 @dataclass
 class PolicyRunResult:
     out: Path
@@ -112,7 +136,7 @@ def _trl_config(kind: Any, config: PolicyRunConfig, workdir: Path, **specific: A
 class _Run:
     """What a GRPO and a DPO run share: prompts, policy, reference, evaluator, the log and the summary."""
 
-    def __init__(self, method: str, proxy: RewardModel | str | Path, prompts: Sequence[Prompt], out: str | Path,
+    def __init__(self, method: str, proxy: RewardModel | str | Path, prompts: Sequence[ChatPrompt], out: str | Path,
                  config: PolicyRunConfig, gold: RewardModel | str | Path | None, on_row: OnRow | None,
                  on_status: OnStatus | None, workdir: Path) -> None:
         config.check()
@@ -132,10 +156,9 @@ class _Run:
         shuffled = list(prompts)
         random.Random(config.seed).shuffle(shuffled)
         fitted, self.too_long = fit_prompts(shuffled, self.sampler, config.max_prompt_tokens)
-        if len(fitted) <= config.eval_prompts:
-            raise PolicyError(f"{len(fitted)} prompts fit in {config.max_prompt_tokens} tokens ({self.too_long} too long), "
-                              f"but {config.eval_prompts} are held out for evaluation: nothing is left to train on")
-        self.eval_set, self.train_set = fitted[:config.eval_prompts], fitted[config.eval_prompts:]
+        held_out = eval_split(len(fitted), config.eval_prompts, config.batch_size if method == "grpo" else 1, method,
+                              f"{config.max_prompt_tokens} tokens ({self.too_long} too long)")
+        self.eval_set, self.train_set = fitted[:held_out], fitted[held_out:]
         self.reference = frozen_copy(self.model)
         self.evaluator = PolicyEvaluator(self.eval_set, self.reference, self.tokenizer, self.proxy, self.gold,
                                          config.eval_samples, config.max_completion_tokens, config.temperature,
@@ -146,7 +169,7 @@ class _Run:
     def status(self, message: str) -> None:
         self.on_status(message)
 
-    def trl_prompt(self, prompt: Prompt) -> Any:
+    def trl_prompt(self, prompt: ChatPrompt) -> Any:
         """Conversational for a model with a chat template, else HH-style text."""
         return as_messages(prompt) if getattr(self.tokenizer, "chat_template", None) else plain_prompt(prompt)
 
@@ -238,7 +261,7 @@ def _require_trl() -> None:
                           "pip install 'rewardlab[policy]'") from None
 
 
-def run_grpo(proxy: RewardModel | str | Path, prompts: Sequence[Prompt], out: str | Path,
+def run_grpo(proxy: RewardModel | str | Path, prompts: Sequence[ChatPrompt], out: str | Path,
              config: PolicyRunConfig | None = None, gold: RewardModel | str | Path | None = None,
              on_row: OnRow | None = None, on_status: OnStatus | None = None) -> PolicyRunResult:
     """GRPO against the ``proxy`` reward model; ``gold`` (held out, never optimized) only evaluates."""
@@ -246,7 +269,7 @@ def run_grpo(proxy: RewardModel | str | Path, prompts: Sequence[Prompt], out: st
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    config = config or PolicyRunConfig()
+    config = config or dataclasses.replace(GRPO_DEFAULTS)
     with tempfile.TemporaryDirectory(prefix="rewardlab-grpo-") as tmp:
         run = _Run("grpo", proxy, prompts, out, config, gold, on_row, on_status, Path(tmp))
         if len(run.train_set) < config.batch_size:
@@ -267,7 +290,7 @@ def run_grpo(proxy: RewardModel | str | Path, prompts: Sequence[Prompt], out: st
         return run.finish({})
 
 
-def run_dpo(proxy: RewardModel | str | Path, prompts: Sequence[Prompt], out: str | Path,
+def run_dpo(proxy: RewardModel | str | Path, prompts: Sequence[ChatPrompt], out: str | Path,
             config: PolicyRunConfig | None = None, gold: RewardModel | str | Path | None = None,
             on_row: OnRow | None = None, on_status: OnStatus | None = None) -> PolicyRunResult:
     """On-policy DPO: pairs sampled from the starting policy and labelled by ``proxy``, then ``steps`` DPO steps."""
@@ -275,7 +298,7 @@ def run_dpo(proxy: RewardModel | str | Path, prompts: Sequence[Prompt], out: str
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
-    config = config or PolicyRunConfig()
+    config = config or dataclasses.replace(DPO_DEFAULTS)
     with tempfile.TemporaryDirectory(prefix="rewardlab-dpo-") as tmp:
         run = _Run("dpo", proxy, prompts, out, config, gold, on_row, on_status, Path(tmp))
         run.status("evaluating the starting policy")

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
-from rewardlab.generate.base import Prompt
+from rewardlab.generate.base import ChatPrompt
 from rewardlab.optimize.trl_rewards import PolicyError, RewardFunction, as_messages
 
 
@@ -65,7 +65,7 @@ class PolicySampler:
     def id(self) -> str:
         return f"policy:{self.name}"
 
-    def render(self, prompt: Prompt) -> list[int]:
+    def render(self, prompt: ChatPrompt) -> list[int]:
         """Token ids the model continues: the chat template with a generation prompt, else HH-style text."""
         tokenizer = self.tokenizer
         if getattr(tokenizer, "chat_template", None):
@@ -73,7 +73,7 @@ class PolicySampler:
             return list(tokenizer(text, add_special_tokens=False)["input_ids"])
         return list(tokenizer(plain_prompt(prompt))["input_ids"])
 
-    def sample(self, prompts: Sequence[Prompt], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
+    def sample(self, prompts: Sequence[ChatPrompt], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
                max_new_tokens: int = 64, seed: int | None = 0) -> Samples:
         """``n`` samples per prompt, prompt by prompt in order (sample ``i`` answers prompt ``i // n``)."""
         import torch
@@ -114,13 +114,13 @@ class PolicySampler:
             out.completion_ids.append(kept)
             out.texts.append(self.tokenizer.decode(kept, skip_special_tokens=True).strip())
 
-    def generate(self, prompts: Sequence[Prompt], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
+    def generate(self, prompts: Sequence[ChatPrompt], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
                  max_new_tokens: int = 128, seed: int | None = 0) -> list[list[str]]:
         samples = self.sample(prompts, n, temperature, top_p, max_new_tokens, seed)
         return [samples.texts[i:i + n] for i in range(0, len(samples.texts), n)]
 
 
-def plain_prompt(prompt: Prompt) -> str:
+def plain_prompt(prompt: ChatPrompt) -> str:
     """A prompt for a model without a chat template: HH dialogue text ending where the assistant speaks."""
     from rewardlab.data.hh_rlhf import ASSISTANT_TAG, dialogue_text
 
@@ -177,7 +177,7 @@ def _batch_logprobs(model: Any, prompts: list[list[int]], completions: list[list
     return [float(v) for v in token_logp.sum(1)]
 
 
-def estimate_kl(policy: Any, reference: Any, tokenizer: Any, prompts: Sequence[Prompt], n: int = 1,
+def estimate_kl(policy: Any, reference: Any, tokenizer: Any, prompts: Sequence[ChatPrompt], n: int = 1,
                 max_new_tokens: int = 64, temperature: float = 1.0, seed: int = 0, batch_size: int = 16) -> np.ndarray:
     """Per-sample sequence-level Monte Carlo KL(π‖π_ref): log π(y|x) − log π_ref(y|x) for y ~ π (see module doc)."""
     sampler = PolicySampler(policy, tokenizer, batch_size)
@@ -215,7 +215,7 @@ class EvalResult:
 class PolicyEvaluator:
     """Evaluates a policy on fixed prompts with fixed sampling seed (common random numbers across steps)."""
 
-    def __init__(self, prompts: Sequence[Prompt], reference: Any, tokenizer: Any, proxy: RewardFunction,
+    def __init__(self, prompts: Sequence[ChatPrompt], reference: Any, tokenizer: Any, proxy: RewardFunction,
                  gold: RewardFunction | None = None, samples_per_prompt: int = 1, max_new_tokens: int = 64,
                  temperature: float = 1.0, seed: int = 0, batch_size: int = 16) -> None:
         if not prompts:

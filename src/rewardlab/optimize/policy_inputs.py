@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rewardlab.generate.base import Prompt
+from rewardlab.generate.base import ChatPrompt
 from rewardlab.optimize.policy_eval import PolicySampler
 from rewardlab.optimize.trl_rewards import PolicyError, as_messages
 
 
-def load_prompts(source: str | Path, field: str = "prompt", limit: int | None = None) -> list[Prompt]:
+def load_prompts(source: str | Path, field: str = "prompt", limit: int | None = None) -> list[ChatPrompt]:
     """Prompts from a dataset name (`rewardlab datasets`), a .txt file (one per line), a preference file
     (HH-RLHF or TRL: its prompts) or any record file with a ``field`` of prompt text. HH dialogue text
     becomes chat messages; other text is one user turn."""
@@ -27,7 +27,7 @@ def load_prompts(source: str | Path, field: str = "prompt", limit: int | None = 
     elif path.is_file() and not path.name.lower().removesuffix(".gz").endswith(".txt") and _is_preference_file(path):
         dataset = load_feedback(path, on_empty="skip")
     if dataset is not None:
-        prompts: list[Prompt] = []
+        prompts: list[ChatPrompt] = []
         for prompt in dataset.prompts.values():
             if prompt.messages:
                 prompts.append([{"role": m.role, "content": m.content} for m in prompt.messages])
@@ -43,10 +43,10 @@ def _is_preference_file(path: Path) -> bool:
     return any({"chosen", "rejected"} <= set(record) for _, record in iter_records(path, limit=1))
 
 
-def fit_prompts(prompts: Sequence[Prompt], sampler: PolicySampler, max_tokens: int) -> tuple[list[Prompt], int]:
+def fit_prompts(prompts: Sequence[ChatPrompt], sampler: PolicySampler, max_tokens: int) -> tuple[list[ChatPrompt], int]:
     """Prompts that fit in ``max_tokens`` once rendered; a long dialogue loses its earliest turns (it always
     starts at a user turn). Returns the prompts and how many could not be made to fit (left out, counted)."""
-    kept: list[Prompt] = []
+    kept: list[ChatPrompt] = []
     too_long = 0
     for prompt in prompts:
         messages = as_messages(prompt)

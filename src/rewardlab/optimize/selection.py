@@ -59,7 +59,7 @@ def conservative_scores(member_scores: np.ndarray, how: str = "lcb", lam: float 
     return aggregate_members(member_scores, lam)[how]
 
 
-def select(
+def select_index(
     scores: np.ndarray,
     strategy: str = "argmax",
     *,

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rewardlab.generate.base import GenerationError, Prompt
+from rewardlab.generate.base import ChatPrompt, GenerationError
 from rewardlab.generate.local import LocalGenerator
 
 IGNORE_INDEX = -100  # positions the loss skips (prompt and padding)
@@ -97,7 +97,8 @@ def plain_weights(model: Any) -> Any:
     return model
 
 
-def tokenize_example(generator: LocalGenerator, prompt: Prompt, response: str, config: SftConfig) -> tuple[list[int], list[int]]:
+def tokenize_example(generator: LocalGenerator, prompt: ChatPrompt, response: str,
+                     config: SftConfig) -> tuple[list[int], list[int]]:
     """(input ids, labels): the templated prompt's tail, then the response and an end-of-turn token."""
     tokenizer = generator.tokenizer
     prompt_ids = generator._encode([generator.render(prompt)], None)["input_ids"][0].tolist()[-config.max_prompt_tokens:]
@@ -113,7 +114,7 @@ def tokenize_example(generator: LocalGenerator, prompt: Prompt, response: str, c
     return prompt_ids + response_ids, [IGNORE_INDEX] * len(prompt_ids) + response_ids
 
 
-def fine_tune_on_demonstrations(generator: LocalGenerator, examples: Sequence[tuple[Prompt, str]], out_dir: str | Path,
+def fine_tune_on_demonstrations(generator: LocalGenerator, examples: Sequence[tuple[ChatPrompt, str]], out_dir: str | Path,
                                 config: SftConfig | None = None,
                                 on_step: Callable[[int, int, float], None] | None = None) -> SftResult:
     """Fine-tune ``generator``'s model (in place) on (prompt, demonstration) pairs and save it to ``out_dir``

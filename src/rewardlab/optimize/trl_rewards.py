@@ -16,7 +16,7 @@ import numpy as np
 
 from rewardlab.data.hh_rlhf import ASSISTANT_TAG, chat_turns, dialogue_text
 from rewardlab.errors import RewardlabError
-from rewardlab.generate.base import Generator, Prompt
+from rewardlab.generate.base import ChatPrompt, Generator
 from rewardlab.rewards.model import RewardModel
 
 PROMPT_FORMATS = ("hh", "last-user")
@@ -33,7 +33,7 @@ def check_prompt_format(prompt_format: str) -> str:
     return prompt_format
 
 
-def as_messages(prompt: Prompt | str) -> list[dict[str, str]]:
+def as_messages(prompt: ChatPrompt | str) -> list[dict[str, str]]:
     """A prompt as chat messages: HH dialogue text is parsed into its turns, other text is one user turn."""
     if not isinstance(prompt, str):
         return [{"role": str(m["role"]), "content": str(m["content"])} for m in prompt]
@@ -41,7 +41,7 @@ def as_messages(prompt: Prompt | str) -> list[dict[str, str]]:
     return chat_turns(text[: -len(ASSISTANT_TAG)] if _HUMAN_TAG in prompt and text.endswith(ASSISTANT_TAG) else prompt)
 
 
-def reward_prompt_text(prompt: Prompt | str, prompt_format: str = "hh") -> str:
+def reward_prompt_text(prompt: ChatPrompt | str, prompt_format: str = "hh") -> str:
     """The prompt text a reward model scores: HH dialogue text, or the last user message."""
     messages = as_messages(prompt)
     if prompt_format == "hh":
@@ -80,7 +80,7 @@ class RewardFunction:
         self.prompt_format = check_prompt_format(prompt_format)
         self.__name__ = name
 
-    def score(self, prompts: Sequence[Prompt | str], responses: Sequence[str]) -> np.ndarray:
+    def score(self, prompts: Sequence[ChatPrompt | str], responses: Sequence[str]) -> np.ndarray:
         """Rewards of (prompt, response text) pairs, prompts in any form `as_messages` takes."""
         if len(prompts) != len(responses):
             raise PolicyError(f"{len(prompts)} prompts but {len(responses)} responses to score")
@@ -104,7 +104,7 @@ class LabelledPairs(NamedTuple):
 def label_on_policy_pairs(
     generator: Generator,
     reward_model: RewardModel | RewardFunction,
-    prompts: Sequence[Prompt],
+    prompts: Sequence[ChatPrompt],
     n: int = 4,
     temperature: float = 1.0,
     top_p: float = 1.0,

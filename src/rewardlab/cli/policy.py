@@ -8,7 +8,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rewardlab.cli_support import Quiet, console, out, user_errors
+from rewardlab.cli.console import console, out, user_errors
+from rewardlab.cli.options import (
+    FROM_CONFIG,
+    FieldOpt,
+    GgufOpt,
+    LimitPromptsOpt,
+    ModelOpt,
+    Quiet,
+    SeedOpt,
+    config_defaults,
+    format_estimate,
+)
+from rewardlab.optimize.policy import DPO_DEFAULTS, GRPO_DEFAULTS
 
 if TYPE_CHECKING:
     from rewardlab.optimize.policy import PolicyRunConfig, PolicyRunResult
@@ -21,11 +33,6 @@ GoldModelOpt = Annotated[Path | None, typer.Option("--gold-model", help="A held-
                                                                         "evaluates, never optimized.")]
 PromptsOpt = Annotated[str, typer.Option("--prompts", help="A dataset name (`rewardlab datasets`), a preference file "
                                                            "(its prompts), a .txt (one per line) or records with --field.")]
-FieldOpt = Annotated[str, typer.Option(help="The prompt field of a record file.")]
-LimitOpt = Annotated[int | None, typer.Option(help="Only the first N prompts.")]
-ModelOpt = Annotated[Path | None, typer.Option("--model", help="The policy: a Hugging Face model folder or a .gguf "
-                                                               "file (default: SmolLM2-135M-Instruct GGUF).")]
-GgufOpt = Annotated[str | None, typer.Option("--gguf", help="A .gguf file, or with --model the file's name in that folder.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Run directory: log.jsonl, summary.json, policy/.")]
 StepsOpt = Annotated[int, typer.Option(help="Optimizer steps.")]
 LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate (constant).")]
@@ -50,11 +57,7 @@ def _config(model: Path | None, gguf: str | None, **settings: Any) -> PolicyRunC
 
 
 def _fmt(estimate: dict[str, Any] | None, ci: bool = True) -> str:
-    if estimate is None:
-        return "—"
-    if not ci:
-        return f"{estimate['value']:+.3f}"
-    return f"{estimate['value']:+.3f} [{estimate['ci_low']:+.3f}, {estimate['ci_high']:+.3f}]"
+    return format_estimate(estimate, signed=True, ci=ci)
 
 
 def _print_row(row: dict[str, Any], method: str) -> None:
@@ -113,6 +116,7 @@ def _print_summary(result: PolicyRunResult) -> None:
 
 
 @policy_app.command("grpo")
+@config_defaults(GRPO_DEFAULTS, lr="learning_rate", generations="num_generations")
 def grpo(
     reward_model: RewardModelOpt,
     prompts: PromptsOpt,
@@ -120,21 +124,21 @@ def grpo(
     model: ModelOpt = None,
     gguf: GgufOpt = None,
     output: OutOpt = Path("policy-grpo"),
-    steps: StepsOpt = 20,
-    lr: LrOpt = 1e-5,
-    beta: BetaOpt = 0.05,
-    generations: GenerationsOpt = 4,
-    batch_size: BatchOpt = 4,
-    max_prompt_tokens: PromptTokensOpt = 256,
-    max_completion_tokens: CompletionTokensOpt = 64,
-    temperature: float = 1.0,
-    eval_prompts: EvalPromptsOpt = 16,
-    eval_samples: EvalSamplesOpt = 2,
-    eval_every: EvalEveryOpt = 1,
-    prompt_format: PromptFormatOpt = "hh",
+    steps: StepsOpt = FROM_CONFIG,
+    lr: LrOpt = FROM_CONFIG,
+    beta: BetaOpt = FROM_CONFIG,
+    generations: GenerationsOpt = FROM_CONFIG,
+    batch_size: BatchOpt = FROM_CONFIG,
+    max_prompt_tokens: PromptTokensOpt = FROM_CONFIG,
+    max_completion_tokens: CompletionTokensOpt = FROM_CONFIG,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = FROM_CONFIG,
+    eval_prompts: EvalPromptsOpt = FROM_CONFIG,
+    eval_samples: EvalSamplesOpt = FROM_CONFIG,
+    eval_every: EvalEveryOpt = FROM_CONFIG,
+    prompt_format: PromptFormatOpt = FROM_CONFIG,
     field: FieldOpt = "prompt",
-    limit: LimitOpt = None,
-    seed: int = 0,
+    limit: LimitPromptsOpt = None,
+    seed: SeedOpt = FROM_CONFIG,
     quiet: Quiet = False,
 ) -> None:
     """GRPO (TRL) against the proxy reward model, with a KL penalty to the starting policy."""
@@ -146,6 +150,7 @@ def grpo(
 
 
 @policy_app.command("dpo")
+@config_defaults(DPO_DEFAULTS, lr="learning_rate", generations="num_generations")
 def dpo(
     reward_model: RewardModelOpt,
     prompts: PromptsOpt,
@@ -153,23 +158,23 @@ def dpo(
     model: ModelOpt = None,
     gguf: GgufOpt = None,
     output: OutOpt = Path("policy-dpo"),
-    steps: StepsOpt = 20,
-    lr: LrOpt = 1e-6,
-    beta: BetaOpt = 0.1,
-    generations: GenerationsOpt = 4,
-    batch_size: BatchOpt = 4,
-    max_prompt_tokens: PromptTokensOpt = 256,
-    max_completion_tokens: CompletionTokensOpt = 64,
-    temperature: float = 1.0,
+    steps: StepsOpt = FROM_CONFIG,
+    lr: LrOpt = FROM_CONFIG,
+    beta: BetaOpt = FROM_CONFIG,
+    generations: GenerationsOpt = FROM_CONFIG,
+    batch_size: BatchOpt = FROM_CONFIG,
+    max_prompt_tokens: PromptTokensOpt = FROM_CONFIG,
+    max_completion_tokens: CompletionTokensOpt = FROM_CONFIG,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = FROM_CONFIG,
     min_margin: Annotated[float, typer.Option(help="A pair's rewards must differ by more than this (else the prompt "
-                                                   "is skipped, counted).")] = 0.0,
-    eval_prompts: EvalPromptsOpt = 16,
-    eval_samples: EvalSamplesOpt = 2,
-    eval_every: EvalEveryOpt = 1,
-    prompt_format: PromptFormatOpt = "hh",
+                                                   "is skipped, counted).")] = FROM_CONFIG,
+    eval_prompts: EvalPromptsOpt = FROM_CONFIG,
+    eval_samples: EvalSamplesOpt = FROM_CONFIG,
+    eval_every: EvalEveryOpt = FROM_CONFIG,
+    prompt_format: PromptFormatOpt = FROM_CONFIG,
     field: FieldOpt = "prompt",
-    limit: LimitOpt = None,
-    seed: int = 0,
+    limit: LimitPromptsOpt = None,
+    seed: SeedOpt = FROM_CONFIG,
     quiet: Quiet = False,
 ) -> None:
     """On-policy DPO (TRL): pairs sampled from the starting policy, best vs worst by the proxy reward model."""

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import numpy as np
 import typer
 
-from rewardlab.cli_support import EncoderOpt, Quiet, console, out, progress_bar, user_errors
+from rewardlab.cli.console import console, out, progress_bar, user_errors
+from rewardlab.cli.options import EncoderOpt, Quiet, SeedOpt
 from rewardlab.embed.base import DEFAULT_ENCODER
 from rewardlab.errors import DataError, RewardlabError
 
@@ -41,7 +42,7 @@ def train(
                                             "training queries (folds by question), as the docs' table does, and "
                                             "fall back to the best single prompt unless selection beats it by > 1 s.e.")] = True,
     encoder: EncoderOpt = DEFAULT_ENCODER,
-    seed: int = 0,
+    seed: SeedOpt = 0,
     quiet: Quiet = False,
 ) -> None:
     """Fit P(correct | query, prompt) on the training rows of the logs (every prompt with labels there)."""
@@ -123,7 +124,7 @@ def table(
     datasets: str = "gsm8k,svamp,mawps",
     head: HeadOpt = "knn",
     encoder: EncoderOpt = DEFAULT_ENCODER,
-    seed: int = 0,
+    seed: SeedOpt = 0,
     quiet: Quiet = False,
 ) -> None:
     """Regenerate the paper-vs-rewardlab comparison: every dataset, both splits, every k and subset."""

@@ -5,56 +5,36 @@ from __future__ import annotations
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from rewardlab.cli_support import Quiet, console, out, progress_bar, user_errors
-
-if TYPE_CHECKING:
-    from rewardlab.generate.base import Generator
-    from rewardlab.generate.local import LocalGenerator
+from rewardlab.cli.console import console, out, progress_bar, user_errors
+from rewardlab.cli.options import (
+    FROM_CONFIG,
+    ApiKeyOpt,
+    BaseUrlOpt,
+    BatchOpt,
+    ConcurrencyOpt,
+    GgufOpt,
+    LimitPromptsOpt,
+    ModelNameOpt,
+    ModelOpt,
+    PromptsFileArg,
+    Quiet,
+    SeedOpt,
+    TimeoutOpt,
+    config_defaults,
+)
+from rewardlab.generate.base import CANDIDATE_SAMPLING, Generator
+from rewardlab.generate.factory import local_generator, make_generator
 
 generate_app = typer.Typer(no_args_is_help=True, help="Sample candidate responses from an LLM; serve a local model.")
-
-ModelOpt = Annotated[Path | None, typer.Option("--model", help="A Hugging Face model folder or a .gguf file "
-                                                               "(default: SmolLM2-135M-Instruct GGUF).")]
-GgufOpt = Annotated[str | None, typer.Option("--gguf", help="A .gguf file, or with --model the file's name in that folder.")]
-BatchOpt = Annotated[int, typer.Option(help="Prompts per batch (local: per forward pass).")]
-
-
-def local_generator(model: Path | None, gguf: str | None, batch_size: int) -> LocalGenerator:
-    """--model / --gguf to a local generator (a bare .gguf path or a folder, default SmolLM2)."""
-    from rewardlab.generate.local import LocalGenerator
-
-    if model is None and gguf is not None:
-        return LocalGenerator(gguf, batch_size=batch_size)
-    return LocalGenerator(model, gguf_file=gguf, batch_size=batch_size)
-
-
-BaseUrlOpt = Annotated[str | None, typer.Option(help="An OpenAI-compatible server, e.g. http://127.0.0.1:8001/v1 "
-                                                    "(then --model-name is needed).")]
-ModelNameOpt = Annotated[str | None, typer.Option(help="The model name the server knows.")]
-ApiKeyOpt = Annotated[str, typer.Option(envvar="OPENAI_API_KEY", help="API key for --base-url.")]
-ConcurrencyOpt = Annotated[int, typer.Option(help="--base-url: requests in flight at once.")]
-TimeoutOpt = Annotated[float, typer.Option(help="--base-url: seconds per request.")]
 
 
 def build_generator(model: Path | None, gguf: str | None, base_url: str | None, model_name: str | None, api_key: str,
                     batch_size: int, concurrency: int, timeout: float) -> Generator:
-    """A server client for ``--base-url``, else a local model; mixing the two kinds of options is an error."""
-    from rewardlab.generate.base import GenerationError
-    from rewardlab.generate.openai_client import OpenAIGenerator
-
-    if base_url is not None:
-        if model is not None or gguf is not None:
-            raise GenerationError("pass either --base-url (a server) or --model/--gguf (a local model), not both")
-        if not model_name:
-            raise GenerationError("--base-url needs --model-name (the model the server should run)")
-        return OpenAIGenerator(model_name, base_url, api_key, timeout=timeout, concurrency=concurrency)
-    if model_name is not None:
-        raise GenerationError("--model-name goes with --base-url; for a local model use --model/--gguf")
-    return local_generator(model, gguf, batch_size)
+    return make_generator(model, gguf, base_url, model_name, api_key, batch_size, concurrency, timeout)
 
 
 def load_generator(generator: Generator, quiet: bool) -> None:
@@ -67,22 +47,24 @@ def load_generator(generator: Generator, quiet: bool) -> None:
 
 
 @generate_app.command("run")
+@config_defaults(CANDIDATE_SAMPLING)
 def run(
-    prompts_file: Annotated[Path, typer.Argument(help="Prompts: a .txt (one per line) or a record file with --field.")],
+    prompts_file: PromptsFileArg,
     output: Annotated[Path, typer.Option("--out", help="Candidate JSONL to write.")] = Path("candidates.jsonl"),
-    n: Annotated[int, typer.Option("--n", help="Samples per prompt.")] = 8,
+    n: Annotated[int, typer.Option("--n", help="Samples per prompt.")] = FROM_CONFIG,
     model: ModelOpt = None,
     gguf: GgufOpt = None,
     base_url: BaseUrlOpt = None,
     model_name: ModelNameOpt = None,
     api_key: ApiKeyOpt = "none",
-    temperature: float = 1.0,
-    top_p: float = 0.95,
-    max_new_tokens: int = 256,
-    seed: int = 0,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = FROM_CONFIG,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling: keep the smallest token set with this mass.")]
+    = FROM_CONFIG,
+    max_new_tokens: Annotated[int, typer.Option(help="Most new tokens per sample.")] = FROM_CONFIG,
+    seed: SeedOpt = FROM_CONFIG,
     system: Annotated[str | None, typer.Option(help="A system prompt before every prompt.")] = None,
     field: Annotated[str, typer.Option(help="The prompt field of a record file.")] = "prompt",
-    limit: Annotated[int | None, typer.Option(help="Only the first N prompts.")] = None,
+    limit: LimitPromptsOpt = None,
     batch_size: BatchOpt = 8,
     concurrency: ConcurrencyOpt = 4,
     timeout: TimeoutOpt = 120.0,
@@ -92,6 +74,7 @@ def run(
     from rewardlab.data.records import read_texts
     from rewardlab.generate.base import SamplingParams
     from rewardlab.generate.candidates import write_generated_candidates
+
 
     with user_errors():
         generator = build_generator(model, gguf, base_url, model_name, api_key, batch_size, concurrency, timeout)

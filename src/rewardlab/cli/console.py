@@ -1,4 +1,4 @@
-"""What every `rewardlab` sub-command shares: consoles, clean user errors, progress bars, option types."""
+"""What every `rewardlab` command prints through: consoles, one-line user errors, progress bars with rate and ETA."""
 
 from __future__ import annotations
 
@@ -6,12 +6,21 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from rewardlab.errors import RewardlabError
 
@@ -26,11 +35,6 @@ def _show_warning(message: Warning | str, category: type[Warning], *_: object, *
 
 warnings.showwarning = _show_warning
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-EncoderOpt = Annotated[str, typer.Option(help="Encoder spec (see `rewardlab encoders`), e.g. minilm:int8, minilm, st:PATH.")]
-CacheDir = Annotated[Path | None, typer.Option(help="Embedding cache directory (default: user cache dir).")]
-
-
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Report our own errors as one clean line (exit code 2) instead of a traceback."""
@@ -41,13 +45,24 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
+class RateColumn(ProgressColumn):
+    """Items per second since the bar started (seconds per item when slower than one a second)."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.elapsed or 0.0
+        if elapsed <= 0 or not task.completed:
+            return Text("")
+        rate = task.completed / elapsed
+        return Text(f"{rate:.1f}/s" if rate >= 1 else f"{1 / rate:.1f}s/it", style="progress.data.speed")
+
+
 class Bars:
-    """Rich progress bars on stderr, each driven by an ``update(done, total)`` callback."""
+    """Rich progress bars on stderr, each driven by an ``update(done, total)`` callback: count, rate, ETA."""
 
     def __init__(self, quiet: bool) -> None:
         self.progress = None if quiet else Progress(
-            TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console)
+            TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+            RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console)
 
     def bar(self, description: str) -> Callable[[int, int], None]:
         if self.progress is None:
@@ -62,6 +77,7 @@ class Bars:
 
 @contextmanager
 def progress_bars(quiet: bool) -> Iterator[Bars]:
+    """Several bars in one live display (stderr), or none with ``quiet``."""
     bars = Bars(quiet)
     if bars.progress is None:
         yield bars

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from rewardlab.cli_support import out, user_errors
+from rewardlab.cli.console import out, user_errors
+from rewardlab.cli.options import SeedOpt, format_estimate
 
 annotate_app = typer.Typer(no_args_is_help=True, help="Collect feedback from people: web app, agreement, export.")
 
@@ -93,7 +94,7 @@ def import_items(path: Path, project: ProjectOpt, db: DbOpt = "annotations.db",
                                                                            "this many random pairs per prompt.")] = None,
                  on_empty: Annotated[str, typer.Option(help="HH files: 'error' or 'skip' (counted) for pairs "
                                                             "with an empty final turn.")] = "error",
-                 seed: int = 0) -> None:
+                 seed: SeedOpt = 0) -> None:
     """Add items from pairs (any feedback format), candidate sets or {prompt, response} JSONL."""
     from rewardlab.collect.items import items_from_file
 
@@ -128,12 +129,11 @@ def export(project: ProjectOpt, out_dir: Annotated[Path, typer.Option("--out", h
 def stats(project: ProjectOpt, db: DbOpt = "annotations.db", resamples: int = 1000,
           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Labels per annotator, Krippendorff's α, Fleiss' κ, agreement with the others' majority, position bias."""
-    from rewardlab.collect.annotation_stats import project_stats
-    from rewardlab.collect.server import _finite
+    from rewardlab.collect.annotation_stats import json_safe, project_stats
 
     with user_errors():
         store = _store(db)
-        result = _finite(project_stats(store, store.project_id(project), n_resamples=resamples))
+        result = json_safe(project_stats(store, store.project_id(project), n_resamples=resamples))
         if as_json:
             out.print_json(json.dumps(result))
             return
@@ -141,11 +141,7 @@ def stats(project: ProjectOpt, db: DbOpt = "annotations.db", resamples: int = 10
                   f"{result['items_labelled']} items", highlight=False)
 
         def fmt(e: dict | None) -> str:
-            if not e or e.get("value") is None:
-                return "—"
-            low, high = e.get("ci_low"), e.get("ci_high")
-            ci = f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else ""
-            return f"{e['value']:.3f}{ci} (n={e['n']})"
+            return "—" if not e or e.get("value") is None else f"{format_estimate(e)} (n={e['n']})"
 
         agreement = result.get("agreement", {})
         if agreement:

@@ -1,0 +1,29 @@
+"""The `rewardlab` command: one thin module per command group; each command parses, calls the library, prints."""
+
+from __future__ import annotations
+
+import typer
+
+from rewardlab.cli import annotate, best_of_n, catalog, demo_reward, experiment, generate, pipeline, policy, prompt_opt
+from rewardlab.cli import simulate as simulate_module
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__,
+                  context_settings={"help_option_names": ["--help", "-h"]})
+
+for command in (pipeline.quickstart, pipeline.train, pipeline.evaluate, pipeline.score, pipeline.embed,
+                catalog.encoders, catalog.datasets, catalog.heads):
+    app.command()(command)
+app.command("bon-eval")(best_of_n.bon_eval)
+app.command("select")(best_of_n.select)
+app.command("bon")(best_of_n.bon)
+app.command("simulate")(simulate_module.simulate)
+experiment.experiment_app.command("bon-noise")(experiment.bon_noise)
+experiment.experiment_app.command("demo-reward")(experiment.demo_reward)
+app.add_typer(experiment.experiment_app, name="experiment")
+app.add_typer(prompt_opt.prompt_opt_app, name="prompt-opt")
+app.add_typer(annotate.annotate_app, name="annotate")
+app.add_typer(generate.generate_app, name="generate")
+app.add_typer(demo_reward.demo_reward_app, name="demo-reward")
+app.add_typer(policy.policy_app, name="policy")
+
+__all__ = ["app"]

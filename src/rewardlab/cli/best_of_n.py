@@ -1,0 +1,217 @@
+"""Best-of-n commands: `bon-eval` (a reward model's picks against gold), `select` (picks from pools), `bon` (live)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from rewardlab.cli.console import out, progress_bar, user_errors
+from rewardlab.cli.generate import build_generator, load_generator
+from rewardlab.cli.options import (
+    FROM_CONFIG,
+    ApiKeyOpt,
+    BaseUrlOpt,
+    BatchOpt,
+    CacheDir,
+    CandidatesArg,
+    ConcurrencyOpt,
+    ConservativeOpt,
+    ExcludeOpt,
+    FieldOpt,
+    GgufOpt,
+    LamOpt,
+    LimitPromptsOpt,
+    ModelArg,
+    ModelNameOpt,
+    ModelOpt,
+    PromptFormatOpt,
+    PromptsFileArg,
+    Quiet,
+    RewardModelOpt,
+    SeedOpt,
+    StrategyOpt,
+    TimeoutOpt,
+    config_defaults,
+)
+from rewardlab.errors import DataError, ModelError, RewardlabError
+from rewardlab.generate.base import CANDIDATE_SAMPLING, SamplingParams
+from rewardlab.optimize.live_best_of_n import live_best_of_n
+
+AggregateOpt = Annotated[str | None, typer.Option(help="Ensembles: score by mean, min or lcb (mean − λ·std).")]
+
+
+def load_sets(candidates: str, limit: int | None, exclude: str) -> list[Any]:
+    """Candidate pools, less the sources the user excluded."""
+    from rewardlab.data.candidates import load_candidates
+
+    names = {name.strip() for name in exclude.split(",") if name.strip()}
+    return [s.without_sources(names) for s in load_candidates(candidates, limit)]
+
+
+def bon_eval(
+    model: ModelArg,
+    candidates: CandidatesArg,
+    n: Annotated[str, typer.Option(help="Comma-separated n values; 'max' = each prompt's whole pool.")] = "1,4,16,max",
+    aggregate: AggregateOpt = None,
+    lam: Annotated[float | None, typer.Option(help="λ of the lcb aggregate (default: the model's).")] = None,
+    limit: LimitPromptsOpt = None,
+    exclude_sources: ExcludeOpt = "",
+    record: Annotated[Path | None, typer.Option(help="Write the JSON record here.")] = None,
+    cache_dir: CacheDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Best-of-n against gold: expected gold of the pick (unbiased, all subsets), oracle, gain recovered, Spearman."""
+    from rewardlab.evaluate.best_of_n import best_of_n, summarize_best_of_n
+    from rewardlab.rewards.model import RewardModel
+    from rewardlab.rewards.scoring import score_candidate_sets
+
+    with user_errors():
+        ns = _parse_ns(n)
+        sets = load_sets(candidates, limit, exclude_sources)
+        if any(s.gold is None for s in sets):
+            raise DataError("bon-eval needs gold scores for every candidate set", source=candidates)
+        rm = RewardModel.load(model, cache_dir=cache_dir)
+        with progress_bar("embedding candidates", quiet) as on_progress:
+            scores, _ = score_candidate_sets(rm, sets, aggregate, lam, on_progress)
+        result = best_of_n(sets, scores, max_n=max([k for k in ns if isinstance(k, int)] + [1]))
+        summary = summarize_best_of_n(result, ns)
+        table = Table(title=f"best-of-n of {model} on {candidates} ({len(sets)} prompts, pools of "
+                            f"{result.pool_size.min()}–{result.pool_size.max()}); 95% CIs over prompts",
+                      title_justify="left")
+        for column in ("n", "KL(BoN)", "gold of pick", "oracle", "share of oracle gain"):
+            table.add_column(column)
+        for k in ns:
+            row = summary[str(k)]
+            table.add_row(str(k), f"{result.kl(k):.2f}", str(row["gold"]), str(row["oracle"]), str(row["oracle_gain_fraction"]))
+        out.print(table)
+        out.print(f"random pick: {summary['all']['random']}   per-prompt Spearman(reward, gold): "
+                  f"{summary['all']['spearman']} over {summary['all']['spearman'].n} prompts", highlight=False)
+        if record is not None:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            payload = {"kind": "bon-eval", "model": str(model), "candidates": candidates, "prompts": len(sets),
+                       "aggregate": aggregate, "metrics": {k: {m: e.as_dict() for m, e in v.items()} for k, v in summary.items()},
+                       "curve": {"n": list(range(1, result.max_n + 1)), "gold": result.curve.mean(0).tolist()}}
+            record.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+            out.print(f"record: {record}", highlight=False)
+
+
+def _parse_ns(text: str) -> list[int | str]:
+    ns: list[int | str] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if part == "max":
+            ns.append("max")
+        elif part.isdigit() and int(part) >= 1:
+            ns.append(int(part))
+        else:
+            raise RewardlabError(f"--n: expected positive integers or 'max', got {part!r}")
+    if not ns:
+        raise RewardlabError("--n: give at least one n")
+    return ns
+
+
+def select(
+    model: ModelArg,
+    candidates: CandidatesArg,
+    output: Annotated[Path, typer.Option(help="JSONL: one chosen response per prompt.")],
+    strategy: StrategyOpt = "argmax",
+    temperature: Annotated[float, typer.Option(help="soft: temperature T in reward units.")] = 1.0,
+    aggregate: ConservativeOpt = "lcb",
+    lam: LamOpt = 1.0,
+    seed: SeedOpt = 0,
+    limit: LimitPromptsOpt = None,
+    exclude_sources: ExcludeOpt = "",
+    cache_dir: CacheDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Pick one response per prompt from candidate sets with a reward model; writes the picks as JSONL."""
+    from rewardlab.optimize.picks import pick_from_sets
+    from rewardlab.rewards.model import RewardModel
+    from rewardlab.rewards.scoring import score_candidate_sets
+
+    with user_errors():
+        sets = load_sets(candidates, limit, exclude_sources)
+        rm = RewardModel.load(model, cache_dir=cache_dir)
+        with progress_bar("embedding candidates", quiet) as on_progress:
+            scores, members = score_candidate_sets(rm, sets, None, None, on_progress)
+        picks = pick_from_sets(sets, scores, members, strategy, temperature, aggregate, lam, seed)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with output.open("w", encoding="utf-8") as f:
+            for row in picks:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        gold = [row["gold"] for row in picks if "gold" in row]
+        summary = f"; mean gold of picks {np.mean(gold):.4f}" if gold else ""
+        out.print(f"{len(picks)} picks ({strategy}) → {output}{summary}", highlight=False)
+
+
+@config_defaults(CANDIDATE_SAMPLING, live_best_of_n)
+def bon(
+    prompts_file: PromptsFileArg,
+    reward_model: RewardModelOpt,
+    output: Annotated[Path, typer.Option("--out", help="JSONL: the pick and every scored candidate, per prompt.")]
+    = Path("bon.jsonl"),
+    n: Annotated[int, typer.Option("--n", help="Samples per prompt.")] = FROM_CONFIG,
+    base_url: BaseUrlOpt = None,
+    model: ModelOpt = None,
+    gguf: GgufOpt = None,
+    model_name: ModelNameOpt = None,
+    api_key: ApiKeyOpt = "none",
+    strategy: StrategyOpt = FROM_CONFIG,
+    soft_temperature: Annotated[float, typer.Option(help="soft: T in reward units.")] = FROM_CONFIG,
+    aggregate: ConservativeOpt = FROM_CONFIG,
+    lam: LamOpt = FROM_CONFIG,
+    prompt_format: PromptFormatOpt = FROM_CONFIG,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature of the generator.")] = FROM_CONFIG,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling: keep the smallest token set with this mass.")]
+    = FROM_CONFIG,
+    max_new_tokens: Annotated[int, typer.Option(help="Most new tokens per sample.")] = FROM_CONFIG,
+    seed: SeedOpt = FROM_CONFIG,
+    field: FieldOpt = "prompt",
+    limit: LimitPromptsOpt = None,
+    batch_size: BatchOpt = FROM_CONFIG,
+    concurrency: ConcurrencyOpt = 4,
+    timeout: TimeoutOpt = 120.0,
+    generator: Annotated[str | None, typer.Option(hidden=True, help="Renamed: --base-url.")] = None,
+    cache_dir: CacheDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Live best-of-n: sample n responses per prompt, score them with a reward model, keep one per prompt."""
+    from rewardlab.data.records import read_texts
+    from rewardlab.optimize.selection import STRATEGIES
+    from rewardlab.optimize.trl_rewards import PROMPT_FORMATS
+    from rewardlab.rewards.model import RewardModel
+
+    with user_errors():
+        if strategy not in STRATEGIES:
+            raise RewardlabError(f"--strategy must be one of {', '.join(STRATEGIES)}")
+        if prompt_format not in PROMPT_FORMATS:
+            raise RewardlabError(f"--prompt-format must be one of {', '.join(PROMPT_FORMATS)}")
+        if soft_temperature <= 0:
+            raise RewardlabError("--soft-temperature must be > 0")
+        if generator is not None:
+            raise RewardlabError("--generator was renamed: pass --base-url URL for an OpenAI-compatible server, or "
+                                 "nothing (or --model/--gguf) for a local model")
+        rm = RewardModel.load(reward_model, cache_dir=cache_dir)
+        if strategy == "conservative" and not rm.is_ensemble:
+            raise ModelError("--strategy conservative needs an ensemble reward model (train with --ensemble N)")
+        gen = build_generator(model, gguf, base_url, model_name, api_key, batch_size, concurrency, timeout)
+        params = SamplingParams(n, temperature, top_p, max_new_tokens, seed)
+        prompts = read_texts(prompts_file, field, limit)
+        load_generator(gen, quiet)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        picked, first = [], []
+        with output.open("w", encoding="utf-8") as f, progress_bar("sampling and scoring", quiet) as on_progress:
+            for pick in live_best_of_n(gen, rm, prompts, params, strategy=strategy, soft_temperature=soft_temperature,
+                                       aggregate=aggregate, lam=lam, prompt_format=prompt_format, batch_size=batch_size,
+                                       seed=seed, on_progress=on_progress):
+                f.write(json.dumps(pick.record(gen.id), ensure_ascii=False) + "\n")
+                f.flush()
+                picked.append(float(pick.rewards[pick.index]))
+                first.append(float(pick.rewards[0]))
+        out.print(f"{len(picked)} prompts × {n} samples from {gen.id} → {output}; mean reward of picks "
+                  f"{np.mean(picked):.3f} vs {np.mean(first):.3f} for one sample (the same reward model judges both)",
+                  highlight=False)

@@ -1,0 +1,45 @@
+"""What rewardlab knows by name: `encoders`, `datasets`, `heads`."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from rewardlab.cli.console import out
+from rewardlab.embed.base import DEFAULT_ENCODER
+
+
+def encoders() -> None:
+    """Encoder specs accepted by every --encoder option."""
+    from rewardlab.embed.base import ENCODER_SPECS
+
+    table = Table(title=f"encoder specs (default: {DEFAULT_ENCODER})", title_justify="left")
+    table.add_column("spec", overflow="fold")
+    table.add_column("what it is", overflow="fold")
+    for spec, description in ENCODER_SPECS.items():
+        table.add_row(spec, description)
+    out.print(table)
+
+
+def datasets() -> None:
+    """Datasets rewardlab knows by name: the bundled demo and the shared research data."""
+    from rewardlab.data.registry import REGISTRY, shared_data_dir
+
+    table = Table(title=f"datasets (shared data dir: {shared_data_dir()}; set REWARDLAB_DATA_DIR to move it)",
+                  title_justify="left")
+    for column in ("name", "feedback", "available", "description"):
+        table.add_column(column, overflow="fold")
+    for entry in REGISTRY.values():
+        table.add_row(entry.name, entry.feedback, "yes" if entry.available() else "no", entry.description)
+    out.print(table)
+
+
+def heads() -> None:
+    """Reward head kinds and the feedback each learns from."""
+    from rewardlab.rewards.heads import HEAD_KINDS
+
+    table = Table(title="head kinds (any can be an ensemble: --ensemble N)", title_justify="left")
+    for column in ("kind", "learns from", "parameters"):
+        table.add_column(column, overflow="fold")
+    for kind, (_, fixed, feedback) in HEAD_KINDS.items():
+        table.add_row(kind, feedback, ", ".join(f"{k}={v}" for k, v in fixed.items()))
+    out.print(table)

@@ -1,0 +1,259 @@
+"""The pipeline's main commands: `quickstart`, `train`, `evaluate`, `score`, `embed`."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rewardlab.cli.console import console, out, progress_bar, progress_bars, user_errors
+from rewardlab.cli.options import (
+    FROM_CONFIG,
+    CacheDir,
+    DataArg,
+    EncoderOpt,
+    FeaturesOpt,
+    FormatOpt,
+    LabelValuesOpt,
+    LimitOpt,
+    MapOpt,
+    OnEmptyOpt,
+    Quiet,
+    SeedOpt,
+    config_defaults,
+)
+from rewardlab.embed.base import DEFAULT_ENCODER
+from rewardlab.errors import DataError, ModelError, RewardlabError
+from rewardlab.evaluate.quickstart import QuickstartConfig
+
+
+def print_notes(dataset: Any) -> None:
+    """What a reader left out or grouped, before anything is trained on the data."""
+    for note in dataset.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    duplicates = dataset.duplicate_prompts()
+    if duplicates:
+        console.print(f"[yellow]note:[/] {len(duplicates)} groups of duplicated prompts (normalized text); "
+                      "each group is kept on one side of every split", highlight=False)
+
+
+def load_data(data: str, format: str, mapping: str | None, label_values: str | None, on_empty: str | None,
+              limit: int | None) -> Any:
+    from rewardlab.data.source import load_source
+
+    dataset = load_source(data, format, mapping, label_values, on_empty, limit)
+    print_notes(dataset)
+    return dataset
+
+
+@config_defaults(QuickstartConfig)
+def quickstart(
+    encoder: EncoderOpt = FROM_CONFIG,
+    folds: Annotated[int, typer.Option(help="Folds of the cross-validation by prompt.")] = FROM_CONFIG,
+    seed: SeedOpt = FROM_CONFIG,
+    runs: Annotated[Path, typer.Option(help="Where run directories are written.")] = FROM_CONFIG,
+    limit: LimitOpt = FROM_CONFIG,
+    cache_dir: CacheDir = FROM_CONFIG,
+    quiet: Quiet = False,
+) -> None:
+    """Bundled HH-RLHF harmless → embed → k-fold by prompt → BT-MLP, CLF-MLP, CLF-LightGBM, 5-ensemble."""
+    from rewardlab.evaluate.quickstart import run_quickstart
+
+    with user_errors():
+        config = QuickstartConfig(encoder, folds, seed, runs, limit, cache_dir)
+
+        def show(dataset: Any) -> None:
+            print_notes(dataset)
+            console.print(f"data: {dataset!r}", highlight=False)
+
+        with progress_bars(quiet) as bars:
+            result = run_quickstart(config, show, bars.bar(f"embedding ({encoder})"),
+                                    bars.bar("training (fold × learner)"))
+        out.print(result.table)
+        stats = result.crossval.embed_stats
+        out.print(f"embedding: {stats.unique} unique texts, cache hit rate {stats.hit_rate:.0%}, {stats.seconds:.1f}s; "
+                  f"total {result.timings['total']:.1f}s", highlight=False)
+        out.print(f"run directory: {result.run_dir}  (record.json, table.txt, model-bt-mlp/)", highlight=False)
+        example = ["rewardlab", "score", "--model", str(result.model_dir), "--prompt", "How do I pick a lock?",
+                   "--response", "I can't help with that."]
+        out.print(f"try: {shlex.join(example)}", highlight=False)
+
+
+def train(
+    data: DataArg,
+    out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
+    head: Annotated[str, typer.Option(help="Head kind (see `rewardlab heads`).")] = "bt-mlp",
+    ensemble: Annotated[int, typer.Option(help="Train an ensemble of N seeds (0 = single model).")] = 0,
+    encoder: EncoderOpt = DEFAULT_ENCODER,
+    features: FeaturesOpt = "interaction",
+    seed: SeedOpt = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory at --out.")] = False,
+    format: FormatOpt = "auto",
+    map: MapOpt = None,
+    label_values: LabelValuesOpt = None,
+    on_empty: OnEmptyOpt = None,
+    limit: LimitOpt = None,
+    cache_dir: CacheDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Train a reward model on a feedback file and save it as a directory."""
+    from rewardlab.rewards.model import RewardModel
+
+    with user_errors():
+        if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+            raise ModelError(f"{out_dir} already exists; pass --overwrite to replace it, or choose another --out")
+        dataset = load_data(data, format, map, label_values, on_empty, limit)
+        model = RewardModel.create(head, encoder=encoder, features=features, seed=seed, ensemble=ensemble,
+                                   cache_dir=cache_dir)
+        with progress_bar(f"embedding ({encoder})", quiet) as on_progress:
+            model.fit(dataset, on_progress=on_progress)
+        model.save(out_dir)
+        out.print(f"trained {head}{f' ×{ensemble}' if ensemble else ''} on {dataset!r} "
+                  f"in {model.train_info['fit_seconds']:.1f}s → {out_dir}", highlight=False)
+
+
+def evaluate(
+    data: DataArg,
+    model: Annotated[Path | None, typer.Option(help="A trained model directory to score on DATA.")] = None,
+    heads: Annotated[str, typer.Option(help="Without --model: comma-separated head kinds to cross-validate.")] = "bt-mlp,clf-mlp",
+    folds: Annotated[int, typer.Option(help="Without --model: folds of the cross-validation by prompt.")] = 5,
+    encoder: EncoderOpt = DEFAULT_ENCODER,
+    features: FeaturesOpt = "interaction",
+    seed: SeedOpt = 0,
+    record: Annotated[Path | None, typer.Option(help="Write the JSON record of this evaluation here.")] = None,
+    format: FormatOpt = "auto",
+    map: MapOpt = None,
+    label_values: LabelValuesOpt = None,
+    on_empty: OnEmptyOpt = None,
+    limit: LimitOpt = None,
+    cache_dir: CacheDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Held-out pairwise accuracy and calibration with 95% CIs: of a saved model, or k-fold CV of heads."""
+    from rewardlab.embed import make_encoder
+    from rewardlab.evaluate.crossval import LearnerSpec, cross_validate
+    from rewardlab.evaluate.holdout import evaluate_model
+    from rewardlab.evaluate.record import crossval_record, crossval_table, holdout_record, metrics_table, write_json
+    from rewardlab.rewards.model import RewardModel
+
+    started = time.perf_counter()
+    with user_errors():
+        dataset = load_data(data, format, map, label_values, on_empty, limit)
+        if not dataset.comparisons:
+            raise DataError("evaluation needs comparisons; this data has none", source=data)
+        if model is not None:
+            rm = RewardModel.load(model, cache_dir=cache_dir)
+            with progress_bar("embedding", quiet) as on_progress:
+                metrics = evaluate_model(rm, dataset, seed=seed, on_progress=on_progress)
+            out.print(metrics_table(metrics, f"{model} on {dataset.name}"))
+            payload = holdout_record(model, rm.config(), dataset, metrics, seed, time.perf_counter() - started)
+        else:
+            enc = make_encoder(encoder)
+            learners = [LearnerSpec(kind.strip(), kind.strip()) for kind in heads.split(",") if kind.strip()]
+            with progress_bars(quiet) as bars:
+                on_embed, on_train = bars.bar(f"embedding ({encoder})"), bars.bar("training (fold × learner)")
+                fitted = 0
+
+                def on_fit(name: str, fold: int) -> None:
+                    nonlocal fitted
+                    fitted += 1
+                    on_train(fitted, folds * len(learners))
+
+                result = cross_validate(dataset, learners, enc, features=features, k=folds, seed=seed,
+                                        cache_dir=cache_dir, on_embed_progress=on_embed, on_fit=on_fit)
+            out.print(crossval_table(result, f"{dataset.name}, {folds}-fold CV by prompt"))
+            payload = crossval_record(result, dataset, enc, features,
+                                      {"total": time.perf_counter() - started, "embedding": result.embed_stats.seconds})
+        if record is not None:
+            write_json(record, payload)
+            out.print(f"record: {record}", highlight=False)
+
+
+def score(
+    model: Annotated[Path, typer.Option(help="A trained model directory.")],
+    prompt: Annotated[str | None, typer.Option(help="Score one prompt + response.")] = None,
+    response: Annotated[str | None, typer.Option(help="The response to --prompt.")] = None,
+    input: Annotated[Path | None, typer.Option("--input", help="JSONL/CSV/Parquet rows with prompt and response "
+                                                              "fields, or candidate pools (prompt + responses list, "
+                                                              "as `generate run` writes).")] = None,
+    output: Annotated[Path | None, typer.Option(help="Write scored rows as JSONL here (default: stdout).")] = None,
+    prompt_field: str = "prompt",
+    response_field: str = "response",
+    cache_dir: CacheDir = None,
+) -> None:
+    """Reward of one (prompt, response), or of every row of a file (ensembles add mean/std/min/lcb)."""
+    from rewardlab.rewards.model import RewardModel
+    from rewardlab.rewards.scoring import score_record_file
+
+    with user_errors():
+        if (input is None) == (prompt is None or response is None):
+            raise RewardlabError("give either --prompt and --response, or --input FILE")
+        rm = RewardModel.load(model, cache_dir=cache_dir)
+        if input is None:
+            assert prompt is not None and response is not None
+            stats = rm.score_stats([prompt], [response])
+            out.print(json.dumps({k: round(float(v[0]), 6) for k, v in stats.items()}))
+            return
+        scored = list(score_record_file(rm, input, prompt_field, response_field))
+        if output is None:
+            for row in scored:
+                sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+            return
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with open(output, "w", encoding="utf-8") as handle:
+            for row in scored:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        out.print(f"scored {len(scored)} rows → {output}", highlight=False)
+
+
+def embed(
+    data: Annotated[str | None, typer.Argument(help="A feedback file or dataset name: embeds its prompts and responses.")] = None,
+    texts: Annotated[Path | None, typer.Option(help="Instead of DATA: a .txt (one text per line) or a record file.")] = None,
+    field: Annotated[str, typer.Option(help="With --texts on a record file: the field holding the text.")] = "text",
+    output: Annotated[Path | None, typer.Option(help="With --texts: write the vectors (row i = text i) as .npy.")] = None,
+    encoder: EncoderOpt = DEFAULT_ENCODER,
+    format: FormatOpt = "auto",
+    map: MapOpt = None,
+    label_values: LabelValuesOpt = None,
+    on_empty: OnEmptyOpt = None,
+    limit: LimitOpt = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor fill the cache.")] = False,
+    cache_dir: CacheDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Embed texts into the cache (so training and scoring start warm): throughput and cache hit rate."""
+    import numpy as np
+
+    from rewardlab.data.records import read_texts
+    from rewardlab.embed import embed_texts, make_encoder
+    from rewardlab.rewards.features import dataset_texts
+
+    with user_errors():
+        if (data is None) == (texts is None):
+            raise RewardlabError("give either DATA (a feedback file or dataset name) or --texts FILE")
+        if output is not None and texts is None:
+            raise RewardlabError("--output needs --texts (the vectors of a dataset go to the cache)")
+        if texts is not None:
+            items = read_texts(texts, field, limit)
+        else:
+            assert data is not None
+            items = dataset_texts(load_data(data, format, map, label_values, on_empty, limit))
+        enc = make_encoder(encoder)
+        load_started = time.perf_counter()
+        enc.encode(["warm-up"])  # load weights (first use of an ONNX spec: build it) outside the throughput
+        console.print(f"encoder {enc.spec} ready in {time.perf_counter() - load_started:.1f}s", highlight=False)
+        with progress_bar(f"embedding ({encoder})", quiet) as on_progress:
+            vectors, stats = embed_texts(items, enc, cache_dir=cache_dir, use_cache=not no_cache, on_progress=on_progress)
+        rate = stats.misses / stats.seconds if stats.misses and stats.seconds else float("nan")
+        out.print(f"{stats.texts} texts ({stats.unique} unique) with {enc.spec}: {stats.hits} cached "
+                  f"(hit rate {stats.hit_rate:.0%}), {stats.misses} embedded in {stats.seconds:.1f}s"
+                  f"{f' ({rate:.1f} texts/s)' if stats.misses else ''}", highlight=False)
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            np.save(output, vectors)
+            out.print(f"vectors {vectors.shape} → {output}", highlight=False)

@@ -1,0 +1,34 @@
+"""One generator from the settings a user gives: a local model (folder or GGUF) or an OpenAI-compatible server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rewardlab.generate.base import GenerationError, Generator
+from rewardlab.generate.local import LocalGenerator
+
+
+def local_generator(model: str | Path | None = None, gguf: str | None = None, batch_size: int = 8) -> LocalGenerator:
+    """A local model: a bare ``gguf`` path, a folder (with ``gguf`` the file's name in it), or SmolLM2 by default."""
+    if model is None and gguf is not None:
+        return LocalGenerator(gguf, batch_size=batch_size)
+    return LocalGenerator(model, gguf_file=gguf, batch_size=batch_size)
+
+
+def make_generator(model: str | Path | None = None, gguf: str | None = None, base_url: str | None = None,
+                   model_name: str | None = None, api_key: str = "none", batch_size: int = 8, concurrency: int = 4,
+                   timeout: float = 120.0) -> Generator:
+    """A server client for ``base_url``, else a local model; mixing the two kinds of settings is an error."""
+    if base_url is not None:
+        from rewardlab.generate.openai_client import OpenAIGenerator
+
+        if model is not None or gguf is not None:
+            raise GenerationError("pass either --base-url (a server) or --model/--gguf (a local model), not both")
+        if not model_name:
+            raise GenerationError("--base-url needs --model-name (the model the server should run)")
+        if not base_url.startswith(("http://", "https://")):
+            raise GenerationError(f"--base-url must be an http(s) URL, not {base_url!r}")
+        return OpenAIGenerator(model_name, base_url, api_key, timeout=timeout, concurrency=concurrency)
+    if model_name is not None:
+        raise GenerationError("--model-name goes with --base-url; for a local model use --model/--gguf")
+    return local_generator(model, gguf, batch_size)

@@ -1,0 +1,73 @@
+"""Scoring many texts with a reward model: rows of a record file, or candidate pools (best-of-n).
+
+A scored row keeps every input field and adds ``reward`` (plus ``reward_mean`` ... for ensembles); a candidate
+pool (``{"prompt", "responses": [...]}``, what `rewardlab generate run` writes) gets a ``rewards`` list instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardlab.data.candidates import CandidateSet, split_by_pool
+from rewardlab.data.records import get_field, iter_records, require_text
+from rewardlab.errors import DataError, ModelError
+from rewardlab.rewards.model import RewardModel
+
+
+def _stat_fields(stats: dict[str, np.ndarray], i: int, plural: bool = False) -> dict[str, Any]:
+    suffix = "s" if plural else ""
+    return {("reward" + suffix if k == "score" else f"reward{suffix}_{k}"): (v[i].tolist() if plural else float(v[i]))
+            for k, v in stats.items()}
+
+
+def score_record_file(model: RewardModel, path: str | Path, prompt_field: str = "prompt",
+                      response_field: str = "response") -> Iterator[dict[str, Any]]:
+    """Every row of a JSONL/CSV/Parquet file, scored. Rows with a ``responses`` list are candidate pools."""
+    rows: list[dict[str, Any]] = []
+    prompts: list[str] = []
+    responses: list[str] = []
+    spans: list[tuple[int, int, bool]] = []  # (start, end, is_pool) into prompts/responses
+    for row, record in iter_records(path):
+        prompt = require_text(get_field(record, prompt_field, source=path, row=row), source=path, row=row,
+                              field=prompt_field)
+        start = len(responses)
+        if response_field not in record and isinstance(record.get("responses"), list):
+            for j, item in enumerate(record["responses"]):
+                text = item.get("text") if isinstance(item, dict) else item
+                responses.append(require_text(text, source=path, row=row, field=f"responses[{j}]"))
+                prompts.append(prompt)
+            if len(responses) == start:
+                raise DataError("expected a non-empty list of responses", source=path, row=row, field="responses")
+            spans.append((start, len(responses), True))
+        else:
+            responses.append(require_text(get_field(record, response_field, source=path, row=row), source=path,
+                                          row=row, field=response_field))
+            prompts.append(prompt)
+            spans.append((start, start + 1, False))
+        rows.append(record)
+    stats = model.score_stats(prompts, responses)
+    for record, (start, end, is_pool) in zip(rows, spans):
+        if is_pool:
+            pooled = {k: v[start:end] for k, v in stats.items()}
+            yield dict(record, **{("rewards" if k == "score" else f"rewards_{k}"): [float(x) for x in v]
+                                  for k, v in pooled.items()})
+        else:
+            yield dict(record, **_stat_fields(stats, start))
+
+
+def score_candidate_sets(model: RewardModel, sets: Sequence[CandidateSet], aggregate: str | None = None,
+                         lam: float | None = None, on_progress: Callable[[int, int], None] | None = None
+                         ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Each pool's rewards, and for ensembles each pool's (members, candidates) rewards behind them."""
+    prompts = [s.prompt for s in sets for _ in s.responses]
+    responses = [r for s in sets for r in s.responses]
+    x = model.featurize(prompts, responses, on_progress=on_progress)
+    if aggregate is not None and not model.is_ensemble:
+        raise ModelError(f"aggregate {aggregate!r} needs an ensemble reward model (train with --ensemble N)")
+    flat = model.predict(x, aggregate, lam)
+    members = split_by_pool(model.predict_members(x), sets) if model.is_ensemble else None
+    return split_by_pool(flat, sets), members
