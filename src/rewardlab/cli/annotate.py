@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rewardlab.cli.console import out, user_errors
 from rewardlab.cli.options import SeedOpt, format_estimate
+
+if TYPE_CHECKING:
+    from rewardlab.collect.store import Store
 
 annotate_app = typer.Typer(no_args_is_help=True, help="Collect feedback from people: web app, agreement, export.")
 
@@ -18,7 +21,7 @@ DbOpt = Annotated[str, typer.Option("--db", help="SQLite file path or SQLAlchemy
 ProjectOpt = Annotated[str, typer.Option("--project", help="Project name.")]
 
 
-def _store(db: str):  # type: ignore[no-untyped-def]
+def _store(db: str) -> Store:
     from rewardlab.collect.store import open_store
 
     return open_store(db)

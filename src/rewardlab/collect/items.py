@@ -43,7 +43,8 @@ def _groups_from_file(path: Path, on_empty: str = "error") -> tuple[list[Group],
             steps = record.get("steps")
             if steps is not None and (not isinstance(steps, list) or not all(isinstance(s, str) for s in steps)):
                 raise DataError("must be a list of texts", source=path, row=row, field="steps")
-            groups.append((str(record["id"]) if record.get("id") is not None else None, prompt, texts, steps))
+            groups.append((str(record["id"]) if record.get("id") is not None else None, prompt,
+                           [str(t) for t in texts], None if steps is None else [str(s) for s in steps]))
         return groups, []
     from rewardlab.data.load import load_feedback
     dataset = load_feedback(path, on_empty=on_empty)

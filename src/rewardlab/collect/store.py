@@ -252,7 +252,7 @@ class Store:
                 raise StoreError(f"project {name!r} already exists")
             return int(conn.execute(projects.insert().values(
                 name=name, task_type=task_type, instructions=instructions, overlap=overlap,
-                config=json.dumps(config), created_at=time.time())).inserted_primary_key[0])
+                config=json.dumps(config), created_at=time.time())).inserted_primary_key[0])  # type: ignore[index]
 
     def project_id(self, name: str) -> int:
         with self.engine.connect() as conn:
@@ -355,7 +355,7 @@ class Store:
                 order = [int(i) for i in rng.permutation(n)]
                 assignment_id = conn.execute(assignments.insert().values(
                     item_id=candidate.id, user_id=user.id, project_id=project_id, shown_order=json.dumps(order),
-                    assigned_at=time.time(), done=False)).inserted_primary_key[0]
+                    assigned_at=time.time(), done=False)).inserted_primary_key[0]  # type: ignore[index]
                 return self._assignment_view(conn, int(assignment_id))
 
         return self._run_tx(claim)
@@ -390,7 +390,7 @@ class Store:
             label_id = conn.execute(labels.insert().values(
                 assignment_id=assignment_id, project_id=row.project_id, item_id=row.item_id, user_id=user.id,
                 value=json.dumps(canonical, ensure_ascii=False), seconds=seconds, created_at=time.time())
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]
             conn.execute(assignments.update().where(assignments.c.id == assignment_id).values(done=True))
             return int(label_id), True
 

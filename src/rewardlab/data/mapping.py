@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.data.dataset import FeedbackDataset
-from rewardlab.data.records import SkippedRows, get_field, iter_records, require_text
+from rewardlab.data.records import EMPTY_POLICIES, SkippedRows, get_field, is_blank, iter_records, require_text
 from rewardlab.data.types import Comparison, Label, Outcome, Rating
 from rewardlab.errors import DataError
 
@@ -58,7 +58,7 @@ class ColumnMapping:
             pairs[key] = column
         if "prompt" not in pairs:
             raise DataError("a mapping needs prompt=<column>", source="--map")
-        mapping = cls(**pairs)
+        mapping = cls(**pairs)  # type: ignore[arg-type]  # keys checked against the fields above
         if label_values:
             mapping.label_values = {}
             for item in filter(None, (part.strip() for part in label_values.split(","))):
@@ -88,8 +88,15 @@ class ColumnMapping:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "label_values" and getattr(self, f.name)}
 
 
-def read_mapped(path: str | Path, mapping: ColumnMapping, limit: int | None = None) -> FeedbackDataset:
-    """Read any record file through a column mapping."""
+def read_mapped(path: str | Path, mapping: ColumnMapping, limit: int | None = None,
+                on_empty: str = "error") -> FeedbackDataset:
+    """Read any record file through a column mapping.
+
+    ``on_empty="skip"`` leaves out rows whose response text (``chosen``/``rejected``/``a``/``b``/``response``) is
+    an empty string, counted in ``notes``; the default makes them an error naming the row and column.
+    """
+    if on_empty not in EMPTY_POLICIES:
+        raise DataError(f"on_empty must be one of {', '.join(EMPTY_POLICIES)}, not {on_empty!r}", source=path)
     source = str(path)
     kind = mapping.kind()
     dataset = FeedbackDataset(Path(path).name)
@@ -104,6 +111,12 @@ def read_mapped(path: str | Path, mapping: ColumnMapping, limit: int | None = No
             column = getattr(mapping, name)
             return require_text(get_field(record, column, source=source, row=row), source=source, row=row, field=column)
 
+        if on_empty == "skip":
+            empty = [column for column in _response_columns(mapping, kind)
+                     if is_blank(get_field(record, column, source=source, row=row))]
+            if empty:
+                skipped.add(f"row(s) whose '{empty[0]}' text is empty", row)
+                continue
         prompt_text = text("prompt")
         annotator = _optional_str(record, mapping.annotator, source, row)
         model = _optional_str(record, mapping.model, source, row)
@@ -135,6 +148,12 @@ def read_mapped(path: str | Path, mapping: ColumnMapping, limit: int | None = No
         raise DataError("file has no rows", source=source)
     dataset.notes.extend(skipped.notes(source))
     return dataset
+
+
+def _response_columns(mapping: ColumnMapping, kind: str) -> list[str]:
+    """The columns holding response text, the ones ``on_empty`` applies to."""
+    names = {"chosen_rejected": ("chosen", "rejected"), "labelled_pair": ("a", "b")}.get(kind, ("response",))
+    return [getattr(mapping, name) for name in names]
 
 
 def _check_columns(record: dict[str, Any], mapping: ColumnMapping, source: str) -> None:

@@ -33,7 +33,7 @@ def _base_suffix(path: Path) -> str:
 
 def _open_bytes(path: Path) -> io.BufferedIOBase:
     if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return gzip.open(path, "rb")
     return open(path, "rb")
 
 

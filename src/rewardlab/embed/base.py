@@ -21,7 +21,9 @@ class Encoder(Protocol):
     """
 
     spec: str
-    dim: int
+
+    @property
+    def dim(self) -> int: ...
 
     def fingerprint(self) -> str: ...
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
 
 from rewardlab.generate.base import ChatPrompt, Completion, GenerationError, SamplingParams, as_chat
 
@@ -60,7 +61,7 @@ class OpenAIGenerator:
                 raise GenerationError(f"{self.base_url or 'OpenAI API'} ({self.model}): the server returned no choices")
             tokens = response.usage.completion_tokens if response.usage else 0
             for choice in response.choices:
-                reason = "stop" if choice.finish_reason == "stop" else "length"
+                reason: Literal["stop", "length"] = "stop" if choice.finish_reason == "stop" else "length"
                 # usage counts the whole response; share it out so totals still add up
                 completions.append(Completion(choice.message.content or "", tokens // len(response.choices), reason))
             attempt += 1

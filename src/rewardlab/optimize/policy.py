@@ -284,7 +284,7 @@ def run_grpo(proxy: RewardModel | str | Path, prompts: Sequence[ChatPrompt], out
                            per_device_train_batch_size=config.num_generations, gradient_accumulation_steps=config.batch_size,
                            max_completion_length=config.max_completion_tokens, temperature=config.temperature, top_p=1.0)
         dataset = Dataset.from_list([{"prompt": run.trl_prompt(p)} for p in run.train_set])
-        trainer = GRPOTrainer(model=run.model, reward_funcs=run.proxy, args=args, train_dataset=dataset,
+        trainer = GRPOTrainer(model=run.model, reward_funcs=run.proxy, args=args, train_dataset=dataset,  # type: ignore[arg-type]
                               processing_class=run.tokenizer, callbacks=[run.callback()])
         run.train(trainer)
         return run.finish({})
