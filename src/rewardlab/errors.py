@@ -41,3 +41,18 @@ class ModelError(RewardlabError):
 
 class EncoderError(RewardlabError):
     """An encoder cannot be built from its spec, or its cache cannot be used."""
+
+
+class InvalidValueError(RewardlabError, ValueError):
+    """An argument outside what a function accepts (a bad k, temperature, strategy...).
+
+    It is also a ``ValueError``, so code that catches the standard exception keeps working, while the CLI reports
+    it as one clean line like every other `RewardlabError`.
+    """
+
+
+class UnknownIdError(RewardlabError, KeyError):
+    """A feedback row refers to a prompt or response id the dataset does not have (also a ``KeyError``)."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; a user should read it plainly
+        return str(self.args[0]) if self.args else ""

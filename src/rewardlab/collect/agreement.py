@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab.errors import InvalidValueError
 from rewardlab.evaluate.bootstrap import Estimate
 
 LEVELS = ("nominal", "ordinal", "interval")
@@ -49,22 +50,22 @@ class _Indexed:
 
 def _index(ratings: Sequence[Judgement]) -> _Indexed:
     if len(ratings) == 0:
-        raise ValueError("no ratings given")
+        raise InvalidValueError("no ratings given")
     dupes = [pair for pair, k in Counter((r.item, r.annotator) for r in ratings).items() if k > 1]
     if dupes:
         shown = ", ".join(f"(item {i!r}, annotator {a!r})" for i, a in dupes[:5])
         more = f" and {len(dupes) - 5} more" if len(dupes) > 5 else ""
-        raise ValueError(f"each annotator may rate an item once; duplicated: {shown}{more}")
+        raise InvalidValueError(f"each annotator may rate an item once; duplicated: {shown}{more}")
     is_str = [isinstance(r.value, str) for r in ratings]
     for r in ratings:
         if not isinstance(r.value, str | Real):
-            raise ValueError(f"rating value must be a str or a number, got {r.value!r} (item {r.item!r})")
+            raise InvalidValueError(f"rating value must be a str or a number, got {r.value!r} (item {r.item!r})")
     if any(is_str) and not all(is_str):
-        raise ValueError("rating values mix strings and numbers; use one kind for all ratings")
+        raise InvalidValueError("rating values mix strings and numbers; use one kind for all ratings")
     numeric = not is_str[0]
     raw: list[Any] = [float(r.value) if numeric else r.value for r in ratings]
     if numeric and not np.all(np.isfinite(raw)):
-        raise ValueError("numeric rating values must be finite (NaN means 'missing' in the matrix)")
+        raise InvalidValueError("numeric rating values must be finite (NaN means 'missing' in the matrix)")
     values = sorted(set(raw))
     items, annotators = sorted({r.item for r in ratings}), sorted({r.annotator for r in ratings})
     pos = {v: k for k, v in enumerate(values)}
@@ -103,16 +104,16 @@ def category_counts(ratings: Sequence[Judgement]) -> tuple[np.ndarray, list[str]
 
 def _check_level(level: str) -> None:
     if level not in LEVELS:
-        raise ValueError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
+        raise InvalidValueError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
 
 
 def _unit_counts(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(units × values) counts of each distinct value within each unit (column), and the sorted values."""
     m = np.asarray(matrix, dtype=np.float64)
     if m.ndim != 2:
-        raise ValueError(f"reliability matrix must be 2-D (coders × units), got shape {m.shape}")
+        raise InvalidValueError(f"reliability matrix must be 2-D (coders × units), got shape {m.shape}")
     if np.isinf(m).any():
-        raise ValueError("reliability matrix holds infinite values")
+        raise InvalidValueError("reliability matrix holds infinite values")
     present = ~np.isnan(m)
     values, codes = np.unique(m[present], return_inverse=True)
     counts = np.zeros((m.shape[1], values.size))
@@ -126,7 +127,7 @@ def _alpha_from_counts(counts: np.ndarray, values: np.ndarray, level: str) -> fl
     pairable = m >= 2
     counts, m = counts[pairable], m[pairable]
     if counts.shape[0] == 0:
-        raise ValueError("no pairable values: every unit has fewer than 2 values")
+        raise InvalidValueError("no pairable values: every unit has fewer than 2 values")
     weighted = counts / (m - 1)[:, None]
     # o_ck = Σ_u n_uc (n_uk − [c = k]) / (m_u − 1): every ordered pair of values within a unit, weighted
     o = weighted.T @ counts - np.diag(weighted.sum(axis=0))
@@ -169,13 +170,13 @@ def fleiss_kappa(counts: np.ndarray) -> float:
     """
     c = np.asarray(counts, dtype=np.float64)
     if c.ndim != 2:
-        raise ValueError(f"counts must be 2-D (items × categories), got shape {c.shape}")
+        raise InvalidValueError(f"counts must be 2-D (items × categories), got shape {c.shape}")
     if not np.all(np.isfinite(c)) or (c < 0).any() or not np.array_equal(c, np.round(c)):
-        raise ValueError("counts must be non-negative whole numbers")
+        raise InvalidValueError("counts must be non-negative whole numbers")
     n_i = c.sum(axis=1)
     c, n_i = c[n_i >= 2], n_i[n_i >= 2]
     if c.shape[0] == 0:
-        raise ValueError("no item has 2 or more ratings, so agreement cannot be measured")
+        raise InvalidValueError("no item has 2 or more ratings, so agreement cannot be measured")
     p_bar = np.mean(((c**2).sum(axis=1) - n_i) / (n_i * (n_i - 1)))
     p_e = np.sum((c.sum(axis=0) / n_i.sum()) ** 2)
     if p_e >= 1.0:
@@ -202,9 +203,9 @@ def _bootstrap_ci(
 
 def _check_ci_args(n_resamples: int, confidence: float) -> None:
     if n_resamples < 0:
-        raise ValueError(f"n_resamples must be >= 0, got {n_resamples}")
+        raise InvalidValueError(f"n_resamples must be >= 0, got {n_resamples}")
     if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+        raise InvalidValueError(f"confidence must be in (0, 1), got {confidence}")
 
 
 def alpha_with_ci(
@@ -215,7 +216,7 @@ def alpha_with_ci(
     _check_ci_args(n_resamples, confidence)
     matrix, _, _, values = reliability_matrix(ratings)
     if level != "nominal" and values and isinstance(values[0], str):
-        raise ValueError(f"{level} alpha needs numeric rating values; got strings such as {values[0]!r}")
+        raise InvalidValueError(f"{level} alpha needs numeric rating values; got strings such as {values[0]!r}")
     counts, unique = _unit_counts(matrix)
     counts = counts[counts.sum(axis=1) >= 2]
     value = _alpha_from_counts(counts, unique, level)
@@ -281,10 +282,10 @@ def position_bias(shown_left_won: Sequence[bool | None], confidence: float = 0.9
     _check_ci_args(0, confidence)
     for v in shown_left_won:
         if v is not None and not isinstance(v, bool | np.bool_):
-            raise ValueError(f"entries must be True, False or None (tie), got {v!r}")
+            raise InvalidValueError(f"entries must be True, False or None (tie), got {v!r}")
     decided = [bool(v) for v in shown_left_won if v is not None]
     if not decided:
-        raise ValueError("no non-tie comparisons: position bias is undefined")
+        raise InvalidValueError("no non-tie comparisons: position bias is undefined")
     return _proportion(sum(decided), len(decided), confidence)
 
 

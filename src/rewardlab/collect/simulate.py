@@ -22,6 +22,7 @@ from scipy.special import expit
 from rewardlab.data.candidates import CandidateSet, pool_offsets
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.types import Comparison
+from rewardlab.errors import InvalidValueError
 
 PAIRINGS = ("same-prompt", "cross-prompt")
 
@@ -38,9 +39,9 @@ class SimulatedAnnotator:
 
     def __post_init__(self) -> None:
         if self.beta < 0:
-            raise ValueError("beta must be >= 0 (0 = coin flips, inf = noiseless)")
+            raise InvalidValueError("beta must be >= 0 (0 = coin flips, inf = noiseless)")
         if not 0.0 <= self.flip_rate <= 0.5:
-            raise ValueError("flip_rate must be in [0, 0.5]")
+            raise InvalidValueError("flip_rate must be in [0, 0.5]")
 
     def prob_first_wins(self, gold_diff: np.ndarray, length_diff: np.ndarray | float = 0.0) -> np.ndarray:
         """P(the first response is preferred) for standardised gold and log-length differences."""
@@ -68,7 +69,7 @@ class Pool:
     @classmethod
     def of(cls, sets: Sequence[CandidateSet]) -> Pool:
         if len(sets) < 2:
-            raise ValueError("simulating comparisons needs at least two candidate sets")
+            raise InvalidValueError("simulating comparisons needs at least two candidate sets")
         gold = np.concatenate([s.require_gold() for s in sets])
         log_length = np.log1p(np.array([len(t) for s in sets for t in s.responses], dtype=np.float64))
         return cls(
@@ -87,11 +88,11 @@ def draw_pairs(pool: Pool, n_pairs: int, pairing: str, rng: np.random.Generator)
     candidates with identical text are never paired, because a response cannot be compared with itself.
     """
     if pairing not in PAIRINGS:
-        raise ValueError(f"unknown pairing {pairing!r}; known: {', '.join(PAIRINGS)}")
+        raise InvalidValueError(f"unknown pairing {pairing!r}; known: {', '.join(PAIRINGS)}")
     n_sets = len(pool.starts) - 1
     sizes = np.diff(pool.starts)
     if pairing == "same-prompt" and sizes.max() < 2:
-        raise ValueError("same-prompt pairs need a candidate set with at least two responses")
+        raise InvalidValueError("same-prompt pairs need a candidate set with at least two responses")
     first = np.empty(0, dtype=np.int64)
     second = np.empty(0, dtype=np.int64)
     while len(first) < n_pairs:
@@ -126,10 +127,10 @@ def simulate_comparisons(
     is bias, not signal. ``meta`` keeps the true P(a ≻ b) for noise-ceiling analyses.
     """
     if n_pairs < 1:
-        raise ValueError("the annotation budget must be at least one pair")
+        raise InvalidValueError("the annotation budget must be at least one pair")
     team = [annotators] if isinstance(annotators, SimulatedAnnotator) else list(annotators)
     if not team:
-        raise ValueError("need at least one annotator")
+        raise InvalidValueError("need at least one annotator")
     rng = np.random.default_rng(seed)
     pool = Pool.of(sets)
     first, second = draw_pairs(pool, n_pairs, pairing, rng)

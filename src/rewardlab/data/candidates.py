@@ -22,7 +22,7 @@ from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.records import SkippedRows, iter_records, require_text
 from rewardlab.data.registry import shared_data_dir
 from rewardlab.data.types import prompt_id_for, response_id_for
-from rewardlab.errors import DataError
+from rewardlab.errors import DataError, InvalidValueError
 
 ALPACA_EVAL_FILE = "annotations_weighted_gpt4_turbo.jsonl.gz"
 
@@ -38,14 +38,14 @@ class CandidateSet:
 
     def __post_init__(self) -> None:
         if not self.responses:
-            raise ValueError("a candidate set needs at least one response")
+            raise InvalidValueError("a candidate set needs at least one response")
         if self.gold is not None:
             gold = np.asarray(self.gold, dtype=np.float64)
             if gold.shape != (len(self.responses),):
-                raise ValueError(f"gold has {gold.size} values for {len(self.responses)} responses")
+                raise InvalidValueError(f"gold has {gold.size} values for {len(self.responses)} responses")
             object.__setattr__(self, "gold", gold)
         if self.sources is not None and len(self.sources) != len(self.responses):
-            raise ValueError(f"sources has {len(self.sources)} names for {len(self.responses)} responses")
+            raise InvalidValueError(f"sources has {len(self.sources)} names for {len(self.responses)} responses")
 
     def __len__(self) -> int:
         return len(self.responses)

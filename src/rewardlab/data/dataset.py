@@ -26,8 +26,14 @@ from rewardlab.data.types import (
     prompt_id_for,
     response_id_for,
 )
+from rewardlab.errors import InvalidValueError, UnknownIdError
 
 Feedback = Comparison | Ranking | Rating | Label | Correction | Critique | StepLabel | Demonstration
+
+#: below this many training examples `FeedbackDataset.thin_data_warning` speaks up
+MIN_TRAINING_EXAMPLES = 50
+#: a learner of comparisons learns from rankings too: the training set turns each ranking into all its ordered pairs
+PAIRWISE_FEEDBACK = ("comparisons", "rankings")
 
 #: table name -> row type, in a fixed order (used by writers, summaries and fingerprints)
 FEEDBACK_TABLES: dict[str, type] = {
@@ -74,7 +80,7 @@ class FeedbackDataset:
 
     def add_response(self, prompt_id: str, text: str, source: str | None = None) -> str:
         if prompt_id not in self.prompts:
-            raise KeyError(f"unknown prompt id {prompt_id!r}")
+            raise UnknownIdError(f"unknown prompt id {prompt_id!r}")
         rid = response_id_for(prompt_id, text)
         if rid not in self.responses:
             self.responses[rid] = Response(rid, prompt_id, text, source)
@@ -84,15 +90,15 @@ class FeedbackDataset:
         """Append a feedback row after checking that the ids it refers to exist."""
         for ref in _response_refs(row):
             if ref not in self.responses:
-                raise KeyError(f"{type(row).__name__} refers to unknown response id {ref!r}")
+                raise UnknownIdError(f"{type(row).__name__} refers to unknown response id {ref!r}")
         pid = getattr(row, "prompt_id", None)
         if pid is not None and pid not in self.prompts:
-            raise KeyError(f"{type(row).__name__} refers to unknown prompt id {pid!r}")
+            raise UnknownIdError(f"{type(row).__name__} refers to unknown prompt id {pid!r}")
         self.table(_TABLE_OF_TYPE[type(row)]).append(row)
 
     def table(self, name: str) -> list[Any]:
         if name not in FEEDBACK_TABLES:
-            raise KeyError(f"unknown feedback table {name!r}; known: {', '.join(FEEDBACK_TABLES)}")
+            raise UnknownIdError(f"unknown feedback table {name!r}; known: {', '.join(FEEDBACK_TABLES)}")
         rows: list[Any] = getattr(self, name)
         return rows
 
@@ -110,6 +116,28 @@ class FeedbackDataset:
         touched = {self.prompt_of(row)}
         touched.update(self.responses[ref].prompt_id for ref in _response_refs(row))
         return touched
+
+    def training_examples(self, feedback: str) -> int:
+        """How many examples a learner of ``feedback`` gets: comparisons count with every ordered pair a ranking
+        implies (that is how pairwise heads learn from rankings); ratings, labels ... count as rows."""
+        if feedback in PAIRWISE_FEEDBACK:
+            return len(self.comparisons) + sum(len(r.response_ids) * (len(r.response_ids) - 1) // 2
+                                               for r in self.rankings)
+        return len(self.table(feedback)) if feedback in FEEDBACK_TABLES else 0
+
+    def thin_data_warning(self, feedback: str, minimum: int = MIN_TRAINING_EXAMPLES) -> str | None:
+        """A warning when a learner of ``feedback`` would be fitted to fewer than ``minimum`` examples (None otherwise,
+        and None for no examples at all: the learner refuses those itself)."""
+        n = self.training_examples(feedback)
+        if n == 0 or n >= minimum:
+            return None
+        pairwise = feedback in PAIRWISE_FEEDBACK
+        noun = "comparison" if pairwise else feedback.removesuffix("s").replace("_", " ")
+        kind = f"{noun}{'' if n == 1 else 's'}" + (" (rankings counted as their pairs)" if pairwise and self.rankings else "")
+        prompts = len(self.prompts)
+        return (f"{self.name}: only {n} {kind} on {prompts} prompt{'' if prompts == 1 else 's'} to learn from; a reward "
+                f"model fitted to fewer than {minimum} is mostly noise and its held-out accuracy cannot be told from "
+                "chance (collect more feedback; `rewardlab evaluate` shows the CI)")
 
     def summary(self) -> dict[str, int]:
         counts = {"prompts": len(self.prompts), "responses": len(self.responses)}
@@ -173,10 +201,10 @@ class FeedbackDataset:
     def kfold(self, k: int = 5, seed: int = 0) -> list[tuple[FeedbackDataset, FeedbackDataset]]:
         """k (train, test) splits by prompt; duplicated prompts always fall in the same fold."""
         if k < 2:
-            raise ValueError("k-fold needs k >= 2")
+            raise InvalidValueError("k-fold needs k >= 2")
         n_groups = len(set(self.prompt_groups().values()))
         if n_groups < k:
-            raise ValueError(f"cannot make {k} folds from {n_groups} distinct prompts")
+            raise InvalidValueError(f"cannot make {k} folds from {n_groups} distinct prompts")
         fold_of = self.fold_of_prompt(k, seed)
         splits = []
         for fold in range(k):
@@ -190,13 +218,13 @@ class FeedbackDataset:
     def split(self, by: str = "prompt", test_size: float = 0.2, seed: int = 0) -> tuple[FeedbackDataset, FeedbackDataset]:
         """One (train, test) split. Only ``by="prompt"`` exists: splitting pairs of one prompt leaks."""
         if by != "prompt":
-            raise ValueError(f"split by {by!r} is not supported; only by='prompt' is leak-free")
+            raise InvalidValueError(f"split by {by!r} is not supported; only by='prompt' is leak-free")
         if not 0.0 < test_size < 1.0:
-            raise ValueError("test_size must be in (0, 1)")
+            raise InvalidValueError("test_size must be in (0, 1)")
         groups = self.prompt_groups()
         unique = sorted(set(groups.values()))
         if len(unique) < 2:
-            raise ValueError("need at least two distinct prompts to split")
+            raise InvalidValueError("need at least two distinct prompts to split")
         order = np.random.default_rng(seed).permutation(len(unique))
         n_test = min(len(unique) - 1, max(1, round(test_size * len(unique))))
         test_groups = {unique[i] for i in order[:n_test]}

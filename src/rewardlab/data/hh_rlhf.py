@@ -14,7 +14,7 @@ from typing import Any
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.records import EMPTY_POLICIES, SkippedRows, get_field, iter_records, require_text
 from rewardlab.data.types import Comparison, Message
-from rewardlab.errors import DataError
+from rewardlab.errors import DataError, InvalidValueError
 
 ASSISTANT_TAG = "\n\nAssistant:"
 _TURN = re.compile(r"\n\n(Human|Assistant):")
@@ -79,7 +79,7 @@ def hh_rlhf_from_records(
     records: Iterable[tuple[int, dict[str, Any]]], *, source: str, name: str = "hh-rlhf", on_empty: str = "error"
 ) -> FeedbackDataset:
     if on_empty not in EMPTY_POLICIES:
-        raise ValueError(f"on_empty must be one of {EMPTY_POLICIES}")
+        raise InvalidValueError(f"on_empty must be one of {EMPTY_POLICIES}")
     dataset = FeedbackDataset(name)
     skipped = SkippedRows()
     for row, record in records:

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from rewardlab.data.records import iter_records, require_text
+from rewardlab.data.registry import shared_data_dir
 from rewardlab.data.types import normalize_prompt
-from rewardlab.errors import DataError
+from rewardlab.errors import DataError, InvalidValueError
 
 PROMPT_OIRL_DATASETS = ("gsm8k", "svamp", "mawps")
 SPLITS = ("train", "test")  # as released; leak_free_split adds "unused"
@@ -36,7 +37,7 @@ class PromptLogs:
 
     def __post_init__(self) -> None:
         if self.correct.shape != (len(self.queries), len(self.prompts)):
-            raise ValueError(f"correctness matrix {self.correct.shape} does not match {len(self.queries)} queries × "
+            raise InvalidValueError(f"correctness matrix {self.correct.shape} does not match {len(self.queries)} queries × "
                              f"{len(self.prompts)} prompts")
         if not self.aliases:
             self.aliases = [f"p{j}" for j in range(len(self.prompts))]
@@ -159,3 +160,12 @@ def read_prompt_logs(path: str | Path, name: str | None = None) -> PromptLogs:
         correct[qi, pj] = label
     return PromptLogs(name or Path(path).name, list(query_index), list(prompt_index), correct,
                       np.array([query_split[i] for i in range(len(query_index))]))
+
+
+def load_prompt_logs(source: str | Path) -> PromptLogs:
+    """Logs as a user names them: an existing file is read as your own logs (`read_prompt_logs`); otherwise
+    gsm8k, svamp or mawps is that dataset of the Prompt-OIRL release in the shared data folder."""
+    if str(source) in PROMPT_OIRL_DATASETS and not Path(source).exists():
+        return read_prompt_oirl(str(source), shared_data_dir() / "prompt-oirl")
+    return read_prompt_logs(source)
+

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rewardlab.errors import InvalidValueError
+
 
 def length_sorted_batches(lengths: Sequence[int], batch_size: int, token_budget: int | None = None) -> list[np.ndarray]:
     """Index arrays into ``lengths``, shortest texts first, each batch of similar length.
@@ -19,7 +21,7 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int, token_budget:
     ``rows × longest`` would exceed it, so short texts travel in larger batches than long ones.
     """
     if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+        raise InvalidValueError("batch_size must be at least 1")
     order = np.argsort(np.asarray(lengths, dtype=np.int64), kind="stable")
     batches: list[np.ndarray] = []
     start = 0
@@ -39,7 +41,7 @@ def pad_token_ids(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pad token id lists to one width; returns ``(ids, attention_mask)`` as int64 arrays."""
     if side not in ("left", "right"):
-        raise ValueError("side must be 'left' or 'right'")
+        raise InvalidValueError("side must be 'left' or 'right'")
     width = max((len(r) for r in rows), default=0)
     ids = np.full((len(rows), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(rows), width), dtype=np.int64)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rewardlab.errors import InvalidValueError
+
 PACK_FORMAT = "rewardlab.embeddings/1"
 
 
@@ -121,7 +123,7 @@ class EmbeddingCache:
         """Store a batch as one new pack (atomic: written aside, then renamed into place)."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.shape != (len(texts), self.dim):
-            raise ValueError(f"expected vectors of shape {(len(texts), self.dim)}, got {vectors.shape}")
+            raise InvalidValueError(f"expected vectors of shape {(len(texts), self.dim)}, got {vectors.shape}")
         from safetensors.numpy import save_file
 
         keys = np.frombuffer(b"".join(text_key(t) for t in texts), dtype=np.uint8).reshape(len(texts), 32)

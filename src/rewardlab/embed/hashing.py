@@ -12,13 +12,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rewardlab.errors import InvalidValueError
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 class HashingEncoder:
     def __init__(self, dim: int = 256, max_tokens: int = 256) -> None:
         if dim < 2:
-            raise ValueError("dim must be >= 2")
+            raise InvalidValueError("dim must be >= 2")
         self.dim = dim
         self.max_tokens = max_tokens
         self.spec = f"hashing:{dim}"

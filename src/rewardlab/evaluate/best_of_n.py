@@ -18,6 +18,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from rewardlab.data.candidates import CandidateSet
+from rewardlab.errors import InvalidValueError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
 
 
@@ -53,7 +54,7 @@ def expected_best_of_n(proxy: np.ndarray, gold: np.ndarray, max_n: int) -> np.nd
     """Expected gold of the best-of-n pick for n = 1..max_n (n larger than the pool acts as the whole pool)."""
     pool = len(gold)
     if pool == 0:
-        raise ValueError("empty candidate pool")
+        raise InvalidValueError("empty candidate pool")
     curve = best_of_n_weights(pool, min(max_n, pool)) @ gold_by_proxy_rank(proxy, gold)
     if max_n > pool:
         curve = np.concatenate([curve, np.full(max_n - pool, curve[-1])])
@@ -88,7 +89,7 @@ class BestOfNResult:
         if n == "max":
             return self.at_max, self.oracle_at_max
         if not isinstance(n, int) or not 1 <= n <= self.max_n:
-            raise ValueError(f"n must be 'max' or in 1..{self.max_n}, got {n!r}")
+            raise InvalidValueError(f"n must be 'max' or in 1..{self.max_n}, got {n!r}")
         return self.curve[:, n - 1], self.oracle_curve[:, n - 1]
 
     def kl(self, n: int | str) -> float:
@@ -99,16 +100,16 @@ class BestOfNResult:
 def best_of_n(sets: Sequence[CandidateSet], proxy_scores: Sequence[np.ndarray], max_n: int | None = None) -> BestOfNResult:
     """Best-of-n values for n = 1..max_n (default: the smallest pool) of ``proxy_scores[i]`` on ``sets[i]``."""
     if len(sets) != len(proxy_scores):
-        raise ValueError(f"{len(sets)} candidate sets but {len(proxy_scores)} score arrays")
+        raise InvalidValueError(f"{len(sets)} candidate sets but {len(proxy_scores)} score arrays")
     if not sets:
-        raise ValueError("no candidate sets to evaluate")
+        raise InvalidValueError("no candidate sets to evaluate")
     max_n = max_n or min(len(s) for s in sets)
     rows = []
     for candidate_set, scores in zip(sets, proxy_scores):
         gold = candidate_set.require_gold()
         scores = np.asarray(scores, dtype=np.float64)
         if scores.shape != gold.shape:
-            raise ValueError(f"{scores.size} scores for {gold.size} candidates of prompt {candidate_set.prompt[:60]!r}")
+            raise InvalidValueError(f"{scores.size} scores for {gold.size} candidates of prompt {candidate_set.prompt[:60]!r}")
         curve = expected_best_of_n(scores, gold, max_n)
         oracle = expected_best_of_n(gold, gold, max_n)
         rows.append((curve, gold_by_proxy_rank(scores, gold)[-1], oracle, gold.max(), gold.mean(),

@@ -17,6 +17,7 @@ from typing import Any
 
 from rewardlab.data.candidates import CandidateSet
 from rewardlab.data.hh_rlhf import chat_turns, is_dialogue
+from rewardlab.errors import InvalidValueError
 from rewardlab.generate.base import ChatPrompt, Generator, SamplingParams
 
 
@@ -31,7 +32,7 @@ def generate_candidates(generator: Generator, prompts: Sequence[str], params: Sa
     Seeding per batch keeps a run reproducible while batches still get different random streams.
     """
     if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+        raise InvalidValueError("batch_size must be at least 1")
     total = len(prompts)
     if on_progress:
         on_progress(0, total)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp, softmax
 
+from rewardlab.errors import InvalidValueError
 from rewardlab.rewards.ensemble import AGGREGATES, aggregate_members
 
 STRATEGIES = ("argmax", "soft", "conservative")
@@ -20,14 +21,14 @@ def best_of_n_index(scores: np.ndarray) -> int:
     """The candidate with the highest reward (first one among exact ties)."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.size == 0:
-        raise ValueError("no candidates to select from")
+        raise InvalidValueError("no candidates to select from")
     return int(np.argmax(scores))
 
 
 def soft_best_of_n_probs(scores: np.ndarray, temperature: float) -> np.ndarray:
     """p_i ∝ exp(r_i / T) over the pool."""
     if temperature <= 0:
-        raise ValueError("temperature must be > 0 (use best_of_n_index for T → 0)")
+        raise InvalidValueError("temperature must be > 0 (use best_of_n_index for T → 0)")
     return np.asarray(softmax(np.asarray(scores, dtype=np.float64) / temperature))
 
 
@@ -55,7 +56,7 @@ def conservative_scores(member_scores: np.ndarray, how: str = "lcb", lam: float 
     """One reward per candidate from (members, candidates) ensemble rewards: ``min`` or ``lcb`` = mean − λ·std
     (or ``mean``), so a candidate only wins if the members agree it is good (Coste et al., 2023)."""
     if how not in AGGREGATES:
-        raise ValueError(f"unknown aggregate {how!r}; known: {', '.join(AGGREGATES)}")
+        raise InvalidValueError(f"unknown aggregate {how!r}; known: {', '.join(AGGREGATES)}")
     return aggregate_members(member_scores, lam)[how]
 
 
@@ -76,6 +77,6 @@ def select_index(
         return sample_soft_best_of_n(flat, temperature, rng or np.random.default_rng(0))
     if strategy == "conservative":
         if np.ndim(scores) != 2:
-            raise ValueError("conservative selection needs per-member scores (an ensemble reward model)")
+            raise InvalidValueError("conservative selection needs per-member scores (an ensemble reward model)")
         return best_of_n_index(conservative_scores(scores, how, lam))
-    raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
+    raise InvalidValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
