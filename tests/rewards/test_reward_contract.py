@@ -162,7 +162,7 @@ def test_a_loaded_model_can_be_refitted(ensemble_size: int, tmp_path: Path) -> N
     new_data = polite_dataset(40, offset=100)
     refitted = RewardModel.load(tmp_path / "m").fit(new_data)
     fresh = RewardModel.create("bt-mlp", **kwargs).fit(new_data)  # type: ignore[arg-type]
-    assert refitted.head.params() == fresh.head.params()
+    assert refitted.config()["head"] == fresh.config()["head"]
     assert np.array_equal(refitted.score_members(PROMPTS, RESPONSES), fresh.score_members(PROMPTS, RESPONSES))
     assert np.array_equal(refitted.score(PROMPTS, RESPONSES), fresh.score(PROMPTS, RESPONSES))
     assert refitted.train_info["data_fingerprint"] == new_data.fingerprint()
@@ -187,4 +187,20 @@ def test_an_old_ensemble_refits(tmp_path: Path) -> None:
     shutil.copytree(OLD_MODELS / "bt-linear-ens", tmp_path / "ens")
     model = RewardModel.load(tmp_path / "ens").fit(polite_dataset(30, offset=7))
     assert model.score_members(PROMPTS, RESPONSES).shape == (2, 3)
-    assert model.head.params() == load_head(tmp_path / "ens" / "head").params()
+    assert model.config()["head"] == load_head(tmp_path / "ens" / "head").params()
+
+
+def test_damaged_head_directories_are_model_errors(tmp_path: Path) -> None:
+    shutil.copytree(OLD_MODELS / "bt-linear", tmp_path / "m")
+    head_json = tmp_path / "m" / "head" / "head.json"
+    config = json.loads(head_json.read_text())
+    head_json.write_text(json.dumps({**config, "class": "forest"}))
+    with pytest.raises(ModelError, match="unknown head class 'forest'"):
+        RewardModel.load(tmp_path / "m")
+    head_json.write_text(json.dumps({**config, "params": {**config["params"], "layers": 3}}))
+    with pytest.raises(ModelError, match="cannot load this 'torch' head"):
+        RewardModel.load(tmp_path / "m")
+    head_json.write_text(json.dumps(config))
+    (tmp_path / "m" / "head" / "head.safetensors").unlink()
+    with pytest.raises(ModelError, match="cannot load"):
+        RewardModel.load(tmp_path / "m")

@@ -89,7 +89,16 @@ def register_head_class(cls: type[H]) -> type[H]:
 def load_head(directory: Path) -> RewardHead:
     """A saved head, of whichever registered class its head.json names."""
     config = read_head_json(directory)
-    return HEAD_CLASSES.lookup(config.get("class", ""))(directory)
+    class_name = config.get("class", "")
+    if class_name not in HEAD_CLASSES:
+        raise ModelError(f"{directory / 'head.json'}: unknown head class {class_name!r}; known: {', '.join(HEAD_CLASSES)}"
+                         " (a plugin's head class must be imported before its models load)")
+    try:
+        return HEAD_CLASSES[class_name](directory)
+    except ModelError:
+        raise
+    except (KeyError, TypeError, ValueError, OSError) as exc:  # a damaged or foreign directory, not a bug of ours
+        raise ModelError(f"{directory}: cannot load this {class_name!r} head ({type(exc).__name__}: {exc})") from exc
 
 
 def read_head_json(directory: Path) -> dict[str, Any]:
