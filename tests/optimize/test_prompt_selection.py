@@ -1,9 +1,9 @@
-"""Prompt-OIRL pieces on a slice of the real logs: readers, leak-free split, prompt models, selection, subsets."""
+"""Prompt-OIRL pieces: readers and the leak-free split on the real logs, prompt models, knn tuning, selection,
+and the train / select workflow the CLI runs."""
 
 from __future__ import annotations
 
 import json
-from math import comb
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +11,9 @@ import pytest
 
 from rewardlab.data.prompt_logs import leak_free_split, read_prompt_logs, read_prompt_oirl
 from rewardlab.data.types import normalize_prompt
-from rewardlab.errors import DataError
-from rewardlab.experiments.prompt_oirl import OirlConfig, embed_logs, llama_confidence, run_split
-from rewardlab.optimize.prompts import KNN_GRID, KnnTuner, PromptRewardModel, select_prompts
+from rewardlab.errors import DataError, ModelError
+from rewardlab.optimize.prompt_tuning import KNN_GRID, KnnTuner, fit_tuned_knn
+from rewardlab.optimize.prompts import PromptRewardModel, select_prompts
 
 
 @pytest.fixture
@@ -65,24 +65,8 @@ def test_prompt_model_learns_and_round_trips(head: str, tmp_path: Path) -> None:
     truth = (q[500:, :3] > 0).astype(float)
     assert truth[np.arange(100), chosen].mean() > truth.mean(0).max() + 0.1  # query-dependent beats any one prompt
     model.save(tmp_path / head)
-    loaded, _ = PromptRewardModel.load(tmp_path / head)
+    loaded = PromptRewardModel.load(tmp_path / head)
     assert np.allclose(loaded.predict_proba(q[500:], p, texts), prob, atol=1e-6)
-
-
-def test_subsets_are_enumerated_exactly(oirl_dir: Path) -> None:
-    logs = read_prompt_oirl("gsm8k", oirl_dir)
-    keep = np.concatenate([logs.rows("train")[:300], logs.rows("test")[:120]])
-    small = logs.take(keep)
-    q, p = embed_logs(small, "hashing:64")
-    confidence = llama_confidence(oirl_dir, "gsm8k", 1000, 16)[:120]
-    result = run_split(small, small.split, q, p, confidence, OirlConfig(ks=(1, 2, 3, 6), n_resamples=100))
-    for k, entry in result["by_k"].items():
-        assert entry["subsets"] == comb(6, int(k))
-        for method in ("best_prompt", "self_confidence", "ours", "ours_heldout", "oracle_k"):
-            assert 0 <= entry[method]["value"] <= result["oracle_16"]["value"] + 1e-12
-        assert entry["ours"]["value"] <= entry["oracle_k"]["value"] + 1e-12
-    assert result["by_k"]["1"]["ours"]["value"] == pytest.approx(result["by_k"]["1"]["best_prompt"]["value"])
-    assert result["train_prompts"] == [0, 1, 2, 3, 4, 5] and result["heldout_prompts"] == list(range(6, 16))
 
 
 def test_own_logs_long_format(tmp_path: Path) -> None:
@@ -136,8 +120,6 @@ def test_knn_tuning_reports_no_gain_when_labels_ignore_the_query() -> None:
 def test_fit_tuned_knn_falls_back_to_the_best_prompt_without_cv_gain(tmp_path: Path) -> None:
     """Prompt 1 is best for every query: no setting beats it out of fold, so the model must pick it everywhere
     (a noisy knn would sometimes pick prompt 0 or 2), and it stays query-agnostic after save / load."""
-    from rewardlab.optimize.prompts import fit_tuned_knn
-
     rng = np.random.default_rng(6)
     q = rng.normal(size=(800, 6)).astype(np.float32)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
@@ -147,14 +129,12 @@ def test_fit_tuned_knn_falls_back_to_the_best_prompt_without_cv_gain(tmp_path: P
     new = rng.normal(size=(50, 6)).astype(np.float32)
     prob = model.predict_proba(new, np.eye(3, 6, dtype=np.float32), ["a", "b", "c"])
     assert np.allclose(prob, labels.mean(0)) and set(select_prompts(prob, [0, 1, 2])) == {1}
-    loaded, _ = PromptRewardModel.load(model.save(tmp_path / "m"))
+    loaded = PromptRewardModel.load(model.save(tmp_path / "m"))
     assert loaded.query_agnostic and np.allclose(loaded.predict_proba(new, np.eye(3, 6, dtype=np.float32),
                                                                       ["a", "b", "c"]), prob)
 
 
 def test_fit_tuned_knn_uses_the_tuners_choice_and_skips_unlabelled_rows(tmp_path: Path) -> None:
-    from rewardlab.optimize.prompts import fit_tuned_knn
-
     rng = np.random.default_rng(4)
     q = rng.normal(size=(600, 6)).astype(np.float32)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
@@ -168,5 +148,66 @@ def test_fit_tuned_knn_uses_the_tuners_choice_and_skips_unlabelled_rows(tmp_path
     assert (model.neighbours, model.prior_weight, model.similarity_temperature) == (
         expected.neighbours, expected.prior_weight, expected.similarity_temperature)
     assert model.fit_log["knn_tuning"]["rows"] == 500
-    loaded, _ = PromptRewardModel.load(model.save(tmp_path / "m"))
+    loaded = PromptRewardModel.load(model.save(tmp_path / "m"))
     assert loaded.neighbours == expected.neighbours and loaded.fit_log["knn_tuning"]["cv_success"] == expected.cv_success
+
+
+def _arithmetic_vs_trivia_logs(path: Path, n: int = 40) -> Path:
+    """'Show work.' solves arithmetic, 'Answer:' solves trivia; 'Guess.' appears only on test rows (never trained)."""
+    rows = []
+    for i in range(n):
+        for query, good in ((f"what is {i} plus {i + 3}", "Show work."), (f"who wrote book number {i}", "Answer:")):
+            rows += [{"query": query, "prompt": p, "correct": int(p == good)} for p in ("Show work.", "Answer:")]
+    rows.append({"query": "what is 1000 plus 1", "prompt": "Guess.", "correct": 0, "split": "test"})
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_train_and_select_as_library_calls(tmp_path: Path) -> None:
+    from rewardlab.data.prompt_logs import load_prompt_logs
+    from rewardlab.optimize.prompt_opt import select_prompts_for_queries, train_prompt_model
+
+    logs = load_prompt_logs(_arithmetic_vs_trivia_logs(tmp_path / "logs.jsonl"))
+    calls: list[tuple[int, int]] = []
+    model = train_prompt_model(logs, encoder="hashing:256", on_progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1][0] == calls[-1][1]
+    assert model.known_prompts == ["Show work.", "Answer:"] and model.candidate_prompts == ["Show work.", "Answer:", "Guess."]
+    assert model.encoder == "hashing:256" and model.train_info["rows"] == 80 and model.train_info["logs"] == "logs.jsonl"
+    assert model.fit_log["knn_tuning"] and not model.query_agnostic
+
+    loaded = PromptRewardModel.load(model.save(tmp_path / "pm"))
+    assert (loaded.encoder, loaded.candidate_prompts, loaded.train_info) == (model.encoder, model.candidate_prompts,
+                                                                               model.train_info)
+    picks = select_prompts_for_queries(loaded, ["what is 100 plus 103", "who wrote book number 100"])
+    assert [p["prompt"] for p in picks] == ["Show work.", "Answer:"] and all(0 <= p["p_correct"] <= 1 for p in picks)
+    assert {p["prompt"] for p in select_prompts_for_queries(loaded, ["what is 5 plus 8"], ["Guess."])} == {"Guess."}
+    with pytest.raises(ModelError, match="no candidate prompts"):
+        select_prompts_for_queries(loaded, ["q"], ["Guess."], only_trained=True)
+    with pytest.raises(ModelError, match="unknown prompt-model head"):
+        train_prompt_model(logs, head="forest", encoder="hashing:256")
+
+
+def test_select_refuses_a_model_whose_encoder_changed(tmp_path: Path) -> None:
+    from rewardlab.data.prompt_logs import load_prompt_logs
+    from rewardlab.optimize.prompt_opt import select_prompts_for_queries, train_prompt_model
+
+    model = train_prompt_model(load_prompt_logs(_arithmetic_vs_trivia_logs(tmp_path / "logs.jsonl", 10)), tune=False,
+                               encoder="hashing:64")
+    model.train_info["encoder_fingerprint"] = "something-else"
+    with pytest.raises(ModelError, match="meaningless"):
+        select_prompts_for_queries(model, ["what is 1 plus 4"])
+
+
+def test_models_saved_before_the_provenance_fields_still_load(tmp_path: Path) -> None:
+    """Older config.json kept the encoder, logs and candidates at its top level, beside the model's own keys."""
+    q = np.eye(4, 8, dtype=np.float32)
+    model = PromptRewardModel(head="knn").fit(q, np.eye(2, 8, dtype=np.float32), np.array([[1, 0], [0, 1], [1, 0], [0, 1.0]]),
+                                              ["a", "b"])
+    directory = model.save(tmp_path / "old")
+    config = json.loads((directory / "config.json").read_text())
+    for key in ("rewardlab_version", "train"):
+        del config[key]
+    config.update(encoder="hashing:8", logs="svamp", candidate_prompts=["a", "b", "c"])
+    (directory / "config.json").write_text(json.dumps(config))
+    loaded = PromptRewardModel.load(directory)
+    assert loaded.encoder == "hashing:8" and loaded.train_info == {"logs": "svamp"} and loaded.candidate_prompts[-1] == "c"

@@ -1,21 +1,21 @@
-"""`rewardlab prompt-opt`: train a prompt reward model on logs, select prompts for new queries, regenerate the table."""
+"""`rewardlab prompt-opt`: train a prompt reward model on logs, select prompts for new queries, regenerate the table.
+
+`train` and `select` are one library call each (`rewardlab.optimize.prompt_opt`); `table` runs the Prompt-OIRL
+study (`rewardlab.studies.prompt_oirl`), imported inside the command because no library module imports a study.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
-import numpy as np
 import typer
 
 from rewardlab.cli.console import console, out, progress_bar, user_errors
-from rewardlab.cli.options import EncoderOpt, Quiet, SeedOpt
-from rewardlab.embed.base import DEFAULT_ENCODER
-from rewardlab.errors import DataError, RewardlabError
-
-if TYPE_CHECKING:
-    from rewardlab.data.prompt_logs import PromptLogs
+from rewardlab.cli.options import FROM_CONFIG, EncoderOpt, Quiet, SeedOpt, config_defaults, split_list
+from rewardlab.data.prompt_logs import load_prompt_logs
+from rewardlab.optimize.prompt_opt import train_prompt_model
 
 prompt_opt_app = typer.Typer(no_args_is_help=True, help="Query-dependent prompt optimization (Prompt-OIRL).")
 
@@ -24,52 +24,32 @@ LogsArg = Annotated[str, typer.Argument(help="gsm8k, svamp or mawps (Prompt-OIRL
                                              "query, prompt, correct[, split] rows.")]
 
 
-def _load_logs(logs: str) -> PromptLogs:
-    from rewardlab.data.prompt_logs import PROMPT_OIRL_DATASETS, read_prompt_logs, read_prompt_oirl
-    from rewardlab.data.registry import shared_data_dir
-
-    if logs in PROMPT_OIRL_DATASETS and not Path(logs).exists():
-        return read_prompt_oirl(logs, shared_data_dir() / "prompt-oirl")
-    return read_prompt_logs(logs)
-
-
 @prompt_opt_app.command("train")
+@config_defaults(train_prompt_model)
 def train(
     logs: LogsArg,
     out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
-    head: HeadOpt = "knn",
+    head: HeadOpt = FROM_CONFIG,
     tune: Annotated[bool, typer.Option(help="knn: choose neighbours / shrinkage / temperature by 5-fold CV on the "
                                             "training queries (folds by question), as the docs' table does, and "
-                                            "fall back to the best single prompt unless selection beats it by > 1 s.e.")] = True,
-    encoder: EncoderOpt = DEFAULT_ENCODER,
-    seed: SeedOpt = 0,
+                                            "fall back to the best single prompt unless selection beats it by > 1 s.e.")]
+    = FROM_CONFIG,
+    encoder: EncoderOpt = FROM_CONFIG,
+    seed: SeedOpt = FROM_CONFIG,
     quiet: Quiet = False,
 ) -> None:
     """Fit P(correct | query, prompt) on the training rows of the logs (every prompt with labels there)."""
-    from rewardlab.experiments.prompt_oirl import embed_logs
-    from rewardlab.optimize.prompts import PromptRewardModel, fit_tuned_knn
-
     with user_errors():
-        data = _load_logs(logs)
-        rows = data.rows("train")
-        if not len(rows):
-            raise DataError("no training rows in these logs", source=logs)
+        data = load_prompt_logs(logs)
         with progress_bar("embedding", quiet) as on_progress:
-            q, p = embed_logs(data, encoder, on_progress)
-        labelled = [j for j in range(len(data.prompts)) if not np.isnan(data.correct[rows, j]).all()]
-        fit_args = (q[rows], p[labelled], data.correct[np.ix_(rows, labelled)], [data.prompts[j] for j in labelled],
-                    data.question_groups()[rows])
-        if head == "knn" and tune:
-            model = fit_tuned_knn(*fit_args, seed=seed)
-        else:
-            model = PromptRewardModel(head=head, seed=seed).fit(*fit_args)
-        model.save(out_dir, {"encoder": encoder, "logs": logs, "candidate_prompts": list(data.prompts)})
+            model = train_prompt_model(data, head=head, tune=tune, encoder=encoder, seed=seed, on_progress=on_progress)
+        model.save(out_dir)
         tuned = model.fit_log.get("knn_tuning")
         settings = ("" if not tuned else "; query-agnostic: the best single prompt for every query"
                     if tuned["query_agnostic"] else
                     f"; tuned k={tuned['neighbours']}, w={tuned['prior_weight']}, T={tuned['similarity_temperature']}")
-        out.print(f"prompt model ({head}) on {len(rows)} queries × {len(labelled)} prompts → {out_dir}{settings}",
-                  highlight=False)
+        out.print(f"prompt model ({head}) on {model.train_info['rows']} queries × {len(model.known_prompts)} prompts → "
+                  f"{out_dir}{settings}", highlight=False)
         if tuned:
             gain = tuned["cv_success"] - tuned["best_prompt_cv_success"]
             out.print(f"cross-validated success on training queries: per-query selection {tuned['cv_success']:.3f}, "
@@ -93,47 +73,39 @@ def select(
 ) -> None:
     """Pick a prompt for each new query without calling the LLM."""
     from rewardlab.data.records import read_texts
-    from rewardlab.embed import embed_texts, make_encoder
-    from rewardlab.optimize.prompts import PromptRewardModel, select_prompts
+    from rewardlab.optimize.prompt_opt import select_prompts_for_queries
+    from rewardlab.optimize.prompts import PromptRewardModel
 
     with user_errors():
-        model, config = PromptRewardModel.load(model_dir)
-        texts = read_texts(queries, field)
-        candidates = read_texts(prompts) if prompts else list(config.get("candidate_prompts") or model.known_prompts)
-        if only_trained:
-            candidates = [c for c in candidates if c in model.known_prompts]
-        if not candidates:
-            raise RewardlabError("no candidate prompts")
-        encoder = make_encoder(config.get("encoder", DEFAULT_ENCODER))
-        vectors, _ = embed_texts(texts + candidates, encoder)
-        prob = model.predict_proba(vectors[: len(texts)], vectors[len(texts):], candidates)
-        trained = [j for j, c in enumerate(candidates) if c in model.known_prompts]
-        others = [j for j, c in enumerate(candidates) if c not in model.known_prompts]
-        choice = select_prompts(prob, trained or others, others if trained and others else None)
+        model = PromptRewardModel.load(model_dir)
+        picks = select_prompts_for_queries(model, read_texts(queries, field), read_texts(prompts) if prompts else None,
+                                           only_trained=only_trained)
         output.parent.mkdir(parents=True, exist_ok=True)
         with output.open("w", encoding="utf-8") as f:
-            for i, query in enumerate(texts):
-                f.write(json.dumps({"query": query, "prompt": candidates[choice[i]],
-                                    "p_correct": round(float(prob[i, choice[i]]), 6)}, ensure_ascii=False) + "\n")
-        out.print(f"{len(texts)} queries → {output}", highlight=False)
+            for row in picks:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        out.print(f"{len(picks)} queries → {output}", highlight=False)
 
 
 @prompt_opt_app.command("table")
 def table(
     out_dir: Annotated[Path, typer.Option("--out", help="Where table.md and results.json go.")] = Path("docs/prompt-oirl"),
-    datasets: str = "gsm8k,svamp,mawps",
-    head: HeadOpt = "knn",
-    encoder: EncoderOpt = DEFAULT_ENCODER,
-    seed: SeedOpt = 0,
+    datasets: Annotated[str | None, typer.Option(help="Comma-separated (default: gsm8k, svamp and mawps).")] = None,
+    head: Annotated[str | None, typer.Option(help="Prompt-model head: knn, mlp, logistic or lgbm (default knn).")] = None,
+    encoder: Annotated[str | None, typer.Option(help="Encoder spec (see `rewardlab encoders`); default: the "
+                                                     "study's.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the study's).")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Regenerate the paper-vs-rewardlab comparison: every dataset, both splits, every k and subset."""
-    from rewardlab.experiments.prompt_oirl import OirlConfig, run_table, write_table
+    from rewardlab.report import write_report
+    from rewardlab.studies.prompt_oirl import OirlConfig, build_report, run_table
 
     with user_errors():
-        config = OirlConfig(datasets=tuple(d.strip() for d in datasets.split(",") if d.strip()), head=head,
-                            encoder=encoder, seed=seed)
+        given: dict[str, Any] = {"datasets": None if datasets is None else split_list(datasets, str, "--datasets"), "head": head,
+                 "encoder": encoder, "seed": seed}
+        config = OirlConfig(**{k: v for k, v in given.items() if v is not None})
         with progress_bar("subset models", quiet) as on_progress:
             record = run_table(config, lambda _, done, total: on_progress(done, total))
-        path = write_table(record, out_dir)
+        path = write_report(build_report(record), out_dir, record)
         out.print(f"table: {path} ({record['seconds']:.0f}s)", highlight=False)

@@ -15,11 +15,12 @@ on [query, prompt] embedding rows instead.
 queries (softmax of cosine similarity), shrunk towards p's overall rate; an unseen prompt gets the
 average of the seen prompts' estimates weighted by how similar the prompt texts are. It is the
 strongest and fastest head measured here (logs repeat questions, and similar questions fail alike).
+Its settings are chosen by cross-validation in `rewardlab.optimize.prompt_tuning`; from logs to a saved
+model and from a model to picks for new queries is `rewardlab.optimize.prompt_opt`.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +32,13 @@ from safetensors.numpy import load_file, save_file
 from scipy.special import expit
 from torch import nn
 
-from rewardlab.errors import ModelError
+import rewardlab
+from rewardlab.embed.base import DEFAULT_ENCODER
+from rewardlab.errors import InvalidValueError, ModelError
 from rewardlab.rewards.torch_training import TrainParams, train_network
 
 PROMPT_HEADS = ("knn", "mlp", "logistic", "lgbm")
+PROMPT_MODEL_FORMAT = "rewardlab.prompt_model/1"
 
 
 class _BilinearNet(nn.Module):
@@ -61,7 +65,12 @@ class _BilinearNet(nn.Module):
 
 @dataclass
 class PromptRewardModel:
-    """P(correct | query, prompt); ``fit`` on a (queries × prompts) label matrix with NaN for unknown cells."""
+    """P(correct | query, prompt); ``fit`` on a (queries × prompts) label matrix with NaN for unknown cells.
+
+    As with `RewardModel`, everything needed to use a saved model travels with it: ``encoder`` (new queries
+    must be embedded as the training ones were), ``candidate_prompts`` (what selection chooses among by
+    default) and ``train_info``; ``save`` writes them to config.json and ``load`` returns the model.
+    """
 
     head: str = "knn"
     hidden: int = 256
@@ -81,6 +90,12 @@ class PromptRewardModel:
     known_prompts: list[str] = field(default_factory=list)
     temperature: float = 1.0
     fit_log: dict[str, Any] = field(default_factory=dict)
+    #: the encoder spec whose vectors the model is fitted on
+    encoder: str = DEFAULT_ENCODER
+    #: the prompts selection chooses among by default (e.g. every prompt of the logs, also never-trained ones)
+    candidate_prompts: list[str] = field(default_factory=list)
+    #: where the model came from (logs, rows, prompts, the encoder's fingerprint)
+    train_info: dict[str, Any] = field(default_factory=dict)
     _net: Any = None
     _booster: Any = None
     _memory: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # knn: query vectors, labels, prompt vectors
@@ -176,8 +191,8 @@ class PromptRewardModel:
         if self.query_agnostic:
             out = np.broadcast_to(_prompt_rates(memory_y), (len(query_vecs), memory_y.shape[1]))
         else:
-            top_sim, top_idx = _nearest(query_vecs, memory_q, self.neighbours)
-            out = _neighbour_rates(top_sim, top_idx, memory_y, self.prior_weight, self.similarity_temperature)
+            top_sim, top_idx = nearest_queries(query_vecs, memory_q, self.neighbours)
+            out = neighbour_rates(top_sim, top_idx, memory_y, self.prior_weight, self.similarity_temperature)
         index = {text: i for i, text in enumerate(self.known_prompts)}
         result = np.empty((len(query_vecs), len(prompt_texts)))
         for j, text in enumerate(prompt_texts):
@@ -197,37 +212,54 @@ class PromptRewardModel:
         return np.asarray(expit(self._logits(query_vecs, prompt_vecs, prompt_texts) / self.temperature))
 
     # ------------------------------------------------------------------ persistence
-    def save(self, directory: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    def config(self) -> dict[str, Any]:
+        """What config.json holds: the head and its settings, the trained prompts, calibration, encoder, provenance."""
+        if self._memory is None and self._net is None and self._booster is None:
+            raise ModelError("prompt model is not fitted")
+        config: dict[str, Any] = {
+            "format": PROMPT_MODEL_FORMAT, "rewardlab_version": rewardlab.__version__, "head": self.head,
+            "hidden": self.hidden, "seed": self.seed, "known_prompts": self.known_prompts, "temperature": self.temperature,
+            "fit_log": self.fit_log, "encoder": self.encoder, "candidate_prompts": self.candidate_prompts,
+            "train": self.train_info}
+        if self.head == "knn":
+            config.update(neighbours=self.neighbours, similarity_temperature=self.similarity_temperature,
+                          prior_weight=self.prior_weight, query_agnostic=self.query_agnostic)
+        elif self.head != "lgbm":
+            config["dim"] = int(self._net.project.in_features)
+        return config
+
+    def save(self, directory: str | Path) -> Path:
+        """config.json plus the weights (safetensors, or LightGBM text); returns the directory."""
         directory = Path(directory)
+        config = self.config()
         directory.mkdir(parents=True, exist_ok=True)
-        config = {"format": "rewardlab.prompt_model/1", "head": self.head, "hidden": self.hidden, "seed": self.seed,
-                  "known_prompts": self.known_prompts, "temperature": self.temperature, "fit_log": self.fit_log,
-                  **(extra or {})}
         if self.head == "knn":
             assert self._memory is not None
             save_file({"queries": self._memory[0], "labels": self._memory[1], "prompts": self._memory[2]},
                       str(directory / "memory.safetensors"))
-            config.update(neighbours=self.neighbours, similarity_temperature=self.similarity_temperature,
-                          prior_weight=self.prior_weight, query_agnostic=self.query_agnostic)
         elif self.head == "lgbm":
             self._booster.save_model(str(directory / "model.lgbm.txt"))
         else:
             save_file({k: v.numpy() for k, v in self._net.state_dict().items()}, str(directory / "model.safetensors"))
-            config["dim"] = int(self._net.project.in_features)
         (directory / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> tuple[PromptRewardModel, dict[str, Any]]:
+    def load(cls, directory: str | Path) -> PromptRewardModel:
+        """The model saved in ``directory``, with its encoder, candidate prompts and training info."""
         directory = Path(directory)
         path = directory / "config.json"
         if not path.exists():
             raise ModelError(f"{directory}: not a rewardlab prompt model (no config.json)")
         config = json.loads(path.read_text(encoding="utf-8"))
-        if config.get("format") != "rewardlab.prompt_model/1":
+        if config.get("format") != PROMPT_MODEL_FORMAT:
             raise ModelError(f"{path}: unsupported format {config.get('format')!r}")
+        # models saved before provenance moved under "train" kept the logs' name at the top level
+        train_info = config.get("train", {"logs": config["logs"]} if "logs" in config else {})
         model = cls(head=config["head"], hidden=config["hidden"], seed=config["seed"],
-                    known_prompts=config["known_prompts"], temperature=config["temperature"], fit_log=config["fit_log"])
+                    known_prompts=config["known_prompts"], temperature=config["temperature"], fit_log=config["fit_log"],
+                    encoder=config.get("encoder", DEFAULT_ENCODER), candidate_prompts=config.get("candidate_prompts") or [],
+                    train_info=train_info)
         if model.head == "knn":
             memory = load_file(str(directory / "memory.safetensors"))
             model._memory = (memory["queries"], memory["labels"], memory["prompts"])
@@ -243,10 +275,10 @@ class PromptRewardModel:
             net = _BilinearNet(config["dim"], len(model.known_prompts), model.hidden if model.head == "mlp" else 0)
             net.load_state_dict({k: torch.from_numpy(v) for k, v in load_file(str(directory / "model.safetensors")).items()})
             model._net = net.eval()
-        return model, config
+        return model
 
 
-def _nearest(query_vecs: np.ndarray, memory_q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def nearest_queries(query_vecs: np.ndarray, memory_q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Cosine similarities and indices of each query's ``k`` most similar memory queries, most similar first."""
     k = min(k, len(memory_q))
     sims, idxs = [], []
@@ -265,7 +297,7 @@ def _prompt_rates(memory_y: np.ndarray) -> np.ndarray:
     return np.nansum(memory_y, 0) / np.maximum((~np.isnan(memory_y)).sum(0), 1)
 
 
-def _neighbour_rates(top_sim: np.ndarray, top_idx: np.ndarray, memory_y: np.ndarray, prior_weight: float,
+def neighbour_rates(top_sim: np.ndarray, top_idx: np.ndarray, memory_y: np.ndarray, prior_weight: float,
                      temperature: float) -> np.ndarray:
     """(queries, prompts) success rate among the neighbours (softmax-of-similarity weights, labelled cells only),
     shrunk towards each prompt's overall rate with ``prior_weight`` pseudo-neighbours."""
@@ -291,125 +323,12 @@ def _fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(grid[int(np.argmin([nll(t) for t in grid]))])
 
 
-#: the knn settings ``tune_knn`` searches: neighbours × shrinkage weight × similarity temperature
-KNN_GRID: dict[str, tuple[float, ...]] = {"neighbours": (10, 20, 50, 100), "prior_weight": (0.5, 1.0, 3.0),
-                                           "similarity_temperature": (0.02, 0.05, 0.1)}
-
-
-@dataclass
-class KnnTuning:
-    """The knn settings that selected best in cross-validation on training queries, and every setting's score.
-
-    ``best_prompt_cv_success`` is the query-agnostic baseline on the same folds (each fold uses the prompt with
-    the highest success rate on the other folds), and ``cv_gain_se`` the standard error of the per-query
-    difference. A gain within one standard error is no evidence of a query-dependent signal, found before any
-    test number is looked at (and the best of a grid leans high, so the bar is not a formality)."""
-
-    neighbours: int
-    prior_weight: float
-    similarity_temperature: float
-    cv_success: float
-    best_prompt_cv_success: float
-    cv_gain_se: float
-    scores: list[dict[str, float]]
-
-    @property
-    def cv_gain(self) -> float:
-        return self.cv_success - self.best_prompt_cv_success
-
-    @property
-    def query_dependent(self) -> bool:
-        """Per-query selection only when it beat the best single prompt out of fold by more than one standard
-        error (the one-standard-error rule: otherwise the simpler, query-agnostic policy)."""
-        return self.cv_gain > self.cv_gain_se
-
-    def configure(self, model: PromptRewardModel) -> PromptRewardModel:
-        """Give a knn model these settings, query-agnostic when cross-validation found no gain."""
-        model.neighbours, model.prior_weight = self.neighbours, self.prior_weight
-        model.similarity_temperature, model.query_agnostic = self.similarity_temperature, not self.query_dependent
-        return model
-
-    def describe(self) -> str:
-        return (f"K={self.neighbours} w={self.prior_weight:g} T={self.similarity_temperature:g}" if self.query_dependent
-                else "best single prompt (no CV gain)")
-
-
-class KnnTuner:
-    """Picks knn settings by the success rate of the prompt each one selects on held-out training queries.
-
-    Neighbours are found once per fold, so tuning for many prompt pools (every subset of training prompts)
-    costs little more than tuning for one. Rows sharing a ``fold_groups`` id stay in one fold, so folds can
-    mimic the evaluation split (by question for a leak-free split, by row for a row split).
-    """
-
-    def __init__(self, query_vecs: np.ndarray, fold_groups: np.ndarray, folds: int = 5, seed: int = 0,
-                 grid: dict[str, tuple[float, ...]] | None = None) -> None:
-        self.grid = grid or KNN_GRID
-        self.settings = list(itertools.product(*(self.grid[name] for name in KNN_GRID)))
-        unique = np.unique(fold_groups)
-        if len(unique) < 2:
-            raise ModelError("knn tuning needs at least two groups of training queries")
-        fold_of_group = np.random.default_rng(seed).permutation(len(unique)) % min(folds, len(unique))
-        self.fold = fold_of_group[np.searchsorted(unique, fold_groups)]
-        vectors = np.asarray(query_vecs, dtype=np.float32)
-        self._neighbours = {int(f): _nearest(vectors[self.fold == f], vectors[self.fold != f],
-                                             int(max(self.grid["neighbours"])))
-                            for f in np.unique(self.fold)}
-
-    def tune(self, labels: np.ndarray) -> KnnTuning:
-        """``labels``: (training queries, pool prompts), every cell observed."""
-        labels = np.asarray(labels, dtype=np.float32)
-        if labels.shape[0] != len(self.fold) or np.isnan(labels).any():
-            raise ModelError("knn tuning needs every pool prompt labelled on every training query")
-        hits = np.zeros((len(self.settings), len(labels)))  # per setting, per query: did its pick succeed
-        baseline = np.zeros(len(labels))
-        for f, (top_sim, top_idx) in self._neighbours.items():
-            held = self.fold == f
-            rows = np.arange(int(held.sum()))
-            baseline[held] = labels[held][:, int(np.argmax(labels[~held].mean(axis=0)))]
-            for i, (neighbours, prior_weight, temperature) in enumerate(self.settings):
-                k = int(neighbours)
-                rates = _neighbour_rates(top_sim[:, :k], top_idx[:, :k], labels[~held], prior_weight, temperature)
-                hits[i, held] = labels[held][rows, np.argmax(rates, axis=1)]
-        success = hits.mean(axis=1)
-        scores = [{"neighbours": int(n), "prior_weight": w, "similarity_temperature": t, "cv_success": float(s)}
-                  for (n, w, t), s in zip(self.settings, success)]
-        chosen = int(np.argmax(success))
-        best = scores[chosen]
-        difference = hits[chosen] - baseline
-        return KnnTuning(best["neighbours"], best["prior_weight"], best["similarity_temperature"], best["cv_success"],
-                         float(baseline.mean()), float(difference.std(ddof=1) / np.sqrt(len(difference))), scores)
-
-
-def fit_tuned_knn(query_vecs: np.ndarray, prompt_vecs: np.ndarray, labels: np.ndarray, prompt_texts: list[str],
-                  query_groups: np.ndarray, seed: int = 0) -> PromptRewardModel:
-    """A knn prompt model whose settings `KnnTuner` chose on these training queries (folds by query group,
-    so the choice is made for queries not seen in training), query-agnostic when per-query selection beat
-    the best single prompt there by no more than one standard error. Only fully labelled rows take part in tuning."""
-    labels = np.asarray(labels, dtype=np.float32)
-    complete = ~np.isnan(labels).any(axis=1)
-    model = PromptRewardModel(head="knn", seed=seed)
-    if len(np.unique(np.asarray(query_groups)[complete])) >= 2:
-        tuning = KnnTuner(query_vecs[complete], np.asarray(query_groups)[complete], seed=seed).tune(labels[complete])
-        model = tuning.configure(PromptRewardModel(head="knn", seed=seed))
-        model.fit(query_vecs, prompt_vecs, labels, prompt_texts, query_groups)
-        model.fit_log["knn_tuning"] = {"neighbours": tuning.neighbours, "prior_weight": tuning.prior_weight,
-                                       "similarity_temperature": tuning.similarity_temperature,
-                                       "cv_success": tuning.cv_success,
-                                       "best_prompt_cv_success": tuning.best_prompt_cv_success,
-                                       "cv_gain_se": tuning.cv_gain_se,
-                                       "query_agnostic": model.query_agnostic,
-                                       "rows": int(complete.sum())}
-        return model
-    return model.fit(query_vecs, prompt_vecs, labels, prompt_texts, query_groups)
-
-
 def select_prompts(prob: np.ndarray, pool: list[int], fallback: list[int] | None = None, threshold: float = 0.5
                    ) -> np.ndarray:
     """Per query, the pool prompt with the highest P(correct); with ``fallback``, a query whose best pool prompt
     is predicted below ``threshold`` takes the best fallback prompt instead. Returns prompt column indices."""
     if not pool:
-        raise ValueError("the prompt pool is empty")
+        raise InvalidValueError("the prompt pool is empty")
     pool_arr = np.asarray(pool)
     choice = pool_arr[np.argmax(prob[:, pool_arr], axis=1)]
     if fallback:

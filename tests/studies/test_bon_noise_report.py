@@ -1,4 +1,4 @@
-"""The best-of-n noise report renders a synthetic record: tables, formatting of NaN/inf, figures that exist."""
+"""The best-of-n noise report built from a synthetic record: tables, formatting of NaN/inf, figures that exist."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import math
 import re
 from pathlib import Path
 
-from rewardlab.report.bon_noise import render_markdown, write_report
+from rewardlab.report import render_markdown, write_report
+from rewardlab.studies.bon_noise_report import build_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NS = ("1", "4", "16", "max")
@@ -89,7 +90,7 @@ def synthetic_record() -> dict:
 
 def test_write_report_renders_tables_and_figures(tmp_path: Path) -> None:
     record = synthetic_record()
-    path = write_report(record, tmp_path / "out")
+    path = write_report(build_report(record), tmp_path / "out", record)
     assert path == tmp_path / "out" / "report.md"
     md = path.read_text(encoding="utf-8")
 
@@ -116,7 +117,7 @@ def test_write_report_renders_tables_and_figures(tmp_path: Path) -> None:
 
 
 def test_paired_rows_bold_only_when_ci_excludes_zero() -> None:
-    md = render_markdown(synthetic_record(), {})
+    md = render_markdown(build_report(synthetic_record()))
     significant, not_significant = "0.023 [0.011, 0.035]", "0.007 [-0.005, 0.019]"
     assert f"**{significant}**" in md
     assert not_significant in md and f"**{not_significant}**" not in md
@@ -127,6 +128,6 @@ def test_paired_rows_bold_only_when_ci_excludes_zero() -> None:
 def test_report_without_ensembles(tmp_path: Path) -> None:
     record = synthetic_record()
     record["ensembles"] = []
-    md = write_report(record, tmp_path).read_text(encoding="utf-8")
+    md = write_report(build_report(record), tmp_path, record).read_text(encoding="utf-8")
     assert "gold_vs_kl.png" not in md and "## Ensembles" not in md
     assert (tmp_path / "figures" / "noise_grid.png").exists()

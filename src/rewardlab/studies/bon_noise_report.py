@@ -1,62 +1,22 @@
-"""Markdown report for the best-of-n noise study: the JSON record stays the source of truth, this only renders it."""
+"""The best-of-n noise study's report, built from its JSON record and rendered by `rewardlab.report`.
+
+The record stays the source of truth: this module only chooses what to show (protocol, findings, tables
+with CIs, figures), never recomputes a number.
+"""
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rewardlab.report import Figure, Report, Section, Table, difference, estimate, findings_table, number
+
 HEADLINE_NS = ("1", "4", "16", "max")
 AGGREGATES = ("single", "mean", "min", "lcb")
-DPI = 110
-
-
-# ---------------------------------------------------------------------- entry point
-def write_report(record: dict, out_dir: str | Path) -> Path:
-    """Writes out_dir/results.json (the record, indent=2), out_dir/figures/*.png and out_dir/report.md; returns report.md.
-
-    The record is saved next to the report so every number in it can be traced back to (and re-rendered from) the data.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    # json's default allow_nan writes NaN/Infinity: not strict JSON, but Python reads it back losslessly
-    (out / "results.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    figures = plot_figures(record, out / "figures")
-    path = out / "report.md"
-    path.write_text(render_markdown(record, figures), encoding="utf-8")
-    return path
-
-
-# ---------------------------------------------------------------------- formatting
-def _num(x: Any, digits: int = 3) -> str:
-    """NaN and null become "n/a" and infinities "∞", so a degenerate estimate never prints as a misleading number."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    if isinstance(x, float) and math.isinf(x):
-        return "∞" if x > 0 else "−∞"
-    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
-
-
-def _ci(e: dict | None) -> str:
-    """An Estimate as "value [low, high]", the one format every table uses."""
-    if not e:
-        return "n/a"
-    return f"{_num(e.get('value'))} [{_num(e.get('ci_low'))}, {_num(e.get('ci_high'))}]"
-
-
-def _significant(e: dict) -> bool:
-    """A difference whose 95% CI excludes 0 (NaN bounds compare False, so they never count)."""
-    return e.get("ci_low", math.nan) > 0 or e.get("ci_high", math.nan) < 0
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    def cells(row: list[str]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |"
-
-    return [cells(header), "|" + "---|" * len(header), *(cells(r) for r in rows)]
+CAPTIONS = {"bon_curves": "Best-of-n gold vs n", "gold_vs_kl": "Over-optimization: gold vs KL(BoN), ensembles",
+            "soft_bon": "Soft best-of-n: gold vs KL", "noise_grid": "Gold at n = max vs label noise β"}
 
 
 def _levels(record: dict, key: str) -> list:
@@ -71,7 +31,7 @@ def _grid_index(record: dict) -> dict[tuple, dict]:
     return {(g["beta"], g["budget"], g["pairing"], g["learner"]): g for g in record.get("grid", [])}
 
 
-# ---------------------------------------------------------------------- markdown
+# ---------------------------------------------------------------------- text and tables
 def _utility(scale: str) -> str:
     if scale == "judge-logit":
         return "the judge's log-odds logit(gold − 1) (gold = 1 + P(judge prefers the output), clipped to [1e-4, 1 − 1e-4])"
@@ -107,76 +67,66 @@ def _protocol(record: dict) -> str:
     )
 
 
-def _headline(record: dict) -> list[str]:
+def _headline(record: dict) -> Table:
     header = ["β", "budget", "pairing", "learner", "label acc."] + [f"gold@{n}" for n in HEADLINE_NS]
     header += ["oracle-gain frac. @max", "Spearman"]
     rows = []
     for g in record.get("grid", []):
         m = g.get("metrics", {})
-        rows.append([f"{g['beta']:g}", str(g["budget"]), g["pairing"], g["learner"], _num(g.get("label_accuracy"))]
-                    + [_ci(m.get(n, {}).get("gold")) for n in HEADLINE_NS]
-                    + [_ci(m.get("max", {}).get("oracle_gain_fraction")), _ci(m.get("all", {}).get("spearman"))])
-    return _table(header, rows)
+        rows.append([f"{g['beta']:g}", str(g["budget"]), g["pairing"], g["learner"], number(g.get("label_accuracy"))]
+                    + [estimate(m.get(n, {}).get("gold")) for n in HEADLINE_NS]
+                    + [estimate(m.get("max", {}).get("oracle_gain_fraction")), estimate(m.get("all", {}).get("spearman"))])
+    return Table(header, rows)
 
 
-def _paired(record: dict) -> list[str]:
-    rows = []
-    for p in record.get("paired", []):
-        if p.get("n") != "max":
-            continue
-        diff = _ci(p["diff"])
-        rows.append([p["comparison"], f"{p['beta']:g}", str(p["budget"]), p.get("pairing", "—"), p.get("learner", "—"),
-                     f"**{diff}**" if _significant(p["diff"]) else diff])
-    return _table(["comparison", "β", "budget", "pairing", "learner", "gold difference @max"], rows)
+def _paired(record: dict) -> Table:
+    rows = [[p["comparison"], f"{p['beta']:g}", str(p["budget"]), p.get("pairing", "—"), p.get("learner", "—"),
+             difference(p["diff"])]
+            for p in record.get("paired", []) if p.get("n") == "max"]
+    return Table(["comparison", "β", "budget", "pairing", "learner", "gold difference @max"], rows)
 
 
-def _ensembles(record: dict) -> list[str]:
+def _ensembles(record: dict) -> Table:
     header = ["learner", "β"] + [f"{a} @max" for a in AGGREGATES] + ["min − single", "lcb − single"]
     header += [f"Gao {p} ({a})" for a in ("single", "lcb") for p in ("α", "β", "peak KL")]
     rows = []
     for e in record.get("ensembles", []):
         at_max, diff, fits = e.get("at_max", {}), e.get("diff_vs_single_at_max", {}), e.get("fits", {})
-        rows.append([e["learner"], f"{e['beta']:g}"] + [_ci(at_max.get(a)) for a in AGGREGATES]
-                    + [_ci(diff.get("min")), _ci(diff.get("lcb"))]
-                    + [_num(fits.get(a, {}).get(p)) for a in ("single", "lcb") for p in ("alpha", "beta", "peak_kl")])
-    return _table(header, rows)
+        rows.append([e["learner"], f"{e['beta']:g}"] + [estimate(at_max.get(a)) for a in AGGREGATES]
+                    + [estimate(diff.get("min")), estimate(diff.get("lcb"))]
+                    + [number(fits.get(a, {}).get(p)) for a in ("single", "lcb") for p in ("alpha", "beta", "peak_kl")])
+    return Table(header, rows)
 
 
-def render_markdown(record: dict, figures: dict[str, str]) -> str:
-    """The whole report as Markdown; figures maps a figure name to its path relative to the report."""
+def build_report(record: dict) -> Report:
+    """The report: protocol, findings, headline / paired / ensemble tables with CIs, reference, figures, timing."""
     ref = record.get("reference", {})
-    lines = [f"# Best-of-n under label noise ({record.get('config', {}).get('candidates', '?')})", "", "## Protocol", "",
-             _protocol(record), "", "## Findings", ""]
-    findings = [[f["claim"], f["verdict"], f["evidence"]] for f in record.get("findings", [])]
-    lines += _table(["claim", "verdict", "evidence"], findings)
-    lines += ["", "## Headline: gold reward of the best-of-n pick", "",
-              "Gold of the pick (mean over test prompts) with 95% CIs; "
-              "oracle-gain fraction = (pick − random) / (oracle − random).",
-              ""] + _headline(record)
-    lines += ["", "## Paired differences at n = max", "",
-              "Paired over test prompts (same labels for learner comparisons). **Bold**: the 95% CI excludes 0.", ""]
-    lines += _paired(record)
+    sections = [
+        Section("Protocol", [_protocol(record)]),
+        Section("Findings", [findings_table(record.get("findings", []))]),
+        Section("Headline: gold reward of the best-of-n pick",
+                ["Gold of the pick (mean over test prompts) with 95% CIs; "
+                 "oracle-gain fraction = (pick − random) / (oracle − random).", _headline(record)]),
+        Section("Paired differences at n = max",
+                ["Paired over test prompts (same labels for learner comparisons). **Bold**: the 95% CI excludes 0.",
+                 _paired(record)]),
+    ]
     if record.get("ensembles"):
         first = record["ensembles"][0]
-        lines += ["", "## Ensembles and over-optimization", "",
-                  f"{first.get('members')} members, budget {first.get('budget')}, {first.get('pairing')}, "
-                  f"λ = {first.get('lam')}. Gao et al. fit: gold gain over n = 1 ≈ d(α − βd), d = √KL(BoN); "
-                  "peak KL = (α / 2β)² (∞ if it never turns down).",
-                  ""] + _ensembles(record)
-    lines += ["", "## Reference", ""]
-    lines += _table(["random"] + [f"oracle@{n}" for n in HEADLINE_NS],
-                    [[_ci(ref.get("random"))] + [_ci(ref.get("oracle", {}).get(n)) for n in HEADLINE_NS]])
-    captions = {"bon_curves": "Best-of-n gold vs n", "gold_vs_kl": "Over-optimization: gold vs KL(BoN), ensembles",
-                "soft_bon": "Soft best-of-n: gold vs KL", "noise_grid": "Gold at n = max vs label noise β"}
-    if figures:
-        lines += ["", "## Figures"]
-        for name, rel in figures.items():
-            lines += ["", f"### {captions.get(name, name)}", "", f"![{captions.get(name, name)}]({rel})"]
+        sections.append(Section("Ensembles and over-optimization", [
+            f"{first.get('members')} members, budget {first.get('budget')}, {first.get('pairing')}, "
+            f"λ = {first.get('lam')}. Gao et al. fit: gold gain over n = 1 ≈ d(α − βd), d = √KL(BoN); "
+            "peak KL = (α / 2β)² (∞ if it never turns down).", _ensembles(record)]))
+    sections.append(Section("Reference", [Table(["random"] + [f"oracle@{n}" for n in HEADLINE_NS],
+                                                [[estimate(ref.get("random"))]
+                                                 + [estimate(ref.get("oracle", {}).get(n)) for n in HEADLINE_NS]])]))
+    sections.append(Section("Figures", figures(record)))
     t = record.get("timing", {})
-    lines += ["", "## Timing", "", f"- total: {_num(t.get('total_seconds'), 1)} s",
-              f"- embedding: {_num(t.get('embed_seconds'), 1)} s",
-              f"- reward-model fitting: {_num(t.get('fit_seconds'), 1)} s", ""]
-    return "\n".join(lines)
+    sections.append(Section("Timing", [f"- total: {number(t.get('total_seconds'), 1)} s\n"
+                                       f"- embedding: {number(t.get('embed_seconds'), 1)} s\n"
+                                       f"- reward-model fitting: {number(t.get('fit_seconds'), 1)} s"]))
+    title = f"Best-of-n under label noise ({record.get('config', {}).get('candidates', '?')})"
+    return Report(title, sections, settings=record.get("config", {}))
 
 
 # ---------------------------------------------------------------------- figures
@@ -191,16 +141,7 @@ def _panels(plt: Any, nrows: int, ncols: int, **kw: Any) -> tuple[Any, np.ndarra
     return fig, axes
 
 
-def _save(plt: Any, fig: Any, path: Path) -> None:
-    """Save and close right away: a long-lived process writing many reports must not accumulate open figures."""
-    try:
-        fig.tight_layout()
-        fig.savefig(path, dpi=DPI, format="png")
-    finally:
-        plt.close(fig)
-
-
-def _bon_curves(plt: Any, record: dict, path: Path, soft: bool) -> None:
+def _bon_curves(plt: Any, record: dict, soft: bool) -> Any:
     """One panel per β at the largest budget and first pairing: the best-case label budget, one curve per learner."""
     index, betas, learners = _grid_index(record), _levels(record, "beta"), _levels(record, "learner")
     budget, pairing = _levels(record, "budget")[-1], _levels(record, "pairing")[0]
@@ -226,10 +167,10 @@ def _bon_curves(plt: Any, record: dict, path: Path, soft: bool) -> None:
         ax.set_xlabel("KL(soft BoN ‖ uniform)" if soft else "n")
     axes[0][0].set_ylabel("gold reward of pick")
     axes[0][0].legend(fontsize=7)
-    _save(plt, fig, path)
+    return fig
 
 
-def _gold_vs_kl(plt: Any, record: dict, path: Path) -> None:
+def _gold_vs_kl(plt: Any, record: dict) -> Any:
     """Single vs aggregated ensembles along KL, with the Gao fit for the single model to show where it turns down."""
     ens = record["ensembles"]
     learners = list(dict.fromkeys(e["learner"] for e in ens))
@@ -255,10 +196,10 @@ def _gold_vs_kl(plt: Any, record: dict, path: Path) -> None:
         ax.set_xlabel("KL(BoN) = log n − (n−1)/n")
         ax.set_ylabel("gold reward of pick")
         ax.legend(fontsize=7)
-    _save(plt, fig, path)
+    return fig
 
 
-def _noise_grid(plt: Any, record: dict, path: Path) -> None:
+def _noise_grid(plt: Any, record: dict) -> Any:
     """Gold at n = max against β: the study's main question, how each learner degrades as labels get noisier."""
     index, betas, learners = _grid_index(record), _levels(record, "beta"), _levels(record, "learner")
     budgets, pairings = _levels(record, "budget"), _levels(record, "pairing")
@@ -279,31 +220,20 @@ def _noise_grid(plt: Any, record: dict, path: Path) -> None:
             ax.set_xscale("log")
             ax.set_title(f"budget {budget}, {pairing}", fontsize=9)
             ax.set_xlabel("β (label noise: small = noisy)")
-    for row in axes:
-        row[0].set_ylabel("gold @ n = max")
+    for row_axes in axes:
+        row_axes[0].set_ylabel("gold @ n = max")
     axes[0][0].legend(fontsize=7)
-    _save(plt, fig, path)
+    return fig
 
 
-def plot_figures(record: dict, fig_dir: Path) -> dict[str, str]:
-    """Draws every figure the record has data for; returns name -> path relative to fig_dir's parent (the report dir)."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless: reports are written on servers and in CI
-    import matplotlib.pyplot as plt
-
-    fig_dir = Path(fig_dir)
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    plots = {}
+def figures(record: dict) -> list[Figure]:
+    """Every figure the record has data for, drawn only when the report is written."""
+    out = []
     if record.get("grid"):
-        plots["bon_curves"] = lambda p: _bon_curves(plt, record, p, soft=False)
+        out.append(Figure("bon_curves", CAPTIONS["bon_curves"], lambda plt: _bon_curves(plt, record, soft=False)))
     if record.get("ensembles"):
-        plots["gold_vs_kl"] = lambda p: _gold_vs_kl(plt, record, p)
+        out.append(Figure("gold_vs_kl", CAPTIONS["gold_vs_kl"], lambda plt: _gold_vs_kl(plt, record)))
     if record.get("grid"):
-        plots["soft_bon"] = lambda p: _bon_curves(plt, record, p, soft=True)
-        plots["noise_grid"] = lambda p: _noise_grid(plt, record, p)
-    figures = {}
-    for name, draw in plots.items():
-        draw(fig_dir / f"{name}.png")
-        figures[name] = f"{fig_dir.name}/{name}.png"
-    return figures
+        out.append(Figure("soft_bon", CAPTIONS["soft_bon"], lambda plt: _bon_curves(plt, record, soft=True)))
+        out.append(Figure("noise_grid", CAPTIONS["noise_grid"], lambda plt: _noise_grid(plt, record)))
+    return out

@@ -10,8 +10,15 @@ from typer.testing import CliRunner
 
 from rewardlab.cli import app
 from rewardlab.data.hh_rlhf import read_hh_rlhf
-from rewardlab.experiments.demo_reward import DemoRewardConfig, demonstrations, run_study, training_prompts
 from rewardlab.optimize.sft import SftConfig
+from rewardlab.report import write_report
+from rewardlab.studies.demo_reward import (
+    DemoRewardConfig,
+    build_report,
+    demonstrations,
+    run_study,
+    training_prompts,
+)
 
 runner = CliRunner()
 
@@ -52,7 +59,9 @@ def test_study_runs_caches_samples_and_reports_cis(hh_file: Path, tiny_model: Pa
     again = run_study(config, tmp_path)
     assert {name: (tmp_path / name).stat().st_mtime_ns for name in stamps} == stamps
     assert again["accuracy"] == record["accuracy"]
-    assert "| demo-vs-base |" in (tmp_path / "results.md").read_text(encoding="utf-8")
+    path = write_report(build_report(record), tmp_path, record)
+    assert path == tmp_path / "results.md" and "| demo-vs-base |" in path.read_text(encoding="utf-8")
+    assert json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["accuracy"] == record["accuracy"]
 
 
 def test_cli_sft_then_train_a_discriminator(tiny_model: Path, tmp_path: Path) -> None:
@@ -80,7 +89,7 @@ def test_cli_sft_then_train_a_discriminator(tiny_model: Path, tmp_path: Path) ->
 
 
 def test_sampling_resumes_where_an_interrupted_run_stopped(tmp_path: Path) -> None:
-    from rewardlab.experiments.demo_reward import sample_policy
+    from rewardlab.studies.demo_reward import sample_policy
 
     calls: list[int] = []
 
@@ -102,3 +111,18 @@ def test_sampling_resumes_where_an_interrupted_run_stopped(tmp_path: Path) -> No
     assert sample_policy(Fake(), prompts, config, path, {"x": 1}) == full and calls == [1, 2]
     calls.clear()
     assert sample_policy(Fake(), prompts, config, path, {"x": 2}) == full and calls == [0, 1, 2]  # new settings: resample
+
+
+def test_cli_runs_the_study_with_the_study_defaults_for_what_is_not_given(hh_file: Path, tiny_model: Path,
+                                                                          tmp_path: Path) -> None:
+    result = runner.invoke(app, ["experiment", "demo-reward", "--data", str(hh_file), "--train-prompts", "16",
+                                 "--model", str(tiny_model), "--max-new-tokens", "4", "--sft-steps", "1", "--sft-layers", "1",
+                                 "--encoder", "hashing:64", "--seed", "3", "--out", str(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["config"]
+    defaults = DemoRewardConfig()
+    assert config["train_prompts"] == 16 and config["seed"] == 3 and config["sft"]["seed"] == 3
+    assert config["sft"]["steps"] == 1 and config["sft"]["batch_size"] == defaults.sft.batch_size
+    assert config["learner"] == defaults.learner and config["temperature"] == defaults.temperature
+    md = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert "| sft-vs-base |" in md and "## Settings" in md and "| sft.steps | 1 |" in md

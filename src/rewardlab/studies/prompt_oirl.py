@@ -24,11 +24,13 @@ import numpy as np
 
 from rewardlab.data.prompt_logs import PROMPT_OIRL_DATASETS, PromptLogs, leak_free_split, read_prompt_oirl
 from rewardlab.data.registry import shared_data_dir
-from rewardlab.embed.base import DEFAULT_ENCODER, make_encoder
-from rewardlab.embed.embedding import embed_texts
+from rewardlab.embed.base import DEFAULT_ENCODER
 from rewardlab.errors import DataError
 from rewardlab.evaluate.bootstrap import GroupBootstrap
-from rewardlab.optimize.prompts import KnnTuner, PromptRewardModel, select_prompts
+from rewardlab.optimize.prompt_opt import embed_logs
+from rewardlab.optimize.prompt_tuning import KnnTuner
+from rewardlab.optimize.prompts import PromptRewardModel, select_prompts
+from rewardlab.report import Report, Section, Table, estimate
 
 METHODS = ("best_prompt", "self_confidence", "ours", "ours_heldout", "oracle_k")
 #: recomputed from the authors' released results (LLaMA-2-7B-chat; mean over subsets): k -> (best, OIRL, OIRL+held-out)
@@ -71,13 +73,6 @@ def llama_confidence(data_dir: Path, dataset: str, n_test: int, n_prompts: int) 
     return np.stack(columns, axis=1)
 
 
-def embed_logs(logs: PromptLogs, encoder_spec: str, on_progress: Callable[[int, int], None] | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
-    encoder = make_encoder(encoder_spec)
-    vectors, _ = embed_texts(list(logs.queries) + list(logs.prompts), encoder, on_progress=on_progress)
-    return vectors[: len(logs.queries)], vectors[len(logs.queries):]
-
-
 def classification_scores(prob: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Accuracy, precision, recall and F1 of P > 0.5 against labels (NaN cells ignored)."""
     observed = ~np.isnan(labels)
@@ -117,7 +112,8 @@ def run_split(logs: PromptLogs, split: np.ndarray, q_vecs: np.ndarray, p_vecs: n
         subsets = list(itertools.combinations(train_prompts, k))
         for subset in subsets:
             pool = list(subset)
-            train_rate = np.nanmean(labels[np.ix_(train_rows, pool)], axis=0)
+            columns = np.asarray(pool)
+            train_rate = np.nanmean(labels[np.ix_(train_rows, columns)], axis=0)
             sums["best_prompt"] += test_labels[:, pool[int(np.argmax(train_rate))]]
             sums["oracle_k"] += test_labels[:, pool].max(axis=1)
             if confidence is not None:
@@ -127,12 +123,12 @@ def run_split(logs: PromptLogs, split: np.ndarray, q_vecs: np.ndarray, p_vecs: n
             started = time.perf_counter()
             model = PromptRewardModel(head=config.head, seed=config.seed)
             if tuner is not None and k > 1:
-                tuned = tuner.tune(labels[np.ix_(train_rows, pool)])
+                tuned = tuner.tune(labels[np.ix_(train_rows, columns)])
                 tuned.configure(model)
                 knn_settings.append(tuned.describe())
                 cv_gains.append(tuned.cv_gain)
             model.fit(
-                q_vecs[train_rows], p_vecs[pool], labels[np.ix_(train_rows, pool)],
+                q_vecs[train_rows], p_vecs[pool], labels[np.ix_(train_rows, columns)],
                 [logs.prompts[j] for j in pool], groups[train_rows])
             fit_seconds.append(time.perf_counter() - started)
             prob = model.predict_proba(q_vecs[test_rows], p_vecs, list(logs.prompts))
@@ -194,11 +190,7 @@ def run_table(config: OirlConfig, on_progress: Callable[[str, int, int], None] |
     return record
 
 
-def _cell(e: dict[str, Any] | None) -> str:
-    return "—" if e is None else f"{e['value']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
-
-
-def _verdicts(record: dict[str, Any]) -> list[str]:
+def _verdicts(record: dict[str, Any]) -> list[Section]:
     """Ours vs the paper's OIRL columns on the paper's split, cell by cell (computed, not written by hand)."""
     rows = []
     for dataset, result in record["datasets"].items():
@@ -215,78 +207,68 @@ def _verdicts(record: dict[str, Any]) -> list[str]:
                 word = "beats" if diff > 0 else ("ties" if diff == 0 else "below")
                 inside = ours["ci_low"] <= theirs <= ours["ci_high"]
                 cells.append(f"{ours['value']:.3f} vs {theirs:.3f}: {word}" + (" (paper value inside our CI)" if inside else ""))
-            rows.append(f"| {dataset} | {k} | {cells[0]} | {cells[1]} |")
+            rows.append([dataset, str(k), *cells])
     if not rows:
         return []
-    return ["## Against the paper (its split)", "", "| dataset | k | ours vs OIRL | ours + held-out vs OIRL + held-out |",
-            "|---|---|---|---|", *rows, "",
-            "At k = 1 the pool holds one prompt, so 'ours' can only equal the best prompt (as OIRL does).", ""]
+    return [Section("Against the paper (its split)", [
+        Table(["dataset", "k", "ours vs OIRL", "ours + held-out vs OIRL + held-out"], rows),
+        "At k = 1 the pool holds one prompt, so 'ours' can only equal the best prompt (as OIRL does)."])]
 
 
-def render_markdown(record: dict[str, Any]) -> str:
-    """Paper vs rewardlab, per dataset and split, with CIs."""
+def _split_section(dataset: str, split_name: str, split: dict[str, Any]) -> Section:
+    """One dataset on one split: every k's methods with CIs, the paper's numbers beside them, knn settings chosen."""
+    label = "leaky, as in the paper" if split_name == "paper" and split["shared_questions"] else split_name
+    header = ["k", "best prompt", "self-confidence", "**ours**", "ours + held-out", "oracle over S",
+              "paper: best / OIRL / OIRL+held-out", "ours − best prompt", "held-out P>.5: acc / prec / rec / F1"]
+    rows = []
+    for k, e in split["by_k"].items():
+        paper = PAPER[dataset].get(int(k)) if split_name == "paper" else None
+        h = e["heldout_classification"]
+        rows.append([k, estimate(e["best_prompt"]), estimate(e.get("self_confidence")), f"**{estimate(e['ours'])}**",
+                     estimate(e["ours_heldout"]), estimate(e["oracle_k"]),
+                     " / ".join(f"{v:.3f}" for v in paper) if paper else "", estimate(e["ours_vs_best_prompt"]),
+                     f"{h['accuracy']:.3f} / {h['precision']:.3f} / {h['recall']:.3f} / {h['f1']:.3f}"])
+    blocks: list[Any] = [
+        f"{split['train_rows']} training rows, {split['test_rows']} test rows ({split['test_questions']} questions, "
+        f"{split['shared_questions']} also on the training side); oracle over all 16 prompts {estimate(split['oracle_16'])}"
+        + (f" (paper {PAPER_ORACLE[dataset]:.3f})" if split_name == "paper" else "") + ".",
+        Table(header, rows)]
+    settings = {k: e["knn_settings"] for k, e in split["by_k"].items() if e.get("knn_settings")}
+    if settings:
+        blocks.append("knn settings chosen by cross-validation (most frequent over subsets): " + "; ".join(
+            f"k={k}: {max(chosen, key=chosen.get)} ({chosen[max(chosen, key=chosen.get)]}/{sum(chosen.values())})"
+            for k, chosen in settings.items()))
+        gains = {k: e["cv_gain_over_best_prompt"] for k, e in split["by_k"].items() if "cv_gain_over_best_prompt" in e}
+        if gains:
+            blocks.append("Signal check on training queries only (5-fold CV, mean over subsets): success of "
+                          "per-query selection minus that of the best single prompt: "
+                          + "; ".join(f"k={k}: {g:+.3f}" for k, g in gains.items())
+                          + ". The selector's score is the best of the settings grid, so it leans slightly "
+                          "high; a gain near zero means the logs hold no query-dependent signal it can learn, "
+                          "whatever a test set says.")
+    return Section(f"{dataset} — {label}", blocks)
+
+
+def build_report(record: dict[str, Any]) -> Report:
+    """Paper vs rewardlab, per dataset and split, with CIs (written as table.md, the name the docs link to)."""
     c = record["config"]
-    lines = ["# Prompt-OIRL on CPU: paper vs rewardlab", "",
-             f"Encoder `{c['encoder']}`, head `{c['head']}`, fallback threshold {c['threshold']}, seed {c['seed']}; "
-             f"success rate on test queries, mean over all C(6, k) subsets of training prompts, 95% CIs from a "
-             f"bootstrap over questions ({c['n_resamples']} resamples). Whole table: {record['seconds']:.0f} s.",
-             "", "Paper numbers are recomputed from the authors' released results (LLaMA-2-7B-chat); they have no CIs.",
-             "*leaky*: the released split, where every SVAMP/MAWPS test question also occurs among the training rows; "
-             "*leak-free*: split by unique question (GSM8K's released split has no overlap).", "",
-             ("The knn head's settings (neighbours, shrinkage weight, similarity temperature) are chosen for every "
-              "subset by 5-fold cross-validation on the training queries only (folds by row for a split that shares "
-              "questions, by question otherwise), maximising the success rate of the selected prompt; when the best "
-              "setting does not beat the best single prompt in that cross-validation by more than one standard error, "
-              "the head picks the best single prompt for every query ('best single prompt (no CV gain)'). The most "
-              "frequent choice per k is listed under each table." if c.get("tune_knn") and c["head"] == "knn" else
-              "The head's settings are fixed defaults."), ""]
-    lines += _verdicts(record)
+    intro = [
+        f"Encoder `{c['encoder']}`, head `{c['head']}`, fallback threshold {c['threshold']}, seed {c['seed']}; "
+        f"success rate on test queries, mean over all C(6, k) subsets of training prompts, 95% CIs from a "
+        f"bootstrap over questions ({c['n_resamples']} resamples). Whole table: {record['seconds']:.0f} s.",
+        "Paper numbers are recomputed from the authors' released results (LLaMA-2-7B-chat); they have no CIs.\n"
+        "*leaky*: the released split, where every SVAMP/MAWPS test question also occurs among the training rows; "
+        "*leak-free*: split by unique question (GSM8K's released split has no overlap).",
+        ("The knn head's settings (neighbours, shrinkage weight, similarity temperature) are chosen for every "
+         "subset by 5-fold cross-validation on the training queries only (folds by row for a split that shares "
+         "questions, by question otherwise), maximising the success rate of the selected prompt; when the best "
+         "setting does not beat the best single prompt in that cross-validation by more than one standard error, "
+         "the head picks the best single prompt for every query ('best single prompt (no CV gain)'). The most "
+         "frequent choice per k is listed under each table." if c.get("tune_knn") and c["head"] == "knn" else
+         "The head's settings are fixed defaults.")]
+    sections = [Section(None, intro), *_verdicts(record)]
     for dataset, result in record["datasets"].items():
-        for split_name in c["splits"]:
-            split = result[split_name]
-            label = "leaky, as in the paper" if split_name == "paper" and split["shared_questions"] else split_name
-            lines += [f"## {dataset} — {label}", "",
-                      f"{split['train_rows']} training rows, {split['test_rows']} test rows "
-                      f"({split['test_questions']} questions, {split['shared_questions']} also on the training side); "
-                      f"oracle over all 16 prompts {_cell(split['oracle_16'])}"
-                      + (f" (paper {PAPER_ORACLE[dataset]:.3f})" if split_name == "paper" else "") + ".", "",
-                      "| k | best prompt | self-confidence | **ours** | ours + held-out | oracle over S | paper: best / OIRL / "
-                      "OIRL+held-out | ours − best prompt | held-out P>.5: acc / prec / rec / F1 |",
-                      "|---|---|---|---|---|---|---|---|---|"]
-            for k, e in split["by_k"].items():
-                paper = PAPER[dataset].get(int(k)) if split_name == "paper" else None
-                paper_cell = " / ".join(f"{v:.3f}" for v in paper) if paper else ""
-                h = e["heldout_classification"]
-                lines.append(f"| {k} | {_cell(e['best_prompt'])} | {_cell(e.get('self_confidence'))} | "
-                             f"**{_cell(e['ours'])}** | {_cell(e['ours_heldout'])} | {_cell(e['oracle_k'])} | {paper_cell} | "
-                             f"{_cell(e['ours_vs_best_prompt'])} | {h['accuracy']:.3f} / {h['precision']:.3f} / "
-                             f"{h['recall']:.3f} / {h['f1']:.3f} |")
-            settings = {k: e["knn_settings"] for k, e in split["by_k"].items() if e.get("knn_settings")}
-            if settings:
-                lines.append("")
-                lines.append("knn settings chosen by cross-validation (most frequent over subsets): " + "; ".join(
-                    f"k={k}: {max(chosen, key=chosen.get)} ({chosen[max(chosen, key=chosen.get)]}/{sum(chosen.values())})"
-                    for k, chosen in settings.items()))
-                gains = {k: e["cv_gain_over_best_prompt"] for k, e in split["by_k"].items()
-                         if "cv_gain_over_best_prompt" in e}
-                if gains:
-                    lines += ["", "Signal check on training queries only (5-fold CV, mean over subsets): success of "
-                              "per-query selection minus that of the best single prompt: "
-                              + "; ".join(f"k={k}: {g:+.3f}" for k, g in gains.items())
-                              + ". The selector's score is the best of the settings grid, so it leans slightly "
-                              "high; a gain near zero means the logs hold no query-dependent signal it can learn, "
-                              "whatever a test set says."]
-            lines.append("")
-    lines += ["LLM calls per query: selecting with the reward model costs 1; trying every prompt costs 16.", ""]
-    return "\n".join(lines)
-
-
-def write_table(record: dict[str, Any], out_dir: str | Path) -> Path:
-    import json
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
-    path = out / "table.md"
-    path.write_text(render_markdown(record), encoding="utf-8")
-    return path
+        sections += [_split_section(dataset, split_name, result[split_name]) for split_name in c["splits"]]
+    sections.append(Section(None, ["LLM calls per query: selecting with the reward model costs 1; trying every prompt "
+                                   "costs 16."]))
+    return Report("Prompt-OIRL on CPU: paper vs rewardlab", sections, settings=c, filename="table.md")

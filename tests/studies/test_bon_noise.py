@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from rewardlab.cli import app
 from rewardlab.data.candidates import CandidateSet, load_candidates
 from rewardlab.data.types import normalize_prompt
-from rewardlab.experiments.bon_noise import BonNoiseConfig, label_utilities, run_study, split_candidates
+from rewardlab.studies.bon_noise import BonNoiseConfig, label_utilities, run_study, split_candidates
 
 
 def test_splits_never_share_a_prompt() -> None:

@@ -32,9 +32,10 @@ from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.hh_rlhf import chat_turns, read_hh_rlhf
 from rewardlab.data.registry import shared_data_dir
 from rewardlab.embed.base import DEFAULT_ENCODER
-from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
+from rewardlab.evaluate.bootstrap import GroupBootstrap
 from rewardlab.evaluate.pairwise import pairwise_correct
 from rewardlab.optimize.sft import SftConfig
+from rewardlab.report import Report, Section, Table, estimate, number
 from rewardlab.rewards.demonstrations import Sample, train_demonstration_reward
 from rewardlab.rewards.model import RewardModel
 from rewardlab.rewards.training_set import OUTCOME_TARGET
@@ -163,7 +164,10 @@ def held_out_scores(model: RewardModel, test: FeedbackDataset) -> tuple[np.ndarr
 
 def run_study(config: DemoRewardConfig, out: Path, on_stage: Stage | None = None,
               on_progress: Callable[[str], Callable[[int, int], None]] | None = None) -> dict[str, Any]:
-    """Run everything and return the record (also written to ``out/results.json``)."""
+    """Run everything and return the record; ``out`` keeps the samples and the fine-tuned policy for the next run.
+
+    Write it with ``rewardlab.report.write_report(build_report(record), out, record)``.
+    """
     from rewardlab.generate.local import LocalGenerator
 
     stage = on_stage or (lambda _: None)
@@ -204,7 +208,7 @@ def run_study(config: DemoRewardConfig, out: Path, on_stage: Stage | None = None
 
     clock = time.perf_counter()
     stage("fitting reward models")
-    common = {"encoder": config.encoder, "features": config.features, "seed": config.seed}
+    common: dict[str, Any] = {"encoder": config.encoder, "features": config.features, "seed": config.seed}
     models = {
         "bt": RewardModel.create(config.bt_learner, **common).fit(train),
         "demo-vs-base": train_demonstration_reward(demos, base, config.learner, **common),
@@ -245,8 +249,6 @@ def run_study(config: DemoRewardConfig, out: Path, on_stage: Stage | None = None
         "examples": {"base": [asdict(s) for s in base[:3]], "sft": [asdict(s) for s in sft[:3]]},
         "timing_seconds": {k: round(v, 1) for k, v in timing.items()},
     }
-    (out / "results.json").write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
-    (out / "results.md").write_text(results_markdown(record), encoding="utf-8")
     return record
 
 
@@ -255,23 +257,32 @@ def _sample_stats(samples: Sequence[Sample]) -> dict[str, float]:
     return {"n": len(samples), "mean_chars": round(float(lengths.mean()), 1) if len(lengths) else 0.0}
 
 
-def results_markdown(record: dict[str, Any]) -> str:
-    """The table the docs show: held-out pairwise accuracy of each reward, with CIs and paired differences."""
-    def cell(e: dict[str, Any]) -> str:
-        return str(Estimate(e["value"], e["ci_low"], e["ci_high"], e["n"]))
+SOURCES = {"demo-vs-base": "{demonstrations} demonstrations vs base samples",
+           "sft-vs-base": "samples of the policy fine-tuned on them vs base samples",
+           "length": "nothing (longer wins)"}
 
-    data, cfg = record["data"], record["config"]
-    lines = [
-        "| reward | learns from | held-out pairwise accuracy [95% CI] | minus BT (paired) |",
-        "|---|---|---|---|",
-        f"| bt | {data['train_pairs']} pairs (chosen + rejected) | {cell(record['accuracy']['bt'])} | — |",
-    ]
-    sources = {"demo-vs-base": f"{data['demonstrations']} demonstrations vs base samples",
-               "sft-vs-base": "samples of the policy fine-tuned on them vs base samples",
-               "length": "nothing (longer wins)"}
-    for name, what in sources.items():
-        lines.append(f"| {name} | {what} | {cell(record['accuracy'][name])} | {cell(record['minus_bt'][name])} |")
-    lines += ["", f"{data['test_pairs']} held-out pairs over {data['test_prompts']} prompts (split by prompt, seed "
-              f"{cfg['seed']}); CIs resample prompts ({cfg['bootstrap']} draws). sft-vs-base minus demo-vs-base: "
-              f"{cell(record['sft_minus_demo'])}."]
-    return "\n".join(lines) + "\n"
+
+def build_report(record: dict[str, Any]) -> Report:
+    """Held-out pairwise accuracy of each reward with CIs and paired differences against BT, the policy samples
+    the discriminators saw, and timing (written as results.md)."""
+    data, cfg, accuracy = record["data"], record["config"], record["accuracy"]
+    rows = [["bt", f"{data['train_pairs']} pairs (chosen + rejected)", estimate(accuracy["bt"]), "—"]]
+    rows += [[name, what.format(**data), estimate(accuracy[name]), estimate(record["minus_bt"][name])]
+             for name, what in SOURCES.items()]
+    results = Section("Held-out pairwise accuracy", [
+        Table(["reward", "learns from", "held-out pairwise accuracy [95% CI]", "minus BT (paired)"], rows),
+        f"{data['test_pairs']} held-out pairs over {data['test_prompts']} prompts (split by prompt, seed {cfg['seed']}); "
+        f"CIs resample prompts ({cfg['bootstrap']} draws). sft-vs-base minus demo-vs-base: "
+        f"{estimate(record['sft_minus_demo'])}."])
+    samples, sft = record["policy_samples"], record["sft"]
+    policy = Section("What the discriminators saw", [
+        Table(["side", "responses", "mean characters"],
+              [[name, str(samples[name]["n"]), number(samples[name]["mean_chars"], 1)]
+               for name in ("demonstrations", "base", "sft") if name in samples]),
+        f"The fine-tuned policy: {sft.get('examples', '?')} demonstrations, {sft.get('trainable_parameters', '?')} "
+        f"trainable parameters, response-token loss {number(sft.get('loss_first'))} → {number(sft.get('loss_last'))} "
+        "(mean of the last five steps)."])
+    timing = Section("Timing", ["\n".join(f"- {name.replace('_', ' ')}: {number(float(seconds), 1)} s"
+                                          for name, seconds in record["timing_seconds"].items())])
+    return Report("Rewards from demonstrations alone vs Bradley-Terry",
+                  [results, policy, timing], settings=cfg, filename="results.md")

@@ -12,9 +12,11 @@ Everything heavy is cached: embeddings by the embedding cache, and nothing else 
 from __future__ import annotations
 
 import itertools
+import json
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,7 @@ import numpy as np
 from rewardlab.collect.simulate import PAIRINGS, SimulatedAnnotator, agreement_with_gold, simulate_comparisons
 from rewardlab.data.candidates import CandidateSet, candidates_dataset, load_candidates, split_by_pool
 from rewardlab.embed.base import DEFAULT_ENCODER, Encoder, make_encoder
+from rewardlab.errors import DataError, InvalidValueError, RewardlabError
 from rewardlab.evaluate.best_of_n import (
     BestOfNResult,
     average_results,
@@ -34,6 +37,7 @@ from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
 from rewardlab.optimize.selection import conservative_scores, soft_best_of_n_kl, soft_best_of_n_probs
 from rewardlab.rewards.features import featurize_dataset
 from rewardlab.rewards.model import RewardModel
+from rewardlab.studies.bon_noise_findings import findings
 
 HEADLINE_NS: tuple[int | str, ...] = (1, 4, 16, "max")
 #: soft best-of-n temperatures, in units of each model's reward std over the test pool
@@ -60,7 +64,7 @@ def label_utilities(sets: Sequence[CandidateSet], scale: str) -> list[CandidateS
     for s in sets:
         gold = s.require_gold()
         if np.any((gold < 1) | (gold > 2)):
-            raise ValueError("label_scale 'judge-logit' needs gold in [1, 2] (1 + a judge's win probability)")
+            raise InvalidValueError("label_scale 'judge-logit' needs gold in [1, 2] (1 + a judge's win probability)")
         p = np.clip(gold - 1, JUDGE_EPSILON, 1 - JUDGE_EPSILON)
         out.append(CandidateSet(s.prompt, s.responses, np.log(p / (1 - p)), s.sources))
     return out
@@ -95,25 +99,48 @@ class BonNoiseConfig:
 
     def __post_init__(self) -> None:
         if self.label_scale not in LABEL_SCALES:
-            raise ValueError(f"label_scale must be one of {', '.join(LABEL_SCALES)}")
+            raise InvalidValueError(f"label_scale must be one of {', '.join(LABEL_SCALES)}")
         unknown = set(self.pairings) - set(PAIRINGS)
         if unknown:
-            raise ValueError(f"unknown pairing {sorted(unknown)}; known: {', '.join(PAIRINGS)}")
+            raise InvalidValueError(f"unknown pairing {sorted(unknown)}; known: {', '.join(PAIRINGS)}")
         if self.seeds < 1 or self.ensemble_members < 2:
-            raise ValueError("need seeds >= 1 and ensemble_members >= 2")
+            raise InvalidValueError("need seeds >= 1 and ensemble_members >= 2")
         if not 0 < self.test_fraction < 1:
-            raise ValueError("test_fraction must be in (0, 1)")
+            raise InvalidValueError("test_fraction must be in (0, 1)")
         if self.ensemble_learners:
             if not set(self.ensemble_learners) <= set(self.learners):
-                raise ValueError(f"ensemble_learners {list(self.ensemble_learners)} must be among learners")
+                raise InvalidValueError(f"ensemble_learners {list(self.ensemble_learners)} must be among learners")
             if self.ensemble_budget not in self.budgets or self.ensemble_pairing not in self.pairings:
-                raise ValueError(f"the ensemble condition (budget {self.ensemble_budget}, {self.ensemble_pairing}) "
+                raise InvalidValueError(f"the ensemble condition (budget {self.ensemble_budget}, {self.ensemble_pairing}) "
                                  "must be one of the grid's budgets and pairings")
 
     def n_fits(self) -> int:
         grid = len(self.betas) * len(self.budgets) * len(self.pairings) * len(self.learners) * self.seeds
         extra = len(self.betas) * len(self.ensemble_learners) * (self.ensemble_members - 1)
         return grid + extra
+
+
+def make_config(settings: Mapping[str, Any] | None = None, path: str | Path | None = None) -> BonNoiseConfig:
+    """The study's settings: ``settings`` (e.g. the options a user typed) over a JSON file of settings at ``path``
+    over the defaults. The file takes the keys of results.json's ``config``, so a past run reruns from its record."""
+    merged: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(f"cannot read study settings: {exc}", source=path) from None
+        if not isinstance(loaded, dict):
+            raise DataError("expected a JSON object of settings", source=path)
+        known = {f.name for f in fields(BonNoiseConfig)}
+        unknown = sorted(set(loaded) - known)
+        if unknown:
+            raise DataError(f"unknown settings {unknown}; known: {', '.join(sorted(known))}", source=path)
+        merged.update({k: tuple(v) if isinstance(v, list) else v for k, v in loaded.items()})
+    merged.update(settings or {})
+    try:
+        return BonNoiseConfig(**merged)
+    except (TypeError, ValueError) as exc:  # an unknown keyword, or a value __post_init__ refuses
+        raise RewardlabError(f"bad study settings: {exc}") from None
 
 
 @dataclass
@@ -326,67 +353,4 @@ def ensemble_comparisons(config: BonNoiseConfig, data: StudyData, runs: StudyRun
                                       for name, r in results.items() if name != "single"},
             "peak_n": {name: int(np.argmax(r.curve.mean(0))) + 1 for name, r in results.items()},
         })
-    return out
-
-
-def _tally(diffs: list[dict[str, Any]]) -> tuple[int, int, float]:
-    """(significantly better, significantly worse, mean difference) over paired rows."""
-    better = sum(1 for d in diffs if d["diff"]["ci_low"] > 0)
-    worse = sum(1 for d in diffs if d["diff"]["ci_high"] < 0)
-    return better, worse, float(np.mean([d["diff"]["value"] for d in diffs])) if diffs else float("nan")
-
-
-def _verdict(better: int, worse: int, mean_diff: float, conditions: int) -> str:
-    """"reproduced" needs the claimed sign on average and a significant win in at least half the conditions;
-    "not reproduced" needs more significant losses than wins and the opposite sign; anything else is a tie."""
-    if mean_diff > 0 and better > worse and 2 * better >= conditions:
-        return "reproduced"
-    if mean_diff < 0 and worse > better:
-        return "not reproduced"
-    return "inconclusive"
-
-
-#: the n the verdicts are read at: 16 (KL ≈ 1.8, where learners differ most) and the whole pool
-FINDING_NS = ("16", "max")
-
-
-def findings(record: dict[str, Any]) -> list[dict[str, str]]:
-    """Plain-language verdicts on the published claims, computed from the paired differences.
-
-    Each verdict counts conditions whose paired 95% CI excludes 0 (see `_verdict`).
-    """
-    out = []
-    paired = record["paired"]
-    for comparison in sorted({d["comparison"] for d in paired if d["comparison"] != "cross-prompt - same-prompt"}):
-        for n in FINDING_NS:
-            noisy = [d for d in paired if d["comparison"] == comparison and d["n"] == n and d["beta"] <= 1.0]
-            if not noisy:
-                continue
-            better, worse, mean_diff = _tally(noisy)
-            clean = _tally([d for d in paired if d["comparison"] == comparison and d["n"] == n and d["beta"] > 1.0])
-            out.append({"claim": f"classification beats Bradley-Terry when labels are noisy ({comparison}, β ≤ 1, n = {n})",
-                        "verdict": _verdict(better, worse, mean_diff, len(noisy)),
-                        "evidence": f"{better} of {len(noisy)} conditions significantly better, {worse} significantly "
-                                    f"worse, mean {mean_diff:+.4f} gold; with cleaner labels (β > 1): {clean[0]} better, "
-                                    f"{clean[1]} worse, mean {clean[2]:+.4f}"})
-    for n in FINDING_NS:
-        rows = [d for d in paired if d["comparison"] == "cross-prompt - same-prompt" and d["n"] == n]
-        if rows:
-            better, worse, mean_diff = _tally(rows)
-            out.append({"claim": f"cross-prompt pairs beat same-prompt pairs at the same budget (n = {n})",
-                        "verdict": _verdict(better, worse, mean_diff, len(rows)),
-                        "evidence": f"{better} of {len(rows)} learner × β × budget conditions significantly better, "
-                                    f"{worse} significantly worse; mean {mean_diff:+.4f} gold"})
-    ens = record["ensembles"]
-    if ens:
-        diffs = [{"diff": e["diff_vs_single_at_max"][how]} for e in ens for how in ("min", "lcb")]
-        better, worse, mean_diff = _tally(diffs)
-        turn_single = sum(1 for e in ens if e["peak_n"]["single"] < e["curves"]["single"]["n"][-1])
-        turn_cons = sum(1 for e in ens for how in ("min", "lcb") if e["peak_n"][how] < e["curves"][how]["n"][-1])
-        out.append({"claim": "conservative ensembles (min, mean − λ·std) beat a single model at high KL",
-                    "verdict": _verdict(better, worse, mean_diff, len(diffs)),
-                    "evidence": f"at n = max, {better} of {len(diffs)} conservative picks significantly better than "
-                                f"the single model, {worse} worse, mean {mean_diff:+.4f} gold; best-of-n gold turns down "
-                                f"before the end of the pool for {turn_single} of {len(ens)} single models and "
-                                f"{turn_cons} of {len(diffs)} conservative ones"})
     return out

@@ -1,1 +1,0 @@
-"""Reproducible studies built from the library, each one command that writes a report."""
