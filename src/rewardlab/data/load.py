@@ -120,7 +120,7 @@ def _read_trl(path: Path, options: ReadOptions) -> FeedbackDataset:
 def _read_mapped(path: Path, options: ReadOptions) -> FeedbackDataset:
     if options.mapping is None:
         raise DataError("format 'mapped' needs a column mapping", source=path)
-    return read_mapped(path, options.mapping, options.limit)
+    return read_mapped(path, options.mapping, options.limit, options.on_empty)
 
 
 def detect_format(path: Path) -> str:
@@ -150,7 +150,8 @@ def load_feedback(
     limit: int | None = None,
     on_empty: str = "error",
 ) -> FeedbackDataset:
-    """Read feedback from ``path``. A mapping implies the generic reader; ``on_empty`` applies to HH files."""
+    """Read feedback from ``path``. A mapping implies the generic reader. ``on_empty`` ("error" or "skip", counted
+    in ``notes``) applies to HH files (an empty final turn) and mapped files (an empty response column)."""
     path = Path(path)
     if mapping is not None:
         format = "mapped"

@@ -49,7 +49,10 @@ class DatasetEntry:
     description: str
     feedback: str
     relative_path: str | None  # under the shared data dir; None for bundled data
-    loader: Callable[[Path, int | None], FeedbackDataset]
+    loader: Callable[[Path, int | None, str], FeedbackDataset]  # (path, limit, on_empty)
+    #: what loading does with rows whose response text is empty unless told: "skip" (counted in ``notes``) where
+    #: the dataset is known to hold such rows and they carry nothing to learn from, else "error"
+    on_empty: str = "error"
 
     def path(self) -> Path:
         return demo_path() if self.relative_path is None else shared_data_dir() / self.relative_path
@@ -57,12 +60,13 @@ class DatasetEntry:
     def available(self) -> bool:
         return self.path().exists()
 
-    def load(self, limit: int | None = None) -> FeedbackDataset:
+    def load(self, limit: int | None = None, on_empty: str | None = None) -> FeedbackDataset:
+        """The dataset; ``on_empty`` (error or skip) overrides the entry's own policy for empty responses."""
         if not self.available():
             raise DataError(
                 f"dataset {self.name!r} not found; set REWARDLAB_DATA_DIR to the shared data folder", source=self.path()
             )
-        dataset = self.loader(self.path(), limit)
+        dataset = self.loader(self.path(), limit, self.on_empty if on_empty is None else on_empty)
         dataset.name = self.name
         return dataset
 
@@ -75,38 +79,43 @@ REGISTRY: dict[str, DatasetEntry] = {
             "Anthropic HH-RLHF harmless-base test split, bundled (MIT): 2,312 human preference pairs",
             "comparisons",
             None,
-            lambda path, limit: read_hh_rlhf(path, limit, on_empty="skip"),
+            lambda path, limit, on_empty: read_hh_rlhf(path, limit, on_empty=on_empty),
+            on_empty="skip",  # 4 pairs with an empty final turn (rows 87, 517, 926, 1104)
         ),
         DatasetEntry(
             "hh-rlhf-harmless-base-test",
             "the same file from the shared data folder",
             "comparisons",
             "hh-rlhf-harmless-base-test/test.jsonl.gz",
-            lambda path, limit: read_hh_rlhf(path, limit, on_empty="skip"),
+            lambda path, limit, on_empty: read_hh_rlhf(path, limit, on_empty=on_empty),
+            on_empty="skip",
         ),
         DatasetEntry(
             "gsm8k-solutions",
             "GSM8K test questions x 4 GPT-3 solutions with correctness labels (MIT)",
             "labels",
             "gsm8k/example_model_solutions.jsonl.gz",
-            read_gsm8k_solutions,
+            lambda path, limit, on_empty: read_gsm8k_solutions(path, limit),
         ),
         DatasetEntry(
             "alpaca-eval-ratings",
             "AlpacaEval: 805 instructions x 59 models, GPT-4-turbo preference over a reference in [1, 2]",
             "ratings",
             "alpaca-eval-weighted-gpt4-turbo/annotations_weighted_gpt4_turbo.jsonl.gz",
-            lambda path, limit: read_mapped(
+            lambda path, limit, on_empty: read_mapped(
                 path,
                 ColumnMapping(prompt="instruction", response="output", rating="preference", model="generator"),
                 limit,
+                on_empty,
             ),
+            on_empty="skip",  # 24 empty outputs of gemma-2b-it (from row 18574): no text to learn a rating from
         ),
     )
 }
 
 
-def load_named(name: str, limit: int | None = None) -> FeedbackDataset:
+def load_named(name: str, limit: int | None = None, on_empty: str | None = None) -> FeedbackDataset:
+    """A registered dataset by name; ``on_empty`` (error or skip) overrides its own policy for empty responses."""
     if name not in REGISTRY:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(REGISTRY)}")
-    return REGISTRY[name].load(limit)
+    return REGISTRY[name].load(limit, on_empty)
