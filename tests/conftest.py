@@ -1,9 +1,13 @@
-"""Shared fixtures: an isolated embedding cache per test, the shared data dir, and a tiny random GPT-2
-with a locally trained BPE tokenizer (real transformers generation and training in milliseconds)."""
+"""Shared fixtures: an isolated embedding cache per test, the shared data dir, a tiny random GPT-2 with a
+locally trained BPE tokenizer (real transformers generation and training in milliseconds), and an
+OpenAI-compatible server over it."""
 
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -83,3 +87,27 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_model_plain(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same kind of model with no chat template: prompts go in as plain text."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny-gpt2-plain"), chat_template=None)
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tiny_model: Path) -> Iterator[str]:
+    """`generate serve`'s app over the tiny model, on a free 127.0.0.1 port; yields the base URL (…/v1)."""
+    import uvicorn
+
+    from rewardlab.collect.local_postgres import free_port
+    from rewardlab.generate.local import LocalGenerator
+    from rewardlab.generate.server import create_app
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(LocalGenerator(tiny_model).load(), "tiny"), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}/v1"
+    server.should_exit = True
+    thread.join(timeout=10)

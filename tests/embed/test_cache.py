@@ -122,3 +122,13 @@ def test_unknown_encoder_spec_is_a_clear_error() -> None:
         make_encoder("bert-huge")
     with pytest.raises(EncoderError, match="integer"):
         make_encoder("hashing:big")
+
+
+def test_progress_has_its_total_before_the_cache_lookup(tmp_path: Path) -> None:
+    """A bar showed "0/?" while a large cache was searched: the total is known first, then hits, then each chunk."""
+    enc = HashingEncoder(16)
+    texts = [f"text {i}" for i in range(10)]
+    embed_texts(texts[:4], enc, cache_dir=tmp_path)
+    seen: list[tuple[int, int]] = []
+    embed_texts(texts + texts[:2], enc, cache_dir=tmp_path, chunk_size=3, on_progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(0, 10), (4, 10), (7, 10), (10, 10)]

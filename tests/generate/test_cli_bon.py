@@ -123,3 +123,19 @@ def test_dialogue_prompts_reach_the_model_as_chat_turns() -> None:
     assert seen[0] == [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
                        {"role": "user", "content": "and now?"}]
     assert seen[1] == "plain" and sets[0].prompt == dialogue
+
+
+def test_live_best_of_n_progress_moves_per_prompt(tiny_model: Path, tiny_server: str, tmp_path: Path) -> None:
+    """`bon` sat at 0/N until a batch (all 8 README prompts) was sampled: now each prompt counts, locally or served."""
+    from rewardlab.generate.base import SamplingParams
+    from rewardlab.generate.local import LocalGenerator
+    from rewardlab.generate.openai_client import OpenAIGenerator
+    from rewardlab.optimize.live_best_of_n import live_best_of_n
+
+    rm = RewardModel.load(_train(tmp_path))
+    prompts = ["What is the capital of France?", "Write a poem", "hello there"]
+    for generator in (LocalGenerator(tiny_model, batch_size=1), OpenAIGenerator("tiny", tiny_server, max_retries=0)):
+        progress: list[tuple[int, int]] = []
+        picks = list(live_best_of_n(generator, rm, prompts, SamplingParams(n=2, max_new_tokens=4), batch_size=8,
+                                    on_progress=lambda done, total, seen=progress: seen.append((done, total))))
+        assert len(picks) == 3 and {(1, 3), (2, 3), (3, 3)} <= set(progress), progress

@@ -102,3 +102,34 @@ def test_smollm2_gguf_generates() -> None:
     assert a.strip() and b.strip()
     assert "<|im_end|>" not in a + b
     assert generator.generate(["What is the capital of France?"], n=2, max_new_tokens=8, seed=0) == [[a, b]]
+
+
+def test_progress_counts_prompts_as_they_finish(tiny_model: Path) -> None:
+    """A bar over prompts moves per prompt, not per batch (it sat at 0/N until the end)."""
+    from rewardlab.data.candidates import CandidateSet
+    from rewardlab.generate.candidates import generate_candidates
+
+    seen: list[int] = []
+    LocalGenerator(tiny_model, batch_size=2).generate(PROMPTS, n=2, max_new_tokens=6, on_done=seen.append)
+    assert seen == sorted(seen) and 2 in seen and seen[-1] == 3  # the first batch is reported before the second
+    progress: list[tuple[int, int]] = []
+    sets = list(generate_candidates(LocalGenerator(tiny_model, batch_size=1), PROMPTS, SamplingParams(n=2, max_new_tokens=4),
+                                    batch_size=8, on_progress=lambda done, total: progress.append((done, total))))
+    assert all(isinstance(s, CandidateSet) for s in sets)
+    assert [done for done, _ in progress] == sorted(done for done, _ in progress)
+    assert {(1, 3), (2, 3), (3, 3)} <= set(progress)  # inside one batch of 8 prompts, one step per prompt
+
+
+def test_finished_prompts_are_counted_inside_a_batch() -> None:
+    """The watcher never stops generation; it counts prompts whose every sample has produced an end token."""
+    from rewardlab.generate.local import _finished_prompts
+
+    seen: list[int] = []
+    watch = _finished_prompts(prompt_length=2, per_prompt=2, eos_ids={9}, on_finished=seen.append)
+    # 2 prompts x 2 samples: 2 prompt tokens (an end token there does not count), then the new tokens
+    step = torch.tensor([[9, 1, 5], [9, 1, 9], [1, 1, 9], [1, 1, 9]])
+    assert not watch(step, None).any() and seen == [1]  # prompt 2 is done, prompt 1 has a sample running
+    watch(torch.tensor([[9, 1, 5, 7], [9, 1, 9, 0], [1, 1, 9, 0], [1, 1, 9, 0]]), None)
+    assert seen == [1]  # no change, no report
+    watch(torch.tensor([[9, 1, 5, 7, 9], [9, 1, 9, 0, 0], [1, 1, 9, 0, 0], [1, 1, 9, 0, 0]]), None)
+    assert seen == [1, 2]

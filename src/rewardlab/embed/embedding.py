@@ -39,6 +39,8 @@ def embed_texts(
     """Vectors for ``texts`` in input order; ``on_progress(done, total)`` counts unique texts."""
     started = time.perf_counter()
     unique = list(dict.fromkeys(texts))
+    if on_progress:
+        on_progress(0, len(unique))  # the total is known before the cache lookup, which takes a while on large sets
     cache = EmbeddingCache(encoder.fingerprint(), encoder.dim, cache_dir) if use_cache else None
     vectors: dict[str, np.ndarray] = cache.get_many(unique) if cache else {}
     hits = len(vectors)

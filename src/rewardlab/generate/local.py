@@ -130,9 +130,9 @@ class LocalGenerator:
                  on_done: Callable[[int], None] | None = None) -> list[list[Completion]]:
         """``params.n`` completions per prompt, with token counts and finish reasons.
 
-        ``on_done(k)`` reports that the first ``k`` prompts are finished: inside a batch a prompt counts as soon as
-        all its samples have ended (the batch itself runs until its longest sample ends), so a progress bar moves
-        per prompt, not per batch.
+        ``on_done(k)`` reports that ``k`` prompts are finished: inside a batch a prompt counts as soon as all its
+        samples have ended (the batch itself runs until its longest sample ends), so a progress bar moves per
+        prompt, not per batch.
         """
         import torch
 
