@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from rewardlab.cli.console import out, progress_bar, user_errors
+from rewardlab.cli.console import out, print_table, progress_bar, user_errors
 from rewardlab.cli.generate import build_generator, load_generator
 from rewardlab.cli.options import (
     FROM_CONFIG,
@@ -88,7 +88,7 @@ def bon_eval(
         for k in ns:
             row = summary[str(k)]
             table.add_row(str(k), f"{result.kl(k):.2f}", str(row["gold"]), str(row["oracle"]), str(row["oracle_gain_fraction"]))
-        out.print(table)
+        print_table(table)
         out.print(f"random pick: {summary['all']['random']}   per-prompt Spearman(reward, gold): "
                   f"{summary['all']['spearman']} over {summary['all']['spearman'].n} prompts", highlight=False)
         if record is not None:

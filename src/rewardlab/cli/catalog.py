@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from rewardlab.cli.console import out
+from rewardlab.cli.console import print_table
 from rewardlab.embed.base import DEFAULT_ENCODER
 
 
@@ -17,7 +17,7 @@ def encoders() -> None:
     table.add_column("what it is", overflow="fold")
     for spec, description in ENCODER_SPECS.items():
         table.add_row(spec, description)
-    out.print(table)
+    print_table(table)
 
 
 def datasets() -> None:
@@ -26,20 +26,23 @@ def datasets() -> None:
 
     table = Table(title=f"datasets (shared data dir: {shared_data_dir()}; set REWARDLAB_DATA_DIR to move it)",
                   title_justify="left")
-    for column in ("name", "feedback", "available", "description"):
+    for column in ("name", "feedback", "available", "empty responses", "description"):
         table.add_column(column, overflow="fold")
     for entry in REGISTRY.values():
-        table.add_row(entry.name, entry.feedback, "yes" if entry.available() else "no", entry.description)
-    out.print(table)
+        table.add_row(entry.name, entry.feedback, "yes" if entry.available() else "no",
+                      "skipped, counted" if entry.on_empty == "skip" else "an error", entry.description)
+    print_table(table)
 
 
 def heads() -> None:
     """Reward head kinds and the feedback each learns from."""
+    from rewardlab.data.dataset import PAIRWISE_FEEDBACK
     from rewardlab.rewards.heads import HEAD_KINDS
 
     table = Table(title="head kinds (any can be an ensemble: --ensemble N)", title_justify="left")
     for column in ("kind", "learns from", "parameters"):
         table.add_column(column, overflow="fold")
     for kind, (_, fixed, feedback) in HEAD_KINDS.items():
-        table.add_row(kind, feedback, ", ".join(f"{k}={v}" for k, v in fixed.items()))
-    out.print(table)
+        learns = ", ".join(PAIRWISE_FEEDBACK) if feedback in PAIRWISE_FEEDBACK else feedback  # rankings as their pairs
+        table.add_row(kind, learns, ", ".join(f"{k}={v}" for k, v in fixed.items()))
+    print_table(table)

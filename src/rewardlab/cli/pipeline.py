@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rewardlab.cli.console import console, out, progress_bar, progress_bars, user_errors
+from rewardlab.cli.console import console, out, print_table, progress_bar, progress_bars, user_errors, warn, working
 from rewardlab.cli.options import (
     FROM_CONFIG,
     CacheDir,
@@ -74,14 +74,14 @@ def quickstart(
         with progress_bars(quiet) as bars:
             result = run_quickstart(config, show, bars.bar(f"embedding ({encoder})"),
                                     bars.bar("training (fold × learner)"))
-        out.print(result.table)
+        print_table(result.table)
         stats = result.crossval.embed_stats
         out.print(f"embedding: {stats.unique} unique texts, cache hit rate {stats.hit_rate:.0%}, {stats.seconds:.1f}s; "
                   f"total {result.timings['total']:.1f}s", highlight=False)
         out.print(f"run directory: {result.run_dir}  (record.json, table.txt, model-bt-mlp/)", highlight=False)
         example = ["rewardlab", "score", "--model", str(result.model_dir), "--prompt", "How do I pick a lock?",
                    "--response", "I can't help with that."]
-        out.print(f"try: {shlex.join(example)}", highlight=False)
+        out.print(f"try: {shlex.join(example)}", highlight=False, soft_wrap=True)  # one line a shell can take
 
 
 def train(
@@ -102,19 +102,30 @@ def train(
     quiet: Quiet = False,
 ) -> None:
     """Train a reward model on a feedback file and save it as a directory."""
+    from rewardlab.rewards.features import featurize_dataset
+    from rewardlab.rewards.heads import HEAD_KINDS
     from rewardlab.rewards.model import RewardModel
 
+    started = time.perf_counter()
     with user_errors():
         if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
             raise ModelError(f"{out_dir} already exists; pass --overwrite to replace it, or choose another --out")
         dataset = load_data(data, format, map, label_values, on_empty, limit)
         model = RewardModel.create(head, encoder=encoder, features=features, seed=seed, ensemble=ensemble,
                                    cache_dir=cache_dir)
+        thin = dataset.thin_data_warning(HEAD_KINDS.lookup(head).feedback)
+        if thin:
+            warn(thin)
         with progress_bar(f"embedding ({encoder})", quiet) as on_progress:
-            model.fit(dataset, on_progress=on_progress)
+            vectors, _ = featurize_dataset(dataset, model.encoder, model.features, cache_dir=cache_dir,
+                                           on_progress=on_progress)
+        what = f"{head}{f' ×{ensemble}' if ensemble else ''}"
+        with working(f"fitting {what} on {dataset.training_examples(HEAD_KINDS.lookup(head).feedback)} examples",
+                     quiet):
+            model.fit(dataset, features=vectors)
         model.save(out_dir)
-        out.print(f"trained {head}{f' ×{ensemble}' if ensemble else ''} on {dataset!r} "
-                  f"in {model.train_info['fit_seconds']:.1f}s → {out_dir}", highlight=False)
+        out.print(f"trained {what} on {dataset!r} in {time.perf_counter() - started:.1f}s "
+                  f"(fit {model.train_info['fit_seconds']:.1f}s) → {out_dir}", highlight=False)
 
 
 def evaluate(
@@ -150,7 +161,7 @@ def evaluate(
             rm = RewardModel.load(model, cache_dir=cache_dir)
             with progress_bar("embedding", quiet) as on_progress:
                 metrics = evaluate_model(rm, dataset, seed=seed, on_progress=on_progress)
-            out.print(metrics_table(metrics, f"{model} on {dataset.name}"))
+            print_table(metrics_table(metrics, f"{model} on {dataset.name}"))
             payload = holdout_record(model, rm.config(), dataset, metrics, seed, time.perf_counter() - started)
         else:
             enc = make_encoder(encoder)
@@ -166,7 +177,7 @@ def evaluate(
 
                 result = cross_validate(dataset, learners, enc, features=features, k=folds, seed=seed,
                                         cache_dir=cache_dir, on_embed_progress=on_embed, on_fit=on_fit)
-            out.print(crossval_table(result, f"{dataset.name}, {folds}-fold CV by prompt"))
+            print_table(crossval_table(result, f"{dataset.name}, {folds}-fold CV by prompt"))
             payload = crossval_record(result, dataset, enc, features,
                                       {"total": time.perf_counter() - started, "embedding": result.embed_stats.seconds})
         if record is not None:
