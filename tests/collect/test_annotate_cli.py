@@ -51,3 +51,39 @@ def test_annotate_errors_are_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no project 'nope'" in result.output
     result = runner.invoke(app, ["annotate", "project", "p", "--task", "essay", "--db", db])
     assert result.exit_code == 2 and "unknown task type" in result.output
+
+
+def test_an_overlap_larger_than_the_team_warns(tmp_path: Path) -> None:
+    db = str(tmp_path / "labels.db")
+    for name in ("bob", "carol", "dan"):
+        run("annotate", "user", name, "--db", db)
+    output = run("annotate", "project", "p", "--task", "pairwise", "--overlap", "3", "--members", "bob", "--db", db)
+    assert "warning: project 'p' asks for 3 distinct annotators per item (--overlap) but has 1 member (bob)" in output
+    assert "until 2 more join" in output
+    assert "has 2 members (bob, carol)" in run("annotate", "member", "carol", "--project", "p", "--db", db)
+    assert "warning" not in run("annotate", "member", "dan", "--project", "p", "--db", db)
+    assert "warning" not in run("annotate", "project", "q", "--task", "binary", "--members", "bob", "--db", db)
+
+
+def test_stats_say_why_agreement_is_missing(tmp_path: Path) -> None:
+    db = str(tmp_path / "labels.db")
+    tokens = [run("annotate", "user", name, "--db", db).strip() for name in ("bob", "carol")]
+    sets = tmp_path / "sets.jsonl"
+    sets.write_text("\n".join(json.dumps({"prompt": f"Q{i}", "responses": [f"yes {i}", f"no {i}"]}) for i in range(4)))
+    for project, overlap in (("single", "1"), ("double", "2")):
+        run("annotate", "project", project, "--task", "pairwise", "--overlap", overlap, "--members", "bob,carol",
+            "--db", db)
+        run("annotate", "import", str(sets), "--project", project, "--db", db)
+    stats = ["annotate", "stats", "--db", db, "--resamples", "20", "--project"]
+    assert "α and κ need items labelled by two or more annotators; no labels yet" in run(*stats, "single")
+    store = open_store(db)
+    for project in ("single", "double"):
+        for token in tokens:
+            user = store.user_by_token(token)
+            while (a := store.next_assignment(store.project_id(project), user)) is not None:
+                store.submit(a["assignment_id"], user, {"choice": "a"})
+    single = run(*stats, "single")
+    assert "every item has one label so far (overlap 1: each item goes to one annotator" in single
+    double = run(*stats, "double")  # everyone chose "a": no disagreement, so α and κ are undefined, and say so
+    assert "Krippendorff's α (nominal): undefined: every label on items labelled twice has the same value" in double
+    assert "Fleiss' κ: undefined" in double

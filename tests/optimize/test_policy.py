@@ -148,9 +148,25 @@ def test_prompts_from_text_records_and_hh_files(tmp_path: Path) -> None:
     assert load_prompts(hh) == [[{"role": "user", "content": "hi"}]]
 
 
+def test_few_prompts_shrink_the_eval_set_with_a_warning() -> None:
+    """The README's `policy dpo --prompts prompts.txt` with 4 prompts must not stop at the 16 default eval prompts."""
+    from rewardlab.optimize.policy import eval_split
+
+    assert eval_split(100, 16, 4) == 16  # enough prompts: exactly what was asked
+    assert eval_split(20, 16, 4) == 16
+    with pytest.warns(UserWarning, match=r"2 are held out for evaluation instead of eval_prompts=16, 2 are trained on"):
+        assert eval_split(4, 16, 1, "dpo") == 2
+    with pytest.warns(UserWarning, match="1 are held out"):
+        assert eval_split(3, 3, 2, "grpo") == 1
+    with pytest.raises(PolicyError, match="lower --batch-size"):
+        eval_split(4, 16, 4, "grpo")
+    with pytest.raises(PolicyError, match="needs at least 1 to train on and 1 to evaluate"):
+        eval_split(1, 16, 1, "dpo")
+
+
 def test_too_few_prompts_is_a_clear_error(tiny_model: Path, models: tuple[Path, Path], tmp_path: Path) -> None:
-    with pytest.raises(PolicyError, match="nothing is left to train on"):
-        run_grpo(models[0], PROMPTS[:3], tmp_path, tiny_config(tiny_model))
+    with pytest.raises(PolicyError, match="grpo needs at least 2 to train on and 1 to evaluate"):
+        run_grpo(models[0], PROMPTS[:2], tmp_path, tiny_config(tiny_model))
     with pytest.raises(PolicyError, match="num_generations must be at least 2"):
         run_grpo(models[0], PROMPTS, tmp_path, tiny_config(tiny_model, num_generations=1))
 

@@ -10,7 +10,14 @@ import torch
 
 from rewardlab.generate.base import GenerationError
 from rewardlab.generate.local import LocalGenerator
-from rewardlab.optimize.sft import IGNORE_INDEX, SftConfig, fine_tune_on_demonstrations, freeze_below, tokenize_example
+from rewardlab.optimize.sft import (
+    IGNORE_INDEX,
+    SftConfig,
+    fine_tune_on_demonstrations,
+    freeze_below,
+    memorisation_warning,
+    tokenize_example,
+)
 
 DEMO = "Paris is the capital of France."
 
@@ -39,8 +46,10 @@ def test_fine_tuning_learns_the_demonstration_and_saves_a_loadable_model(tiny_mo
     generator = LocalGenerator(tiny_model)
     examples = [("What is the capital of France?", DEMO)] * 4
     before = {k: v.clone() for k, v in generator.load()._model.state_dict().items()}
-    result = fine_tune_on_demonstrations(generator, examples, tmp_path / "sft",
-                                         SftConfig(steps=60, batch_size=2, learning_rate=1e-2, trainable_layers=0))
+    with pytest.warns(UserWarning, match=r"each of the 4 demonstrations was seen about 30 times: the model has most "
+                                         r"likely memorised them"):
+        result = fine_tune_on_demonstrations(generator, examples, tmp_path / "sft",
+                                             SftConfig(steps=60, batch_size=2, learning_rate=1e-2, trainable_layers=0))
     assert result.losses[-1] < 0.5 * result.losses[0]
     info = json.loads((tmp_path / "sft" / "rewardlab_sft.json").read_text(encoding="utf-8"))
     assert info["examples"] == 4 and len(info["losses"]) == 60
@@ -74,3 +83,14 @@ def test_a_model_from_gguf_fine_tunes_and_saves_as_plain_weights(tmp_path: Path)
     assert "quantization_config" not in json.loads((result.path / "config.json").read_text(encoding="utf-8"))
     assert reloaded.generate(["Say hi"], temperature=0, max_new_tokens=4)[0][0] == \
         generator.generate(["Say hi"], temperature=0, max_new_tokens=4)[0][0]
+
+
+def test_memorisation_warning_needs_many_passes_and_a_collapsed_loss() -> None:
+    """`demo-reward sft` took 8 demonstrations from loss 3.46 to 0.008 and said nothing."""
+    config = SftConfig(steps=60, batch_size=8)
+    collapsed = [3.46, 1.2, 0.3, 0.01, 0.009, 0.008, 0.008, 0.008]
+    assert "from 3.46 to 0.009 while each of the 8 demonstrations was seen about 60 times" in str(
+        memorisation_warning(collapsed, 8, config))
+    assert memorisation_warning(collapsed, 500, config) is None  # about one pass over 500: a falling loss is learning
+    assert memorisation_warning([3.46, 2.9, 2.5, 2.4, 2.3, 2.2], 8, config) is None  # many passes, no collapse
+

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rewardlab.cli.console import out, user_errors
+from rewardlab.cli.console import out, user_errors, warn
 from rewardlab.cli.options import SeedOpt, format_estimate
 
 if TYPE_CHECKING:
@@ -77,6 +77,8 @@ def project(name: str, task: Annotated[str, typer.Option(help="pairwise, ranking
         for member in filter(None, (m.strip() for m in members.split(","))):
             store.add_member(project_id, member)
         out.print(f"project {name!r} (id {project_id}, {task}, overlap {overlap})", highlight=False)
+        if warning := store.overlap_warning(project_id):
+            warn(warning)
 
 
 @annotate_app.command("member")
@@ -89,6 +91,8 @@ def member(user_names: Annotated[str, typer.Argument(help="Comma-separated user 
         for name in filter(None, (n.strip() for n in user_names.split(","))):
             store.add_member(project_id, name)
         out.print(f"members added to {project!r}", highlight=False)
+        if warning := store.overlap_warning(project_id):
+            warn(warning)
 
 
 @annotate_app.command("import")
@@ -143,15 +147,18 @@ def stats(project: ProjectOpt, db: DbOpt = "annotations.db", resamples: int = 10
         out.print(f"{result['project']} ({result['task_type']}): {result['labels']} labels on "
                   f"{result['items_labelled']} items", highlight=False)
 
-        def fmt(e: dict | None) -> str:
-            return "—" if not e or e.get("value") is None else f"{format_estimate(e)} (n={e['n']})"
+        def fmt(e: dict | None, undefined: str = "—") -> str:
+            return undefined if not e or e.get("value") is None else f"{format_estimate(e)} (n={e['n']})"
 
+        # α and κ are NaN (null in JSON) when every label on the shared items has one value: chance agreement is 1
+        one_value = "undefined: every label on items labelled twice has the same value (no disagreement to measure)"
         agreement = result.get("agreement", {})
         if agreement:
-            out.print(f"Krippendorff's α ({agreement['alpha_level']}): {fmt(agreement['alpha'])}", highlight=False)
+            out.print(f"Krippendorff's α ({agreement['alpha_level']}): {fmt(agreement['alpha'], one_value)}",
+                      highlight=False)
             if "alpha_nominal" in agreement:
-                out.print(f"Krippendorff's α (nominal): {fmt(agreement['alpha_nominal'])}", highlight=False)
-            out.print(f"Fleiss' κ: {fmt(agreement.get('fleiss_kappa'))}", highlight=False)
+                out.print(f"Krippendorff's α (nominal): {fmt(agreement['alpha_nominal'], one_value)}", highlight=False)
+            out.print(f"Fleiss' κ: {fmt(agreement.get('fleiss_kappa'), one_value)}", highlight=False)
         elif "agreement_error" in result:
             out.print(f"agreement: {result['agreement_error']}", highlight=False)
         if "position_bias_left_wins" in result:

@@ -32,6 +32,13 @@ def project_stats(store: Store, project_id: int, n_resamples: int = 1000, seed: 
     judgements = [Judgement(r["item"] + suffix, r["annotator"], unit_value)
                   for r in rows for suffix, unit_value in agreement_units(task, r["value"])]
     multiply_labelled = len({j.item for j in judgements}) < len(judgements)
+    if level is None:
+        result["agreement_error"] = f"agreement is not measured for {task} labels (free text, no values to compare)"
+    elif not multiply_labelled:
+        so_far = "no labels yet" if not rows else "every item has one label so far"
+        hint = ": each item goes to one annotator, so agreement can never be measured" if settings["overlap"] < 2 else ""
+        result["agreement_error"] = (f"α and κ need items labelled by two or more annotators; {so_far} "
+                                     f"(overlap {settings['overlap']}{hint})")
     if level is not None and multiply_labelled:
         try:
             summary = agreement_summary(judgements, level, n_resamples=n_resamples, seed=seed)

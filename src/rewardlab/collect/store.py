@@ -277,6 +277,24 @@ class Store:
             if not exists:
                 conn.execute(members.insert().values(project_id=project_id, user_id=user_id))
 
+    def members_of(self, project_id: int) -> list[str]:
+        """The names of the project's members, in the order they joined."""
+        query = (sa.select(users.c.name).join(members, members.c.user_id == users.c.id)
+                 .where(members.c.project_id == project_id).order_by(users.c.id))
+        with self.engine.connect() as conn:
+            return [row.name for row in conn.execute(query)]
+
+    def overlap_warning(self, project_id: int) -> str | None:
+        """Why items cannot reach the project's overlap yet (fewer members than distinct annotators per item), or None."""
+        settings = self.project_settings(project_id)
+        names, overlap = self.members_of(project_id), settings["overlap"]
+        if len(names) >= overlap:
+            return None
+        return (f"project {settings['name']!r} asks for {overlap} distinct annotators per item (--overlap) but has "
+                f"{len(names)} member{'' if len(names) == 1 else 's'}{' (' + ', '.join(names) + ')' if names else ''}: "
+                f"no item can get all {overlap} labels until {overlap - len(names)} more join "
+                f"(`rewardlab annotate member NAMES --project {settings['name']}`; admins may label too)")
+
     def projects_of(self, user: User) -> list[dict[str, Any]]:
         query = sa.select(projects.c.id, projects.c.name, projects.c.task_type).order_by(projects.c.id)
         if not user.is_admin:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +22,9 @@ from rewardlab.generate.base import ChatPrompt, GenerationError
 from rewardlab.generate.local import LocalGenerator
 
 IGNORE_INDEX = -100  # positions the loss skips (prompt and padding)
+#: `memorisation_warning` speaks when each demonstration was seen this many times and the loss fell below this share
+MEMORISATION_PASSES = 4
+MEMORISATION_RATIO = 0.1
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,20 @@ def freeze_below(model: Any, trainable_layers: int) -> int:
             for p in module.parameters():
                 p.requires_grad_(True)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def memorisation_warning(losses: Sequence[float], examples: int, config: SftConfig) -> str | None:
+    """A warning when the loss collapsed while each demonstration was seen many times: with no held-out loss, that is
+    the sign of a model that learned the demonstrations by heart rather than their style (None otherwise)."""
+    if len(losses) < 2 or not examples:
+        return None
+    passes = config.steps * config.batch_size / examples
+    start, end = losses[0], sum(losses[-5:]) / len(losses[-5:])
+    if passes < MEMORISATION_PASSES or end > MEMORISATION_RATIO * start:
+        return None
+    return (f"SFT loss fell from {start:.2f} to {end:.3f} while each of the {examples} demonstrations was seen about "
+            f"{passes:.0f} times: the model has most likely memorised them (there is no held-out loss to say otherwise); "
+            "use more demonstrations, fewer --steps or a lower --learning-rate")
 
 
 def plain_weights(model: Any) -> Any:
@@ -156,6 +174,9 @@ def fine_tune_on_demonstrations(generator: LocalGenerator, examples: Sequence[tu
             if on_step:
                 on_step(step, config.steps, result.losses[-1])
     model.eval()
+    note = memorisation_warning(result.losses, len(encoded), config)
+    if note:
+        warnings.warn(note, stacklevel=2)
     for p in model.parameters():
         p.requires_grad_(False)
     result.path.mkdir(parents=True, exist_ok=True)
