@@ -27,6 +27,15 @@ def _store(db: str) -> Store:
     return open_store(db)
 
 
+def _add_members(store: Store, project_id: int, names: str, done: str) -> None:
+    """Add comma-separated users to a project, say so, and warn when fewer people than its overlap can label."""
+    for name in filter(None, (n.strip() for n in names.split(","))):
+        store.add_member(project_id, name)
+    out.print(done, highlight=False)
+    if warning := store.overlap_warning(project_id):
+        warn(warning)
+
+
 @annotate_app.command("serve")
 def serve(db: DbOpt = "annotations.db", host: str = "127.0.0.1", port: int = 8000,
           workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1) -> None:
@@ -74,11 +83,7 @@ def project(name: str, task: Annotated[str, typer.Option(help="pairwise, ranking
         text = instructions_file.read_text(encoding="utf-8") if instructions_file else instructions
         config = {"scale": [int(v) for v in scale.split(",")]} if task == "rating" else {}
         project_id = store.create_project(name, task, text, overlap, config)
-        for member in filter(None, (m.strip() for m in members.split(","))):
-            store.add_member(project_id, member)
-        out.print(f"project {name!r} (id {project_id}, {task}, overlap {overlap})", highlight=False)
-        if warning := store.overlap_warning(project_id):
-            warn(warning)
+        _add_members(store, project_id, members, f"project {name!r} (id {project_id}, {task}, overlap {overlap})")
 
 
 @annotate_app.command("member")
@@ -87,12 +92,7 @@ def member(user_names: Annotated[str, typer.Argument(help="Comma-separated user 
     """Give users access to a project."""
     with user_errors():
         store = _store(db)
-        project_id = store.project_id(project)
-        for name in filter(None, (n.strip() for n in user_names.split(","))):
-            store.add_member(project_id, name)
-        out.print(f"members added to {project!r}", highlight=False)
-        if warning := store.overlap_warning(project_id):
-            warn(warning)
+        _add_members(store, store.project_id(project), user_names, f"members added to {project!r}")
 
 
 @annotate_app.command("import")

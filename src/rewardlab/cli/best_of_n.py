@@ -11,35 +11,30 @@ import typer
 from rich.table import Table
 
 from rewardlab.cli.console import out, print_table, progress_bar, user_errors
-from rewardlab.cli.generate import build_generator, load_generator
+from rewardlab.cli.generate import load_generator
 from rewardlab.cli.options import (
     FROM_CONFIG,
-    ApiKeyOpt,
-    BaseUrlOpt,
-    BatchOpt,
+    GENERATOR_OPTIONS,
     CacheDir,
     CandidatesArg,
-    ConcurrencyOpt,
     ConservativeOpt,
     ExcludeOpt,
     FieldOpt,
-    GgufOpt,
     LamOpt,
     LimitPromptsOpt,
     ModelArg,
-    ModelNameOpt,
-    ModelOpt,
     PromptFormatOpt,
     PromptsFileArg,
     Quiet,
     RewardModelOpt,
     SeedOpt,
     StrategyOpt,
-    TimeoutOpt,
     config_defaults,
+    with_options,
 )
 from rewardlab.errors import DataError, ModelError, RewardlabError
 from rewardlab.generate.base import CANDIDATE_SAMPLING, SamplingParams
+from rewardlab.generate.factory import make_generator
 from rewardlab.optimize.live_best_of_n import live_best_of_n
 
 AggregateOpt = Annotated[str | None, typer.Option(help="Ensembles: score by mean, min or lcb (mean − λ·std).")]
@@ -148,18 +143,14 @@ def select(
         out.print(f"{len(picks)} picks ({strategy}) → {output}{summary}", highlight=False)
 
 
-@config_defaults(CANDIDATE_SAMPLING, live_best_of_n)
+@config_defaults(CANDIDATE_SAMPLING, live_best_of_n, make_generator)
+@with_options(GENERATOR_OPTIONS)
 def bon(
     prompts_file: PromptsFileArg,
     reward_model: RewardModelOpt,
     output: Annotated[Path, typer.Option("--out", help="JSONL: the pick and every scored candidate, per prompt.")]
     = Path("bon.jsonl"),
     n: Annotated[int, typer.Option("--n", help="Samples per prompt.")] = FROM_CONFIG,
-    base_url: BaseUrlOpt = None,
-    model: ModelOpt = None,
-    gguf: GgufOpt = None,
-    model_name: ModelNameOpt = None,
-    api_key: ApiKeyOpt = "none",
     strategy: StrategyOpt = FROM_CONFIG,
     soft_temperature: Annotated[float, typer.Option(help="soft: T in reward units.")] = FROM_CONFIG,
     aggregate: ConservativeOpt = FROM_CONFIG,
@@ -172,12 +163,10 @@ def bon(
     seed: SeedOpt = FROM_CONFIG,
     field: FieldOpt = "prompt",
     limit: LimitPromptsOpt = None,
-    batch_size: BatchOpt = FROM_CONFIG,
-    concurrency: ConcurrencyOpt = 4,
-    timeout: TimeoutOpt = 120.0,
     generator: Annotated[str | None, typer.Option(hidden=True, help="Renamed: --base-url.")] = None,
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
+    **generator_options: Any,
 ) -> None:
     """Live best-of-n: sample n responses per prompt, score them with a reward model, keep one per prompt."""
     from rewardlab.data.records import read_texts
@@ -198,7 +187,7 @@ def bon(
         rm = RewardModel.load(reward_model, cache_dir=cache_dir)
         if strategy == "conservative" and not rm.is_ensemble:
             raise ModelError("--strategy conservative needs an ensemble reward model (train with --ensemble N)")
-        gen = build_generator(model, gguf, base_url, model_name, api_key, batch_size, concurrency, timeout)
+        gen = make_generator(**generator_options)
         params = SamplingParams(n, temperature, top_p, max_new_tokens, seed)
         prompts = read_texts(prompts_file, field, limit)
         load_generator(gen, quiet)
@@ -206,7 +195,8 @@ def bon(
         picked, first = [], []
         with output.open("w", encoding="utf-8") as f, progress_bar("sampling and scoring", quiet) as on_progress:
             for pick in live_best_of_n(gen, rm, prompts, params, strategy=strategy, soft_temperature=soft_temperature,
-                                       aggregate=aggregate, lam=lam, prompt_format=prompt_format, batch_size=batch_size,
+                                       aggregate=aggregate, lam=lam, prompt_format=prompt_format,
+                                       batch_size=generator_options["batch_size"],
                                        seed=seed, on_progress=on_progress):
                 f.write(json.dumps(pick.record(gen.id), ensure_ascii=False) + "\n")
                 f.flush()

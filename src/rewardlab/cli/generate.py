@@ -5,36 +5,27 @@ from __future__ import annotations
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from rewardlab.cli.console import console, out, progress_bar, user_errors
 from rewardlab.cli.options import (
     FROM_CONFIG,
-    ApiKeyOpt,
-    BaseUrlOpt,
-    BatchOpt,
-    ConcurrencyOpt,
+    GENERATOR_OPTIONS,
     GgufOpt,
     LimitPromptsOpt,
-    ModelNameOpt,
     ModelOpt,
     PromptsFileArg,
     Quiet,
     SeedOpt,
-    TimeoutOpt,
     config_defaults,
+    with_options,
 )
 from rewardlab.generate.base import CANDIDATE_SAMPLING, Generator
 from rewardlab.generate.factory import local_generator, make_generator
 
 generate_app = typer.Typer(no_args_is_help=True, help="Sample candidate responses from an LLM; serve a local model.")
-
-
-def build_generator(model: Path | None, gguf: str | None, base_url: str | None, model_name: str | None, api_key: str,
-                    batch_size: int, concurrency: int, timeout: float) -> Generator:
-    return make_generator(model, gguf, base_url, model_name, api_key, batch_size, concurrency, timeout)
 
 
 def load_generator(generator: Generator, quiet: bool) -> None:
@@ -47,16 +38,12 @@ def load_generator(generator: Generator, quiet: bool) -> None:
 
 
 @generate_app.command("run")
-@config_defaults(CANDIDATE_SAMPLING)
+@config_defaults(CANDIDATE_SAMPLING, make_generator)
+@with_options(GENERATOR_OPTIONS)
 def run(
     prompts_file: PromptsFileArg,
     output: Annotated[Path, typer.Option("--out", help="Candidate JSONL to write.")] = Path("candidates.jsonl"),
     n: Annotated[int, typer.Option("--n", help="Samples per prompt.")] = FROM_CONFIG,
-    model: ModelOpt = None,
-    gguf: GgufOpt = None,
-    base_url: BaseUrlOpt = None,
-    model_name: ModelNameOpt = None,
-    api_key: ApiKeyOpt = "none",
     temperature: Annotated[float, typer.Option(help="Sampling temperature (0 = greedy).")] = FROM_CONFIG,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling: keep the smallest token set with this mass.")]
     = FROM_CONFIG,
@@ -65,10 +52,8 @@ def run(
     system: Annotated[str | None, typer.Option(help="A system prompt before every prompt.")] = None,
     field: Annotated[str, typer.Option(help="The prompt field of a record file.")] = "prompt",
     limit: LimitPromptsOpt = None,
-    batch_size: BatchOpt = 8,
-    concurrency: ConcurrencyOpt = 4,
-    timeout: TimeoutOpt = 120.0,
     quiet: Quiet = False,
+    **generator_options: Any,
 ) -> None:
     """Sample N responses per prompt into candidate sets (the JSONL `best-of-n` reads)."""
     from rewardlab.data.records import read_texts
@@ -77,13 +62,14 @@ def run(
 
 
     with user_errors():
-        generator = build_generator(model, gguf, base_url, model_name, api_key, batch_size, concurrency, timeout)
+        generator = make_generator(**generator_options)
         params = SamplingParams(n, temperature, top_p, max_new_tokens, seed)
         prompts = read_texts(prompts_file, field, limit)
         started = time.perf_counter()
         load_generator(generator, quiet)
         with progress_bar("generating", quiet) as on_progress:
-            sets = write_generated_candidates(generator, prompts, params, output, batch_size, system, on_progress)
+            sets = write_generated_candidates(generator, prompts, params, output,
+                                              generator_options["batch_size"], system, on_progress)
         out.print(f"{sets} prompts × {n} candidates from {generator.id} → {output} "
                   f"({time.perf_counter() - started:.1f}s)", highlight=False)
 

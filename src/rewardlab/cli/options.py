@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -120,6 +120,54 @@ def config_defaults(*sources: Any, **renames: str) -> Callable[[F], F]:
         return command
 
     return decorate
+
+
+def option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    """One option for `with_options`: a parameter as a function signature would declare it."""
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+def with_options(*groups: Sequence[inspect.Parameter]) -> Callable[[F], F]:
+    """Add a group of options shared by several commands to a command's signature; the command takes them as
+    ``**kwargs``. A group is declared once, so commands that share it cannot drift apart."""
+
+    def decorate(command: F) -> F:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        added = [p for group in groups for p in group]
+        clash = {p.name for p in own} & {p.name for p in added}
+        if clash:
+            raise TypeError(f"{command.__name__}: options {sorted(clash)} are declared twice")
+        keyword_only = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own
+                        if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        positional = [p for p in own if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+        command.__signature__ = signature.replace(parameters=positional + keyword_only + added)  # type: ignore[attr-defined]
+        return command
+
+    return decorate
+
+
+#: how a feedback file is read: `train`, `evaluate` and `embed` take these
+DATA_OPTIONS = (
+    option("format", FormatOpt, "auto"),
+    option("map", MapOpt, None),
+    option("label_values", LabelValuesOpt, None),
+    option("on_empty", OnEmptyOpt, None),  # None: error for a file, a named dataset's own policy
+    option("limit", LimitOpt, None),
+)
+
+#: which LLM samples: a local model or an OpenAI-compatible server (`generate run`, `bon`); defaults from
+#: `rewardlab.generate.factory.make_generator`
+GENERATOR_OPTIONS = (
+    option("model", ModelOpt, None),
+    option("gguf", GgufOpt, None),
+    option("base_url", BaseUrlOpt, None),
+    option("model_name", ModelNameOpt, None),
+    option("api_key", ApiKeyOpt, FROM_CONFIG),
+    option("batch_size", BatchOpt, FROM_CONFIG),
+    option("concurrency", ConcurrencyOpt, FROM_CONFIG),
+    option("timeout", TimeoutOpt, FROM_CONFIG),
+)
 
 
 def split_list(text: str, cast: Callable[[str], Any], option: str) -> tuple[Any, ...]:

@@ -13,19 +13,17 @@ import typer
 
 from rewardlab.cli.console import console, out, print_table, progress_bar, progress_bars, user_errors, warn, working
 from rewardlab.cli.options import (
+    DATA_OPTIONS,
     FROM_CONFIG,
     CacheDir,
     DataArg,
     EncoderOpt,
     FeaturesOpt,
-    FormatOpt,
-    LabelValuesOpt,
     LimitOpt,
-    MapOpt,
-    OnEmptyOpt,
     Quiet,
     SeedOpt,
     config_defaults,
+    with_options,
 )
 from rewardlab.embed.base import DEFAULT_ENCODER
 from rewardlab.errors import DataError, ModelError, RewardlabError
@@ -42,11 +40,12 @@ def print_notes(dataset: Any) -> None:
                       "each group is kept on one side of every split", highlight=False)
 
 
-def load_data(data: str, format: str, mapping: str | None, label_values: str | None, on_empty: str | None,
-              limit: int | None) -> Any:
+def load_data(data: str, format: str = "auto", map: str | None = None, label_values: str | None = None,
+              on_empty: str | None = None, limit: int | None = None) -> Any:
+    """The data a command names, with `DATA_OPTIONS` as given; what the reader left out is printed as notes."""
     from rewardlab.data.source import load_source
 
-    dataset = load_source(data, format, mapping, label_values, on_empty, limit)
+    dataset = load_source(data, format, map, label_values, on_empty, limit)
     print_notes(dataset)
     return dataset
 
@@ -84,6 +83,7 @@ def quickstart(
         out.print(f"try: {shlex.join(example)}", highlight=False, soft_wrap=True)  # one line a shell can take
 
 
+@with_options(DATA_OPTIONS)
 def train(
     data: DataArg,
     out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
@@ -93,13 +93,9 @@ def train(
     features: FeaturesOpt = "interaction",
     seed: SeedOpt = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory at --out.")] = False,
-    format: FormatOpt = "auto",
-    map: MapOpt = None,
-    label_values: LabelValuesOpt = None,
-    on_empty: OnEmptyOpt = None,
-    limit: LimitOpt = None,
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
+    **data_options: Any,
 ) -> None:
     """Train a reward model on a feedback file and save it as a directory."""
     from rewardlab.rewards.features import featurize_dataset
@@ -110,7 +106,7 @@ def train(
     with user_errors():
         if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
             raise ModelError(f"{out_dir} already exists; pass --overwrite to replace it, or choose another --out")
-        dataset = load_data(data, format, map, label_values, on_empty, limit)
+        dataset = load_data(data, **data_options)
         model = RewardModel.create(head, encoder=encoder, features=features, seed=seed, ensemble=ensemble,
                                    cache_dir=cache_dir)
         thin = dataset.thin_data_warning(HEAD_KINDS.lookup(head).feedback)
@@ -122,12 +118,13 @@ def train(
         what = f"{head}{f' ×{ensemble}' if ensemble else ''}"
         with working(f"fitting {what} on {dataset.training_examples(HEAD_KINDS.lookup(head).feedback)} examples",
                      quiet):
-            model.fit(dataset, features=vectors)
+            model.fit(dataset, feature_rows=vectors)
         model.save(out_dir)
         out.print(f"trained {what} on {dataset!r} in {time.perf_counter() - started:.1f}s "
                   f"(fit {model.train_info['fit_seconds']:.1f}s) → {out_dir}", highlight=False)
 
 
+@with_options(DATA_OPTIONS)
 def evaluate(
     data: DataArg,
     model: Annotated[Path | None, typer.Option(help="A trained model directory to score on DATA.")] = None,
@@ -137,13 +134,9 @@ def evaluate(
     features: FeaturesOpt = "interaction",
     seed: SeedOpt = 0,
     record: Annotated[Path | None, typer.Option(help="Write the JSON record of this evaluation here.")] = None,
-    format: FormatOpt = "auto",
-    map: MapOpt = None,
-    label_values: LabelValuesOpt = None,
-    on_empty: OnEmptyOpt = None,
-    limit: LimitOpt = None,
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
+    **data_options: Any,
 ) -> None:
     """Held-out pairwise accuracy and calibration with 95% CIs: of a saved model, or k-fold CV of heads."""
     from rewardlab.embed import make_encoder
@@ -154,7 +147,7 @@ def evaluate(
 
     started = time.perf_counter()
     with user_errors():
-        dataset = load_data(data, format, map, label_values, on_empty, limit)
+        dataset = load_data(data, **data_options)
         if not dataset.comparisons:
             raise DataError("evaluation needs comparisons; this data has none", source=data)
         if model is not None:
@@ -199,7 +192,7 @@ def score(
 ) -> None:
     """Reward of one (prompt, response), or of every row of a file (ensembles add mean/std/min/lcb)."""
     from rewardlab.rewards.model import RewardModel
-    from rewardlab.rewards.scoring import score_record_file
+    from rewardlab.rewards.scoring import reported_stats, score_record_file
 
     with user_errors():
         if (input is None) == (prompt is None or response is None):
@@ -207,7 +200,7 @@ def score(
         rm = RewardModel.load(model, cache_dir=cache_dir)
         if input is None:
             assert prompt is not None and response is not None
-            stats = rm.score_stats([prompt], [response])
+            stats = reported_stats(rm, [prompt], [response])
             out.print(json.dumps({k: round(float(v[0]), 6) for k, v in stats.items()}))
             return
         scored = list(score_record_file(rm, input, prompt_field, response_field))
@@ -222,20 +215,17 @@ def score(
         out.print(f"scored {len(scored)} rows → {output}", highlight=False)
 
 
+@with_options(DATA_OPTIONS)
 def embed(
     data: Annotated[str | None, typer.Argument(help="A feedback file or dataset name: embeds its prompts and responses.")] = None,
     texts: Annotated[Path | None, typer.Option(help="Instead of DATA: a .txt (one text per line) or a record file.")] = None,
     field: Annotated[str, typer.Option(help="With --texts on a record file: the field holding the text.")] = "text",
     output: Annotated[Path | None, typer.Option(help="With --texts: write the vectors (row i = text i) as .npy.")] = None,
     encoder: EncoderOpt = DEFAULT_ENCODER,
-    format: FormatOpt = "auto",
-    map: MapOpt = None,
-    label_values: LabelValuesOpt = None,
-    on_empty: OnEmptyOpt = None,
-    limit: LimitOpt = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor fill the cache.")] = False,
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
+    **data_options: Any,
 ) -> None:
     """Embed texts into the cache (so training and scoring start warm): throughput and cache hit rate."""
     import numpy as np
@@ -250,10 +240,10 @@ def embed(
         if output is not None and texts is None:
             raise RewardlabError("--output needs --texts (the vectors of a dataset go to the cache)")
         if texts is not None:
-            items = read_texts(texts, field, limit)
+            items = read_texts(texts, field, data_options["limit"])
         else:
             assert data is not None
-            items = dataset_texts(load_data(data, format, map, label_values, on_empty, limit))
+            items = dataset_texts(load_data(data, **data_options))
         enc = make_encoder(encoder)
         load_started = time.perf_counter()
         enc.encode(["warm-up"])  # load weights (first use of an ONNX spec: build it) outside the throughput

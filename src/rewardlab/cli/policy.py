@@ -14,11 +14,12 @@ from rewardlab.cli.options import (
     FieldOpt,
     GgufOpt,
     LimitPromptsOpt,
-    ModelOpt,
     Quiet,
     SeedOpt,
     config_defaults,
     format_estimate,
+    option,
+    with_options,
 )
 from rewardlab.optimize.policy import DPO_DEFAULTS, GRPO_DEFAULTS
 
@@ -29,31 +30,56 @@ policy_app = typer.Typer(no_args_is_help=True, help="Optimize a policy against a
                                                     "on-policy DPO; logs proxy reward, KL and a held-out gold reward.")
 
 RewardModelOpt = Annotated[Path, typer.Option("--reward-model", help="The proxy reward model directory (optimized).")]
-GoldModelOpt = Annotated[Path | None, typer.Option("--gold-model", help="A held-out reward model directory: only "
-                                                                        "evaluates, never optimized.")]
 PromptsOpt = Annotated[str, typer.Option("--prompts", help="A dataset name (`rewardlab datasets`), a preference file "
                                                            "(its prompts), a .txt (one per line) or records with --field.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Run directory: log.jsonl, summary.json, policy/.")]
-StepsOpt = Annotated[int, typer.Option(help="Optimizer steps.")]
-LrOpt = Annotated[float, typer.Option("--lr", help="Learning rate (constant).")]
-BetaOpt = Annotated[float, typer.Option(help="KL coefficient (GRPO's KL penalty, DPO's β).")]
-GenerationsOpt = Annotated[int, typer.Option("--generations", help="Samples per prompt (GRPO group size; DPO: "
-                                                                   "best and worst of these make a pair).")]
-BatchOpt = Annotated[int, typer.Option(help="Prompts per step (GRPO) or pairs per step (DPO).")]
-PromptTokensOpt = Annotated[int, typer.Option(help="Longer prompts lose their earliest turns; those that still do not "
-                                                   "fit are left out (counted).")]
-CompletionTokensOpt = Annotated[int, typer.Option(help="Most new tokens per sample.")]
-EvalPromptsOpt = Annotated[int, typer.Option(help="Prompts held out to measure proxy, gold and KL.")]
-EvalSamplesOpt = Annotated[int, typer.Option(help="Samples per eval prompt.")]
-EvalEveryOpt = Annotated[int, typer.Option(help="Evaluate every N steps (and at the start and the end).")]
-PromptFormatOpt = Annotated[str, typer.Option(help="How a chat prompt becomes the reward model's prompt text: hh "
-                                                   "(HH-RLHF dialogue text) or last-user.")]
+
+#: what GRPO and DPO share; each takes the defaults of its own config (GRPO_DEFAULTS / DPO_DEFAULTS)
+RUN_OPTIONS = (
+    option("gold_model", Annotated[Path | None, typer.Option("--gold-model", help="A held-out reward model directory: "
+                                                                                  "only evaluates, never optimized.")],
+           None),
+    option("model", Annotated[Path | None, typer.Option("--model", help="The policy: a Hugging Face model folder or "
+                                                                        "a .gguf file (default: SmolLM2-135M-Instruct "
+                                                                        "GGUF).")], None),
+    option("gguf", GgufOpt, None),
+    option("steps", Annotated[int, typer.Option(help="Optimizer steps.")], FROM_CONFIG),
+    option("lr", Annotated[float, typer.Option("--lr", help="Learning rate (constant).")], FROM_CONFIG),
+    option("beta", Annotated[float, typer.Option(help="KL coefficient (GRPO's KL penalty, DPO's β).")], FROM_CONFIG),
+    option("generations", Annotated[int, typer.Option("--generations", help="Samples per prompt (GRPO group size; "
+                                                                            "DPO: best and worst of these make a "
+                                                                            "pair).")], FROM_CONFIG),
+    option("batch_size", Annotated[int, typer.Option(help="Prompts per step (GRPO) or pairs per step (DPO).")],
+           FROM_CONFIG),
+    option("max_prompt_tokens", Annotated[int, typer.Option(help="Longer prompts lose their earliest turns; those "
+                                                                 "that still do not fit are left out (counted).")],
+           FROM_CONFIG),
+    option("max_completion_tokens", Annotated[int, typer.Option(help="Most new tokens per sample.")], FROM_CONFIG),
+    option("temperature", Annotated[float, typer.Option(help="Sampling temperature.")], FROM_CONFIG),
+    option("eval_prompts", Annotated[int, typer.Option(help="Prompts held out to measure proxy, gold and KL.")],
+           FROM_CONFIG),
+    option("eval_samples", Annotated[int, typer.Option(help="Samples per eval prompt.")], FROM_CONFIG),
+    option("eval_every", Annotated[int, typer.Option(help="Evaluate every N steps (and at the start and the end).")],
+           FROM_CONFIG),
+    option("prompt_format", Annotated[str, typer.Option(help="How a chat prompt becomes the reward model's prompt "
+                                                             "text: hh (HH-RLHF dialogue text) or last-user.")],
+           FROM_CONFIG),
+    option("field", FieldOpt, "prompt"),
+    option("limit", LimitPromptsOpt, None),
+    option("seed", SeedOpt, FROM_CONFIG),
+    option("quiet", Quiet, False),
+)
+#: option name -> `PolicyRunConfig` field, where they differ
+RENAMED = {"lr": "learning_rate", "generations": "num_generations"}
 
 
-def _config(model: Path | None, gguf: str | None, **settings: Any) -> PolicyRunConfig:
+def _config(options: dict[str, Any]) -> PolicyRunConfig:
+    """The run's config from the command's options (those that are not settings of the run are left out)."""
     from rewardlab.optimize.policy import PolicyRunConfig
 
-    return PolicyRunConfig(model=None if model is None else str(model), gguf_file=gguf, **settings)
+    settings = {RENAMED.get(k, k): v for k, v in options.items() if k not in {"gold_model", "field", "limit", "quiet"}}
+    model = settings.pop("model")
+    return PolicyRunConfig(model=None if model is None else str(model), gguf_file=settings.pop("gguf"), **settings)
 
 
 def _fmt(estimate: dict[str, Any] | None, ci: bool = True) -> str:
@@ -72,18 +98,20 @@ def _print_row(row: dict[str, Any], method: str) -> None:
               f"{_fmt(evaluated.get('gold')):>26}  {row['elapsed_s']:>7.0f}", highlight=False)
 
 
-def _run(method: str, reward_model: Path, gold_model: Path | None, prompts: str, field: str, limit: int | None,
-         config: PolicyRunConfig, output: Path, quiet: bool) -> None:
+def _run(method: str, reward_model: Path, prompts: str, output: Path, options: dict[str, Any]) -> None:
     from rewardlab.optimize import policy, policy_inputs
 
     with user_errors(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # transformers / TRL deprecations a user cannot act on
         _quiet_libraries()
-        prompt_list = policy_inputs.load_prompts(prompts, field, limit)
+        config = _config(options)
+        prompt_list = policy_inputs.load_prompts(prompts, options["field"], options["limit"])
         out.print(f"{'step':>5}  {'train rwd' if method == 'grpo' else 'loss':>10}  {'proxy [95% CI]':>26}  "
                   f"{'KL(π‖π_ref) [95% CI]':>26}  {'gold [95% CI]':>26}  {'time s':>7}", highlight=False)
         runner = policy.run_grpo if method == "grpo" else policy.run_dpo
-        result = runner(reward_model, prompt_list, output, config, gold_model, lambda row: _print_row(row, method),
+        quiet = options["quiet"]
+        result = runner(reward_model, prompt_list, output, config, options["gold_model"],
+                        lambda row: _print_row(row, method),
                         None if quiet else lambda message: console.print(f"[dim]{message} …[/]", highlight=False))
         _print_summary(result)
 
@@ -116,70 +144,24 @@ def _print_summary(result: PolicyRunResult) -> None:
 
 
 @policy_app.command("grpo")
-@config_defaults(GRPO_DEFAULTS, lr="learning_rate", generations="num_generations")
-def grpo(
-    reward_model: RewardModelOpt,
-    prompts: PromptsOpt,
-    gold_model: GoldModelOpt = None,
-    model: ModelOpt = None,
-    gguf: GgufOpt = None,
-    output: OutOpt = Path("policy-grpo"),
-    steps: StepsOpt = FROM_CONFIG,
-    lr: LrOpt = FROM_CONFIG,
-    beta: BetaOpt = FROM_CONFIG,
-    generations: GenerationsOpt = FROM_CONFIG,
-    batch_size: BatchOpt = FROM_CONFIG,
-    max_prompt_tokens: PromptTokensOpt = FROM_CONFIG,
-    max_completion_tokens: CompletionTokensOpt = FROM_CONFIG,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = FROM_CONFIG,
-    eval_prompts: EvalPromptsOpt = FROM_CONFIG,
-    eval_samples: EvalSamplesOpt = FROM_CONFIG,
-    eval_every: EvalEveryOpt = FROM_CONFIG,
-    prompt_format: PromptFormatOpt = FROM_CONFIG,
-    field: FieldOpt = "prompt",
-    limit: LimitPromptsOpt = None,
-    seed: SeedOpt = FROM_CONFIG,
-    quiet: Quiet = False,
-) -> None:
+@config_defaults(GRPO_DEFAULTS, **RENAMED)
+@with_options(RUN_OPTIONS)
+def grpo(reward_model: RewardModelOpt, prompts: PromptsOpt, output: OutOpt = Path("policy-grpo"),
+         **options: Any) -> None:
     """GRPO (TRL) against the proxy reward model, with a KL penalty to the starting policy."""
-    config = _config(model, gguf, steps=steps, learning_rate=lr, beta=beta, num_generations=generations,
-                     batch_size=batch_size, max_prompt_tokens=max_prompt_tokens, max_completion_tokens=max_completion_tokens,
-                     temperature=temperature, seed=seed, eval_prompts=eval_prompts, eval_samples=eval_samples,
-                     eval_every=eval_every, prompt_format=prompt_format)
-    _run("grpo", reward_model, gold_model, prompts, field, limit, config, output, quiet)
+    _run("grpo", reward_model, prompts, output, options)
 
 
 @policy_app.command("dpo")
-@config_defaults(DPO_DEFAULTS, lr="learning_rate", generations="num_generations")
+@config_defaults(DPO_DEFAULTS, **RENAMED)
+@with_options(RUN_OPTIONS)
 def dpo(
     reward_model: RewardModelOpt,
     prompts: PromptsOpt,
-    gold_model: GoldModelOpt = None,
-    model: ModelOpt = None,
-    gguf: GgufOpt = None,
     output: OutOpt = Path("policy-dpo"),
-    steps: StepsOpt = FROM_CONFIG,
-    lr: LrOpt = FROM_CONFIG,
-    beta: BetaOpt = FROM_CONFIG,
-    generations: GenerationsOpt = FROM_CONFIG,
-    batch_size: BatchOpt = FROM_CONFIG,
-    max_prompt_tokens: PromptTokensOpt = FROM_CONFIG,
-    max_completion_tokens: CompletionTokensOpt = FROM_CONFIG,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = FROM_CONFIG,
     min_margin: Annotated[float, typer.Option(help="A pair's rewards must differ by more than this (else the prompt "
                                                    "is skipped, counted).")] = FROM_CONFIG,
-    eval_prompts: EvalPromptsOpt = FROM_CONFIG,
-    eval_samples: EvalSamplesOpt = FROM_CONFIG,
-    eval_every: EvalEveryOpt = FROM_CONFIG,
-    prompt_format: PromptFormatOpt = FROM_CONFIG,
-    field: FieldOpt = "prompt",
-    limit: LimitPromptsOpt = None,
-    seed: SeedOpt = FROM_CONFIG,
-    quiet: Quiet = False,
+    **options: Any,
 ) -> None:
     """On-policy DPO (TRL): pairs sampled from the starting policy, best vs worst by the proxy reward model."""
-    config = _config(model, gguf, steps=steps, learning_rate=lr, beta=beta, num_generations=generations,
-                     batch_size=batch_size, max_prompt_tokens=max_prompt_tokens, max_completion_tokens=max_completion_tokens,
-                     temperature=temperature, seed=seed, eval_prompts=eval_prompts, eval_samples=eval_samples,
-                     eval_every=eval_every, prompt_format=prompt_format, min_margin=min_margin)
-    _run("dpo", reward_model, gold_model, prompts, field, limit, config, output, quiet)
+    _run("dpo", reward_model, prompts, output, dict(options, min_margin=min_margin))

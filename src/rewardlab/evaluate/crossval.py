@@ -88,7 +88,7 @@ def cross_validate(
             started = time.perf_counter()
             model = RewardModel.create(spec.kind, encoder=encoder, features=features, seed=seed,
                                        ensemble=spec.ensemble, **spec.params)
-            model.fit(train, features=feats)
+            model.fit(train, feature_rows=feats)
             scores[spec.name][0][test] = model.predict(x_a[test])
             scores[spec.name][1][test] = model.predict(x_b[test])
             fit_seconds[spec.name] += time.perf_counter() - started

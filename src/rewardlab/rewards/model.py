@@ -65,17 +65,19 @@ class RewardModel:
         """A new, unfitted model with a head of registered ``kind`` (see `make_head`)."""
         return cls(make_head(kind, seed=seed, ensemble=ensemble, **params), encoder, features, kind, cache_dir)
 
-    def fit(self, dataset: FeedbackDataset, features: dict[str, np.ndarray] | None = None,
+    def fit(self, dataset: FeedbackDataset, feature_rows: dict[str, np.ndarray] | None = None,
             on_progress: Callable[[int, int], None] | None = None) -> RewardModel:
-        """Train on ``dataset``; pass precomputed ``features`` (response id -> row) to skip embedding.
+        """Train on ``dataset``; pass precomputed ``feature_rows`` (response id -> row) to skip embedding.
+
+        (``features`` is the feature *mode* of the model, e.g. "interaction"; the rows are what that mode makes.)
 
         Refits from scratch (a loaded model too: its head keeps its parameters, not its weights).
         """
         started = time.perf_counter()
-        if features is None:
-            features, _ = featurize_dataset(dataset, self.encoder, self.features, cache_dir=self.cache_dir,
-                                            on_progress=on_progress)
-        data = build_training_set(dataset, {rid: features[rid] for rid in dataset.responses})
+        if feature_rows is None:
+            feature_rows, _ = featurize_dataset(dataset, self.encoder, self.features, cache_dir=self.cache_dir,
+                                                on_progress=on_progress)
+        data = build_training_set(dataset, {rid: feature_rows[rid] for rid in dataset.responses})
         self.head.fit(data)
         self.train_info = {
             "data": dataset.name,

@@ -24,6 +24,13 @@ def _stat_fields(stats: dict[str, np.ndarray], i: int, plural: bool = False) -> 
             for k, v in stats.items()}
 
 
+def reported_stats(model: RewardModel, prompts: Sequence[str], responses: Sequence[str]) -> dict[str, np.ndarray]:
+    """What a user is shown: the reward, plus mean/std/min/lcb for an ensemble (for a single model they would only
+    repeat the reward with a std of 0)."""
+    stats = model.score_stats(prompts, responses)
+    return stats if model.is_ensemble else {"score": stats["score"]}
+
+
 def score_record_file(model: RewardModel, path: str | Path, prompt_field: str = "prompt",
                       response_field: str = "response") -> Iterator[dict[str, Any]]:
     """Every row of a JSONL/CSV/Parquet file, scored. Rows with a ``responses`` list are candidate pools."""
@@ -49,7 +56,7 @@ def score_record_file(model: RewardModel, path: str | Path, prompt_field: str = 
             prompts.append(prompt)
             spans.append((start, start + 1, False))
         rows.append(record)
-    stats = model.score_stats(prompts, responses)
+    stats = reported_stats(model, prompts, responses)
     for record, (start, end, is_pool) in zip(rows, spans):
         if is_pool:
             pooled = {k: v[start:end] for k, v in stats.items()}

@@ -150,7 +150,7 @@ class StudyData:
     train: list[CandidateSet]
     train_labels: list[CandidateSet]  # train sets on the scale annotators compare
     test: list[CandidateSet]
-    features: dict[str, np.ndarray]
+    feature_rows: dict[str, np.ndarray]
     test_x: np.ndarray  # all test candidates stacked, set after set
     embed_seconds: float
     label_scale: str
@@ -173,11 +173,11 @@ def prepare(config: BonNoiseConfig, encoder: Encoder, on_embed_progress: Callabl
     sets = [s.without_sources(set(config.exclude_sources)) for s in load_candidates(config.candidates, config.limit_prompts)]
     train, test = split_candidates(sets, config.test_fraction, config.split_seed)
     started = time.perf_counter()
-    features, _ = featurize_dataset(candidates_dataset(sets), encoder, config.features, on_progress=on_embed_progress)
+    rows, _ = featurize_dataset(candidates_dataset(sets), encoder, config.features, on_progress=on_embed_progress)
     test_ids = [rid for s in test for rid in s.response_ids()]
     scale = config.label_scale if config.label_scale != "auto" else \
         ("judge-logit" if config.candidates == "alpaca-eval" else "gold")
-    return StudyData(train, label_utilities(train, scale), test, features, np.stack([features[rid] for rid in test_ids]),
+    return StudyData(train, label_utilities(train, scale), test, rows, np.stack([rows[rid] for rid in test_ids]),
                      time.perf_counter() - started, scale)
 
 
@@ -207,7 +207,8 @@ def soft_curve(data: StudyData, scores: Sequence[np.ndarray]) -> tuple[np.ndarra
 def fit_and_score(kind: str, seed: int, train_data: Any, data: StudyData, config: BonNoiseConfig, encoder: Encoder
                   ) -> tuple[np.ndarray, float]:
     started = time.perf_counter()
-    model = RewardModel.create(kind, encoder=encoder, features=config.features, seed=seed).fit(train_data, features=data.features)
+    model = RewardModel.create(kind, encoder=encoder, features=config.features, seed=seed)
+    model.fit(train_data, feature_rows=data.feature_rows)
     return np.asarray(model.predict(data.test_x), dtype=np.float64), time.perf_counter() - started
 
 
