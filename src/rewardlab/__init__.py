@@ -6,8 +6,9 @@ The main entry points are importable from here; they load on first use, so ``imp
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from rewardlab.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -49,9 +50,4 @@ if TYPE_CHECKING:
     from rewardlab.rewards.model import RewardModel
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'rewardlab' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -3,8 +3,9 @@ optimization (Prompt-OIRL), SFT on demonstrations, and GRPO / on-policy DPO thro
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from rewardlab.lazy import lazy_exports
 
 _EXPORTS = {
     "STRATEGIES": "rewardlab.optimize.selection",
@@ -32,10 +33,4 @@ if TYPE_CHECKING:
     from rewardlab.optimize.trl_rewards import RewardFunction
 
 
-def __getattr__(name: str) -> Any:
-    """Submodules load on first use: the TRL bridge pulls in transformers and datasets."""
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'rewardlab.optimize' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
