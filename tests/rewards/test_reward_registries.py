@@ -28,7 +28,7 @@ from rewardlab.rewards import (
     register_head_kind,
     register_objective,
 )
-from rewardlab.rewards.base import read_head_json, write_head_json
+from rewardlab.rewards.base import FitProgress, read_head_json, write_head_json
 from rewardlab.rewards.objectives import get_objective
 from synthetic import order_agreement, preference_dataset, synthetic_problem
 
@@ -44,7 +44,7 @@ class RidgeHead(HeadBase):
         self.alpha = alpha
         self.seed = seed
 
-    def fit(self, data: TrainingSet) -> RidgeHead:
+    def fit(self, data: TrainingSet, on_progress: FitProgress | None = None) -> RidgeHead:
         objective = get_objective(self.objective)
         ex = objective.examples(data)
         x = data.x[ex.left].astype(np.float64)

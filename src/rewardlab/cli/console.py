@@ -16,7 +16,6 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
-    SpinnerColumn,
     Task,
     TaskProgressColumn,
     TextColumn,
@@ -175,14 +174,3 @@ def progress_bar(description: str, quiet: bool) -> Iterator[Callable[[int, int],
     """A single progress bar."""
     with progress_bars(quiet) as bars:
         yield bars.bar(description)
-
-
-@contextmanager
-def working(description: str, quiet: bool) -> Iterator[None]:
-    """A spinner and the time so far, for work that reports no count of its own (e.g. a head's fit)."""
-    if quiet:
-        yield
-        return
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as progress:
-        progress.add_task(description, total=None)
-        yield

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rewardlab.cli.console import console, out, print_table, progress_bar, progress_bars, user_errors, warn, working
+from rewardlab.cli.console import console, out, print_table, progress_bar, progress_bars, user_errors, warn
 from rewardlab.cli.options import (
     DATA_OPTIONS,
     FROM_CONFIG,
@@ -116,9 +116,10 @@ def train(
             vectors, _ = featurize_dataset(dataset, model.encoder, model.features, cache_dir=cache_dir,
                                            on_progress=on_progress)
         what = f"{head}{f' ×{ensemble}' if ensemble else ''}"
-        with working(f"fitting {what} on {dataset.training_examples(HEAD_KINDS.lookup(head).feedback)} examples",
-                     quiet):
-            model.fit(dataset, feature_rows=vectors)
+        examples = dataset.training_examples(HEAD_KINDS.lookup(head).feedback)
+        with progress_bar(f"fitting {what} on {examples} examples (epochs or rounds; early stopping ends sooner)",
+                          quiet) as on_fit_progress:
+            model.fit(dataset, feature_rows=vectors, on_fit_progress=on_fit_progress)
         model.save(out_dir)
         out.print(f"trained {what} on {dataset!r} in {time.perf_counter() - started:.1f}s "
                   f"(fit {model.train_info['fit_seconds']:.1f}s) → {out_dir}", highlight=False)

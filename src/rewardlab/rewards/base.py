@@ -62,7 +62,9 @@ class RewardHead(Protocol):
         """The parameters as saved (JSON)."""
         ...
 
-    def fit(self, data: TrainingSet) -> RewardHead: ...
+    def fit(self, data: TrainingSet, on_progress: FitProgress | None = None) -> RewardHead:
+        """Train on ``data``; ``on_progress(done, total)`` after each unit of work (an epoch, a boosting round)."""
+        ...
 
     def predict(self, x: np.ndarray) -> np.ndarray: ...
 
@@ -72,6 +74,10 @@ class RewardHead(Protocol):
 
     def save(self, directory: Path) -> None: ...
 
+
+#: ``(done, total)`` while a head fits: epochs (an upper bound: early stopping ends sooner), boosting rounds, or
+#: members × those for an ensemble; heads report at least once, and ``(total, total)`` when they finish
+FitProgress = Callable[[int, int], None]
 
 #: head.json's "class" -> a function loading that head from its directory
 HeadLoader = Callable[[Path], RewardHead]
@@ -176,7 +182,7 @@ class HeadBase(ABC):
             raise ModelError(f"this {type(self).__name__} is not fitted yet; call fit() first")
 
     @abstractmethod
-    def fit(self: H, data: TrainingSet) -> H: ...
+    def fit(self: H, data: TrainingSet, on_progress: FitProgress | None = None) -> H: ...
 
     @abstractmethod
     def predict(self, x: np.ndarray) -> np.ndarray: ...

@@ -14,6 +14,7 @@ import numpy as np
 from rewardlab.errors import ModelError
 from rewardlab.rewards.base import (
     STAT_KEYS,
+    FitProgress,
     HeadBase,
     RewardHead,
     load_head,
@@ -48,6 +49,14 @@ def aggregate_members(scores: np.ndarray, lam: float = 1.0) -> dict[str, np.ndar
     return {"mean": mean, "std": std, "min": scores.min(0), "lcb": mean - lam * std}
 
 
+def member_progress(on_progress: FitProgress | None, index: int, n: int) -> FitProgress | None:
+    """Member ``index`` of ``n``'s progress as a share of the whole ensemble's."""
+    if on_progress is None:
+        return None
+    report = on_progress
+    return lambda done, total: report(index * total + done, n * total)
+
+
 @register_head_class
 class EnsembleHead(HeadBase):
     """``n`` clones of ``base`` that differ only by seed (initialisation, batch order, validation split).
@@ -78,11 +87,12 @@ class EnsembleHead(HeadBase):
     def n_members(self) -> int:
         return self.n
 
-    def fit(self, data: TrainingSet) -> EnsembleHead:
+    def fit(self, data: TrainingSet, on_progress: FitProgress | None = None) -> EnsembleHead:
         check_ensemble(self.n, self.aggregate)
         if "seed" not in self.base.get_params():
             raise ModelError(f"ensemble members differ by seed, but {type(self.base).__name__} has no 'seed' parameter")
-        self.members_ = [self.base.clone().set_params(seed=self.seed + i).fit(data) for i in range(self.n)]
+        self.members_ = [self.base.clone().set_params(seed=self.seed + i).fit(data, member_progress(on_progress, i, self.n))
+                         for i in range(self.n)]
         self.fit_log_ = {"members": [m.fit_log for m in self.members_]}
         return self
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rewardlab.errors import ModelError
-from rewardlab.rewards.base import HeadBase, read_head_json, register_head_class, write_head_json
+from rewardlab.rewards.base import FitProgress, HeadBase, read_head_json, register_head_class, write_head_json
 from rewardlab.rewards.objectives import get_objective, split_for_early_stopping
 from rewardlab.rewards.training_set import TrainingSet
 
@@ -49,7 +49,7 @@ class LightGBMHead(HeadBase):
         self.patience = patience
         self.max_bin = max_bin
 
-    def fit(self, data: TrainingSet) -> LightGBMHead:
+    def fit(self, data: TrainingSet, on_progress: FitProgress | None = None) -> LightGBMHead:
         import lightgbm as lgb
 
         objective = get_objective(self.objective)
@@ -77,8 +77,13 @@ class LightGBMHead(HeadBase):
             val_ex = split.val_examples
             valid_sets = [lgb.Dataset(split.val.x[val_ex.left], label=val_ex.target, reference=train_ds)]
             callbacks = [lgb.early_stopping(self.patience, verbose=False)]
+        if on_progress is not None:
+            report, rounds = on_progress, self.n_estimators
+            callbacks.append(lambda env: report(env.iteration + 1, rounds))
         booster = lgb.train(booster_params, train_ds, num_boost_round=self.n_estimators,
                             valid_sets=valid_sets, callbacks=callbacks)
+        if on_progress is not None:
+            on_progress(self.n_estimators, self.n_estimators)  # done (early stopping may end sooner)
         self.booster_: Any = booster
         self.fit_log_ = {"trees": booster.current_iteration(), "best_iteration": booster.best_iteration,
                          "n_train_examples": len(ex)}

@@ -21,7 +21,7 @@ import rewardlab
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.embed.base import DEFAULT_ENCODER, Encoder, make_encoder
 from rewardlab.errors import ModelError
-from rewardlab.rewards.base import STAT_KEYS, RewardHead, load_head
+from rewardlab.rewards.base import STAT_KEYS, FitProgress, RewardHead, load_head
 from rewardlab.rewards.ensemble import check_aggregate
 from rewardlab.rewards.features import featurize_dataset, featurize_texts
 from rewardlab.rewards.heads import make_head
@@ -66,8 +66,10 @@ class RewardModel:
         return cls(make_head(kind, seed=seed, ensemble=ensemble, **params), encoder, features, kind, cache_dir)
 
     def fit(self, dataset: FeedbackDataset, feature_rows: dict[str, np.ndarray] | None = None,
-            on_progress: Callable[[int, int], None] | None = None) -> RewardModel:
+            on_progress: Callable[[int, int], None] | None = None,
+            on_fit_progress: FitProgress | None = None) -> RewardModel:
         """Train on ``dataset``; pass precomputed ``feature_rows`` (response id -> row) to skip embedding.
+        ``on_progress`` follows the embedding, ``on_fit_progress`` the head's fit (epochs, rounds, members).
 
         (``features`` is the feature *mode* of the model, e.g. "interaction"; the rows are what that mode makes.)
 
@@ -78,7 +80,7 @@ class RewardModel:
             feature_rows, _ = featurize_dataset(dataset, self.encoder, self.features, cache_dir=self.cache_dir,
                                                 on_progress=on_progress)
         data = build_training_set(dataset, {rid: feature_rows[rid] for rid in dataset.responses})
-        self.head.fit(data)
+        self.head.fit(data, on_fit_progress)
         self.train_info = {
             "data": dataset.name,
             "data_fingerprint": dataset.fingerprint(),

@@ -11,7 +11,7 @@ from safetensors.numpy import load_file, save_file
 from torch import nn
 
 from rewardlab.errors import ModelError
-from rewardlab.rewards.base import HeadBase, read_head_json, register_head_class, write_head_json
+from rewardlab.rewards.base import FitProgress, HeadBase, read_head_json, register_head_class, write_head_json
 from rewardlab.rewards.objectives import Examples, Objective, get_objective, split_for_early_stopping
 from rewardlab.rewards.torch_training import (
     TrainParams,
@@ -77,7 +77,7 @@ class TorchHead(HeadBase):
             return nn.functional.mse_loss(left, (target - self.target_mean_) / self.target_std_)
         return nn.functional.binary_cross_entropy_with_logits(left, target)
 
-    def fit(self, data: TrainingSet) -> TorchHead:
+    def fit(self, data: TrainingSet, on_progress: FitProgress | None = None) -> TorchHead:
         objective = get_objective(self.objective)
         params = self._train_params()
         torch.manual_seed(self.seed)
@@ -95,7 +95,8 @@ class TorchHead(HeadBase):
             x_val, ex_val = torch.from_numpy(split.val.x), split.val_examples
             val_fn = lambda net: float(self._loss(objective, net, x_val, ex_val, None))  # noqa: E731
         log = train_network(
-            net, len(ex), lambda net, rows: self._loss(objective, net, x_train, ex, rows), val_fn, params, self.seed
+            net, len(ex), lambda net, rows: self._loss(objective, net, x_train, ex, rows), val_fn, params, self.seed,
+            on_progress,
         )
         self.net_ = net
         self.fit_log_ = {"epochs": log.epochs, "best_epoch": log.best_epoch, "best_val_loss": log.best_val_loss,

@@ -44,6 +44,7 @@ def train_network(
     val_loss: Callable[[nn.Module], float] | None,
     params: TrainParams,
     seed: int,
+    on_epoch: Callable[[int, int], None] | None = None,
 ) -> TrainLog:
     """Minibatch AdamW over ``n_train`` examples; keeps the weights of the best validation epoch."""
     generator = torch.Generator().manual_seed(seed)
@@ -60,6 +61,8 @@ def train_network(
             loss = train_loss(net, order[start : start + params.batch_size])
             loss.backward()
             optimizer.step()
+        if on_epoch is not None:
+            on_epoch(epoch, params.max_epochs)
         if val_loss is None:
             continue
         net.eval()
@@ -72,6 +75,8 @@ def train_network(
             break
     if val_loss is not None:
         net.load_state_dict(best_state)
+    if on_epoch is not None:
+        on_epoch(params.max_epochs, params.max_epochs)  # done (early stopping may end before the last epoch)
     net.eval()
     return TrainLog(epoch, best_epoch if val_loss is not None else epoch, best_loss if val_loss is not None else None)
 
