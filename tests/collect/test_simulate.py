@@ -87,7 +87,7 @@ def test_learners_train_on_simulated_cross_prompt_data() -> None:
     data = simulate_comparisons(sets, 3000, SimulatedAnnotator(beta=3.0), pairing="cross-prompt", seed=0)
     features, _ = featurize_dataset(data, _hashing(), "response")
     for kind in ("bt-linear", "clf-logistic"):
-        model = RewardModel.create(kind, encoder="hashing:256", features="response", seed=0).fit(data, features=features)
+        model = RewardModel.create(kind, encoder="hashing:256", features="response", seed=0).fit(data, feature_rows=features)
         scores = model.score(["question 0"] * 5, [f"{w} reply 0" for w in words])
         assert np.all(np.diff(scores) < 0), kind
 

@@ -200,30 +200,30 @@ class BinaryTask(TaskType):
         dataset.add(Label(response_ids[0], value["correct"], annotator_id=who, meta=meta))
 
 
+class TextTask(TaskType):
+    """A free-text label about one response, stored as ``row_type(response_id, text)``."""
+
+    row_type: ClassVar[type[Correction] | type[Critique]]
+
+    def check_label(self, config: dict[str, Any], item: dict[str, Any], value: dict[str, Any]) -> dict[str, Any]:
+        return _text_value(value)
+
+    def add_feedback(self, dataset: FeedbackDataset, payload: dict[str, Any], value: dict[str, Any],
+                     config: dict[str, Any], prompt_id: str, response_ids: list[str], who: str | None,
+                     meta: dict[str, Any]) -> None:
+        dataset.add(self.row_type(response_ids[0], value["text"], annotator_id=who, meta=meta))
+
+
 @register_task_type
-class CorrectionTask(TaskType):
+class CorrectionTask(TextTask):
     name = "correction"
-
-    def check_label(self, config: dict[str, Any], item: dict[str, Any], value: dict[str, Any]) -> dict[str, Any]:
-        return _text_value(value)
-
-    def add_feedback(self, dataset: FeedbackDataset, payload: dict[str, Any], value: dict[str, Any],
-                     config: dict[str, Any], prompt_id: str, response_ids: list[str], who: str | None,
-                     meta: dict[str, Any]) -> None:
-        dataset.add(Correction(response_ids[0], value["text"], annotator_id=who, meta=meta))
+    row_type = Correction
 
 
 @register_task_type
-class CritiqueTask(TaskType):
+class CritiqueTask(TextTask):
     name = "critique"
-
-    def check_label(self, config: dict[str, Any], item: dict[str, Any], value: dict[str, Any]) -> dict[str, Any]:
-        return _text_value(value)
-
-    def add_feedback(self, dataset: FeedbackDataset, payload: dict[str, Any], value: dict[str, Any],
-                     config: dict[str, Any], prompt_id: str, response_ids: list[str], who: str | None,
-                     meta: dict[str, Any]) -> None:
-        dataset.add(Critique(response_ids[0], value["text"], annotator_id=who, meta=meta))
+    row_type = Critique
 
 
 @register_task_type
@@ -264,6 +264,7 @@ def task_type(name: str) -> TaskType:
 
 
 def check_task_type(name: str) -> str:
+    """Returns ``name`` if it is a registered task type (so it can be checked inline), else raises a `LabelError`."""
     task_type(name)
     return name
 
