@@ -23,6 +23,7 @@ PG_BIN = Path(os.environ.get("REWARDLAB_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago, for the throwaway server to listen on."""
     with socket.socket() as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])

@@ -221,6 +221,7 @@ class Store:
         return token
 
     def rotate_token(self, name: str) -> str:
+        """Give user ``name`` a new API token and return it (shown once); the old one stops working."""
         token = secrets.token_urlsafe(32)
         with self._tx() as conn:
             if not conn.execute(users.update().where(users.c.name == name).values(token_hash=hash_token(token))).rowcount:
@@ -228,18 +229,21 @@ class Store:
         return token
 
     def user_by_token(self, token: str) -> User | None:
+        """The user an API token belongs to, or None for an unknown token."""
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(users.c.id, users.c.name, users.c.role)
                                .where(users.c.token_hash == hash_token(token))).first()
         return User(row.id, row.name, row.role) if row else None
 
     def list_users(self) -> list[dict[str, Any]]:
+        """Every user's name and role, in the order they were created."""
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(sa.select(users.c.name, users.c.role).order_by(users.c.id))]
 
     # ------------------------------------------------------------------ projects
     def create_project(self, name: str, task_type: str, instructions: str = "", overlap: int = 1,
                        config: dict[str, Any] | None = None) -> int:
+        """Create a project (its task config checked first) and return its id; a taken name is a `StoreError`."""
         task = tasks.task_type(task_type)
         if overlap < 1:
             raise StoreError("overlap must be at least 1")
@@ -255,6 +259,7 @@ class Store:
                 config=json.dumps(config), created_at=time.time())).inserted_primary_key[0])  # type: ignore[index]
 
     def project_id(self, name: str) -> int:
+        """The id of the project called ``name``, or a `StoreError`."""
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(projects.c.id).where(projects.c.name == name)).first()
         if row is None:
@@ -296,6 +301,7 @@ class Store:
                 f"(`rewardlab annotate member NAMES --project {settings['name']}`; admins may label too)")
 
     def projects_of(self, user: User) -> list[dict[str, Any]]:
+        """The projects ``user`` may see (id, name, task type): all of them for admins, their own for annotators."""
         query = sa.select(projects.c.id, projects.c.name, projects.c.task_type).order_by(projects.c.id)
         if not user.is_admin:
             query = query.join(members, members.c.project_id == projects.c.id).where(members.c.user_id == user.id)
@@ -441,6 +447,7 @@ class Store:
                      "shown_order": json.loads(r.shown_order)} for r in conn.execute(query)]
 
     def project_settings(self, project_id: int) -> dict[str, Any]:
+        """A project's name, task type, instructions, overlap and config, with no access check (`project` has one)."""
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(projects).where(projects.c.id == project_id)).first()
         if row is None:
@@ -449,6 +456,7 @@ class Store:
                 "overlap": row.overlap, "config": json.loads(row.config)}
 
     def count_labels(self) -> int:
+        """How many labels the store holds, over all projects."""
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(labels)).scalar_one())
 

@@ -52,6 +52,7 @@ class CandidateSet:
 
     @property
     def prompt_id(self) -> str:
+        """The prompt's content-addressed id, the same one a `FeedbackDataset` gives this text."""
         return prompt_id_for(self.prompt)
 
     def response_ids(self) -> list[str]:
@@ -70,6 +71,7 @@ class CandidateSet:
                             None if self.gold is None else self.gold[keep], tuple(self.sources[i] for i in keep))
 
     def require_gold(self) -> np.ndarray:
+        """The gold scores, or a `DataError` naming the prompt when the set has none (evaluation needs them)."""
         if self.gold is None:
             raise DataError(f"candidate set for prompt {self.prompt[:60]!r} has no gold scores")
         return self.gold

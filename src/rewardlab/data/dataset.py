@@ -73,12 +73,14 @@ class FeedbackDataset:
 
     # ------------------------------------------------------------------ building
     def add_prompt(self, text: str, messages: tuple[Message, ...] | None = None) -> str:
+        """Add a prompt unless its text is already here; returns its content-addressed id either way."""
         pid = prompt_id_for(text)
         if pid not in self.prompts:
             self.prompts[pid] = Prompt(pid, text, messages)
         return pid
 
     def add_response(self, prompt_id: str, text: str, source: str | None = None) -> str:
+        """Add a response to a known prompt unless it is already here; returns its content-addressed id either way."""
         if prompt_id not in self.prompts:
             raise UnknownIdError(f"unknown prompt id {prompt_id!r}")
         rid = response_id_for(prompt_id, text)
@@ -97,6 +99,7 @@ class FeedbackDataset:
         self.table(_TABLE_OF_TYPE[type(row)]).append(row)
 
     def table(self, name: str) -> list[Any]:
+        """The rows of feedback table ``name`` (the list itself: appending adds to the dataset); unknown names are an error."""
         if name not in FEEDBACK_TABLES:
             raise UnknownIdError(f"unknown feedback table {name!r}; known: {', '.join(FEEDBACK_TABLES)}")
         rows: list[Any] = getattr(self, name)
@@ -140,6 +143,7 @@ class FeedbackDataset:
                 "chance (collect more feedback; `rewardlab evaluate` shows the CI)")
 
     def summary(self) -> dict[str, int]:
+        """Counts of prompts, responses and the rows of each feedback table, as stored in run records."""
         counts = {"prompts": len(self.prompts), "responses": len(self.responses)}
         counts.update({name: len(self.table(name)) for name in FEEDBACK_TABLES})
         return counts

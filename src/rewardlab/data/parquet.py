@@ -19,6 +19,7 @@ MANIFEST = "manifest.json"
 
 
 def write_parquet(dataset: FeedbackDataset, directory: str | Path) -> Path:
+    """Write ``dataset`` losslessly: one Parquet file per non-empty table plus ``manifest.json``; returns the directory."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -54,6 +55,7 @@ def write_parquet(dataset: FeedbackDataset, directory: str | Path) -> Path:
 
 
 def read_parquet(directory: str | Path) -> FeedbackDataset:
+    """The dataset `write_parquet` wrote to ``directory``; a `DataError` if the manifest is missing or of another format."""
     import pyarrow.parquet as pq
 
     directory = Path(directory)

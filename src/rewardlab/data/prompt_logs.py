@@ -49,6 +49,7 @@ class PromptLogs:
                           self.split[rows], list(self.aliases), [self.answers[i] for i in rows] if self.answers else [])
 
     def rows(self, split: str) -> np.ndarray:
+        """Row indices of the queries whose split is ``split``."""
         return np.flatnonzero(self.split == split)
 
     def prompts_run_on(self, rows: np.ndarray) -> list[int]:

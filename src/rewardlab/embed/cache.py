@@ -35,6 +35,7 @@ def default_cache_dir() -> Path:
 
 
 def text_key(text: str) -> bytes:
+    """The SHA-256 digest of a text: its key in the packs."""
     return hashlib.sha256(text.encode("utf-8")).digest()
 
 
@@ -136,6 +137,7 @@ class EmbeddingCache:
         return final
 
     def clear(self) -> int:
+        """Delete every file in this encoder's packs folder; returns how many were removed."""
         removed = 0
         for path in self.packs_dir.iterdir():
             path.unlink()

@@ -24,6 +24,7 @@ class EmbedStats:
 
     @property
     def hit_rate(self) -> float:
+        """Cache hits as a share of the unique texts (1.0 when there were none)."""
         return self.hits / self.unique if self.unique else 1.0
 
 

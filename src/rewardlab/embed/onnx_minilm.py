@@ -50,6 +50,7 @@ def default_models_dir() -> Path:
 
 
 def onnxruntime_version() -> str:
+    """The installed onnxruntime's version (part of the fingerprint: it can change the vectors), or an `EncoderError`."""
     try:
         import onnxruntime
     except ImportError:
@@ -80,6 +81,7 @@ class OnnxMiniLMEncoder:
 
     @property
     def model_dir(self) -> Path:
+        """Where the built graph is kept: named by the weights' hash, the onnxruntime version, the precision and `RECIPE`."""
         weights = file_digest(self.path / "model.safetensors")[:16]
         return self.models_dir / f"minilm-{weights}-ort{self.ort_version}-{self.precision}-{RECIPE}"
 

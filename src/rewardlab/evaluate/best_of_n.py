@@ -169,9 +169,11 @@ class OveroptimizationFit:
         return (self.alpha / (2 * self.beta)) ** 2 if self.beta > 0 and self.alpha > 0 else math.inf
 
     def turns_down_before(self, kl: float) -> bool:
+        """True when the fitted gain peaks below ``kl``, i.e. the fit predicts over-optimization within that KL."""
         return self.peak_kl < kl
 
     def as_dict(self) -> dict[str, float]:
+        """α, β and the peak KL, for JSON records."""
         return {"alpha": self.alpha, "beta": self.beta, "peak_kl": self.peak_kl}
 
 

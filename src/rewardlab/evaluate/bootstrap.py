@@ -20,6 +20,7 @@ class Estimate:
     n: int
 
     def as_dict(self) -> dict[str, float | int]:
+        """The estimate for JSON records, its CI bounds named ``ci_low`` and ``ci_high``."""
         return {"value": self.value, "ci_low": self.low, "ci_high": self.high, "n": self.n}
 
     def __str__(self) -> str:

@@ -14,6 +14,7 @@ N_CALIBRATION_BINS = 10
 
 
 def preference_probability(score_a: np.ndarray, score_b: np.ndarray) -> np.ndarray:
+    """P(a beats b) per pair: sigmoid(score_a − score_b), the difference clipped to ±50 so exp cannot overflow."""
     diff = np.clip(np.asarray(score_a, np.float64) - np.asarray(score_b, np.float64), -50, 50)
     return 1.0 / (1.0 + np.exp(-diff))
 

@@ -31,6 +31,7 @@ def new_run_dir(root: str | Path, name: str) -> Path:
 
 
 def environment() -> dict[str, str]:
+    """Versions of rewardlab, Python, numpy, torch and the platform: stored in each record to trace a result to its setup."""
     import numpy
     import torch
 
@@ -41,6 +42,7 @@ def environment() -> dict[str, str]:
 def crossval_record(
     result: CrossValResult, dataset: FeedbackDataset, encoder: Encoder, features: str, timings: dict[str, float]
 ) -> dict[str, Any]:
+    """The JSON-ready record of a cross-validation run: data, encoder, protocol, per-learner metrics with CIs, timings."""
     return {
         "kind": "crossval",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -99,6 +101,7 @@ def write_table_text(table: Table, path: str | Path) -> Path:
 
 
 def write_json(path: str | Path, record: dict[str, Any]) -> Path:
+    """Write ``record`` as indented JSON, creating parent folders; returns the path written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
@@ -114,6 +117,7 @@ def _signed(e: Estimate) -> str:
 
 
 def crossval_table(result: CrossValResult, title: str) -> Table:
+    """The console table of a cross-validation run: one row per learner, metrics with 95% CIs, gap to the reference, fit time."""
     table = Table(title=title, title_justify="left")
     for column in ("learner", "accuracy [95% CI]", f"Δ vs {result.reference}", "ECE", "Brier", "NLL", "n pairs",
                    "fit s (all folds)"):
@@ -135,6 +139,7 @@ def crossval_table(result: CrossValResult, title: str) -> Table:
 
 
 def metrics_table(metrics: dict[str, Estimate], title: str) -> Table:
+    """A console table of named estimates: value, 95% CI and n per metric."""
     table = Table(title=title, title_justify="left")
     for column in ("metric", "value", "95% CI", "n"):
         table.add_column(column)

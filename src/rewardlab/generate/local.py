@@ -94,6 +94,7 @@ class LocalGenerator:
 
     @property
     def context_length(self) -> int | None:
+        """The model's context window from its config (max_position_embeddings, n_positions or n_ctx); None if it names none."""
         config = self.load()._model.config
         for name in ("max_position_embeddings", "n_positions", "n_ctx"):
             value = getattr(config, name, None)
@@ -115,6 +116,7 @@ class LocalGenerator:
         return "\n".join([*lines, "assistant:"])
 
     def count_prompt_tokens(self, prompt: ChatPrompt) -> int:
+        """How many tokens the rendered prompt takes, specials included, so the completion can be budgeted against the context."""
         return len(self._encode([self.render(prompt)], None)["input_ids"][0])
 
     def _encode(self, texts: list[str], max_length: int | None) -> Any:

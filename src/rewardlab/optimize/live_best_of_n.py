@@ -39,6 +39,8 @@ class LivePick:
         return self.candidates[self.index]
 
     def record(self, source: str) -> dict[str, Any]:
+        """The pick as one JSON-lines row: prompt, kept response and its reward, every candidate with its reward, ``source``,
+        the members' reward std for ensembles, and ``extra``."""
         row: dict[str, Any] = {"prompt": self.prompt, "response": self.response, "index": self.index,
                                "reward": float(self.rewards[self.index]), "strategy": self.strategy, "source": source,
                                "candidates": [{"text": t, "reward": float(r)} for t, r in zip(self.candidates, self.rewards)]}

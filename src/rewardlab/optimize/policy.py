@@ -197,6 +197,7 @@ class _Run:
             self.on_row(row)
 
     def callback(self) -> Any:
+        """A transformers callback that logs a row per optimizer step and evaluates every ``eval_every`` steps and at the last."""
         from transformers import TrainerCallback
 
         run = self
@@ -227,6 +228,7 @@ class _Run:
             self.evaluate(step)
 
     def finish(self, extra: dict[str, Any]) -> PolicyRunResult:
+        """Save the policy and tokenizer, write ``summary.json`` (config, first vs last evaluation, timing); return the result."""
         assert self.start_eval is not None and self.last_eval is not None
         self.status("saving the policy")
         policy_dir = self.out / "policy"

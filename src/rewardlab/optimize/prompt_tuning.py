@@ -39,6 +39,7 @@ class KnnTuning:
 
     @property
     def cv_gain(self) -> float:
+        """Cross-validated success of these settings minus that of the best single prompt on the same folds."""
         return self.cv_success - self.best_prompt_cv_success
 
     @property
@@ -54,6 +55,7 @@ class KnnTuning:
         return model
 
     def describe(self) -> str:
+        """The chosen settings in one short line (K, w, T), or that the best single prompt was kept."""
         return (f"K={self.neighbours} w={self.prior_weight:g} T={self.similarity_temperature:g}" if self.query_dependent
                 else "best single prompt (no CV gain)")
 

@@ -28,6 +28,7 @@ class PolicyError(RewardlabError):
 
 
 def check_prompt_format(prompt_format: str) -> str:
+    """Returns ``prompt_format`` if it is one of `PROMPT_FORMATS` (so it can be checked inline), else raises a `PolicyError`."""
     if prompt_format not in PROMPT_FORMATS:
         raise PolicyError(f"unknown prompt format {prompt_format!r}; choose from {', '.join(PROMPT_FORMATS)}")
     return prompt_format

@@ -15,6 +15,7 @@ FIGURE_DIR = "figures"
 
 
 def table_lines(table: Table) -> list[str]:
+    """A `Table` as Markdown lines: header, separator, one line per row (``|`` in cells escaped)."""
     def cells(row: Any) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |"
 

@@ -52,11 +52,17 @@ class RewardHead(Protocol):
         """What ``fit`` reported (epochs, early stopping, ...); empty before fitting."""
         ...
 
-    def get_params(self) -> dict[str, Any]: ...
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters and their current values."""
+        ...
 
-    def set_params(self, **params: Any) -> RewardHead: ...
+    def set_params(self, **params: Any) -> RewardHead:
+        """Change constructor parameters by name; returns the head itself."""
+        ...
 
-    def clone(self) -> RewardHead: ...
+    def clone(self) -> RewardHead:
+        """An unfitted copy with the same parameters."""
+        ...
 
     def params(self) -> dict[str, Any]:
         """The parameters as saved (JSON)."""
@@ -108,6 +114,7 @@ def load_head(directory: Path) -> RewardHead:
 
 
 def read_head_json(directory: Path) -> dict[str, Any]:
+    """The parsed ``head.json`` of a saved head, or a `ModelError` if it is missing or not a JSON object."""
     config_path = directory / "head.json"
     if not config_path.exists():
         raise ModelError(f"{directory}: no head.json")
@@ -148,6 +155,7 @@ class HeadBase(ABC):
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self: H, **params: Any) -> H:
+        """Set constructor parameters by name (an unknown one is a `ModelError`); returns the head itself, so calls chain."""
         unknown = set(params) - set(self._param_names())
         if unknown:
             raise ModelError(f"{type(self).__name__} has no parameter(s) {', '.join(sorted(unknown))}; "
@@ -161,6 +169,7 @@ class HeadBase(ABC):
         return type(self)(**{k: copy.deepcopy(v) for k, v in self.get_params().items()})
 
     def params(self) -> dict[str, Any]:
+        """The parameters as saved in head.json: for a single head, all of `get_params`."""
         return self.get_params()
 
     @property

@@ -28,6 +28,7 @@ AGGREGATES = ("mean", "min", "lcb")
 
 
 def check_aggregate(aggregate: str) -> str:
+    """Returns ``aggregate`` if it is one of `AGGREGATES` (so it can be checked inline), else raises a `ModelError`."""
     if aggregate not in AGGREGATES:
         raise ModelError(f"unknown aggregate {aggregate!r}; known: {', '.join(AGGREGATES)}")
     return aggregate

@@ -33,6 +33,7 @@ def dataset_texts(dataset: FeedbackDataset) -> list[str]:
 
 
 def combine(prompt_vecs: np.ndarray, response_vecs: np.ndarray, mode: str) -> np.ndarray:
+    """The feature rows for ``mode``: the response vectors alone, with the prompt's, or with the prompt's and their product."""
     if mode == "response":
         return response_vecs
     if mode == "prompt+response":
@@ -43,6 +44,7 @@ def combine(prompt_vecs: np.ndarray, response_vecs: np.ndarray, mode: str) -> np
 
 
 def feature_dim(encoder_dim: int, mode: str) -> int:
+    """The width of a feature row in ``mode``: 1, 2 or 3 times the encoder's."""
     return {"response": 1, "prompt+response": 2, "interaction": 3}[mode] * encoder_dim
 
 

@@ -137,6 +137,7 @@ class RewardModel:
 
     # ------------------------------------------------------------------ persistence
     def config(self) -> dict[str, Any]:
+        """What ``config.json`` holds: format, version, kind, encoder spec and fingerprint, features, head params, train info."""
         return {
             "format": MODEL_FORMAT,
             "rewardlab_version": rewardlab.__version__,
@@ -148,6 +149,7 @@ class RewardModel:
         }
 
     def save(self, directory: str | Path) -> Path:
+        """Write the head to ``directory/head`` and `config` to ``config.json``; returns the directory."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.head.save(directory / "head")
@@ -156,6 +158,8 @@ class RewardModel:
 
     @classmethod
     def load(cls, directory: str | Path, cache_dir: str | Path | None = None) -> RewardModel:
+        """A model written by `save`. Refuses (`ModelError`) when the encoder here has another fingerprint than the one it
+        was trained with: its scores would be meaningless."""
         directory = Path(directory)
         config_path = directory / "config.json"
         if not config_path.exists():

@@ -73,6 +73,7 @@ def register_objective(name: str, feedback: str, *, pairwise: bool = False,
 
 
 def get_objective(name: str) -> Objective:
+    """The registered objective ``name``, or a `ModelError` listing the known ones."""
     return OBJECTIVES.lookup(name)
 
 
@@ -106,6 +107,7 @@ def _rating(data: TrainingSet) -> Examples:
 
 
 def examples_for(objective: str, data: TrainingSet) -> Examples:
+    """The examples objective ``objective`` trains on, built from ``data`` (a `ModelError` if the data lacks its feedback)."""
     return get_objective(objective).examples(data)
 
 

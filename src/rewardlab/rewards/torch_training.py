@@ -82,11 +82,13 @@ def train_network(
 
 
 def predict_net(net: nn.Module, x: np.ndarray) -> np.ndarray:
+    """The net's outputs for the rows of ``x`` as a float64 vector, computed without gradients."""
     with torch.no_grad():
         return net(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).squeeze(-1).numpy().astype(np.float64)
 
 
 def state_to_numpy(net: nn.Module) -> dict[str, np.ndarray]:
+    """The net's weights as numpy arrays by parameter name, for saving as safetensors."""
     return {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
 
 

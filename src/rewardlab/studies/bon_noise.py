@@ -115,6 +115,7 @@ class BonNoiseConfig:
                                  "must be one of the grid's budgets and pairings")
 
     def n_fits(self) -> int:
+        """How many models the study fits: one per grid cell and seed, plus the extra ensemble members (the progress total)."""
         grid = len(self.betas) * len(self.budgets) * len(self.pairings) * len(self.learners) * self.seeds
         extra = len(self.betas) * len(self.ensemble_learners) * (self.ensemble_members - 1)
         return grid + extra
@@ -156,6 +157,7 @@ class StudyData:
     label_scale: str
 
     def split_scores(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Scores laid out test pool after test pool, split back into one array per pool."""
         return split_by_pool(flat, self.test)
 
 
@@ -170,6 +172,7 @@ def split_candidates(sets: Sequence[CandidateSet], test_fraction: float, seed: i
 
 def prepare(config: BonNoiseConfig, encoder: Encoder, on_embed_progress: Callable[[int, int], None] | None = None
             ) -> StudyData:
+    """Load and split the candidate pools and embed every candidate once, so all of the study's fits share the feature rows."""
     sets = [s.without_sources(set(config.exclude_sources)) for s in load_candidates(config.candidates, config.limit_prompts)]
     train, test = split_candidates(sets, config.test_fraction, config.split_seed)
     started = time.perf_counter()
@@ -206,6 +209,7 @@ def soft_curve(data: StudyData, scores: Sequence[np.ndarray]) -> tuple[np.ndarra
 
 def fit_and_score(kind: str, seed: int, train_data: Any, data: StudyData, config: BonNoiseConfig, encoder: Encoder
                   ) -> tuple[np.ndarray, float]:
+    """Fit a ``kind`` model with ``seed`` on ``train_data`` and score every test candidate; returns (scores, seconds taken)."""
     started = time.perf_counter()
     model = RewardModel.create(kind, encoder=encoder, features=config.features, seed=seed)
     model.fit(train_data, feature_rows=data.feature_rows)
@@ -267,6 +271,7 @@ def _curve(result: BestOfNResult) -> dict[str, list[float]]:
 
 
 def summarize_study(config: BonNoiseConfig, data: StudyData, runs: StudyRuns) -> dict[str, Any]:
+    """The study's JSON-ready record: config, data, references, metrics and curves per condition, comparisons, findings."""
     bootstrap = GroupBootstrap(np.arange(len(data.test)), n_resamples=config.n_resamples, seed=config.split_seed)
     grid, averaged = [], {}
     for key, condition_runs in runs.grid.items():

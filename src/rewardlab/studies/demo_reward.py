@@ -64,9 +64,11 @@ class DemoRewardConfig:
     bootstrap: int = 2000
 
     def data_path(self) -> Path:
+        """The HH-RLHF file to use: ``data`` if set, else the shared harmless-base test set."""
         return Path(self.data) if self.data else shared_data_dir() / HH_HARMLESS
 
     def sampling(self) -> dict[str, Any]:
+        """The settings the policy's samples depend on; cached samples are reused only when these match."""
         return {"model": self.model, "max_new_tokens": self.max_new_tokens, "prompt_turns": self.prompt_turns,
                 "temperature": self.temperature,
                 "top_p": self.top_p, "batch_size": self.batch_size, "seed": self.seed}
@@ -156,6 +158,7 @@ def fine_tuned_policy(config: DemoRewardConfig, demos: list[Sample], out: Path,
 
 
 def held_out_scores(model: RewardModel, test: FeedbackDataset) -> tuple[np.ndarray, np.ndarray]:
+    """The model's scores for side a and side b of every test comparison."""
     prompts = [test.prompts[c.prompt_id].text for c in test.comparisons]
     a = model.score(prompts, [test.responses[c.a].text for c in test.comparisons])
     b = model.score(prompts, [test.responses[c.b].text for c in test.comparisons])
