@@ -79,7 +79,7 @@ def main() -> None:
     rm_started = time.perf_counter()
     proxy = RewardModel.create("bt-mlp", encoder=args.encoder, seed=args.seed).fit(proxy_data)
     gold = RewardModel.create("bt-mlp", encoder=args.encoder, seed=args.seed + 100, ensemble=5).fit(gold_data)
-    accuracy = {name: evaluate_model(model, policy_data)["accuracy"].as_dict() for name, model in
+    accuracy = {name: evaluate_model(model, policy_data).metrics["accuracy"].as_dict() for name, model in
                 (("proxy", proxy), ("gold", gold))}
     rm_s = time.perf_counter() - rm_started
     print(f"reward models in {rm_s:.0f}s; held-out accuracy on the policy prompts' human pairs: "

@@ -74,6 +74,8 @@ def quickstart(
             result = run_quickstart(config, show, bars.bar(f"embedding ({encoder})"),
                                     bars.bar("training (fold × learner)"))
         print_table(result.table)
+        if result.length_table is not None:
+            print_table(result.length_table)
         stats = result.crossval.embed_stats
         out.print(f"embedding: {stats.unique} unique texts, cache hit rate {stats.hit_rate:.0%}, {stats.seconds:.1f}s; "
                   f"total {result.timings['total']:.1f}s", highlight=False)
@@ -135,15 +137,26 @@ def evaluate(
     features: FeaturesOpt = "interaction",
     seed: SeedOpt = 0,
     record: Annotated[Path | None, typer.Option(help="Write the JSON record of this evaluation here.")] = None,
+    predictions: Annotated[Path | None, typer.Option(help="Write per-pair JSONL rows here: ids, both scores, label, "
+                                                          "both lengths (and fold in CV), the length-only head's too.")] = None,
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
     **data_options: Any,
 ) -> None:
-    """Held-out pairwise accuracy and calibration with 95% CIs: of a saved model, or k-fold CV of heads."""
+    """Held-out pairwise accuracy and calibration with 95% CIs, beside length controls: of a saved model, or k-fold CV
+    of heads."""
     from rewardlab.embed import make_encoder
     from rewardlab.evaluate.crossval import LearnerSpec, cross_validate
     from rewardlab.evaluate.holdout import evaluate_model
-    from rewardlab.evaluate.record import crossval_record, crossval_table, holdout_record, metrics_table, write_json
+    from rewardlab.evaluate.predictions import prediction_rows, write_predictions
+    from rewardlab.evaluate.record import (
+        crossval_record,
+        crossval_table,
+        holdout_record,
+        length_table,
+        metrics_table,
+        write_json,
+    )
     from rewardlab.rewards.model import RewardModel
 
     started = time.perf_counter()
@@ -154,9 +167,13 @@ def evaluate(
         if model is not None:
             rm = RewardModel.load(model, cache_dir=cache_dir)
             with progress_bar("embedding", quiet) as on_progress:
-                metrics = evaluate_model(rm, dataset, seed=seed, on_progress=on_progress)
-            print_table(metrics_table(metrics, f"{model} on {dataset.name}"))
-            payload = holdout_record(model, rm.config(), dataset, metrics, seed, time.perf_counter() - started)
+                held_out = evaluate_model(rm, dataset, seed=seed, on_progress=on_progress)
+            print_table(metrics_table(held_out.metrics, f"{model} on {dataset.name}"))
+            print_table(length_table(held_out.length, {"model": held_out.metrics["accuracy"]},
+                                     {"model": held_out.length_audit}, "length controls (same pairs)"))
+            payload = holdout_record(model, rm.config(), dataset, held_out.metrics, seed, time.perf_counter() - started,
+                                     held_out.length, held_out.length_audit)
+            rows = prediction_rows(held_out) if predictions is not None else []
         else:
             enc = make_encoder(encoder)
             learners = [LearnerSpec(kind.strip(), kind.strip()) for kind in heads.split(",") if kind.strip()]
@@ -172,11 +189,19 @@ def evaluate(
                 result = cross_validate(dataset, learners, enc, features=features, k=folds, seed=seed,
                                         cache_dir=cache_dir, on_embed_progress=on_embed, on_fit=on_fit)
             print_table(crossval_table(result, f"{dataset.name}, {folds}-fold CV by prompt"))
+            if result.length is not None:
+                accuracy = {spec.name: result.metrics[spec.name]["accuracy"] for spec in learners}
+                print_table(length_table(result.length, accuracy, result.length_audit,
+                                         "length controls (same held-out pairs)"))
             payload = crossval_record(result, dataset, enc, features,
                                       {"total": time.perf_counter() - started, "embedding": result.embed_stats.seconds})
+            rows = prediction_rows(result) if predictions is not None else []
         if record is not None:
             write_json(record, payload)
             out.print(f"record: {record}", highlight=False)
+        if predictions is not None:
+            write_predictions(predictions, rows)
+            out.print(f"predictions: {predictions} ({len(rows)} rows)", highlight=False)
 
 
 def score(

@@ -19,6 +19,16 @@ from rewardlab.embed.base import Encoder
 from rewardlab.embed.embedding import EmbedStats
 from rewardlab.errors import DataError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
+from rewardlab.evaluate.length_controls import (
+    LengthAudit,
+    LengthControls,
+    PairLengths,
+    fit_length_head_on,
+    length_audit,
+    length_controls,
+    response_lengths,
+    reward_length_spearman,
+)
 from rewardlab.evaluate.pairwise import pairwise_correct, pairwise_metrics
 from rewardlab.rewards.features import featurize_dataset
 from rewardlab.rewards.model import RewardModel
@@ -49,6 +59,13 @@ class CrossValResult:
     metrics: dict[str, dict[str, Estimate]] = field(default_factory=dict)
     vs_reference: dict[str, Estimate] = field(default_factory=dict)
     fold_accuracy: dict[str, list[float]] = field(default_factory=dict)
+    #: (prompt id, response a, response b) of each pair, in the order of the arrays above
+    pair_ids: list[tuple[str, str, str]] = field(default_factory=list)
+    #: lengths of both sides and the length-only head's out-of-fold scores (fitted per fold on the training pairs)
+    pair_lengths: PairLengths | None = None
+    length_weights: list[float] = field(default_factory=list)
+    length: LengthControls | None = None
+    length_audit: dict[str, LengthAudit] = field(default_factory=dict)
 
     @property
     def reference(self) -> str:
@@ -81,9 +98,16 @@ def cross_validate(
     x_b = np.stack([feats[c.b] for c in comparisons])
     scores = {spec.name: (np.zeros(len(comparisons)), np.zeros(len(comparisons))) for spec in learners}
     fit_seconds = dict.fromkeys((spec.name for spec in learners), 0.0)
+    length_a = response_lengths(dataset, [c.a for c in comparisons])
+    length_b = response_lengths(dataset, [c.b for c in comparisons])
+    length_score_a, length_score_b = np.zeros(len(comparisons)), np.zeros(len(comparisons))
+    length_weights = []
     for fold in range(k):
         train = dataset.subset({pid for pid, f in fold_of.items() if f != fold})
         test = pair_fold == fold
+        length_head = fit_length_head_on(train)
+        length_score_a[test], length_score_b[test] = length_head.score(length_a[test]), length_head.score(length_b[test])
+        length_weights.append(length_head.weight)
         for spec in learners:
             started = time.perf_counter()
             model = RewardModel.create(spec.kind, encoder=encoder, features=features, seed=seed,
@@ -94,23 +118,28 @@ def cross_validate(
             fit_seconds[spec.name] += time.perf_counter() - started
             if on_fit:
                 on_fit(spec.name, fold)
+    pair_target = np.array([OUTCOME_TARGET[c.outcome] for c in comparisons])
     result = CrossValResult(
         learners=learners,
         k=k,
         seed=seed,
         pair_group=np.array([groups[c.prompt_id] for c in comparisons]),
-        pair_target=np.array([OUTCOME_TARGET[c.outcome] for c in comparisons]),
+        pair_target=pair_target,
         pair_fold=pair_fold,
         scores=scores,
         fit_seconds=fit_seconds,
         embed_stats=embed_stats,
+        pair_ids=[(c.prompt_id, c.a, c.b) for c in comparisons],
+        pair_lengths=PairLengths(length_a, length_b, pair_target, length_score_a, length_score_b),
+        length_weights=length_weights,
     )
     summarize(result, n_resamples)
     return result
 
 
 def summarize(result: CrossValResult, n_resamples: int = 2000) -> None:
-    """Fill in metrics with CIs, per-fold accuracies and paired differences to the first learner."""
+    """Fill in metrics with CIs, per-fold accuracies and paired differences to the first learner, and the length
+    controls on the same resamples."""
     bootstrap = GroupBootstrap(result.pair_group, n_resamples=n_resamples, seed=result.seed)
     decided = result.pair_target != 0.5
     correct = {}
@@ -124,3 +153,13 @@ def summarize(result: CrossValResult, n_resamples: int = 2000) -> None:
     reference = correct[result.reference]
     for spec in result.learners[1:]:
         result.vs_reference[spec.name] = bootstrap.mean(correct[spec.name] - reference, decided)
+    pairs = result.pair_lengths
+    if pairs is None:
+        return
+    result.length = length_controls(pairs, bootstrap, result.length_weights,
+                                    "BT on the log-length difference, fitted per fold on that fold's training pairs")
+    ids_a, ids_b = [a for _, a, _ in result.pair_ids], [b for _, _, b in result.pair_ids]
+    for spec in result.learners:
+        score_a, score_b = result.scores[spec.name]
+        rho = reward_length_spearman(ids_a, ids_b, score_a, score_b, pairs.length_a, pairs.length_b, result.pair_fold)
+        result.length_audit[spec.name] = length_audit(score_a, score_b, pairs, bootstrap, rho)

@@ -17,7 +17,14 @@ from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.registry import load_named
 from rewardlab.embed.base import DEFAULT_ENCODER, make_encoder
 from rewardlab.evaluate.crossval import CrossValResult, LearnerSpec, cross_validate
-from rewardlab.evaluate.record import crossval_record, crossval_table, new_run_dir, write_json, write_table_text
+from rewardlab.evaluate.record import (
+    crossval_record,
+    crossval_table,
+    length_table,
+    new_run_dir,
+    write_json,
+    write_table_text,
+)
 from rewardlab.rewards.model import RewardModel
 
 QUICKSTART_DATA = "hh-harmless-demo"
@@ -44,6 +51,7 @@ class QuickstartResult:
     dataset: FeedbackDataset
     crossval: CrossValResult
     table: Table
+    length_table: Table | None
     record: dict[str, Any]
     run_dir: Path
     model_dir: Path
@@ -56,7 +64,8 @@ def run_quickstart(
     on_embed_progress: Callable[[int, int], None] | None = None,
     on_fit_progress: Callable[[int, int], None] | None = None,
 ) -> QuickstartResult:
-    """Cross-validate the four learners, write ``record.json``, ``table.txt`` and a BT-MLP trained on all the data."""
+    """Cross-validate the four learners, write ``record.json``, ``table.txt`` (results, then length controls) and a
+    BT-MLP trained on all the data."""
     started = time.perf_counter()
     dataset = load_named(QUICKSTART_DATA, config.limit)
     if on_dataset is not None:
@@ -83,5 +92,9 @@ def run_quickstart(
     write_json(run_dir / "record.json", record)
     table = crossval_table(result, f"HH-RLHF harmless, {config.folds}-fold CV by prompt, held-out pairs, "
                                    f"encoder {config.encoder}")
-    write_table_text(table, run_dir / "table.txt")
-    return QuickstartResult(dataset, result, table, record, run_dir, model_dir, timings)
+    lengths = None
+    if result.length is not None:
+        accuracy = {spec.name: result.metrics[spec.name]["accuracy"] for spec in learners}
+        lengths = length_table(result.length, accuracy, result.length_audit, "length controls (same held-out pairs)")
+    write_table_text([table] if lengths is None else [table, lengths], run_dir / "table.txt")
+    return QuickstartResult(dataset, result, table, lengths, record, run_dir, model_dir, timings)

@@ -6,6 +6,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.embed.base import Encoder
 from rewardlab.evaluate.bootstrap import Estimate
 from rewardlab.evaluate.crossval import CrossValResult
+from rewardlab.evaluate.length_controls import LENGTH_UNIT, LengthAudit, LengthControls
 
 
 def new_run_dir(root: str | Path, name: str) -> Path:
@@ -67,34 +69,42 @@ def crossval_record(
                     result.vs_reference[spec.name].as_dict() if spec.name in result.vs_reference else None
                 ),
                 "fit_seconds_all_folds": round(result.fit_seconds[spec.name], 3),
+                "length": result.length_audit[spec.name].as_dict() if spec.name in result.length_audit else None,
             }
             for spec in result.learners
         },
         "reference_learner": result.reference,
+        "length_controls": result.length.as_dict() if result.length is not None else None,
         "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
         "environment": environment(),
     }
 
 
 def holdout_record(model_dir: str | Path, model_config: dict[str, Any], dataset: FeedbackDataset,
-                   metrics: dict[str, Estimate], seed: int, seconds: float) -> dict[str, Any]:
-    """The record of one saved model scored on held-out data."""
+                   metrics: dict[str, Estimate], seed: int, seconds: float, length: LengthControls | None = None,
+                   length_audit: LengthAudit | None = None) -> dict[str, Any]:
+    """The record of one saved model scored on held-out data, with its length controls when given."""
     return {
         "kind": "holdout", "model": str(model_dir), "model_config": model_config,
         "data": {"name": dataset.name, "fingerprint": dataset.fingerprint(), "summary": dataset.summary()},
         "metrics": {k: v.as_dict() for k, v in metrics.items()}, "seed": seed,
+        "length_controls": length.as_dict() if length is not None else None,
+        "length": length_audit.as_dict() if length_audit is not None else None,
         "timings_seconds": {"total": round(seconds, 3)}, "environment": environment(),
     }
 
 
-def write_table_text(table: Table, path: str | Path) -> Path:
-    """The table as plain text, as wide as its content: saved text is never cut to a terminal's width."""
+def write_table_text(table: Table | Sequence[Table], path: str | Path) -> Path:
+    """The table (or tables, one after the other) as plain text, as wide as its content: saved text is never cut
+    to a terminal's width."""
     from rich.console import Console
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
-        Console(file=handle, width=10_000, color_system=None).print(table, crop=False)
+        console = Console(file=handle, width=10_000, color_system=None)
+        for one in [table] if isinstance(table, Table) else table:
+            console.print(one, crop=False)
     text = "\n".join(line.rstrip() for line in path.read_text(encoding="utf-8").splitlines())
     path.write_text(text + "\n", encoding="utf-8")
     return path
@@ -145,4 +155,23 @@ def metrics_table(metrics: dict[str, Estimate], title: str) -> Table:
         table.add_column(column)
     for name, e in metrics.items():
         table.add_row(name, f"{e.value:.3f}", f"[{e.low:.3f}, {e.high:.3f}]", str(e.n))
+    return table
+
+
+def length_table(controls: LengthControls, accuracy: dict[str, Estimate], audits: dict[str, LengthAudit],
+                 title: str) -> Table:
+    """The length controls under a results table: each model beside rules that see only length, on the same pairs."""
+    title = (f"{title}: better is longer in {controls.longer_wins} pairs, shorter in {controls.shorter_wins}, "
+             f"equal length in {controls.equal_length} (left out of both); length in {LENGTH_UNIT}")
+    table = Table(title=title, title_justify="left", caption=f"length-only: {controls.length_only_fit}",
+                  caption_justify="left")
+    for column in ("model", "accuracy [95% CI]", "Δ vs length-only", "better is longer", "better is shorter",
+                   "length-balanced", f"ρ(reward, {LENGTH_UNIT})"):
+        table.add_column(column, justify="left" if column == "model" else "right", overflow="fold")
+    for name, audit in audits.items():
+        table.add_row(name, _pm(accuracy[name]), _signed(audit.minus_length_only), _pm(audit.longer_wins),
+                      _pm(audit.shorter_wins), _pm(audit.balanced), f"{audit.spearman:+.3f}")
+    for name, e in (("prefer longer", controls.prefer_longer), ("prefer shorter", controls.prefer_shorter),
+                    ("length-only", controls.length_only)):
+        table.add_row(name, _pm(e), "—", "—", "—", "—", "—")
     return table
