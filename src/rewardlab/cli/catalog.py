@@ -21,17 +21,24 @@ def encoders() -> None:
 
 
 def datasets() -> None:
-    """Datasets rewardlab knows by name: the bundled demo and the shared research data."""
-    from rewardlab.data.registry import REGISTRY, shared_data_dir
+    """Datasets rewardlab knows by name, then every folder of the shared data and what it is to rewardlab."""
+    from rewardlab.data.registry import REGISTRY, shared_data_dir, shared_folders
 
-    table = Table(title=f"datasets (shared data dir: {shared_data_dir()}; set REWARDLAB_DATA_DIR to move it)",
-                  title_justify="left")
+    root = shared_data_dir()
+    table = Table(title=f"datasets (shared data dir: {root}; set REWARDLAB_DATA_DIR to move it)", title_justify="left")
     for column in ("name", "feedback", "available", "empty responses", "description"):
         table.add_column(column, overflow="fold")
     for entry in REGISTRY.values():
         table.add_row(entry.name, entry.feedback, "yes" if entry.available() else "no",
                       "skipped, counted" if entry.on_empty == "skip" else "an error", entry.description)
     print_table(table)
+    folders = Table(title="every folder of the shared data", title_justify="left")
+    for column in ("folder", "present", "load by name", "what else it is"):
+        folders.add_column(column, overflow="fold")
+    for folder in shared_folders(root):
+        folders.add_row(folder.folder, "yes" if (root / folder.folder).is_dir() else "no",
+                        ", ".join(folder.datasets) or "—", folder.other or "")
+    print_table(folders)
 
 
 def heads() -> None:

@@ -30,6 +30,9 @@ LabelValuesOpt = Annotated[str | None, typer.Option(help="Label cell values, e.g
 OnEmptyOpt = Annotated[str | None, typer.Option(help="'error', or 'skip' (counted) rows whose response text is empty. "
                                                     "Default: error for a file; for a dataset name, its own policy "
                                                     "(skip where `rewardlab datasets` marks known empty rows).")]
+OnErrorOpt = Annotated[str, typer.Option(help="'error' (stop, naming file, row and field), or 'skip' rows that cannot "
+                                              "be read (a wrong type, a missing field, a bad label): counted, with "
+                                              "examples, in the notes.")]
 LimitOpt = Annotated[int | None, typer.Option(help="Read only the first N rows.")]
 FeaturesOpt = Annotated[str, typer.Option(help="response, prompt+response or interaction.")]
 
@@ -153,6 +156,7 @@ DATA_OPTIONS = (
     option("map", MapOpt, None),
     option("label_values", LabelValuesOpt, None),
     option("on_empty", OnEmptyOpt, None),  # None: error for a file, a named dataset's own policy
+    option("on_error", OnErrorOpt, "error"),  # as load_source: stop at the first bad row
     option("limit", LimitOpt, None),
 )
 

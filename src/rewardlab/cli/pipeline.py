@@ -41,11 +41,11 @@ def print_notes(dataset: Any) -> None:
 
 
 def load_data(data: str, format: str = "auto", map: str | None = None, label_values: str | None = None,
-              on_empty: str | None = None, limit: int | None = None) -> Any:
+              on_empty: str | None = None, limit: int | None = None, on_error: str = "error") -> Any:
     """The data a command names, with `DATA_OPTIONS` as given; what the reader left out is printed as notes."""
     from rewardlab.data.source import load_source
 
-    dataset = load_source(data, format, map, label_values, on_empty, limit)
+    dataset = load_source(data, format, map, label_values, on_empty, limit, on_error)
     print_notes(dataset)
     return dataset
 

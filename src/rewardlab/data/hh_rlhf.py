@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.data.dataset import FeedbackDataset
-from rewardlab.data.records import EMPTY_POLICIES, SkippedRows, get_field, iter_records, require_text
+from rewardlab.data.records import (
+    EMPTY_POLICIES,
+    SkippedRows,
+    dataset_title,
+    get_field,
+    iter_records,
+    read_rows,
+    require_text,
+)
 from rewardlab.data.types import Comparison, Message
 from rewardlab.errors import DataError, InvalidValueError
 
@@ -66,30 +74,37 @@ def dialogue_text(messages: Iterable[Message | dict[str, str]]) -> str:
     return "".join(parts)
 
 
-def read_hh_rlhf(path: str | Path, limit: int | None = None, on_empty: str = "error") -> FeedbackDataset:
+def read_hh_rlhf(path: str | Path, limit: int | None = None, on_empty: str = "error",
+                 on_error: str = "error") -> FeedbackDataset:
     """Read an HH-RLHF JSONL file (gzipped or not) into comparisons with outcome ``a`` (= chosen).
 
-    ``on_empty="skip"`` leaves out pairs with an empty final turn (and records them in ``notes``);
-    the default makes them an error.
+    ``on_empty="skip"`` leaves out pairs with an empty final turn and ``on_error="skip"`` rows that cannot be read
+    (both counted in ``notes``); the defaults make them an error naming the row and field.
     """
-    return hh_rlhf_from_records(iter_records(path, limit), source=str(path), name=Path(path).name, on_empty=on_empty)
+    skipped = SkippedRows()
+    records = iter_records(path, limit, skipped.bad if on_error == "skip" else None)
+    return hh_rlhf_from_records(records, source=str(path), name=dataset_title(path), on_empty=on_empty,
+                                on_error=on_error, skipped=skipped)
 
 
 def hh_rlhf_from_records(
-    records: Iterable[tuple[int, dict[str, Any]]], *, source: str, name: str = "hh-rlhf", on_empty: str = "error"
+    records: Iterable[tuple[int, dict[str, Any]]], *, source: str, name: str = "hh-rlhf", on_empty: str = "error",
+    on_error: str = "error", skipped: SkippedRows | None = None,
 ) -> FeedbackDataset:
+    """HH rows from anywhere; ``skipped`` already holds rows the file reader passed over (broken JSON lines)."""
     if on_empty not in EMPTY_POLICIES:
         raise InvalidValueError(f"on_empty must be one of {EMPTY_POLICIES}")
     dataset = FeedbackDataset(name)
-    skipped = SkippedRows()
-    for row, record in records:
+    skipped = SkippedRows() if skipped is None else skipped
+
+    def read_row(row: int, record: dict[str, Any]) -> None:
         chosen = require_text(get_field(record, "chosen", source=source, row=row), source=source, row=row, field="chosen")
         rejected = require_text(
             get_field(record, "rejected", source=source, row=row), source=source, row=row, field="rejected"
         )
         if chosen == rejected:
             skipped.add("pair(s) whose chosen and rejected are identical", row)
-            continue
+            return
         parts = split_dialogue(chosen, rejected)
         if parts is None:
             raise DataError(
@@ -109,13 +124,16 @@ def hh_rlhf_from_records(
             )
         if empty:
             skipped.add("pair(s) with an empty final assistant turn", row)
-            continue
+            return
         if chosen_response == rejected_response:
             skipped.add("pair(s) whose chosen and rejected responses are identical", row)
-            continue
+            return
         pid = dataset.add_prompt(prompt_text, dialogue_messages(prompt_text))
         a = dataset.add_response(pid, chosen_response)
         b = dataset.add_response(pid, rejected_response)
         dataset.add(Comparison(pid, a, b, "a", meta={"row": row}))
+
+    # an empty whole dialogue is a bad row, not an empty response: ``response_fields`` stays empty
+    read_rows(records, read_row, skipped=skipped, on_empty=on_empty, on_error=on_error)
     dataset.notes.extend(skipped.notes(source))
     return dataset

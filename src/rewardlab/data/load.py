@@ -18,7 +18,7 @@ from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.hh_rlhf import ASSISTANT_TAG, read_hh_rlhf
 from rewardlab.data.mapping import ColumnMapping, read_mapped
 from rewardlab.data.parquet import MANIFEST, read_parquet
-from rewardlab.data.records import iter_records
+from rewardlab.data.records import check_policies, iter_records
 from rewardlab.data.trl import read_trl
 from rewardlab.errors import DataError
 from rewardlab.registry import Registry
@@ -31,6 +31,7 @@ class ReadOptions:
     mapping: ColumnMapping | None = None
     limit: int | None = None
     on_empty: str = "error"
+    on_error: str = "error"
 
 
 class Sniff:
@@ -103,24 +104,25 @@ def _is_trl(sniff: Sniff) -> bool:
 
 @register_reader("rewardlab", detect=_is_rewardlab_dir)
 def _read_rewardlab(path: Path, options: ReadOptions) -> FeedbackDataset:
+    # rewardlab's own tables were checked row by row when written: no row policy applies
     return read_parquet(path)
 
 
 @register_reader("hh", detect=_is_hh)
 def _read_hh(path: Path, options: ReadOptions) -> FeedbackDataset:
-    return read_hh_rlhf(path, options.limit, on_empty=options.on_empty)
+    return read_hh_rlhf(path, options.limit, on_empty=options.on_empty, on_error=options.on_error)
 
 
 @register_reader("trl", detect=_is_trl)
 def _read_trl(path: Path, options: ReadOptions) -> FeedbackDataset:
-    return read_trl(path, options.limit)
+    return read_trl(path, options.limit, options.on_empty, options.on_error)
 
 
 @register_reader("mapped")
 def _read_mapped(path: Path, options: ReadOptions) -> FeedbackDataset:
     if options.mapping is None:
         raise DataError("format 'mapped' needs a column mapping", source=path)
-    return read_mapped(path, options.mapping, options.limit, options.on_empty)
+    return read_mapped(path, options.mapping, options.limit, options.on_empty, options.on_error)
 
 
 def detect_format(path: Path) -> str:
@@ -149,14 +151,20 @@ def load_feedback(
     mapping: ColumnMapping | None = None,
     limit: int | None = None,
     on_empty: str = "error",
+    on_error: str = "error",
 ) -> FeedbackDataset:
-    """Read feedback from ``path``. A mapping implies the generic reader. ``on_empty`` ("error" or "skip", counted
-    in ``notes``) applies to HH files (an empty final turn) and mapped files (an empty response column)."""
+    """Read feedback from ``path``. A mapping implies the generic reader.
+
+    Every row reader (HH, TRL, mapped) takes two row policies, "error" (stop, naming file, row and field) or "skip"
+    (leave the row out, counted in ``notes``): ``on_empty`` for an empty response text, ``on_error`` for any other
+    row it cannot read. rewardlab's own Parquet directories were checked when written and take neither.
+    """
     path = Path(path)
+    check_policies(on_empty, on_error, path)
     if mapping is not None:
         format = "mapped"
     if format != "auto" and format not in READERS:
         raise DataError(f"unknown format {format!r}; choose from {', '.join(formats())}", source=path)
     if format == "auto":
         format = detect_format(path)
-    return READERS[format].read(path, ReadOptions(mapping, limit, on_empty))
+    return READERS[format].read(path, ReadOptions(mapping, limit, on_empty, on_error))

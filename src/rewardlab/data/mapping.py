@@ -9,12 +9,21 @@ gives ratings, ``response``+``correct`` gives correctness labels.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from rewardlab.data.dataset import FeedbackDataset
-from rewardlab.data.records import EMPTY_POLICIES, SkippedRows, get_field, is_blank, iter_records, require_text
+from rewardlab.data.records import (
+    SkippedRows,
+    check_policies,
+    dataset_title,
+    get_field,
+    iter_records,
+    read_rows,
+    require_text,
+)
 from rewardlab.data.types import Comparison, Label, Outcome, Rating
 from rewardlab.errors import DataError
 
@@ -89,62 +98,69 @@ class ColumnMapping:
 
 
 def read_mapped(path: str | Path, mapping: ColumnMapping, limit: int | None = None,
-                on_empty: str = "error") -> FeedbackDataset:
+                on_empty: str = "error", on_error: str = "error") -> FeedbackDataset:
     """Read any record file through a column mapping.
 
     ``on_empty="skip"`` leaves out rows whose response text (``chosen``/``rejected``/``a``/``b``/``response``) is
-    an empty string, counted in ``notes``; the default makes them an error naming the row and column.
+    an empty string, and ``on_error="skip"`` rows that cannot be read (a wrong type, a missing field, a bad label),
+    both counted in ``notes``; the defaults make them an error naming the row and column. A mapped column that the
+    first row lacks is a mistake in the mapping, so it stays an error.
     """
-    if on_empty not in EMPTY_POLICIES:
-        raise DataError(f"on_empty must be one of {', '.join(EMPTY_POLICIES)}, not {on_empty!r}", source=path)
+    check_policies(on_empty, on_error, path)
     source = str(path)
     kind = mapping.kind()
-    dataset = FeedbackDataset(Path(path).name)
+    dataset = FeedbackDataset(dataset_title(path))
     skipped = SkippedRows()
-    checked_columns = False
-    for row, record in iter_records(path, limit):
-        if not checked_columns:
-            _check_columns(record, mapping, source)
-            checked_columns = True
+    rows_seen = 0
 
-        def text(name: str, record: dict[str, Any] = record, row: int = row) -> str:
+    def checked(records: Iterable[tuple[int, dict[str, Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
+        nonlocal rows_seen
+        for row, record in records:
+            if not rows_seen:
+                _check_columns(record, mapping, source)
+            rows_seen += 1
+            yield row, record
+
+    def read_row(row: int, record: dict[str, Any]) -> None:
+        def text(name: str) -> str:
             column = getattr(mapping, name)
             return require_text(get_field(record, column, source=source, row=row), source=source, row=row, field=column)
 
-        if on_empty == "skip":
-            empty = [column for column in _response_columns(mapping, kind)
-                     if is_blank(get_field(record, column, source=source, row=row))]
-            if empty:
-                skipped.add(f"row(s) whose '{empty[0]}' text is empty", row)
-                continue
         prompt_text = text("prompt")
         annotator = _optional_str(record, mapping.annotator, source, row)
         model = _optional_str(record, mapping.model, source, row)
         meta = {"row": row}
+        # every value is read before anything is added, so a row that fails leaves nothing behind
         if kind in ("chosen_rejected", "labelled_pair"):
             first, second = ("chosen", "rejected") if kind == "chosen_rejected" else ("a", "b")
             text_a, text_b = text(first), text(second)
-            if text_a == text_b:
-                skipped.add("pair(s) whose two responses are identical", row)
-                continue
-            pid = dataset.add_prompt(prompt_text)
             outcome: Outcome = "a" if kind == "chosen_rejected" else _outcome(record, mapping, source, row)
             strength = _optional_float(record, mapping.strength, source, row)
+            if text_a == text_b:
+                skipped.add("pair(s) whose two responses are identical", row)
+                return
+            pid = dataset.add_prompt(prompt_text)
             a = dataset.add_response(pid, text_a)
             b = dataset.add_response(pid, text_b)
             dataset.add(Comparison(pid, a, b, outcome, strength, annotator, meta))
         elif kind == "rating":
-            rid = dataset.add_response(dataset.add_prompt(prompt_text), text("response"), model)
+            response = text("response")
             value = _optional_float(record, mapping.rating, source, row)
             if value is None:
                 raise DataError("rating is missing", source=source, row=row, field=mapping.rating)
+            rid = dataset.add_response(dataset.add_prompt(prompt_text), response, model)
             dataset.add(Rating(rid, value, None, annotator, meta))
         else:
-            rid = dataset.add_response(dataset.add_prompt(prompt_text), text("response"), model)
+            response = text("response")
             assert mapping.correct is not None
             correct = _bool(get_field(record, mapping.correct, source=source, row=row), source, row, mapping.correct)
+            rid = dataset.add_response(dataset.add_prompt(prompt_text), response, model)
             dataset.add(Label(rid, correct, annotator, meta))
-    if not checked_columns:
+
+    records = iter_records(path, limit, skipped.bad if on_error == "skip" else None)
+    read_rows(checked(records), read_row, skipped=skipped, on_empty=on_empty, on_error=on_error,
+              response_fields=_response_columns(mapping, kind))
+    if not rows_seen:
         raise DataError("file has no rows", source=source)
     dataset.notes.extend(skipped.notes(source))
     return dataset

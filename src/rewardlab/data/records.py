@@ -10,7 +10,7 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,17 @@ def _decode(raw: bytes, path: Path, row: int) -> str:
         raise DataError(f"bytes at offset {exc.start} are not valid UTF-8", source=path, row=row) from None
 
 
-def iter_records(path: str | Path, limit: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(row_number, record)`` for every record in a file, failing loudly on malformed rows."""
+#: what `iter_records` does with a row it cannot parse: None raises; a callback (e.g. `SkippedRows.bad`) counts it
+OnBadRow = Callable[[DataError], None] | None
+
+
+def iter_records(path: str | Path, limit: int | None = None,
+                 on_bad: OnBadRow = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(row_number, record)`` for every record in a file, failing loudly on malformed rows.
+
+    With ``on_bad``, a row that is not a record (broken JSON, not an object, too many CSV cells) goes to it instead,
+    so ``on_error="skip"`` can pass over it; an unreadable file stays an error.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError("file not found", source=path)
@@ -55,14 +64,21 @@ def iter_records(path: str | Path, limit: int | None = None) -> Iterator[tuple[i
     if suffix == ".parquet":
         yield from _iter_parquet(path, limit)
     elif suffix == ".jsonl":
-        yield from _iter_jsonl(path, limit)
+        yield from _iter_jsonl(path, limit, on_bad)
     elif suffix == ".json":
-        yield from _iter_json_list(path, limit)
+        yield from _iter_json_list(path, limit, on_bad)
     else:
-        yield from _iter_delimited(path, "\t" if suffix == ".tsv" else ",", limit)
+        yield from _iter_delimited(path, "\t" if suffix == ".tsv" else ",", limit, on_bad)
 
 
-def _iter_jsonl(path: Path, limit: int | None) -> Iterator[tuple[int, dict[str, Any]]]:
+def _bad_row(error: DataError, on_bad: OnBadRow) -> None:
+    """Raise ``error``, or hand it to ``on_bad`` to be counted."""
+    if on_bad is None:
+        raise error
+    on_bad(error)
+
+
+def _iter_jsonl(path: Path, limit: int | None, on_bad: OnBadRow) -> Iterator[tuple[int, dict[str, Any]]]:
     count = 0
     with _open_bytes(path) as handle:
         for line_no, raw in enumerate(handle, start=1):
@@ -72,16 +88,19 @@ def _iter_jsonl(path: Path, limit: int | None) -> Iterator[tuple[int, dict[str, 
             try:
                 record = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise DataError(f"broken JSON ({exc.msg} at column {exc.colno})", source=path, row=line_no) from None
+                _bad_row(DataError(f"broken JSON ({exc.msg} at column {exc.colno})", source=path, row=line_no), on_bad)
+                continue
             if not isinstance(record, dict):
-                raise DataError(f"expected a JSON object, got {type(record).__name__}", source=path, row=line_no)
+                _bad_row(DataError(f"expected a JSON object, got {type(record).__name__}", source=path, row=line_no),
+                         on_bad)
+                continue
             yield line_no, record
             count += 1
             if limit is not None and count >= limit:
                 return
 
 
-def _iter_json_list(path: Path, limit: int | None) -> Iterator[tuple[int, dict[str, Any]]]:
+def _iter_json_list(path: Path, limit: int | None, on_bad: OnBadRow) -> Iterator[tuple[int, dict[str, Any]]]:
     with _open_bytes(path) as handle:
         text = _decode(handle.read(), path, 1)
     try:
@@ -94,21 +113,24 @@ def _iter_json_list(path: Path, limit: int | None) -> Iterator[tuple[int, dict[s
         raise DataError("expected a JSON list of objects", source=path)
     for index, record in enumerate(data if limit is None else data[:limit], start=1):
         if not isinstance(record, dict):
-            raise DataError(f"expected a JSON object, got {type(record).__name__}", source=path, row=index)
+            _bad_row(DataError(f"expected a JSON object, got {type(record).__name__}", source=path, row=index), on_bad)
+            continue
         yield index, record
 
 
-def _iter_delimited(path: Path, delimiter: str, limit: int | None) -> Iterator[tuple[int, dict[str, Any]]]:
+def _iter_delimited(path: Path, delimiter: str, limit: int | None,
+                    on_bad: OnBadRow) -> Iterator[tuple[int, dict[str, Any]]]:
     with _open_bytes(path) as handle:
         raw = handle.read()
     text = _decode_whole(raw, path, delimiter)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     for index, record in enumerate(reader, start=1):
-        if None in record:
-            raise DataError("row has more cells than the header", source=path, row=index)
-        yield index, dict(record)
-        if limit is not None and index >= limit:
+        if limit is not None and index > limit:
             return
+        if None in record:
+            _bad_row(DataError("row has more cells than the header", source=path, row=index), on_bad)
+            continue
+        yield index, dict(record)
 
 
 def _decode_whole(raw: bytes, path: Path, delimiter: str) -> str:
@@ -147,6 +169,10 @@ def get_field(record: dict[str, Any], path: str, *, source: str | Path, row: int
     return value
 
 
+class EmptyTextError(DataError):
+    """A text field holds only whitespace: its own type, so ``on_empty="skip"`` can leave the row out (counted)."""
+
+
 def require_text(value: Any, *, source: str | Path, row: int, field: str) -> str:
     """A non-empty string, or an error that says what was found instead."""
     if value is None:
@@ -154,7 +180,7 @@ def require_text(value: Any, *, source: str | Path, row: int, field: str) -> str
     if not isinstance(value, str):
         raise DataError(f"expected text, got {type(value).__name__}", source=source, row=row, field=field)
     if not value.strip():
-        raise DataError("text is empty", source=source, row=row, field=field)
+        raise EmptyTextError("text is empty", source=source, row=row, field=field)
     return value
 
 
@@ -163,19 +189,70 @@ class SkippedRows:
 
     def __init__(self) -> None:
         self.rows: dict[str, list[int]] = {}
+        self.errors: list[DataError] = []  # bad rows left out under on_error="skip"
 
     def add(self, reason: str, row: int) -> None:
         self.rows.setdefault(reason, []).append(row)
+
+    def bad(self, error: DataError) -> None:
+        """Count a row whose error ``on_error="skip"`` passes over; the note names a few of them."""
+        self.errors.append(error)
 
     def notes(self, source: str) -> list[str]:
         out = []
         for reason, rows in self.rows.items():
             shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
             out.append(f"{source}: skipped {len(rows)} {reason} (rows {shown})")
+        if self.errors:
+            examples = "; ".join(_where(error) for error in self.errors[:3]) + ("; ..." if len(self.errors) > 3 else "")
+            out.append(f"{source}: skipped {len(self.errors)} bad row(s) (on_error='skip'), e.g. {examples}")
         return out
 
 
+def _where(error: DataError) -> str:
+    parts = [f"row {error.row}" if error.row is not None else "no row"]
+    if error.field is not None:
+        parts.append(f"field '{error.field}'")
+    return f"{' '.join(parts)}: {error.reason}"
+
+
 EMPTY_POLICIES = ("error", "skip")
+#: what a reader does with a row it cannot read (a wrong type, a missing field, a bad label): stop, or skip and count
+ERROR_POLICIES = ("error", "skip")
+
+
+def check_policies(on_empty: str, on_error: str, source: str | Path | None = None) -> None:
+    """Both row policies valid, or one error that names the choices."""
+    if on_empty not in EMPTY_POLICIES:
+        raise DataError(f"on_empty must be one of {', '.join(EMPTY_POLICIES)}, not {on_empty!r}", source=source)
+    if on_error not in ERROR_POLICIES:
+        raise DataError(f"on_error must be one of {', '.join(ERROR_POLICIES)}, not {on_error!r}", source=source)
+
+
+def read_rows(records: Iterable[tuple[int, dict[str, Any]]], read_row: Callable[[int, dict[str, Any]], None], *,
+              skipped: SkippedRows, on_empty: str = "error", on_error: str = "error",
+              response_fields: Container[str] = ()) -> None:
+    """Call ``read_row`` on every record under the two row policies, so every reader treats bad rows alike.
+
+    ``read_row`` must check the whole row before it adds anything, so a row it raises on leaves nothing behind.
+    An empty text in one of ``response_fields`` is skipped (counted by field) under ``on_empty="skip"``; any other
+    `DataError` (an empty prompt included) stops the read unless ``on_error="skip"``, which counts and names it.
+    """
+    check_policies(on_empty, on_error)
+    for row, record in records:
+        try:
+            read_row(row, record)
+        except EmptyTextError as error:
+            if on_empty == "skip" and error.field in response_fields:
+                skipped.add(f"row(s) whose '{error.field}' text is empty", row)
+            elif on_error == "skip":
+                skipped.bad(error)
+            else:
+                raise
+        except DataError as error:
+            if on_error != "skip":
+                raise
+            skipped.bad(error)
 
 
 def is_blank(value: Any) -> bool:
@@ -205,3 +282,18 @@ def read_texts(path: str | Path, field: str = "text", limit: int | None = None) 
                 raise DataError("blank line (one text per line is expected)", source=path, row=row)
             texts.append(line)
     return texts
+
+
+#: file names that say nothing about their data: a dataset read from one is titled by its folder too
+GENERIC_STEMS = frozenset({"dataset", "data", "train", "test", "dev", "valid", "validation", "eval", "all"})
+
+
+def dataset_title(path: str | Path) -> str:
+    """A dataset's name from its file: ``Natural/dataset.json`` for a generic name, so two such sets tell apart."""
+    path = Path(path)
+    stem = path.name.lower().removesuffix(".gz")
+    for suffix in RECORD_SUFFIXES:
+        stem = stem.removesuffix(suffix)
+    if stem in GENERIC_STEMS and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    return path.name

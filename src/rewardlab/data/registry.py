@@ -7,11 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from rewardlab.data.dataset import FeedbackDataset
+from rewardlab.data.evalbiasbench import read_evalbiasbench
 from rewardlab.data.hh_rlhf import read_hh_rlhf
 from rewardlab.data.mapping import ColumnMapping, read_mapped
-from rewardlab.data.records import iter_records, require_text
+from rewardlab.data.records import SkippedRows, iter_records, read_rows, require_text
 from rewardlab.data.types import Label
 from rewardlab.errors import DataError
 
@@ -28,19 +30,41 @@ def demo_path() -> Path:
     return Path(str(resources.files("rewardlab.data") / "demo" / DEMO_FILE))
 
 
-def read_gsm8k_solutions(path: str | Path, limit: int | None = None) -> FeedbackDataset:
-    """GSM8K test questions, each with the example model solutions and their ``is_correct`` labels."""
+def read_gsm8k_solutions(path: str | Path, limit: int | None = None, on_empty: str = "error",
+                         on_error: str = "error") -> FeedbackDataset:
+    """GSM8K test questions, each with the example model solutions and their ``is_correct`` labels.
+
+    An empty solution is an empty response (``on_empty``); any other unreadable row falls under ``on_error``.
+    """
     dataset = FeedbackDataset("gsm8k-solutions")
     source = str(path)
-    for row, record in iter_records(path, limit):
+    skipped = SkippedRows()
+
+    def read_row(row: int, record: dict[str, Any]) -> None:
         question = require_text(record.get("question"), source=source, row=row, field="question")
-        pid = dataset.add_prompt(question)
+        solutions = []
         for model, value in record.items():
             if isinstance(value, dict) and "solution" in value and "is_correct" in value:
                 text = require_text(value["solution"], source=source, row=row, field=f"{model}.solution")
-                rid = dataset.add_response(pid, text, model)
-                dataset.add(Label(rid, bool(value["is_correct"]), meta={"row": row}))
+                if not isinstance(value["is_correct"], bool):
+                    raise DataError(f"expected true/false, got {value['is_correct']!r}", source=source, row=row,
+                                    field=f"{model}.is_correct")
+                solutions.append((model, text, value["is_correct"]))
+        pid = dataset.add_prompt(question)  # all checked above: a bad row adds nothing
+        for model, text, correct in solutions:
+            dataset.add(Label(dataset.add_response(pid, text, model), correct, meta={"row": row}))
+
+    records = iter_records(path, limit, skipped.bad if on_error == "skip" else None)
+    read_rows(records, read_row, skipped=skipped, on_empty=on_empty, on_error=on_error, response_fields=_Solutions())
+    dataset.notes.extend(skipped.notes(source))
     return dataset
+
+
+class _Solutions:
+    """Every ``<model>.solution`` field is a response (the models are the file's columns, not known ahead)."""
+
+    def __contains__(self, field: object) -> bool:
+        return isinstance(field, str) and field.endswith(".solution")
 
 
 @dataclass(frozen=True)
@@ -49,26 +73,25 @@ class DatasetEntry:
     description: str
     feedback: str
     relative_path: str | None  # under the shared data dir; None for bundled data
-    loader: Callable[[Path, int | None, str], FeedbackDataset]  # (path, limit, on_empty)
+    loader: Callable[[Path, int | None, str, str], FeedbackDataset]  # (path, limit, on_empty, on_error)
     #: what loading does with rows whose response text is empty unless told: "skip" (counted in ``notes``) where
     #: the dataset is known to hold such rows and they carry nothing to learn from, else "error"
     on_empty: str = "error"
 
     def path(self) -> Path:
-        """Where the entry's file is: under the shared data dir, or the demo file bundled with the package."""
         return demo_path() if self.relative_path is None else shared_data_dir() / self.relative_path
 
     def available(self) -> bool:
-        """Whether the entry's file exists on this machine (shared data may be absent)."""
         return self.path().exists()
 
-    def load(self, limit: int | None = None, on_empty: str | None = None) -> FeedbackDataset:
-        """The dataset; ``on_empty`` (error or skip) overrides the entry's own policy for empty responses."""
+    def load(self, limit: int | None = None, on_empty: str | None = None, on_error: str = "error") -> FeedbackDataset:
+        """The dataset; ``on_empty`` (error or skip) overrides the entry's own policy for empty responses, and
+        ``on_error="skip"`` leaves out (counted) rows that cannot be read."""
         if not self.available():
             raise DataError(
                 f"dataset {self.name!r} not found; set REWARDLAB_DATA_DIR to the shared data folder", source=self.path()
             )
-        dataset = self.loader(self.path(), limit, self.on_empty if on_empty is None else on_empty)
+        dataset = self.loader(self.path(), limit, self.on_empty if on_empty is None else on_empty, on_error)
         dataset.name = self.name
         return dataset
 
@@ -81,7 +104,7 @@ REGISTRY: dict[str, DatasetEntry] = {
             "Anthropic HH-RLHF harmless-base test split, bundled (MIT): 2,312 human preference pairs",
             "comparisons",
             None,
-            lambda path, limit, on_empty: read_hh_rlhf(path, limit, on_empty=on_empty),
+            lambda path, limit, on_empty, on_error: read_hh_rlhf(path, limit, on_empty, on_error),
             on_empty="skip",  # 4 pairs with an empty final turn (rows 87, 517, 926, 1104)
         ),
         DatasetEntry(
@@ -89,7 +112,7 @@ REGISTRY: dict[str, DatasetEntry] = {
             "the same file from the shared data folder",
             "comparisons",
             "hh-rlhf-harmless-base-test/test.jsonl.gz",
-            lambda path, limit, on_empty: read_hh_rlhf(path, limit, on_empty=on_empty),
+            lambda path, limit, on_empty, on_error: read_hh_rlhf(path, limit, on_empty, on_error),
             on_empty="skip",
         ),
         DatasetEntry(
@@ -97,27 +120,84 @@ REGISTRY: dict[str, DatasetEntry] = {
             "GSM8K test questions x 4 GPT-3 solutions with correctness labels (MIT)",
             "labels",
             "gsm8k/example_model_solutions.jsonl.gz",
-            lambda path, limit, on_empty: read_gsm8k_solutions(path, limit),
+            read_gsm8k_solutions,
         ),
         DatasetEntry(
             "alpaca-eval-ratings",
             "AlpacaEval: 805 instructions x 59 models, GPT-4-turbo preference over a reference in [1, 2]",
             "ratings",
             "alpaca-eval-weighted-gpt4-turbo/annotations_weighted_gpt4_turbo.jsonl.gz",
-            lambda path, limit, on_empty: read_mapped(
+            lambda path, limit, on_empty, on_error: read_mapped(
                 path,
                 ColumnMapping(prompt="instruction", response="output", rating="preference", model="generator"),
                 limit,
                 on_empty,
+                on_error,
             ),
             on_empty="skip",  # 24 empty outputs of gemma-2b-it (from row 18574): no text to learn a rating from
+        ),
+        DatasetEntry(
+            "evalbiasbench",
+            "EvalBiasBench (OffsetBias): 80 expert pairs probing length, concreteness and 4 other biases (BSD-3); "
+            "the bias type is in each pair's meta",
+            "comparisons",
+            "evalbiasbench/biasbench.json",
+            read_evalbiasbench,
         ),
     )
 }
 
 
-def load_named(name: str, limit: int | None = None, on_empty: str | None = None) -> FeedbackDataset:
+def load_named(name: str, limit: int | None = None, on_empty: str | None = None,
+               on_error: str = "error") -> FeedbackDataset:
     """A registered dataset by name; ``on_empty`` (error or skip) overrides its own policy for empty responses."""
     if name not in REGISTRY:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(REGISTRY)}")
-    return REGISTRY[name].load(limit, on_empty)
+    return REGISTRY[name].load(limit, on_empty, on_error)
+
+
+#: shared-data folders that are not a feedback set rewardlab reads by name: what each holds, and what reads it.
+#: `shared_folders` lists these beside the folders of `REGISTRY`, so `rewardlab datasets` accounts for every one.
+OTHER_FOLDERS: dict[str, str] = {
+    "gsm8k": "also GSM8K train/test questions; its solutions are a candidate pool for `bon-eval gsm8k` and "
+             "`simulate gsm8k`",
+    "alpaca-eval-weighted-gpt4-turbo": "also a candidate pool (59 models per prompt) for `bon-eval alpaca-eval` and "
+                                       "`simulate alpaca-eval`",
+    "humaneval": "164 code problems with unit tests and no responses: not feedback; no command reads it yet",
+    "svamp-mawps": "math word problems (query texts and gold answers for Prompt-OIRL): not feedback; no command "
+                   "reads it yet (`prompt-opt` reads the Prompt-OIRL logs in prompt-oirl)",
+    "prompt-oirl": "prompt logs: Llama-2 correctness per (query x prompt); read by `prompt-opt train gsm8k|svamp|mawps` "
+                   "and `prompt-opt table`",
+    "qa-feedback-finegrained-rlhf": "feedback (pairwise preferences among 4 outputs, span errors, corrections), but "
+                                    "rewardlab has no reader for it yet",
+    "vicuna80-gpt4-reviews": "feedback (GPT-4 reviews with scores of 7 models' answers), but rewardlab has no reader "
+                             "for it yet",
+    "wmt-mqm-human-evaluation": "feedback on translations (expert MQM errors, per rater), but rewardlab has no reader "
+                                "for it yet",
+    "convabuse": "per-annotator abuse ratings of users' turns to chatbots: about user text, not responses; no "
+                 "command reads it yet",
+}
+
+
+@dataclass(frozen=True)
+class SharedFolder:
+    """One folder of the shared data: the named datasets read from it, and what else it is."""
+
+    folder: str
+    datasets: tuple[str, ...]
+    other: str | None
+
+
+def shared_folders(root: Path | None = None) -> list[SharedFolder]:
+    """Every folder of the shared data (present ones, plus known ones that are missing), each accounted for."""
+    root = shared_data_dir() if root is None else root
+    present = {p.name for p in root.iterdir() if p.is_dir()} if root.is_dir() else set()
+    by_folder: dict[str, list[str]] = {}
+    for entry in REGISTRY.values():
+        if entry.relative_path is not None:
+            by_folder.setdefault(Path(entry.relative_path).parts[0], []).append(entry.name)
+    names = sorted(present | set(by_folder) | set(OTHER_FOLDERS))
+    return [SharedFolder(name, tuple(by_folder.get(name, ())),
+                         OTHER_FOLDERS.get(name, None if name in by_folder else "not known to rewardlab: see its "
+                                                                                   "SOURCE.md"))
+            for name in names]

@@ -13,10 +13,12 @@ from typing import Any
 
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.hh_rlhf import ASSISTANT_TAG, dialogue_messages, split_dialogue
-from rewardlab.data.records import SkippedRows, get_field, iter_records, require_text
+from rewardlab.data.records import SkippedRows, dataset_title, get_field, iter_records, read_rows, require_text
 from rewardlab.data.types import Comparison, Message
 from rewardlab.errors import DataError
 
+#: the fields whose empty text ``on_empty="skip"`` leaves out (an empty prompt stays a bad row)
+RESPONSE_FIELDS = ("chosen", "rejected")
 _SPEAKER = {"user": "Human", "assistant": "Assistant", "system": "System"}
 
 
@@ -48,22 +50,34 @@ def _response_text(value: Any, *, source: str, row: int, field: str) -> str:
     return require_text(value, source=source, row=row, field=field)
 
 
-def read_trl(path: str | Path, limit: int | None = None) -> FeedbackDataset:
-    """Read a TRL preference file (JSONL, JSON, Parquet...)."""
-    return trl_from_records(iter_records(path, limit), source=str(path), name=Path(path).name)
+def read_trl(path: str | Path, limit: int | None = None, on_empty: str = "error",
+             on_error: str = "error") -> FeedbackDataset:
+    """Read a TRL preference file (JSONL, JSON, Parquet...).
+
+    ``on_empty="skip"`` leaves out pairs with an empty chosen or rejected response and ``on_error="skip"`` rows that
+    cannot be read (both counted in ``notes``); the defaults make them an error naming the row and field.
+    """
+    skipped = SkippedRows()
+    records = iter_records(path, limit, skipped.bad if on_error == "skip" else None)
+    return trl_from_records(records, source=str(path), name=dataset_title(path), on_empty=on_empty, on_error=on_error,
+                            skipped=skipped)
 
 
-def trl_from_rows(rows: Iterable[dict[str, Any]], name: str = "trl") -> FeedbackDataset:
+def trl_from_rows(rows: Iterable[dict[str, Any]], name: str = "trl", on_empty: str = "error",
+                  on_error: str = "error") -> FeedbackDataset:
     """Read TRL preference rows already in memory (a list of dicts or a ``datasets.Dataset``)."""
-    return trl_from_records(enumerate(rows, start=1), source=name, name=name)
+    return trl_from_records(enumerate(rows, start=1), source=name, name=name, on_empty=on_empty, on_error=on_error)
 
 
 def trl_from_records(
-    records: Iterable[tuple[int, dict[str, Any]]], *, source: str, name: str = "trl"
+    records: Iterable[tuple[int, dict[str, Any]]], *, source: str, name: str = "trl", on_empty: str = "error",
+    on_error: str = "error", skipped: SkippedRows | None = None,
 ) -> FeedbackDataset:
+    """TRL rows from anywhere; ``skipped`` already holds rows the file reader passed over (broken JSON lines)."""
     dataset = FeedbackDataset(name)
-    skipped = SkippedRows()
-    for row, record in records:
+    skipped = SkippedRows() if skipped is None else skipped
+
+    def read_row(row: int, record: dict[str, Any]) -> None:
         chosen_raw = get_field(record, "chosen", source=source, row=row)
         rejected_raw = get_field(record, "rejected", source=source, row=row)
         if "prompt" in record:
@@ -82,11 +96,14 @@ def trl_from_records(
             )
         if chosen == rejected:
             skipped.add("pair(s) whose two responses are identical", row)
-            continue
+            return
         pid = dataset.add_prompt(prompt_text, prompt_messages)
         a = dataset.add_response(pid, chosen)
         b = dataset.add_response(pid, rejected)
         dataset.add(Comparison(pid, a, b, "a", meta={"row": row}))
+
+    read_rows(records, read_row, skipped=skipped, on_empty=on_empty, on_error=on_error,
+              response_fields=RESPONSE_FIELDS)
     dataset.notes.extend(skipped.notes(source))
     return dataset
 
