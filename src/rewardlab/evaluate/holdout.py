@@ -60,12 +60,15 @@ def evaluate_model(
     score_a = model.predict(np.stack([feats[c.a] for c in comps]))
     score_b = model.predict(np.stack([feats[c.b] for c in comps]))
     groups = dataset.prompt_groups()
-    bootstrap = GroupBootstrap(np.array([groups[c.prompt_id] for c in comps]), n_resamples=n_resamples, seed=seed)
+    pair_group = np.array([groups[c.prompt_id] for c in comps])
+    bootstrap = GroupBootstrap(pair_group, n_resamples=n_resamples, seed=seed)
     target = np.array([OUTCOME_TARGET[c.outcome] for c in comps])
-    n_groups = len({groups[c.prompt_id] for c in comps})
-    k = min(CROSS_FIT_FOLDS, n_groups)
-    fold_of = dataset.fold_of_prompt(max(k, 1), seed)
-    pair_fold = np.array([fold_of[c.prompt_id] for c in comps])
+    # cross-fitting folds by prompt group (duplicated prompts share one), drawn from the groups already at hand
+    unique_groups, group_of_pair = np.unique(pair_group, return_inverse=True)
+    k = min(CROSS_FIT_FOLDS, len(unique_groups))
+    fold_of_group = np.empty(len(unique_groups), dtype=np.int64)
+    fold_of_group[np.random.default_rng(seed).permutation(len(unique_groups))] = np.arange(len(unique_groups)) % max(k, 1)
+    pair_fold = fold_of_group[group_of_pair]
     length_a = response_lengths(dataset, [c.a for c in comps])
     length_b = response_lengths(dataset, [c.b for c in comps])
     if k >= 2:

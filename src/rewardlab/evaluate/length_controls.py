@@ -169,16 +169,19 @@ def mean_of_means(bootstrap: GroupBootstrap, values: np.ndarray, masks: Sequence
     is paired with its other estimates); n counts the rows in any mask. NaN when a mask is empty."""
     values = np.asarray(values, dtype=np.float64)
     keep = np.zeros(len(values), dtype=bool)
-    value, samples = 0.0, np.zeros(bootstrap.weights.shape[0])
+    columns = []  # per-group numerator and denominator of each mask, resampled in one product
     for mask in masks:
         mask = np.asarray(mask, dtype=bool)
         keep |= mask
-        num = np.bincount(bootstrap.group_index, weights=np.where(mask, values, 0.0), minlength=bootstrap.n_groups)
-        den = np.bincount(bootstrap.group_index, weights=mask.astype(np.float64), minlength=bootstrap.n_groups)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            value += num.sum() / den.sum() if den.sum() else float("nan")
-            samples = samples + (bootstrap.weights @ num) / (bootstrap.weights @ den)
-    value, samples = value / len(masks), samples / len(masks)
+        columns.append(np.bincount(bootstrap.group_index, weights=np.where(mask, values, 0.0),
+                                   minlength=bootstrap.n_groups))
+        columns.append(np.bincount(bootstrap.group_index, weights=mask.astype(np.float64), minlength=bootstrap.n_groups))
+    per_group = np.stack(columns, axis=1)
+    resampled = bootstrap.weights @ per_group
+    totals = per_group.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = float(np.mean(totals[0::2] / totals[1::2]))
+        samples = (resampled[:, 0::2] / resampled[:, 1::2]).mean(1)
     finite = samples[np.isfinite(samples)]
     if not np.isfinite(value) or len(finite) == 0:
         return Estimate(float("nan"), float("nan"), float("nan"), int(keep.sum()))
