@@ -26,7 +26,7 @@ from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.errors import InvalidValueError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
 from rewardlab.evaluate.pairwise import pairwise_correct
-from rewardlab.rewards.training_set import build_training_set
+from rewardlab.rewards.training_set import OUTCOME_TARGET
 
 #: what `response_length` counts
 LENGTH_UNIT = "characters"
@@ -77,11 +77,15 @@ def fit_length_head(length_a: np.ndarray, length_b: np.ndarray, target: np.ndarr
 
 
 def fit_length_head_on(dataset: FeedbackDataset, l2: float = 1e-3) -> LengthHead:
-    """The length-only head fitted on the same pairs a pairwise head learns from (comparisons and rankings)."""
-    rows = {rid: np.array([len(r.text)], dtype=np.float32) for rid, r in dataset.responses.items()}
-    training = build_training_set(dataset, rows)
-    lengths = training.x[:, 0].astype(np.float64) if len(training.x) else np.zeros(0)
-    return fit_length_head(lengths[training.pair_a], lengths[training.pair_b], training.pair_target, l2)
+    """The length-only head fitted on the pairs a pairwise head learns from: the comparisons, and each ranking as
+    all its ordered pairs (as `build_training_set` makes them; read directly, since that also groups prompts)."""
+    length = {rid: len(r.text) for rid, r in dataset.responses.items()}
+    pairs = [(length[c.a], length[c.b], OUTCOME_TARGET[c.outcome]) for c in dataset.comparisons]
+    for ranking in dataset.rankings:
+        ids = ranking.response_ids
+        pairs += [(length[ids[i]], length[ids[j]], 1.0) for i in range(len(ids)) for j in range(i + 1, len(ids))]
+    a, b, target = (np.array(column, dtype=np.float64) for column in zip(*pairs)) if pairs else (np.zeros(0),) * 3
+    return fit_length_head(a, b, target, l2)
 
 
 def cross_fit_length_head(length_a: np.ndarray, length_b: np.ndarray, target: np.ndarray, pair_fold: np.ndarray,
