@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,7 +19,9 @@ from rewardlab.generate.base import ChatPrompt, Generator, SamplingParams
 from rewardlab.generate.candidates import sample_texts
 from rewardlab.optimize.selection import select_index, soft_best_of_n_kl
 from rewardlab.optimize.trl_rewards import reward_prompt_text
-from rewardlab.rewards.model import RewardModel
+
+if TYPE_CHECKING:
+    from rewardlab.rewards.model import RewardModel
 
 
 @dataclass

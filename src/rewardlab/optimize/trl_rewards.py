@@ -10,14 +10,16 @@ keeps only the last user message (``"last-user"``) for models trained on single-
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from rewardlab.data.hh_rlhf import ASSISTANT_TAG, chat_turns, dialogue_text
 from rewardlab.errors import RewardlabError
 from rewardlab.generate.base import ChatPrompt, Generator
-from rewardlab.rewards.model import RewardModel
+
+if TYPE_CHECKING:
+    from rewardlab.rewards.model import RewardModel
 
 PROMPT_FORMATS = ("hh", "last-user")
 _HUMAN_TAG = "\n\nHuman:"
