@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from synthetic import synthetic_problem
 
 from rewardlab.rewards.heads import make_head
+from synthetic import synthetic_problem
 
 
 @pytest.mark.parametrize("kind, ensemble, unit", [("bt-mlp", 0, 200), ("clf-lgbm", 0, 500), ("bt-linear", 3, 200)])
