@@ -79,9 +79,11 @@ class DatasetEntry:
     on_empty: str = "error"
 
     def path(self) -> Path:
+        """Where the entry's file is: under the shared data dir, or the demo file bundled with the package."""
         return demo_path() if self.relative_path is None else shared_data_dir() / self.relative_path
 
     def available(self) -> bool:
+        """Whether the entry's file exists on this machine (shared data may be absent)."""
         return self.path().exists()
 
     def load(self, limit: int | None = None, on_empty: str | None = None, on_error: str = "error") -> FeedbackDataset:
