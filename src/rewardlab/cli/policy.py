@@ -21,7 +21,7 @@ from rewardlab.cli.options import (
     option,
     with_options,
 )
-from rewardlab.optimize.policy import DPO_DEFAULTS, GRPO_DEFAULTS
+from rewardlab.optimize.policy_config import DPO_DEFAULTS, GRPO_DEFAULTS
 
 if TYPE_CHECKING:
     from rewardlab.optimize.policy import PolicyRunConfig, PolicyRunResult
@@ -75,7 +75,7 @@ RENAMED = {"lr": "learning_rate", "generations": "num_generations"}
 
 def _config(options: dict[str, Any]) -> PolicyRunConfig:
     """The run's config from the command's options (those that are not settings of the run are left out)."""
-    from rewardlab.optimize.policy import PolicyRunConfig
+    from rewardlab.optimize.policy_config import PolicyRunConfig
 
     settings = {RENAMED.get(k, k): v for k, v in options.items() if k not in {"gold_model", "field", "limit", "quiet"}}
     model = settings.pop("model")

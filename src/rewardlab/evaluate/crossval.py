@@ -31,7 +31,6 @@ from rewardlab.evaluate.length_controls import (
 )
 from rewardlab.evaluate.pairwise import pairwise_correct, pairwise_metrics
 from rewardlab.rewards.features import featurize_dataset
-from rewardlab.rewards.model import RewardModel
 from rewardlab.rewards.training_set import OUTCOME_TARGET
 
 
@@ -86,6 +85,7 @@ def cross_validate(
     on_fit: Callable[[str, int], None] | None = None,
 ) -> CrossValResult:
     """Fit every learner on k-1 folds and score the held-out fold; ``on_fit(name, fold)`` after each fit."""
+    from rewardlab.rewards.model import RewardModel  # torch loads only when a model is trained
     if not dataset.comparisons:
         raise DataError("cross-validation of pairwise accuracy needs comparisons", source=dataset.name)
     feats, embed_stats = featurize_dataset(dataset, encoder, features, cache_dir=cache_dir,

@@ -25,7 +25,6 @@ from rewardlab.evaluate.record import (
     write_json,
     write_table_text,
 )
-from rewardlab.rewards.model import RewardModel
 
 QUICKSTART_DATA = "hh-harmless-demo"
 QUICKSTART_LEARNERS = (
@@ -66,6 +65,7 @@ def run_quickstart(
 ) -> QuickstartResult:
     """Cross-validate the four learners, write ``record.json``, ``table.txt`` (results, then length controls) and a
     BT-MLP trained on all the data."""
+    from rewardlab.rewards.model import RewardModel  # torch loads only when the run starts
     started = time.perf_counter()
     dataset = load_named(QUICKSTART_DATA, config.limit)
     if on_dataset is not None:

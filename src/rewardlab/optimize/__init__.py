@@ -16,7 +16,7 @@ _EXPORTS = {
     "live_best_of_n": "rewardlab.optimize.live_best_of_n",
     "PromptRewardModel": "rewardlab.optimize.prompts",
     "RewardFunction": "rewardlab.optimize.trl_rewards",
-    "PolicyRunConfig": "rewardlab.optimize.policy",
+    "PolicyRunConfig": "rewardlab.optimize.policy_config",
     "run_grpo": "rewardlab.optimize.policy",
     "run_dpo": "rewardlab.optimize.policy",
 }
@@ -27,7 +27,8 @@ __all__ = ["conservative_scores", "live_best_of_n", "pick_from_sets", "PolicyRun
 if TYPE_CHECKING:
     from rewardlab.optimize.live_best_of_n import live_best_of_n
     from rewardlab.optimize.picks import pick_from_sets
-    from rewardlab.optimize.policy import PolicyRunConfig, run_dpo, run_grpo
+    from rewardlab.optimize.policy import run_dpo, run_grpo
+    from rewardlab.optimize.policy_config import PolicyRunConfig
     from rewardlab.optimize.prompts import PromptRewardModel
     from rewardlab.optimize.selection import STRATEGIES, conservative_scores, select_index, soft_best_of_n_kl
     from rewardlab.optimize.trl_rewards import RewardFunction

@@ -8,7 +8,7 @@ the same `embed_logs`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,8 +16,9 @@ from rewardlab.data.prompt_logs import PromptLogs
 from rewardlab.embed.base import DEFAULT_ENCODER, Encoder, make_encoder
 from rewardlab.embed.embedding import embed_texts
 from rewardlab.errors import DataError, ModelError
-from rewardlab.optimize.prompt_tuning import fit_tuned_knn
-from rewardlab.optimize.prompts import PromptRewardModel, select_prompts
+
+if TYPE_CHECKING:  # the prompt models need torch; `prompt-opt train` reads this module's defaults at start-up
+    from rewardlab.optimize.prompts import PromptRewardModel
 
 Progress = Callable[[int, int], None]
 
@@ -42,6 +43,9 @@ def train_prompt_model(logs: PromptLogs, head: str = "knn", tune: bool = True, e
     rows = logs.rows("train")
     if not len(rows):
         raise DataError("no training rows in these logs", source=logs.name)
+    from rewardlab.optimize.prompt_tuning import fit_tuned_knn
+    from rewardlab.optimize.prompts import PromptRewardModel
+
     model = PromptRewardModel(head=head, seed=seed)  # checks the head before the (slow) embedding
     encoder = make_encoder(encoder) if isinstance(encoder, str) else encoder
     queries, prompts = embed_logs(logs, encoder, on_progress)
@@ -66,6 +70,8 @@ def select_prompts_for_queries(model: PromptRewardModel, queries: Sequence[str],
     instead. ``candidates`` default to the model's ``candidate_prompts`` (every prompt of its logs), else the
     prompts it was trained on; ``only_trained`` drops the rest.
     """
+    from rewardlab.optimize.prompts import select_prompts
+
     pool = list(candidates) if candidates is not None else list(model.candidate_prompts or model.known_prompts)
     if only_trained:
         pool = [c for c in pool if c in model.known_prompts]
