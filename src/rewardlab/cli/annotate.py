@@ -99,8 +99,8 @@ def member(user_names: Annotated[str, typer.Argument(help="Comma-separated user 
 def import_items(path: Path, project: ProjectOpt, db: DbOpt = "annotations.db",
                  pairs_per_prompt: Annotated[int | None, typer.Option(help="Pairwise from candidate sets: at most "
                                                                            "this many random pairs per prompt.")] = None,
-                 on_empty: Annotated[str, typer.Option(help="HH files: 'error' or 'skip' (counted) for pairs "
-                                                            "with an empty final turn.")] = "error",
+                 on_empty: Annotated[str, typer.Option(help="Pair files (any format): 'error', or 'skip' (counted) "
+                                                            "pairs whose response text is empty.")] = "error",
                  seed: SeedOpt = 0) -> None:
     """Add items from pairs (any feedback format), candidate sets or {prompt, response} JSONL."""
     from rewardlab.collect.items import items_from_file

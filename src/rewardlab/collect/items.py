@@ -62,7 +62,7 @@ def items_from_file(path: str | Path, task_type: str, pairs_per_prompt: int | No
     The task type decides (`TaskType.payloads`): pairwise takes each imported pair, or pairs drawn from each
     candidate set (all of them, or ``pairs_per_prompt`` at random); ranking each candidate set whole; the
     others each distinct response on its own.
-    ``on_empty`` as in `load_feedback` (HH files with an empty final turn). Returns the items and the
+    ``on_empty`` as in `load_feedback` (pairs whose response text is empty, in any format). Returns the items and the
     reader's notes on anything it skipped.
     """
     task = tasks.task_type(task_type)
