@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 
@@ -10,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from cli_helpers import demo_lines
 from rewardlab.cli import app
-from rewardlab.data import demo_path
 
 runner = CliRunner()
 
@@ -19,8 +18,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def broken(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """120 HH pairs as TRL rows, with a JSON boolean in row 5, a missing field in row 9 and a broken line at 12."""
-    with gzip.open(demo_path(), "rt", encoding="utf-8") as src:
-        lines = [json.loads(next(src)) for _ in range(140)]
+    lines = [json.loads(line) for line in demo_lines(140)]
     rows: list[str] = []
     for record in lines:
         cut = record["chosen"].rfind("\n\nAssistant:")

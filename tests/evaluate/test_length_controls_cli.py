@@ -3,32 +3,20 @@ rows from which the record's numbers can be recomputed."""
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from rewardlab.cli import app
-from rewardlab.data import demo_path
-
-runner = CliRunner()
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
+from cli_helpers import demo_lines, run
 
 
 @pytest.fixture(scope="module")
 def small_hh(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 200 rows of the bundled HH-RLHF demo file (row 87 has an empty final turn: skipped)."""
     path = tmp_path_factory.mktemp("data") / "hh200.jsonl"
-    with gzip.open(demo_path(), "rt", encoding="utf-8") as src:
-        lines = [next(src) for _ in range(200)]
-    path.write_text("".join(lines), encoding="utf-8")
+    path.write_text("".join(demo_lines(200)), encoding="utf-8")
     return path
 
 
