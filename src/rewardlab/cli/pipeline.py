@@ -100,7 +100,6 @@ def train(
     **data_options: Any,
 ) -> None:
     """Train a reward model on a feedback file and save it as a directory."""
-    from rewardlab.rewards.features import featurize_dataset
     from rewardlab.rewards.heads import HEAD_KINDS
     from rewardlab.rewards.model import RewardModel
 
@@ -114,17 +113,14 @@ def train(
         thin = dataset.thin_data_warning(HEAD_KINDS.lookup(head).feedback)
         if thin:
             warn(thin)
-        with progress_bar(f"embedding ({encoder})", quiet) as on_progress:
-            vectors, _ = featurize_dataset(dataset, model.encoder, model.features, cache_dir=cache_dir,
-                                           on_progress=on_progress)
         what = f"{head}{f' ×{ensemble}' if ensemble else ''}"
         examples = dataset.training_examples(HEAD_KINDS.lookup(head).feedback)
-        with progress_bar(f"fitting {what} on {examples} examples (epochs or rounds; early stopping ends sooner)",
-                          quiet) as on_fit_progress:
-            model.fit(dataset, feature_rows=vectors, on_fit_progress=on_fit_progress)
+        with progress_bars(quiet) as bars:
+            model.fit(dataset, on_progress=bars.bar(f"embedding ({encoder})"),
+                      on_fit_progress=bars.bar(f"fitting {what} on {examples} examples (epochs or rounds; early "
+                                               "stopping ends sooner)"))
         model.save(out_dir)
-        out.print(f"trained {what} on {dataset!r} in {time.perf_counter() - started:.1f}s "
-                  f"(fit {model.train_info['fit_seconds']:.1f}s) → {out_dir}", highlight=False)
+        out.print(f"trained {what} on {dataset!r} in {time.perf_counter() - started:.1f}s → {out_dir}", highlight=False)
 
 
 @with_options(DATA_OPTIONS)
@@ -150,6 +146,7 @@ def evaluate(
     from rewardlab.evaluate.holdout import evaluate_model
     from rewardlab.evaluate.predictions import prediction_rows, write_predictions
     from rewardlab.evaluate.record import (
+        crossval_length_table,
         crossval_record,
         crossval_table,
         holdout_record,
@@ -178,21 +175,13 @@ def evaluate(
             enc = make_encoder(encoder)
             learners = [LearnerSpec(kind.strip(), kind.strip()) for kind in heads.split(",") if kind.strip()]
             with progress_bars(quiet) as bars:
-                on_embed, on_train = bars.bar(f"embedding ({encoder})"), bars.bar("training (fold × learner)")
-                fitted = 0
-
-                def on_fit(name: str, fold: int) -> None:
-                    nonlocal fitted
-                    fitted += 1
-                    on_train(fitted, folds * len(learners))
-
                 result = cross_validate(dataset, learners, enc, features=features, k=folds, seed=seed,
-                                        cache_dir=cache_dir, on_embed_progress=on_embed, on_fit=on_fit)
+                                        cache_dir=cache_dir, on_embed_progress=bars.bar(f"embedding ({encoder})"),
+                                        on_fit_progress=bars.bar("training (fold × learner)"))
             print_table(crossval_table(result, f"{dataset.name}, {folds}-fold CV by prompt"))
-            if result.length is not None:
-                accuracy = {spec.name: result.metrics[spec.name]["accuracy"] for spec in learners}
-                print_table(length_table(result.length, accuracy, result.length_audit,
-                                         "length controls (same held-out pairs)"))
+            lengths = crossval_length_table(result)
+            if lengths is not None:
+                print_table(lengths)
             payload = crossval_record(result, dataset, enc, features,
                                       {"total": time.perf_counter() - started, "embedding": result.embed_stats.seconds})
             rows = prediction_rows(result) if predictions is not None else []

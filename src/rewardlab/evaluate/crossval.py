@@ -82,9 +82,10 @@ def cross_validate(
     cache_dir: str | Path | None = None,
     n_resamples: int = 2000,
     on_embed_progress: Callable[[int, int], None] | None = None,
-    on_fit: Callable[[str, int], None] | None = None,
+    on_fit_progress: Callable[[int, int], None] | None = None,
 ) -> CrossValResult:
-    """Fit every learner on k-1 folds and score the held-out fold; ``on_fit(name, fold)`` after each fit."""
+    """Fit every learner on k-1 folds and score the held-out fold; ``on_fit_progress(fits done, k × learners)``
+    after each fit."""
     from rewardlab.rewards.model import RewardModel  # torch loads only when a model is trained
     if not dataset.comparisons:
         raise DataError("cross-validation of pairwise accuracy needs comparisons", source=dataset.name)
@@ -116,8 +117,8 @@ def cross_validate(
             scores[spec.name][0][test] = model.predict(x_a[test])
             scores[spec.name][1][test] = model.predict(x_b[test])
             fit_seconds[spec.name] += time.perf_counter() - started
-            if on_fit:
-                on_fit(spec.name, fold)
+            if on_fit_progress:
+                on_fit_progress(fold * len(learners) + learners.index(spec) + 1, k * len(learners))
     pair_target = np.array([OUTCOME_TARGET[c.outcome] for c in comparisons])
     result = CrossValResult(
         learners=learners,

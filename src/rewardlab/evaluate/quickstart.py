@@ -18,9 +18,9 @@ from rewardlab.data.registry import load_named
 from rewardlab.embed.base import DEFAULT_ENCODER, make_encoder
 from rewardlab.evaluate.crossval import CrossValResult, LearnerSpec, cross_validate
 from rewardlab.evaluate.record import (
+    crossval_length_table,
     crossval_record,
     crossval_table,
-    length_table,
     new_run_dir,
     write_json,
     write_table_text,
@@ -71,17 +71,9 @@ def run_quickstart(
     if on_dataset is not None:
         on_dataset(dataset)
     encoder = make_encoder(config.encoder)
-    learners = list(QUICKSTART_LEARNERS)
-    fits = 0
-
-    def on_fit(name: str, fold: int) -> None:
-        nonlocal fits
-        fits += 1
-        if on_fit_progress is not None:
-            on_fit_progress(fits, config.folds * len(learners))
-
-    result = cross_validate(dataset, learners, encoder, k=config.folds, seed=config.seed, cache_dir=config.cache_dir,
-                            on_embed_progress=on_embed_progress, on_fit=on_fit)
+    result = cross_validate(dataset, list(QUICKSTART_LEARNERS), encoder, k=config.folds, seed=config.seed,
+                            cache_dir=config.cache_dir, on_embed_progress=on_embed_progress,
+                            on_fit_progress=on_fit_progress)
     run_dir = new_run_dir(config.runs, "quickstart")
     final_started = time.perf_counter()
     model = RewardModel.create("bt-mlp", encoder=encoder, seed=config.seed, cache_dir=config.cache_dir).fit(dataset)
@@ -92,9 +84,6 @@ def run_quickstart(
     write_json(run_dir / "record.json", record)
     table = crossval_table(result, f"HH-RLHF harmless, {config.folds}-fold CV by prompt, held-out pairs, "
                                    f"encoder {config.encoder}")
-    lengths = None
-    if result.length is not None:
-        accuracy = {spec.name: result.metrics[spec.name]["accuracy"] for spec in learners}
-        lengths = length_table(result.length, accuracy, result.length_audit, "length controls (same held-out pairs)")
+    lengths = crossval_length_table(result)
     write_table_text([table] if lengths is None else [table, lengths], run_dir / "table.txt")
     return QuickstartResult(dataset, result, table, lengths, record, run_dir, model_dir, timings)

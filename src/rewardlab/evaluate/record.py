@@ -158,6 +158,15 @@ def metrics_table(metrics: dict[str, Estimate], title: str) -> Table:
     return table
 
 
+def crossval_length_table(result: CrossValResult, title: str = "length controls (same held-out pairs)"
+                          ) -> Table | None:
+    """`length_table` for every learner of a cross-validation; None when the data gave no length controls."""
+    if result.length is None:
+        return None
+    accuracy = {spec.name: result.metrics[spec.name]["accuracy"] for spec in result.learners}
+    return length_table(result.length, accuracy, result.length_audit, title)
+
+
 def length_table(controls: LengthControls, accuracy: dict[str, Estimate], audits: dict[str, LengthAudit],
                  title: str) -> Table:
     """The length controls under a results table: each model beside rules that see only length, on the same pairs."""
