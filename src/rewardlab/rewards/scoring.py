@@ -18,9 +18,11 @@ from rewardlab.errors import DataError, ModelError
 from rewardlab.rewards.model import RewardModel
 
 
-def _stat_fields(stats: dict[str, np.ndarray], i: int, plural: bool = False) -> dict[str, Any]:
-    suffix = "s" if plural else ""
-    return {("reward" + suffix if k == "score" else f"reward{suffix}_{k}"): (v[i].tolist() if plural else float(v[i]))
+def _reward_fields(stats: dict[str, np.ndarray], start: int, end: int, pool: bool) -> dict[str, Any]:
+    """The fields a scored row gains: ``reward`` and ``reward_<stat>``, or for a candidate pool lists named
+    ``rewards`` and ``rewards_<stat>``."""
+    name = "rewards" if pool else "reward"
+    return {(name if k == "score" else f"{name}_{k}"): ([float(x) for x in v[start:end]] if pool else float(v[start]))
             for k, v in stats.items()}
 
 
@@ -58,12 +60,7 @@ def score_record_file(model: RewardModel, path: str | Path, prompt_field: str = 
         rows.append(record)
     stats = reported_stats(model, prompts, responses)
     for record, (start, end, is_pool) in zip(rows, spans):
-        if is_pool:
-            pooled = {k: v[start:end] for k, v in stats.items()}
-            yield dict(record, **{("rewards" if k == "score" else f"rewards_{k}"): [float(x) for x in v]
-                                  for k, v in pooled.items()})
-        else:
-            yield dict(record, **_stat_fields(stats, start))
+        yield dict(record, **_reward_fields(stats, start, end, is_pool))
 
 
 def score_candidate_sets(model: RewardModel, sets: Sequence[CandidateSet], aggregate: str | None = None,
