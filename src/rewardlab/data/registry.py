@@ -13,8 +13,10 @@ from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.evalbiasbench import read_evalbiasbench
 from rewardlab.data.hh_rlhf import read_hh_rlhf
 from rewardlab.data.mapping import ColumnMapping, read_mapped
+from rewardlab.data.qa_feedback import read_qa_feedback
 from rewardlab.data.records import SkippedRows, iter_records, read_rows, require_text
 from rewardlab.data.types import Label
+from rewardlab.data.vicuna80 import read_vicuna80
 from rewardlab.errors import DataError
 
 DEMO_FILE = "hh_rlhf_harmless_base_test.jsonl.gz"
@@ -72,7 +74,7 @@ class DatasetEntry:
     name: str
     description: str
     feedback: str
-    relative_path: str | None  # under the shared data dir; None for bundled data
+    relative_path: str | None  # under the shared data dir (a file, or a folder for a folder reader); None: bundled
     loader: Callable[[Path, int | None, str, str], FeedbackDataset]  # (path, limit, on_empty, on_error)
     #: what loading does with rows whose response text is empty unless told: "skip" (counted in ``notes``) where
     #: the dataset is known to hold such rows and they carry nothing to learn from, else "error"
@@ -146,6 +148,23 @@ REGISTRY: dict[str, DatasetEntry] = {
             "evalbiasbench/biasbench.json",
             read_evalbiasbench,
         ),
+        DatasetEntry(
+            "qa-feedback",
+            "QA-Feedback (Fine-Grained RLHF, Apache-2.0): 500 questions x 4 T5 answers, 6 human pairwise preferences "
+            "each (ties where none); prompt = question + its passages; human corrections of answer 1",
+            "comparisons",
+            "qa-feedback-finegrained-rlhf/dev_feedback.json.gz",
+            lambda path, limit, on_empty, on_error: read_qa_feedback(path, limit, on_empty, on_error),
+        ),
+        DatasetEntry(
+            "vicuna80-reviews",
+            "Vicuna-80 (FastChat, Apache-2.0): 1,040 GPT-4 reviews of answer pairs from 7 models (LLM judge, not "
+            "human); tie on equal scores; reviewer id as annotator, critique and scores in meta",
+            "comparisons",
+            "vicuna80-gpt4-reviews",
+            read_vicuna80,
+            on_empty="skip",  # llama-13b's answer to question 74 is empty: its 4 reviews carry nothing to learn from
+        ),
     )
 }
 
@@ -170,10 +189,9 @@ OTHER_FOLDERS: dict[str, str] = {
                    "reads it yet (`prompt-opt` reads the Prompt-OIRL logs in prompt-oirl)",
     "prompt-oirl": "prompt logs: Llama-2 correctness per (query x prompt); read by `prompt-opt train gsm8k|svamp|mawps` "
                    "and `prompt-opt table`",
-    "qa-feedback-finegrained-rlhf": "feedback (pairwise preferences among 4 outputs, span errors, corrections), but "
-                                    "rewardlab has no reader for it yet",
-    "vicuna80-gpt4-reviews": "feedback (GPT-4 reviews with scores of 7 models' answers), but rewardlab has no reader "
-                             "for it yet",
+    "qa-feedback-finegrained-rlhf": "also span errors of answer 1 (in its corrections' meta) and ASQA gold answers "
+                                    "(not read)",
+    "vicuna80-gpt4-reviews": "also the model and reviewer registries and the GPT-4 judge prompts (not read)",
     "wmt-mqm-human-evaluation": "feedback on translations (expert MQM errors, per rater), but rewardlab has no reader "
                                 "for it yet",
     "convabuse": "per-annotator abuse ratings of users' turns to chatbots: about user text, not responses; no "
