@@ -31,6 +31,8 @@ class Examples:
     left: np.ndarray
     right: np.ndarray | None  # None for pointwise objectives
     target: np.ndarray
+    #: for examples built from comparisons, the pair each one comes from (so per-pair weights reach them)
+    source_pair: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.target)
@@ -81,7 +83,7 @@ def get_objective(name: str) -> Objective:
 def _bradley_terry(data: TrainingSet) -> Examples:
     if not len(data.pair_a):
         raise ModelError("a Bradley-Terry head needs comparisons or rankings; this data has none")
-    return Examples(data.pair_a, data.pair_b, data.pair_target)
+    return Examples(data.pair_a, data.pair_b, data.pair_target, np.arange(len(data.pair_a)))
 
 
 @register_objective("clf", "comparisons")
@@ -89,7 +91,8 @@ def _classification(data: TrainingSet) -> Examples:
     if not len(data.pair_a):
         raise ModelError("a classification head needs comparisons or rankings; this data has none")
     items, targets = data.item_labels()
-    return Examples(items, None, targets.astype(np.float32))
+    pairs = np.arange(len(data.pair_a))
+    return Examples(items, None, targets.astype(np.float32), np.concatenate([pairs, pairs]))
 
 
 @register_objective("outcome", "labels")

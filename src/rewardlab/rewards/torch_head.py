@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -12,6 +13,7 @@ from torch import nn
 
 from rewardlab.errors import ModelError
 from rewardlab.rewards.base import FitProgress, HeadBase, read_head_json, register_head_class, write_head_json
+from rewardlab.rewards.length_debias import LengthAdjustedReward, length_features, log_length_scale
 from rewardlab.rewards.objectives import Examples, Objective, get_objective, split_for_early_stopping
 from rewardlab.rewards.torch_training import (
     TrainParams,
@@ -23,6 +25,12 @@ from rewardlab.rewards.torch_training import (
 )
 from rewardlab.rewards.training_set import TrainingSet
 
+#: full-batch Adam steps fitting the length term alone before a length-debiased fit
+LENGTH_WARM_START_STEPS = 200
+
+#: reward of a batch of item rows (indices into a training set's ``x``)
+ItemReward = Callable[[torch.Tensor], torch.Tensor]
+
 
 @register_head_class
 class TorchHead(HeadBase):
@@ -30,6 +38,11 @@ class TorchHead(HeadBase):
 
     ``hidden=0`` is a linear reward. Regression objectives train on standardised targets and map
     predictions back (``target_mean_``/``target_std_``, saved as ``rating_mean``/``rating_std``).
+
+    Against a learned length preference (pairwise data): ``length_debias`` fits net(x) + g(length) and keeps only
+    the net for scoring (see `rewards.length_debias`; g's weights are saved as ``length_effect``);
+    ``balance_length`` weighs the pairs so that those the longer response wins and those the shorter one wins
+    count the same (`TrainingSet.length_balance_weights`).
     """
 
     class_name: ClassVar[str] = "torch"
@@ -46,6 +59,8 @@ class TorchHead(HeadBase):
         batch_size: int = TrainParams.batch_size,
         max_epochs: int = TrainParams.max_epochs,
         patience: int = TrainParams.patience,
+        length_debias: bool = False,
+        balance_length: bool = False,
     ) -> None:
         self.objective = objective
         self.hidden = hidden
@@ -57,28 +72,73 @@ class TorchHead(HeadBase):
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.patience = patience
+        self.length_debias = length_debias
+        self.balance_length = balance_length
 
     def _train_params(self) -> TrainParams:
         return TrainParams(lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
                            max_epochs=self.max_epochs, patience=self.patience)
 
     # ------------------------------------------------------------------ fitting
-    def _loss(self, objective: Objective, net: nn.Module, x: torch.Tensor, ex: Examples,
+    def _loss(self, objective: Objective, reward: ItemReward, ex: Examples, weight: torch.Tensor | None,
               rows: torch.Tensor | None) -> torch.Tensor:
         idx = torch.arange(len(ex)) if rows is None else rows
         target = torch.from_numpy(ex.target)[idx]
-        left = net(x[torch.from_numpy(ex.left)[idx]]).squeeze(-1)
+        left = reward(torch.from_numpy(ex.left)[idx])
         if objective.pairwise:
             if ex.right is None:
                 raise ModelError(f"pairwise objective {objective.name!r} gave examples without right-hand items")
-            right = net(x[torch.from_numpy(ex.right)[idx]]).squeeze(-1)
-            return nn.functional.binary_cross_entropy_with_logits(left - right, target)
-        if objective.regression:
-            return nn.functional.mse_loss(left, (target - self.target_mean_) / self.target_std_)
-        return nn.functional.binary_cross_entropy_with_logits(left, target)
+            right = reward(torch.from_numpy(ex.right)[idx])
+            losses = nn.functional.binary_cross_entropy_with_logits(left - right, target, reduction="none")
+        elif objective.regression:
+            losses = nn.functional.mse_loss(left, (target - self.target_mean_) / self.target_std_, reduction="none")
+        else:
+            losses = nn.functional.binary_cross_entropy_with_logits(left, target, reduction="none")
+        if weight is None:
+            return losses.mean()
+        w = weight[idx]
+        return (losses * w).sum() / w.sum()
+
+    def _check_length_options(self, objective: Objective, data: TrainingSet) -> None:
+        if not (self.length_debias or self.balance_length):
+            return
+        if objective.regression or not len(data.pair_a):
+            raise ModelError(f"length_debias and balance_length apply to heads learning from comparisons; "
+                             f"objective {objective.name!r} does not")
+        if len(data.length) != len(data.x):
+            raise ModelError("length_debias and balance_length need each response's length; this training set has none")
+
+    def _example_weights(self, data: TrainingSet, ex: Examples) -> torch.Tensor | None:
+        """Per-example weights from the length balance of the pairs each example comes from, or None (all equal)."""
+        if not self.balance_length or ex.source_pair is None:
+            return None
+        return torch.from_numpy(data.length_balance_weights()[ex.source_pair])
+
+    def _item_reward(self, net: nn.Module, data: TrainingSet) -> ItemReward:
+        """Reward of item rows of ``data`` under ``net`` (q + g while training a length-debiased head)."""
+        x = torch.from_numpy(data.x)
+        if not self.length_debias:
+            return lambda items: net(x[items]).squeeze(-1)
+        length_inputs = torch.from_numpy(length_features(data.length, *self.length_scale_))
+        return lambda items: net(x[items], length_inputs[items])
+
+    def _warm_start_length_term(self, net: LengthAdjustedReward, objective: Objective, data: TrainingSet,
+                                ex: Examples) -> None:
+        """Fit g alone first (the length-only explanation of the labels), so the joint fit starts with length
+        already explained and q is not first to absorb it (early stopping would end the joint fit before a
+        zero-initialised g caught up)."""
+        length_inputs = torch.from_numpy(length_features(data.length, *self.length_scale_))
+        weight = self._example_weights(data, ex)
+        optimizer = torch.optim.Adam(net.length.parameters(), lr=0.05)
+        for _ in range(LENGTH_WARM_START_STEPS):
+            optimizer.zero_grad()
+            loss = self._loss(objective, lambda items: net.length(length_inputs[items]).squeeze(-1), ex, weight, None)
+            loss.backward()
+            optimizer.step()
 
     def fit(self, data: TrainingSet, on_progress: FitProgress | None = None) -> TorchHead:
         objective = get_objective(self.objective)
+        self._check_length_options(objective, data)
         params = self._train_params()
         torch.manual_seed(self.seed)
         split = split_for_early_stopping(self.objective, data, self.val_fraction, self.seed)
@@ -88,19 +148,30 @@ class TorchHead(HeadBase):
             self.target_mean_ = float(ex.target.mean())
             self.target_std_ = float(ex.target.std()) or 1.0
         self.dim_ = data.dim
-        net = build_net(data.dim, self.hidden, self.dropout)
-        x_train = torch.from_numpy(split.train.x)
+        quality = build_net(data.dim, self.hidden, self.dropout)
+        net: nn.Module = quality
+        if self.length_debias:
+            self.length_scale_ = log_length_scale(split.train.length)
+            net = LengthAdjustedReward(quality)
+            self._warm_start_length_term(net, objective, split.train, ex)
+        train_reward = self._item_reward(net, split.train)
+        train_weight = self._example_weights(split.train, ex)
         val_fn = None
         if split.val is not None and split.val_examples is not None:
-            x_val, ex_val = torch.from_numpy(split.val.x), split.val_examples
-            val_fn = lambda net: float(self._loss(objective, net, x_val, ex_val, None))  # noqa: E731
+            ex_val = split.val_examples
+            val_reward = self._item_reward(net, split.val)
+            val_weight = self._example_weights(split.val, ex_val)
+            val_fn = lambda net: float(self._loss(objective, val_reward, ex_val, val_weight, None))  # noqa: E731
         log = train_network(
-            net, len(ex), lambda net, rows: self._loss(objective, net, x_train, ex, rows), val_fn, params, self.seed,
-            on_progress,
+            net, len(ex), lambda net, rows: self._loss(objective, train_reward, ex, train_weight, rows), val_fn, params,
+            self.seed, on_progress,
         )
-        self.net_ = net
-        self.fit_log_ = {"epochs": log.epochs, "best_epoch": log.best_epoch, "best_val_loss": log.best_val_loss,
-                         "n_train_examples": len(ex)}
+        self.net_ = quality
+        self.fit_log_: dict[str, Any] = {"epochs": log.epochs, "best_epoch": log.best_epoch,
+                                         "best_val_loss": log.best_val_loss, "n_train_examples": len(ex)}
+        if isinstance(net, LengthAdjustedReward):
+            self.fit_log_["length_effect"] = net.length_effect()
+            self.fit_log_["log_length_mean_std"] = list(self.length_scale_)
         return self
 
     # ------------------------------------------------------------------ using

@@ -2,16 +2,18 @@
 
 Comparisons (and rankings, expanded into all their ordered pairs) become index pairs with a target
 P(a wins) of 1, 0 or 0.5 for a tie; ratings and correctness labels become per-response values. Each
-response carries its prompt's group so validation splits stay split by prompt.
+response carries its prompt's group so validation splits stay split by prompt, and its length in characters
+so a head can model (and remove) a length preference.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from rewardlab.data.dataset import FeedbackDataset
+from rewardlab.errors import ModelError
 
 OUTCOME_TARGET = {"a": 1.0, "b": 0.0, "tie": 0.5}
 
@@ -28,6 +30,8 @@ class TrainingSet:
     rating_value: np.ndarray
     label_item: np.ndarray  # (n_labels,) item indices
     label_value: np.ndarray  # 1.0 correct / 0.0 incorrect
+    #: (n_items,) response length in characters; empty when the features came without texts
+    length: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def dim(self) -> int:
@@ -66,6 +70,7 @@ class TrainingSet:
             rating_value=self.rating_value[ok_r],
             label_item=li,
             label_value=self.label_value[ok_l],
+            length=self.length[keep] if len(self.length) else self.length,
         )
 
     def item_labels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -73,6 +78,24 @@ class TrainingSet:
         items = np.concatenate([self.pair_a, self.pair_b])
         targets = np.concatenate([self.pair_target, 1.0 - self.pair_target])
         return items, targets
+
+    def length_balance_weights(self) -> np.ndarray:
+        """(n_pairs,) weights under which the pairs the longer response wins and those the shorter one wins weigh
+        the same in total (ties and equal lengths keep weight 1; mean weight 1 over the decided pairs), so that
+        "longer wins" cannot be learned from the imbalance of the data alone."""
+        if len(self.length) != len(self.x):
+            raise ModelError("length-balanced pairs need each response's length; this training set has none")
+        longer_a = self.length[self.pair_a] > self.length[self.pair_b]
+        shorter_a = self.length[self.pair_a] < self.length[self.pair_b]
+        longer_wins = ((self.pair_target > 0.5) & longer_a) | ((self.pair_target < 0.5) & shorter_a)
+        shorter_wins = ((self.pair_target > 0.5) & shorter_a) | ((self.pair_target < 0.5) & longer_a)
+        n_longer, n_shorter = int(longer_wins.sum()), int(shorter_wins.sum())
+        weights = np.ones(len(self.pair_target), dtype=np.float32)
+        if n_longer and n_shorter:
+            decided = n_longer + n_shorter
+            weights[longer_wins] = decided / (2 * n_longer)
+            weights[shorter_wins] = decided / (2 * n_shorter)
+        return weights
 
 
 def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np.ndarray]) -> TrainingSet:
@@ -111,4 +134,5 @@ def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np
         rating_value=np.array([r.value for r in dataset.ratings], dtype=np.float32),
         label_item=np.array([index[lab.response_id] for lab in dataset.labels], dtype=np.int64),
         label_value=np.array([float(lab.correct) for lab in dataset.labels], dtype=np.float32),
+        length=np.array([len(dataset.responses[rid].text) for rid in response_ids], dtype=np.float64),
     )
