@@ -44,6 +44,11 @@ CandidatesArg = Annotated[str, typer.Argument(help="alpaca-eval, gsm8k (shared d
 ExcludeOpt = Annotated[str, typer.Option(help="Comma-separated candidate sources to leave out, e.g. NullModel.")]
 
 # ------------------------------------------------------------------ reward models
+HeadParamOpt = Annotated[list[str] | None, typer.Option(
+    "--head-param", metavar="NAME=VALUE",
+    help="A head parameter, repeatable: e.g. length_debias=true (fit reward + a length term, score without it), "
+         "balance_length=true (longer-wins and shorter-wins pairs weigh the same), hidden=512, dropout=0.2. Values "
+         "are JSON (true, 3, 0.1) or else text.")]
 ModelArg = Annotated[Path, typer.Argument(help="A trained reward model directory.")]
 RewardModelOpt = Annotated[Path, typer.Option("--reward-model", help="A trained reward model directory.")]
 StrategyOpt = Annotated[str, typer.Option(help="argmax, soft (sample ∝ exp(r/T)) or conservative (ensembles).")]
@@ -192,3 +197,20 @@ def format_estimate(estimate: dict[str, Any] | None, signed: bool = False, ci: b
     if ci and low is not None and high is not None:
         text += f" [{format(low, spec)}, {format(high, spec)}]"
     return text
+
+
+def parse_head_params(values: Sequence[str] | None) -> dict[str, Any]:
+    """``["length_debias=true", "hidden=512"]`` -> ``{"length_debias": True, "hidden": 512}``; a value that is not
+    JSON stays text. Unknown names are caught where the head is built (`make_head` lists the bad one)."""
+    import json
+
+    params: dict[str, Any] = {}
+    for item in values or []:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise RewardlabError(f"--head-param {item!r}: expected NAME=VALUE, e.g. length_debias=true")
+        try:
+            params[name.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[name.strip()] = raw
+    return params
