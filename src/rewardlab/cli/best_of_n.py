@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
@@ -37,6 +37,10 @@ from rewardlab.generate.base import CANDIDATE_SAMPLING, SamplingParams
 from rewardlab.generate.factory import make_generator
 from rewardlab.optimize.live_best_of_n import live_best_of_n
 
+if TYPE_CHECKING:
+    from rewardlab.evaluate.best_of_n import LengthRuleRow
+    from rewardlab.evaluate.bootstrap import Estimate
+
 AggregateOpt = Annotated[str | None, typer.Option(help="Ensembles: score by mean, min or lcb (mean − λ·std).")]
 
 
@@ -60,8 +64,17 @@ def bon_eval(
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
 ) -> None:
-    """Best-of-n against gold: expected gold of the pick (unbiased, all subsets), oracle, gain recovered, Spearman."""
-    from rewardlab.evaluate.best_of_n import best_of_n, summarize_best_of_n
+    """Best-of-n against gold: expected gold of the pick (unbiased, all subsets), oracle, gain recovered, Spearman;
+    beside it, on the same pools and n, picking the longest or the shortest candidate (a model that cannot beat
+    both has learned length)."""
+    from rewardlab.evaluate.best_of_n import (
+        best_of_n,
+        length_rules,
+        length_rules_record,
+        summarize_best_of_n,
+        summarize_length_rules,
+    )
+    from rewardlab.evaluate.bootstrap import GroupBootstrap
     from rewardlab.rewards.model import RewardModel
     from rewardlab.rewards.scoring import score_candidate_sets
 
@@ -73,8 +86,11 @@ def bon_eval(
         rm = RewardModel.load(model, cache_dir=cache_dir)
         with progress_bar("embedding candidates", quiet) as on_progress:
             scores, _ = score_candidate_sets(rm, sets, aggregate, lam, on_progress)
-        result = best_of_n(sets, scores, max_n=max([k for k in ns if isinstance(k, int)] + [1]))
-        summary = summarize_best_of_n(result, ns)
+        max_n = max([k for k in ns if isinstance(k, int)] + [1])
+        result = best_of_n(sets, scores, max_n=max_n)
+        bootstrap = GroupBootstrap(np.arange(len(sets)))  # one set of resamples: every Δ below is paired by prompt
+        summary = summarize_best_of_n(result, ns, bootstrap)
+        by_length, rho_length = summarize_length_rules(result, length_rules(sets, scores, max_n), ns, bootstrap)
         table = Table(title=f"best-of-n of {model} on {candidates} ({len(sets)} prompts, pools of "
                             f"{result.pool_size.min()}–{result.pool_size.max()}); 95% CIs over prompts",
                       title_justify="left")
@@ -86,13 +102,30 @@ def bon_eval(
         print_table(table)
         out.print(f"random pick: {summary['all']['random']}   per-prompt Spearman(reward, gold): "
                   f"{summary['all']['spearman']} over {summary['all']['spearman'].n} prompts", highlight=False)
+        _print_length_rules(by_length, rho_length)
         if record is not None:
             record.parent.mkdir(parents=True, exist_ok=True)
             payload = {"kind": "bon-eval", "model": str(model), "candidates": candidates, "prompts": len(sets),
                        "aggregate": aggregate, "metrics": {k: {m: e.as_dict() for m, e in v.items()} for k, v in summary.items()},
-                       "curve": {"n": list(range(1, result.max_n + 1)), "gold": result.curve.mean(0).tolist()}}
+                       "curve": {"n": list(range(1, result.max_n + 1)), "gold": result.curve.mean(0).tolist()},
+                       "length_controls": length_rules_record(by_length, rho_length)}
             record.write_text(json.dumps(payload, indent=2), encoding="utf-8")
             out.print(f"record: {record}", highlight=False)
+
+
+def _print_length_rules(rows: list[LengthRuleRow], rho: Estimate) -> None:
+    """The model's picks beside picking by length alone, on the same pools and n."""
+    table = Table(title="length controls (same pools and n; length in characters): gold of picking the longest or "
+                        "the shortest candidate, and the model minus the better of the two, paired by prompt",
+                  title_justify="left")
+    for column in ("n", "model", "pick longest", "pick shortest", "Δ vs better length rule"):
+        table.add_column(column)
+    for row in rows:
+        delta = row.minus_better_rule
+        table.add_row(row.n, str(row.gold), str(row.longest), str(row.shortest),
+                      f"{delta.value:+.3f} [{delta.low:+.3f}, {delta.high:+.3f}] vs {row.better_rule}")
+    print_table(table)
+    out.print(f"per-prompt Spearman(reward, characters): {rho} over {rho.n} prompts", highlight=False)
 
 
 def _parse_ns(text: str) -> list[int | str]:

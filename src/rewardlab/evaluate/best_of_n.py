@@ -1,10 +1,14 @@
-"""Best-of-n against gold: the unbiased estimator, oracle and random references, Spearman, and KL(BoN).
+"""Best-of-n against gold: the unbiased estimator, oracle, random and length references, Spearman, and KL(BoN).
 
 For a pool of N candidates sorted by proxy score (ascending), the expected gold of the best-of-n pick
 over all C(N, n) subsets is Σ_{i≥n} C(i−1, n−1)/C(N, n) · gold_(i): candidate i is the pick exactly when
 it and n−1 of the i−1 below it are drawn. This is exact, so no repeated subsampling is needed. Candidates
 with tied proxy scores are picked at random among themselves, which the estimator handles exactly by
 giving each tied block its mean gold.
+
+The length references run the same estimator with length (in characters, as in `length_controls`) as the proxy:
+pick the longest of the n drawn, or the shortest. A reward model whose picks do no better than the better of the
+two has, for best-of-n, learned no more than length.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from scipy.stats import spearmanr
 from rewardlab.data.candidates import CandidateSet
 from rewardlab.errors import InvalidValueError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
+from rewardlab.evaluate.length_controls import LENGTH_UNIT
 
 
 def kl_best_of_n(n: int | float | np.ndarray) -> np.ndarray:
@@ -150,6 +155,86 @@ def summarize_best_of_n(result: BestOfNResult, ns: Sequence[int | str], bootstra
     summary["all"] = {"random": bootstrap.mean(result.random),
                       "spearman": bootstrap.mean(np.nan_to_num(result.spearman), defined)}
     return summary
+
+
+def candidate_lengths(candidate_set: CandidateSet) -> np.ndarray:
+    """Each candidate's length in characters (the unit `length_controls` uses, the same whatever the encoder)."""
+    return np.array([len(text) for text in candidate_set.responses], dtype=np.float64)
+
+
+@dataclass
+class LengthRules:
+    """Per-prompt best-of-n values of the two length-only picks, and how the proxy's scores follow length."""
+
+    longest_curve: np.ndarray  # (prompts, max_n): pick the longest of n drawn
+    longest_at_max: np.ndarray  # (prompts,)
+    shortest_curve: np.ndarray
+    shortest_at_max: np.ndarray
+    spearman: np.ndarray  # (prompts,): ρ(proxy score, length) within the pool, NaN where undefined
+
+    def column(self, n: int | str) -> tuple[np.ndarray, np.ndarray]:
+        """(longest, shortest) per-prompt values at ``n`` (an int, or ``"max"``), as `BestOfNResult.column`."""
+        if n == "max":
+            return self.longest_at_max, self.shortest_at_max
+        if not isinstance(n, int) or not 1 <= n <= self.longest_curve.shape[1]:
+            raise InvalidValueError(f"n must be 'max' or in 1..{self.longest_curve.shape[1]}, got {n!r}")
+        return self.longest_curve[:, n - 1], self.shortest_curve[:, n - 1]
+
+
+def length_rules(sets: Sequence[CandidateSet], proxy_scores: Sequence[np.ndarray], max_n: int) -> LengthRules:
+    """Best-of-n of "pick the longest" and "pick the shortest" on the proxy's own pools (ties in length are
+    broken at random, exactly, like tied proxy scores), and per-prompt ρ(proxy score, length)."""
+    if len(sets) != len(proxy_scores):
+        raise InvalidValueError(f"{len(sets)} candidate sets but {len(proxy_scores)} score arrays")
+    rows = []
+    for candidate_set, scores in zip(sets, proxy_scores):
+        gold, length = candidate_set.require_gold(), candidate_lengths(candidate_set)
+        rows.append((expected_best_of_n(length, gold, max_n), gold_by_proxy_rank(length, gold)[-1],
+                     expected_best_of_n(-length, gold, max_n), gold_by_proxy_rank(-length, gold)[-1],
+                     spearman(np.asarray(scores, dtype=np.float64), length)))
+    return LengthRules(np.stack([r[0] for r in rows]), np.array([r[1] for r in rows]), np.stack([r[2] for r in rows]),
+                       np.array([r[3] for r in rows]), np.array([r[4] for r in rows]))
+
+
+@dataclass(frozen=True)
+class LengthRuleRow:
+    """At one n: gold of the proxy's pick and of each length rule, and the proxy minus the better rule (paired)."""
+
+    n: str
+    gold: Estimate
+    longest: Estimate
+    shortest: Estimate
+    better_rule: str  # "longest" or "shortest": the one with more mean gold at this n; "either" when equal
+    minus_better_rule: Estimate
+
+    def as_dict(self) -> dict[str, object]:
+        return {"gold": self.gold.as_dict(), "longest": self.longest.as_dict(), "shortest": self.shortest.as_dict(),
+                "better_rule": self.better_rule, "gold_minus_better_rule": self.minus_better_rule.as_dict()}
+
+
+def summarize_length_rules(result: BestOfNResult, rules: LengthRules, ns: Sequence[int | str],
+                           bootstrap: GroupBootstrap | None = None) -> tuple[list[LengthRuleRow], Estimate]:
+    """Per n, the proxy beside both length rules with Δ vs the better one, all on the same resamples of prompts (so
+    Δ is paired); and the mean per-prompt ρ(proxy score, length). The better rule is chosen on these same prompts,
+    which favours it a little: a proxy that beats it anyway beats length."""
+    bootstrap = bootstrap or GroupBootstrap(np.arange(len(result.random)))
+    table = []
+    for n in ns:
+        proxy, _ = result.column(n)
+        longest, shortest = rules.column(n)
+        better, values = ("longest", longest) if longest.mean() > shortest.mean() else ("shortest", shortest)
+        if np.isclose(longest.mean(), shortest.mean(), rtol=0, atol=1e-12):
+            better = "either"  # e.g. best-of-1: both rules are a random pick
+        table.append(LengthRuleRow(str(n), bootstrap.mean(proxy), bootstrap.mean(longest), bootstrap.mean(shortest),
+                                   better, bootstrap.mean(proxy - values)))
+    defined = ~np.isnan(rules.spearman)
+    return table, bootstrap.mean(np.nan_to_num(rules.spearman), defined)
+
+
+def length_rules_record(table: Sequence[LengthRuleRow], rho: Estimate) -> dict[str, object]:
+    """The length references for a JSON record, with the unit length is counted in."""
+    return {"unit": LENGTH_UNIT, "n": {row.n: row.as_dict() for row in table},
+            "spearman_reward_length": rho.as_dict()}
 
 
 @dataclass(frozen=True)
