@@ -47,7 +47,7 @@ def test_six_comparisons_per_question_with_ties_and_the_correction(tmp_path: Pat
     assert [c.meta["pair"] for c in dataset.comparisons[:6]] == ["1v2", "1v3", "1v4", "2v3", "2v4", "3v4"]
     assert dataset.comparisons[2].outcome == "tie" and dataset.comparisons[2].meta == {"row": 1, "pair": "1v4"}
     prompt = dataset.prompts[first.prompt_id].text
-    assert prompt == "q1\n\nPassages:\nTitle A: First sentence. Second sentence.\nTitle B: Other text."
+    assert prompt == "Passages:\nTitle A: First sentence. Second sentence.\nTitle B: Other text.\n\nQuestion: q1"
     correction = dataset.corrections[0]
     assert correction.corrected_text == "q1 corrected" and correction.response_id == first.a
     assert correction.meta["errors"][0]["error type"] == "Irrelevant" and not dataset.notes
@@ -73,7 +73,7 @@ def test_a_bad_row_names_file_row_and_field_and_skip_counts_it(tmp_path: Path) -
     assert len(alone.comparisons) == 6 and "skipped 3 bad row(s)" in alone.notes[0]
     assert "row 3 field 'prediction 3': text is empty" in alone.notes[0]
     dataset = read_qa_feedback(path, on_empty="skip", on_error="skip")
-    assert {p.text.split("\n")[0] for p in dataset.prompts.values()} == {"q1"} and len(dataset.comparisons) == 6
+    assert {p.text.split("Question: ")[-1] for p in dataset.prompts.values()} == {"q1"} and len(dataset.comparisons) == 6
     assert any("skipped 1 row(s) whose 'prediction 3' text is empty (rows 3)" in note for note in dataset.notes)
     assert any("skipped 2 bad row(s)" in note and "row 2 field 'preference[1]'" in note and "row 4 field 'preference'"
                in note for note in dataset.notes)

@@ -26,7 +26,7 @@ def test_every_shared_folder_is_listed_as_a_dataset_or_with_what_it_is(shared_da
     for name in present:
         assert folders[name].datasets or folders[name].other, name
     assert "evalbiasbench" in folders["evalbiasbench"].datasets
-    assert "no reader" in (folders["vicuna80-gpt4-reviews"].other or "")
+    assert "vicuna80-reviews" in folders["vicuna80-gpt4-reviews"].datasets
     for entry in REGISTRY.values():  # every named dataset's file is really there
         assert entry.available(), entry.name
     output = CliRunner().invoke(app, ["datasets"], terminal_width=250).output

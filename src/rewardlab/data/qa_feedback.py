@@ -4,11 +4,12 @@ The file is a JSON list; each item holds a ``question``, the retrieved ``passage
 four outputs ``prediction 1`` .. ``prediction 4`` of the initial T5 policy, and ``preference``: six human judgements
 for the pairs 1v2, 1v3, 1v4, 2v3, 2v4, 3v4 (1 = first preferred, 2 = second, 0 = no preference, read as a tie).
 
-The prompt is the question followed by the passages, because the policy answered *from* them and the annotators
+The prompt is the passages followed by the question, because the policy answered *from* them and the annotators
 judged grounding against them ("Wrong-Grounding", "Unverifiable" errors): without them a reward model cannot tell a
-grounded answer from a fluent invented one. The question comes first so an encoder that truncates keeps it, and
-each passage is one ``title: text`` line (the repeated title at the start of a passage's text is dropped), which
-keeps prompts near 2.7k characters (at most ~4.5k). ``passages=False`` gives the bare question instead.
+grounded answer from a fluent invented one. The question comes last because rewardlab reads a long prompt from its
+end (`rewards.features.prompt_view`, the joint features' prompt tail), so a truncated view keeps it. Each passage
+is one ``title: text`` line (the repeated title at the start of a passage's text is dropped), which keeps prompts
+near 2.7k characters (at most ~4.5k). ``passages=False`` gives the bare question instead.
 
 The human-edited ``feedback.corrected-prediction`` of ``prediction 1`` becomes a `Correction` (with that answer's
 span ``errors`` and ``missing-info`` in its meta) where it is non-empty and differs from the prediction. The
@@ -34,13 +35,14 @@ _OUTCOMES: dict[int, Outcome] = {1: "a", 2: "b", 0: "tie"}
 
 
 def passage_prompt(question: str, passages: Sequence[Sequence[str]]) -> str:
-    """The question, then one ``title: text`` line per passage: what the policy answered from, question first."""
+    """One ``title: text`` line per passage (what the policy answered from), then the question, which a view of the
+    prompt's end keeps."""
     lines = []
     for title, *sentences in passages:
         if sentences and sentences[0].startswith(f"{title}\n\n"):  # the text repeats its title first
             sentences = [sentences[0][len(title) + 2:], *sentences[1:]]
         lines.append(f"{title.strip()}: {' '.join(s.strip() for s in sentences)}".rstrip())
-    return question.strip() + ("\n\nPassages:\n" + "\n".join(lines) if lines else "")
+    return ("Passages:\n" + "\n".join(lines) + "\n\nQuestion: " if lines else "") + question.strip()
 
 
 def _passages(value: Any, *, source: str, row: int) -> list[list[str]]:
