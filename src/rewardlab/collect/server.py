@@ -9,21 +9,27 @@ imported response text can never run as code.
 from __future__ import annotations
 
 import io
+import re
 import tempfile
 import zipfile
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from rewardlab.collect.store import AccessDenied, Store, StoreError, User, open_store
 from rewardlab.collect.tasks import LabelError
+from rewardlab.serve.limits import BodyLimit, clip
 
 UI_DIR = Path(__file__).parent / "ui"
-MAX_BODY_BYTES = 256 * 1024
+MAX_BODY_BYTES = 256 * 1024  # counted as the body arrives, chunked or not
+#: Ids are 64-bit integers in the database; a bigger number is a bad request, not a driver overflow.
+MAX_ID = 2**63 - 1
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; "
                                "frame-ancestors 'none'",
@@ -37,9 +43,20 @@ class LoginBody(BaseModel):
 
 
 class LabelBody(BaseModel):
-    assignment_id: int
+    assignment_id: int = Field(ge=0, le=MAX_ID)
     value: dict[str, Any]
-    seconds: float | None = Field(default=None, ge=0, le=86_400)
+    seconds: float | None = Field(default=None, ge=0, le=86_400, allow_inf_nan=False)
+
+
+ProjectId = Annotated[int, PathParam(ge=0, le=MAX_ID)]
+
+
+def safe_filename(name: str, fallback: str) -> str:
+    """``name`` as one plain file name: letters, digits, ``.``, ``_`` and ``-`` only, no leading dot, at most 100
+    characters (else ``fallback``). A project name is user text: it may be an absolute path, hold ``..`` or CR/LF,
+    and must neither steer the export outside its folder nor break the Content-Disposition header."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:100]
+    return stem or fallback
 
 
 def current_user(request: Request, authorization: Annotated[str | None, Header()] = None) -> User:
@@ -68,25 +85,32 @@ def create_app(store: Store | str) -> FastAPI:
     app.state.store = store
 
     @app.middleware("http")
-    async def limits_and_headers(request: Request, call_next: Any) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+    async def security_headers(request: Request, call_next: Any) -> Response:
         response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         return response
 
+    # outermost, so an over-limit body is cut off before any other layer reads it
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, headers=SECURITY_HEADERS)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422 without the ``input`` it would echo back (a 200 KB field came back whole)."""
+        errors = [{"loc": [clip(str(part), 60) for part in error.get("loc", ())], "msg": clip(str(error.get("msg", ""))),
+                   "type": error.get("type")} for error in exc.errors()[:5]]
+        return JSONResponse({"detail": errors}, status_code=422)
+
     @app.exception_handler(AccessDenied)
     async def _denied(_: Request, exc: AccessDenied) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
+        return JSONResponse({"detail": clip(str(exc))}, status_code=404)
 
     @app.exception_handler(LabelError)
     async def _bad_label(_: Request, exc: LabelError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse({"detail": clip(str(exc))}, status_code=422)
 
     @app.exception_handler(StoreError)
     async def _bad_request(_: Request, exc: StoreError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        return JSONResponse({"detail": clip(str(exc))}, status_code=400)
 
     @app.get("/api/health")
     def health() -> dict[str, Any]:
@@ -106,11 +130,11 @@ def create_app(store: Store | str) -> FastAPI:
         return {"name": user.name, "role": user.role, "projects": store.projects_of(user)}
 
     @app.get("/api/projects/{project_id}")
-    def project(project_id: int, user: UserDep) -> dict[str, Any]:
+    def project(project_id: ProjectId, user: UserDep) -> dict[str, Any]:
         return {**store.project(project_id, user), "progress": store.progress(project_id, user)}
 
     @app.post("/api/projects/{project_id}/next")
-    def next_item(project_id: int, user: UserDep) -> dict[str, Any]:
+    def next_item(project_id: ProjectId, user: UserDep) -> dict[str, Any]:
         assignment = store.next_assignment(project_id, user)
         return {"done": assignment is None, "assignment": assignment, "progress": store.progress(project_id, user)}
 
@@ -120,25 +144,25 @@ def create_app(store: Store | str) -> FastAPI:
         return {"label_id": label_id, "created": created}
 
     @app.get("/api/admin/projects/{project_id}/stats")
-    def stats(project_id: int, _: AdminDep) -> dict[str, Any]:
+    def stats(project_id: ProjectId, _: AdminDep) -> dict[str, Any]:
         from rewardlab.collect.annotation_stats import json_safe, project_stats
 
         return json_safe(project_stats(store, project_id, n_resamples=500))
 
     @app.get("/api/admin/projects/{project_id}/export")
-    def export(project_id: int, _: AdminDep) -> Response:
+    def export(project_id: ProjectId, _: AdminDep) -> Response:
         """The project's labels as a zipped rewardlab dataset directory (`rewardlab train` reads it unzipped)."""
         from rewardlab.collect.export import export_project
         from rewardlab.data.parquet import write_parquet
 
-        settings = store.project_settings(project_id)
+        stem = safe_filename(store.project_settings(project_id)["name"], f"project-{project_id}")
         buffer = io.BytesIO()
         with tempfile.TemporaryDirectory() as tmp:
-            directory = write_parquet(export_project(store, project_id), Path(tmp) / settings["name"])
+            directory = write_parquet(export_project(store, project_id), Path(tmp) / stem)
             with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
                 for path in sorted(directory.rglob("*")):
                     archive.write(path, path.relative_to(directory.parent).as_posix())
-        filename = f"{settings['name']}.zip".replace('"', "")
+        filename = f"{stem}.zip"
         return Response(buffer.getvalue(), media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

@@ -1,0 +1,1 @@
+"""HTTP serving helpers shared by rewardlab's services (request limits for the annotation and generation servers)."""

@@ -1,0 +1,171 @@
+"""The annotation server's limits over real HTTP on 127.0.0.1: a chunked body is cut off at the limit as it arrives,
+errors do not echo the input, exports stay in their folder whatever the project is called, and odd numbers in
+the annotation API are one clear 4xx."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import select
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from rewardlab.collect.local_postgres import free_port
+from rewardlab.collect.server import MAX_BODY_BYTES, create_app
+from rewardlab.collect.store import Store, open_store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return open_store(str(tmp_path / "limits.db"))
+
+
+@pytest.fixture
+def base(store: Store) -> Iterator[tuple[str, int]]:
+    """The annotation app under uvicorn on a free 127.0.0.1 port."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.02)
+    yield "127.0.0.1", port
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def send_chunked(host: str, port: int, path: str, chunks: Iterator[bytes],
+                 headers: dict[str, str] | None = None) -> tuple[int, bytes, int]:
+    """POST a ``Transfer-Encoding: chunked`` body (no Content-Length), stopping as soon as the server answers.
+
+    Returns the status, the response body and how many body bytes were sent."""
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn.putrequest("POST", path)
+    for key, value in {"Content-Type": "application/json", "Transfer-Encoding": "chunked", **(headers or {})}.items():
+        conn.putheader(key, value)
+    conn.endheaders()
+    assert conn.sock is not None
+    sent = 0
+    try:
+        for chunk in chunks:
+            if select.select([conn.sock], [], [], 0)[0]:
+                break  # the server has answered: stop uploading
+            conn.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            sent += len(chunk)
+        else:
+            conn.send(b"0\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server closed the connection mid-upload; its answer is still in our buffer
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response.status, body, sent
+
+
+def login_body(total: int, chunk: int = 16 * 1024) -> Iterator[bytes]:
+    """A syntactically valid login body of about ``total`` bytes, streamed a chunk at a time, slowly enough
+    for the server to answer before the client has sent it all."""
+    yield b'{"token": "'
+    for _ in range(total // chunk):
+        yield b"x" * chunk
+        time.sleep(0.002)
+    yield b'"}'
+
+
+def test_chunked_body_over_the_limit_is_refused_as_it_arrives(base: tuple[str, int]) -> None:
+    status, body, sent = send_chunked(*base, "/api/login", login_body(8 * MAX_BODY_BYTES))
+    assert status == 413, body[:300]
+    assert str(MAX_BODY_BYTES) in json.loads(body)["detail"]
+    assert sent < 8 * MAX_BODY_BYTES  # the server answered before the upload was over
+
+
+def test_chunked_body_under_the_limit_still_works(base: tuple[str, int], store: Store) -> None:
+    token = store.create_user("ann")
+    status, body, _ = send_chunked(*base, "/api/login", iter([b'{"tok', f'en": "{token}"}}'.encode()]))
+    assert status == 200 and json.loads(body)["name"] == "ann"
+
+
+def test_declared_length_over_the_limit_is_refused_unread(base: tuple[str, int]) -> None:
+    conn = http.client.HTTPConnection(*base, timeout=30)
+    conn.putrequest("POST", "/api/login")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(100 * MAX_BODY_BYTES))
+    conn.endheaders()
+    response = conn.getresponse()  # nothing of the body was sent
+    assert response.status == 413 and response.getheader("X-Content-Type-Options") == "nosniff"
+    conn.close()
+
+
+def test_validation_errors_do_not_echo_the_input(base: tuple[str, int]) -> None:
+    conn = http.client.HTTPConnection(*base, timeout=30)
+    big = json.dumps({"token": "y" * 200_000})  # under the body limit, far over the field's 200 characters
+    conn.request("POST", "/api/login", big, {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    body = response.read()
+    assert response.status == 422 and b"token" in body
+    assert len(body) < 1000 and b"yyyy" not in body
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+def request(base: tuple[str, int], method: str, path: str, token: str, payload: object = None,
+            raw: str | None = None) -> tuple[int, bytes, http.client.HTTPResponse]:
+    conn = http.client.HTTPConnection(*base, timeout=30)
+    body = raw if raw is not None else (None if payload is None else json.dumps(payload))
+    conn.request(method, path, body, auth(token))
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, data, response
+
+
+@pytest.mark.parametrize("name", ["/tmp/abs-name", "../../escape", "..", "two\r\nlines", 'quote"d; x=1', "ünï códe"])
+def test_export_stays_in_its_folder_whatever_the_project_is_called(base: tuple[str, int], store: Store,
+                                                                    tmp_path: Path, name: str) -> None:
+    if name.startswith("/"):
+        name = str(tmp_path / "outside" / "abs-name")
+    admin = store.create_user("admin", "admin")
+    project_id = store.create_project(name, "pairwise", "Pick one.", 1)
+    store.import_items(project_id, [("i0", {"prompt": "Q?", "responses": ["a", "b"]})])
+    status, data, response = request(base, "GET", f"/api/admin/projects/{project_id}/export", admin)
+    assert status == 200, data[:300]
+    disposition = response.getheader("Content-Disposition") or ""
+    assert "\r" not in disposition and "\n" not in disposition and disposition.count('"') == 2
+    members = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    assert members and all(not m.startswith(("/", "..")) and "/../" not in m and "\\" not in m for m in members)
+    assert len({m.split("/")[0] for m in members}) == 1  # one folder, named after the project
+    assert not (tmp_path / "outside").exists()
+
+
+def test_nan_seconds_and_huge_ids_are_4xx(base: tuple[str, int], store: Store) -> None:
+    store.create_user("admin", "admin")
+    token = store.create_user("ann")
+    project_id = store.create_project("p", "pairwise", "Pick one.", 1)
+    store.add_member(project_id, "ann")
+    store.import_items(project_id, [("i0", {"prompt": "Q?", "responses": ["a", "b"]})])
+    status, data, _ = request(base, "POST", f"/api/projects/{project_id}/next", token)
+    assignment = json.loads(data)["assignment"]["assignment_id"]
+    for seconds in ("NaN", "Infinity", "-Infinity"):
+        status, data, _ = request(base, "POST", "/api/labels", token,
+                                  raw=f'{{"assignment_id": {assignment}, "value": {{"choice": "a"}}, "seconds": {seconds}}}')
+        assert status == 422 and b"seconds" in data, (seconds, status, data[:300])
+    assert store.count_labels() == 0
+    for path in ("/api/projects/{}", "/api/projects/{}/next"):
+        status, data, _ = request(base, "GET" if path.endswith("}") else "POST", path.format(10**23), token)
+        assert 400 <= status < 500, (path, status, data[:300])
+    status, data, _ = request(base, "POST", "/api/labels", token, {"assignment_id": 10**23, "value": {"choice": "a"}})
+    assert 400 <= status < 500, data[:300]
+    status, data, _ = request(base, "POST", "/api/labels", token,
+                              {"assignment_id": assignment, "value": {"choice": "a"}, "seconds": 2.0})
+    assert status == 200 and store.count_labels() == 1
