@@ -29,6 +29,11 @@ from rewardlab.embed.base import DEFAULT_ENCODER
 from rewardlab.errors import DataError, ModelError, RewardlabError
 from rewardlab.evaluate.quickstart import QuickstartConfig
 
+AUGMENT_HELP = ("Add synthetic training pairs, kind[:ratio],... (ratio: pairs per comparison, default 0.5): off-topic "
+                "(a response ≻ a good one to a similar other prompt), truncated (≻ its cut), padded (≻ itself with a "
+                "sentence repeated).")
+AugmentOpt = Annotated[str | None, typer.Option(help=AUGMENT_HELP)]
+
 
 def print_notes(dataset: Any) -> None:
     """What a reader left out or grouped, before anything is trained on the data."""
@@ -95,6 +100,7 @@ def train(
     features: FeaturesOpt = "interaction",
     seed: SeedOpt = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory at --out.")] = False,
+    augment: AugmentOpt = None,
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
     **data_options: Any,
@@ -109,7 +115,7 @@ def train(
             raise ModelError(f"{out_dir} already exists; pass --overwrite to replace it, or choose another --out")
         dataset = load_data(data, **data_options)
         model = RewardModel.create(head, encoder=encoder, features=features, seed=seed, ensemble=ensemble,
-                                   cache_dir=cache_dir)
+                                   cache_dir=cache_dir, augment=augment)
         thin = dataset.thin_data_warning(HEAD_KINDS.lookup(head).feedback)
         if thin:
             warn(thin)
@@ -120,6 +126,9 @@ def train(
                       on_fit_progress=bars.bar(f"fitting {what} on {examples} examples (epochs or rounds; early "
                                                "stopping ends sooner)"))
         model.save(out_dir)
+        if augment is not None:
+            added = ", ".join(f"{n} {kind}" for kind, n in model.train_info["augment"]["added"].items())
+            out.print(f"augmented with {added} synthetic pairs", highlight=False)
         out.print(f"trained {what} on {dataset!r} in {time.perf_counter() - started:.1f}s → {out_dir}", highlight=False)
 
 
@@ -135,6 +144,7 @@ def evaluate(
     record: Annotated[Path | None, typer.Option(help="Write the JSON record of this evaluation here.")] = None,
     predictions: Annotated[Path | None, typer.Option(help="Write per-pair JSONL rows here: ids, both scores, label, "
                                                           "both lengths (and fold in CV), the length-only head's too.")] = None,
+    augment: Annotated[str | None, typer.Option(help="Without --model: " + AUGMENT_HELP)] = None,
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
     **data_options: Any,
@@ -158,6 +168,8 @@ def evaluate(
 
     started = time.perf_counter()
     with user_errors():
+        if model is not None and augment is not None:
+            raise RewardlabError("--augment applies to training: give it with --heads (cross-validation), not --model")
         dataset = load_data(data, **data_options)
         if not dataset.comparisons:
             raise DataError("evaluation needs comparisons; this data has none", source=data)
@@ -176,7 +188,8 @@ def evaluate(
             learners = [LearnerSpec(kind.strip(), kind.strip()) for kind in heads.split(",") if kind.strip()]
             with progress_bars(quiet) as bars:
                 result = cross_validate(dataset, learners, enc, features=features, k=folds, seed=seed,
-                                        cache_dir=cache_dir, on_embed_progress=bars.bar(f"embedding ({encoder})"),
+                                        cache_dir=cache_dir, augment=augment,
+                                        on_embed_progress=bars.bar(f"embedding ({encoder})"),
                                         on_fit_progress=bars.bar("training (fold × learner)"))
             print_table(crossval_table(result, f"{dataset.name}, {folds}-fold CV by prompt"))
             lengths = crossval_length_table(result)

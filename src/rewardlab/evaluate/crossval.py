@@ -30,6 +30,7 @@ from rewardlab.evaluate.length_controls import (
     reward_length_spearman,
 )
 from rewardlab.evaluate.pairwise import pairwise_correct, pairwise_metrics
+from rewardlab.rewards.augment import parse_augment
 from rewardlab.rewards.features import featurize_dataset
 from rewardlab.rewards.training_set import OUTCOME_TARGET
 
@@ -81,14 +82,18 @@ def cross_validate(
     seed: int = 0,
     cache_dir: str | Path | None = None,
     n_resamples: int = 2000,
+    augment: str | None = None,
     on_embed_progress: Callable[[int, int], None] | None = None,
     on_fit_progress: Callable[[int, int], None] | None = None,
 ) -> CrossValResult:
     """Fit every learner on k-1 folds and score the held-out fold; ``on_fit_progress(fits done, k × learners)``
-    after each fit."""
+    after each fit. ``augment`` (a `rewardlab.rewards.augment` spec) is given to every learner's model, so synthetic
+    pairs are made inside each training fold only: test pairs are never augmented, and never lend a response."""
     from rewardlab.rewards.model import RewardModel  # torch loads only when a model is trained
     if not dataset.comparisons:
         raise DataError("cross-validation of pairwise accuracy needs comparisons", source=dataset.name)
+    if augment is not None:
+        parse_augment(augment)  # a bad spec fails before the (slow) embedding
     feats, embed_stats = featurize_dataset(dataset, encoder, features, cache_dir=cache_dir,
                                            on_progress=on_embed_progress)
     groups = dataset.prompt_groups()
@@ -112,7 +117,7 @@ def cross_validate(
         for spec in learners:
             started = time.perf_counter()
             model = RewardModel.create(spec.kind, encoder=encoder, features=features, seed=seed,
-                                       ensemble=spec.ensemble, **spec.params)
+                                       ensemble=spec.ensemble, cache_dir=cache_dir, augment=augment, **spec.params)
             model.fit(train, feature_rows=feats)
             scores[spec.name][0][test] = model.predict(x_a[test])
             scores[spec.name][1][test] = model.predict(x_b[test])

@@ -21,6 +21,7 @@ import rewardlab
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.embed.base import DEFAULT_ENCODER, Encoder, make_encoder
 from rewardlab.errors import ModelError
+from rewardlab.rewards.augment import augment_counts, augment_dataset, format_augment, parse_augment
 from rewardlab.rewards.base import STAT_KEYS, FitProgress, RewardHead, load_head
 from rewardlab.rewards.ensemble import check_aggregate
 from rewardlab.rewards.features import featurize_dataset, featurize_texts
@@ -51,19 +52,28 @@ class RewardModel:
         features: str = "interaction",
         kind: str = "",
         cache_dir: str | Path | None = None,
+        *,
+        augment: str | None = None,
+        augment_seed: int = 0,
     ) -> None:
         self.head = head
         self.encoder = make_encoder(encoder) if isinstance(encoder, str) else encoder
         self.features = features
         self.kind = kind
         self.cache_dir = cache_dir
+        #: training augmentation (`rewardlab.rewards.augment` spec, canonical form), applied by ``fit``; None: none
+        self.augment = None if augment is None else format_augment(parse_augment(augment))
+        self.augment_seed = augment_seed
         self.train_info: dict[str, Any] = {}
 
     @classmethod
     def create(cls, kind: str, encoder: Encoder | str = DEFAULT_ENCODER, features: str = "interaction", seed: int = 0,
-               ensemble: int = 0, cache_dir: str | Path | None = None, **params: Any) -> RewardModel:
-        """A new, unfitted model with a head of registered ``kind`` (see `make_head`)."""
-        return cls(make_head(kind, seed=seed, ensemble=ensemble, **params), encoder, features, kind, cache_dir)
+               ensemble: int = 0, cache_dir: str | Path | None = None, augment: str | None = None,
+               **params: Any) -> RewardModel:
+        """A new, unfitted model with a head of registered ``kind`` (see `make_head`); ``augment`` (e.g.
+        ``"off-topic:0.5"``, see `rewardlab.rewards.augment`) adds synthetic pairs to what ``fit`` is given."""
+        return cls(make_head(kind, seed=seed, ensemble=ensemble, **params), encoder, features, kind, cache_dir,
+                   augment=augment, augment_seed=seed)
 
     def fit(self, dataset: FeedbackDataset, feature_rows: dict[str, np.ndarray] | None = None,
             on_progress: Callable[[int, int], None] | None = None,
@@ -73,13 +83,22 @@ class RewardModel:
 
         (``features`` is the feature *mode* of the model, e.g. "interaction"; the rows are what that mode makes.)
 
+        With ``augment`` set, the synthetic pairs are made from ``dataset`` alone (so a training fold never sees its test
+        prompts) and only their new responses are featurized; ``train_info["augment"]`` counts them by kind. The data
+        fingerprint and summary stay those of ``dataset`` as given.
+
         Refits from scratch (a loaded model too: its head keeps its parameters, not its weights).
         """
         started = time.perf_counter()
         if feature_rows is None:
             feature_rows, _ = featurize_dataset(dataset, self.encoder, self.features, cache_dir=self.cache_dir,
                                                 on_progress=on_progress)
-        data = build_training_set(dataset, {rid: feature_rows[rid] for rid in dataset.responses})
+        training = dataset
+        if self.augment is not None:
+            training = augment_dataset(dataset, parse_augment(self.augment), self.encoder, seed=self.augment_seed,
+                                       cache_dir=self.cache_dir)
+            feature_rows = self._with_rows_for(training, feature_rows)
+        data = build_training_set(training, {rid: feature_rows[rid] for rid in training.responses})
         self.head.fit(data, on_fit_progress)
         self.train_info = {
             "data": dataset.name,
@@ -87,7 +106,21 @@ class RewardModel:
             "data_summary": dataset.summary(),
             "fit_seconds": round(time.perf_counter() - started, 3),
         }
+        if self.augment is not None:
+            self.train_info["augment"] = {"spec": self.augment, "seed": self.augment_seed,
+                                          "added": {spec.kind: 0 for spec in parse_augment(self.augment)}
+                                          | augment_counts(training)}
         return self
+
+    def _with_rows_for(self, dataset: FeedbackDataset, feature_rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``feature_rows`` plus rows for the responses of ``dataset`` it lacks (featurized now; the caller's dict is
+        left as it was)."""
+        missing = [rid for rid in dataset.responses if rid not in feature_rows]
+        if not missing:
+            return feature_rows
+        responses = [dataset.responses[rid] for rid in missing]
+        x = self.featurize([dataset.prompts[r.prompt_id].text for r in responses], [r.text for r in responses])
+        return {**feature_rows, **dict(zip(missing, x))}
 
     @property
     def is_ensemble(self) -> bool:
@@ -145,6 +178,8 @@ class RewardModel:
             "encoder": {"spec": self.encoder.spec, "fingerprint": self.encoder.fingerprint(), "dim": self.encoder.dim},
             "features": self.features,
             "head": self.head.params(),
+            "augment": self.augment,
+            "augment_seed": self.augment_seed,
             "train": self.train_info,
         }
 
@@ -173,6 +208,7 @@ class RewardModel:
                 f"{config_path}: the model was trained on embeddings from encoder {config['encoder']['fingerprint']}, "
                 f"but '{config['encoder']['spec']}' here is {encoder.fingerprint()}; scores would be meaningless"
             )
-        model = cls(load_head(directory / "head"), encoder, config["features"], config.get("kind", ""), cache_dir)
+        model = cls(load_head(directory / "head"), encoder, config["features"], config.get("kind", ""), cache_dir,
+                    augment=config.get("augment"), augment_seed=int(config.get("augment_seed", 0)))
         model.train_info = config.get("train", {})
         return model
