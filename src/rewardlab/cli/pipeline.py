@@ -19,10 +19,12 @@ from rewardlab.cli.options import (
     DataArg,
     EncoderOpt,
     FeaturesOpt,
+    HeadParamOpt,
     LimitOpt,
     Quiet,
     SeedOpt,
     config_defaults,
+    parse_head_params,
     with_options,
 )
 from rewardlab.embed.base import DEFAULT_ENCODER
@@ -100,6 +102,7 @@ def train(
     features: FeaturesOpt = "interaction",
     seed: SeedOpt = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory at --out.")] = False,
+    head_param: HeadParamOpt = None,
     augment: AugmentOpt = None,
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
@@ -115,7 +118,7 @@ def train(
             raise ModelError(f"{out_dir} already exists; pass --overwrite to replace it, or choose another --out")
         dataset = load_data(data, **data_options)
         model = RewardModel.create(head, encoder=encoder, features=features, seed=seed, ensemble=ensemble,
-                                   cache_dir=cache_dir, augment=augment)
+                                   cache_dir=cache_dir, augment=augment, **parse_head_params(head_param))
         thin = dataset.thin_data_warning(HEAD_KINDS.lookup(head).feedback)
         if thin:
             warn(thin)
@@ -144,6 +147,7 @@ def evaluate(
     record: Annotated[Path | None, typer.Option(help="Write the JSON record of this evaluation here.")] = None,
     predictions: Annotated[Path | None, typer.Option(help="Write per-pair JSONL rows here: ids, both scores, label, "
                                                           "both lengths (and fold in CV), the length-only head's too.")] = None,
+    head_param: HeadParamOpt = None,
     augment: Annotated[str | None, typer.Option(help="Without --model: " + AUGMENT_HELP)] = None,
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
@@ -170,6 +174,9 @@ def evaluate(
     with user_errors():
         if model is not None and augment is not None:
             raise RewardlabError("--augment applies to training: give it with --heads (cross-validation), not --model")
+        if model is not None and head_param:
+            raise RewardlabError("--head-param applies to training: give it with --heads (cross-validation), not --model")
+        params = parse_head_params(head_param)
         dataset = load_data(data, **data_options)
         if not dataset.comparisons:
             raise DataError("evaluation needs comparisons; this data has none", source=data)
@@ -185,7 +192,7 @@ def evaluate(
             rows = prediction_rows(held_out) if predictions is not None else []
         else:
             enc = make_encoder(encoder)
-            learners = [LearnerSpec(kind.strip(), kind.strip()) for kind in heads.split(",") if kind.strip()]
+            learners = [LearnerSpec(kind.strip(), kind.strip(), params=params) for kind in heads.split(",") if kind.strip()]
             with progress_bars(quiet) as bars:
                 result = cross_validate(dataset, learners, enc, features=features, k=folds, seed=seed,
                                         cache_dir=cache_dir, augment=augment,
