@@ -1,4 +1,4 @@
-"""`rewardlab experiment`: reproducible studies that write a report (bon-noise, demo-reward).
+"""`rewardlab experiment`: reproducible studies that write a report (bon-noise, demo-reward, rm-recipes).
 
 The studies live in `rewardlab.studies`, which no library module imports; these commands import a study inside
 their bodies, so loading the CLI never loads one. A study setting left out takes the study's own default (its
@@ -120,3 +120,60 @@ def demo_reward(
             table.add_row(name, format_estimate(estimate), format_estimate(record["minus_bt"].get(name)))
         out.print(table)
         out.print(f"results: {path} ({record['timing_seconds']['total']:.0f}s)", highlight=False)
+
+
+@experiment_app.command("rm-recipes")
+def rm_recipes(
+    sets: Annotated[str | None, typer.Option(help="Training sets, comma-separated: registered names (`rewardlab "
+                                                  "datasets`), alpaca-eval-judge (simulated), or feedback files.")] = None,
+    recipes: Annotated[str | None, typer.Option(help="Recipes, comma-separated (interaction, joint, +debias, "
+                                                     "+off-topic; default: the whole grid).")] = None,
+    heads: Setting = None,
+    encoder: StudyEncoderOpt = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the splits, the simulated pairs and the fits.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most N rows of each set (quick runs).")] = None,
+    probe: Annotated[str | None, typer.Option(help="Bias probes: evalbiasbench, an EvalBiasBench-format file, or '' "
+                                                   "for none.")] = None,
+    alpaca_pairs: Annotated[int | None, typer.Option(help="Pairs of the simulated AlpacaEval set.")] = None,
+    resamples: Annotated[int | None, typer.Option(help="Bootstrap resamples per CI.")] = None,
+    speed_probe: Annotated[str | None, typer.Option(help="Encoders whose embedding rate is measured, comma-separated "
+                                                         "('' for none).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default: runs/<time>-rm-recipes).")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Which reward-model recipe transfers across data sets (set × recipe × head, beside length controls)."""
+    from rewardlab.evaluate.record import new_run_dir
+    from rewardlab.studies.rm_recipes import make_config, run_study
+    from rewardlab.studies.rm_recipes_report import write
+
+    with user_errors():
+        study = make_config(_given(
+            sets=_listed(sets, str, "--sets"), recipes=_listed(recipes, str, "--recipes"),
+            heads=_listed(heads, str, "--heads"), encoder=encoder, seed=seed, limit=limit, probe=probe,
+            alpaca_pairs=alpaca_pairs, n_resamples=resamples, speed_probe=_listed(speed_probe, str, "--speed-probe")))
+        with progress_bars(quiet) as bars:
+            on_embed = bars.bar("embedding")
+            on_fit = bars.bar("training (set × recipe × head)")
+            record = run_study(study, on_step=lambda _, done, total: on_fit(done, total), on_embed_progress=on_embed)
+        path = write(record, out_dir or new_run_dir("runs", "rm-recipes"))
+        chosen = record["selection"]["chosen"]
+        table = Table(title="over cross-set transfers", title_justify="left")
+        for column in ("recipe / head", "mean balanced", "min balanced", "mean Δ vs length-only", "Δ CI >0 / <0"):
+            table.add_column(column)
+        for r in record["summary"]:
+            mark = " ←" if chosen and (r["recipe"], r["head"]) == (chosen["recipe"], chosen["head"]) else ""
+            table.add_row(f"{r['recipe']} / {r['head']}{mark}", _num(r["mean_balanced"]), _num(r["min_balanced"]),
+                          _num(r["mean_delta"]), f"{r['delta_above']} / {r['delta_below']}")
+        out.print(table)
+        if chosen:
+            out.print(f"default: {chosen['recipe']} / {chosen['head']}", highlight=False)
+        for target in record["targets"]:
+            verdict = "n/a" if target["met"] is None else ("met" if target["met"] else "NOT met")
+            out.print(f"{verdict}: {target['target']} — {target['evidence']}", highlight=False)
+        t = record["timing"]
+        out.print(f"report: {path} ({t['total_seconds']:.0f}s: embedding {t['embed_seconds']:.0f}s, fitting "
+                  f"{t['fit_seconds']:.0f}s)", highlight=False)
+
+
+def _num(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3f}"

@@ -1,0 +1,567 @@
+"""The reward-model recipe study: which training recipe transfers across human-labelled data sets?
+
+Each training set is split by prompt. A model of every recipe × head is trained on each set's training part
+and scored on the held-out part of every set (its own and the others': "transfers") and on the EvalBiasBench
+probes, beside the length controls fitted on the same training pairs (`rewardlab.evaluate.length_controls`).
+All models meet the same test pairs and the same bootstrap resamples, so every comparison between them is
+paired. The default recipe is picked by one written rule over the cross-set transfers only (`select_default`),
+never by one set. The report is rendered by `rewardlab.studies.rm_recipes_report`; the verdicts here read only
+the JSON record, so they can be recomputed from a saved record.json.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardlab.collect.simulate import SimulatedAnnotator, simulate_comparisons
+from rewardlab.data.candidates import load_candidates
+from rewardlab.data.dataset import FeedbackDataset
+from rewardlab.data.evalbiasbench import read_evalbiasbench
+from rewardlab.data.registry import REGISTRY
+from rewardlab.data.source import load_source
+from rewardlab.embed.base import DEFAULT_ENCODER, make_encoder
+from rewardlab.embed.embedding import embed_texts
+from rewardlab.errors import InvalidValueError, RewardlabError
+from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
+from rewardlab.evaluate.length_controls import (
+    LengthHead,
+    PairLengths,
+    fit_length_head_on,
+    length_audit,
+    length_controls,
+    response_lengths,
+    reward_length_spearman,
+)
+from rewardlab.evaluate.pairwise import pairwise_correct
+from rewardlab.rewards.features import dataset_texts, featurize_dataset
+from rewardlab.rewards.training_set import OUTCOME_TARGET
+
+
+# ---------------------------------------------------------------------- recipes
+@dataclass(frozen=True)
+class Recipe:
+    """How a reward model is trained, apart from its head kind: feature mode, head parameters, augmentation."""
+
+    name: str
+    features: str = "interaction"
+    head_params: Mapping[str, Any] = field(default_factory=dict)
+    augment: str | None = None
+
+    def model_params(self) -> dict[str, Any]:
+        """Keyword arguments for `RewardModel.create` beyond kind, encoder, features and seed."""
+        return {**self.head_params, **({"augment": self.augment} if self.augment else {})}
+
+    def factors(self) -> dict[str, Any]:
+        """The recipe as levels of the grid's factors (for matching twins that differ in one factor)."""
+        return {"features": self.features, "length_debias": bool(self.head_params.get("length_debias")),
+                "augment": self.augment}
+
+
+#: head parameters of the length-debiased recipes (torch heads)
+DEBIAS = {"length_debias": True, "balance_length": True}
+#: the off-topic augmentation of the augmented recipes
+OFF_TOPIC = "off-topic:0.5"
+
+
+def recipe_grid() -> dict[str, Recipe]:
+    """Features (interaction, joint) × plain or length-debiased × with or without off-topic augmentation."""
+    grid = {}
+    for features in ("interaction", "joint"):
+        for debias in (False, True):
+            for augment in (None, OFF_TOPIC):
+                name = "+".join([features] + (["debias"] if debias else []) + (["off-topic"] if augment else []))
+                grid[name] = Recipe(name, features, dict(DEBIAS) if debias else {}, augment)
+    return grid
+
+
+RECIPES: dict[str, Recipe] = recipe_grid()
+
+#: the AlpacaEval judge-preference set, simulated from the candidate pools (the other sets are read by name or path)
+ALPACA = "alpaca-eval-judge"
+DEFAULT_SETS = ("hh-harmless-demo", ALPACA, "vicuna80-reviews", "qa-feedback")
+#: the probes' key among the test blocks
+PROBE_KEY = "probe"
+#: the bias type whose probes test length
+LENGTH_BIAS = "length bias"
+#: the selection rule: combinations within this much of the best mean length-balanced accuracy count as tied
+SELECTION_TIE = 0.005
+SELECTION_RULE = (
+    "Over the cross-set transfers only (train set ≠ test set; EvalBiasBench left out), each recipe × head gets its "
+    "mean length-balanced accuracy. The highest mean wins; combinations within "
+    f"{SELECTION_TIE} of it count as tied and the tie goes to the highest mean Δ accuracy vs the length-only control "
+    "on the same transfers; a remaining exact tie goes to the combination listed first (recipe order, then head order). "
+    "In-set results and EvalBiasBench are reported but never used to choose."
+)
+#: (name, threshold) of the targets the default is held to
+TARGETS = {"balanced": 0.60, "probe_length": 0.70, "probe_overall": 0.60}
+#: an encoder joins the study only if embedding every text of the study once fits in this many seconds here
+ENCODER_BUDGET_SECONDS = 1800.0
+
+
+@dataclass
+class RmRecipesConfig:
+    sets: tuple[str, ...] = DEFAULT_SETS
+    recipes: tuple[str, ...] = tuple(RECIPES)
+    heads: tuple[str, ...] = ("bt-mlp", "clf-mlp")
+    encoder: str = DEFAULT_ENCODER
+    #: bias probes scored by every model ('' for none): a registered name or an EvalBiasBench-format JSON file
+    probe: str = "evalbiasbench"
+    test_fraction: float = 0.3
+    seed: int = 0
+    #: at most this many rows of each set (for the simulated set: candidate prompts, and pairs)
+    limit: int | None = None
+    alpaca_pairs: int = 2000
+    #: AlpacaEval's NullModel answers every instruction with one string that games the judge: left out
+    alpaca_exclude_sources: tuple[str, ...] = ("NullModel",)
+    n_resamples: int = 1000
+    cache_dir: str | None = None
+    #: encoders whose embedding rate is measured (uncached) to decide whether they fit the study's budget
+    speed_probe: tuple[str, ...] = ("hf-last:smollm2",)
+    speed_probe_texts: int = 16
+
+    def __post_init__(self) -> None:
+        unknown = [r for r in self.recipes if r not in RECIPES]
+        if unknown:
+            raise InvalidValueError(f"unknown recipe(s) {unknown}; known: {', '.join(RECIPES)}")
+        if not self.sets or not self.recipes or not self.heads:
+            raise InvalidValueError("need at least one set, one recipe and one head")
+        if len(set(set_label(s) for s in self.sets)) != len(self.sets):
+            raise InvalidValueError(f"set names must be distinct: {list(self.sets)}")
+        if PROBE_KEY in self.sets:
+            raise InvalidValueError(f"{PROBE_KEY!r} names the probes, not a training set")
+        if not 0 < self.test_fraction < 1:
+            raise InvalidValueError("test_fraction must be in (0, 1)")
+
+    def n_fits(self) -> int:
+        return len(self.sets) * len(self.recipes) * len(self.heads)
+
+
+def make_config(settings: Mapping[str, Any] | None = None) -> RmRecipesConfig:
+    """The defaults with ``settings`` (e.g. the options a user typed) over them; a bad setting is a clear error."""
+    known = {f.name for f in fields(RmRecipesConfig)}
+    unknown = sorted(set(settings or {}) - known)
+    if unknown:
+        raise RewardlabError(f"unknown study settings {unknown}; known: {', '.join(sorted(known))}")
+    try:
+        return replace(RmRecipesConfig(), **dict(settings or {}))
+    except (TypeError, ValueError) as exc:
+        raise RewardlabError(f"bad study settings: {exc}") from None
+
+
+# ---------------------------------------------------------------------- data
+def set_label(source: str) -> str:
+    """A set's name in tables: the registered name, or a file's name without its extension."""
+    return source if source == ALPACA or source in REGISTRY or not Path(source).exists() else Path(source).stem
+
+
+def load_set(source: str, config: RmRecipesConfig) -> FeedbackDataset:
+    """A training set: the AlpacaEval judge preferences simulated noiselessly (β = ∞) from the candidate pools,
+    same-prompt pairs with a fixed seed, as `rewardlab simulate alpaca-eval --beta inf` makes them; otherwise a
+    registered dataset or a feedback file (`load_source`)."""
+    if source == ALPACA:
+        excluded = set(config.alpaca_exclude_sources)
+        pools = [s.without_sources(excluded) for s in load_candidates("alpaca-eval", config.limit)]
+        pairs = config.alpaca_pairs if config.limit is None else min(config.alpaca_pairs, config.limit)
+        return simulate_comparisons(pools, pairs, SimulatedAnnotator("alpaca-judge", beta=math.inf),
+                                    pairing="same-prompt", seed=config.seed, name=ALPACA)
+    dataset = load_source(source, limit=config.limit)
+    dataset.name = set_label(source)
+    return dataset
+
+
+def load_probe(source: str) -> FeedbackDataset:
+    """The bias probes: a registered dataset, or an EvalBiasBench-format file."""
+    return REGISTRY[source].load() if source in REGISTRY else read_evalbiasbench(source)
+
+
+@dataclass(frozen=True)
+class PairSet:
+    """Comparisons every model is scored on, in one order, with what length sees of them."""
+
+    ids: list[tuple[str, str, str]]  # (prompt id, response a, response b)
+    group: np.ndarray  # prompt group (normalized prompt text) of each pair
+    groups_of: list[frozenset[str]]  # every prompt group a pair touches (cross-prompt pairs touch two)
+    target: np.ndarray
+    length_a: np.ndarray
+    length_b: np.ndarray
+    bias: np.ndarray  # the probe's bias type per pair ("" outside the probe)
+
+    @classmethod
+    def of(cls, dataset: FeedbackDataset) -> PairSet:
+        comps = dataset.comparisons
+        groups = dataset.prompt_groups()
+        return cls([(c.prompt_id, c.a, c.b) for c in comps], np.array([groups[c.prompt_id] for c in comps]),
+                   [frozenset(groups[p] for p in dataset.prompts_of(c)) for c in comps],
+                   np.array([OUTCOME_TARGET[c.outcome] for c in comps], dtype=np.float64),
+                   response_lengths(dataset, [c.a for c in comps]), response_lengths(dataset, [c.b for c in comps]),
+                   np.array([str(c.meta.get("bias", "")) for c in comps]))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, mask: np.ndarray) -> PairSet:
+        index = np.flatnonzero(mask)
+        return PairSet([self.ids[i] for i in index], self.group[index], [self.groups_of[i] for i in index],
+                       self.target[index], self.length_a[index], self.length_b[index], self.bias[index])
+
+    def unseen_by(self, train_groups: set[str]) -> np.ndarray:
+        """Pairs none of whose prompts is among a training set's prompt groups (sets may share prompts)."""
+        return np.array([not (g & train_groups) for g in self.groups_of], dtype=bool)
+
+
+@dataclass
+class SetSplit:
+    name: str
+    train: FeedbackDataset
+    test: PairSet
+    summary: dict[str, Any]
+
+
+def split_set(dataset: FeedbackDataset, config: RmRecipesConfig) -> SetSplit:
+    train, test = dataset.split(by="prompt", test_size=config.test_fraction, seed=config.seed)
+    pairs = PairSet.of(test)
+    whole = PairSet.of(dataset)
+    decided = whole.target != 0.5
+    longer_wins = ((whole.target == 1) & (whole.length_a > whole.length_b)) | \
+        ((whole.target == 0) & (whole.length_b > whole.length_a))
+    summary = {"pairs": len(dataset.comparisons), "prompts": len(dataset.prompts),
+               "train_pairs": len(train.comparisons), "train_prompts": len(train.prompts),
+               "test_pairs": len(pairs), "test_prompts": len(test.prompts),
+               "share_longer_wins": round(float(longer_wins[decided].mean()), 4) if decided.any() else None,
+               "median_length": float(np.median(np.concatenate([whole.length_a, whole.length_b]))) if len(whole) else None,
+               "notes": list(dataset.notes)}
+    return SetSplit(dataset.name, train, pairs, summary)
+
+
+# ---------------------------------------------------------------------- scoring
+def _round(e: Estimate | Mapping[str, Any]) -> dict[str, Any]:
+    d = e.as_dict() if isinstance(e, Estimate) else dict(e)
+    return {k: (round(v, 5) if isinstance(v, float) and math.isfinite(v) else v) for k, v in d.items()}
+
+
+def score_block(pairs: PairSet, head: LengthHead, fit_note: str, scores: Mapping[tuple[str, str], tuple[np.ndarray, np.ndarray]],
+                config: RmRecipesConfig) -> dict[str, Any]:
+    """One test block (a transfer, or the probes of one bias type): its length controls, and per model accuracy,
+    Δ vs the length-only control (paired), length-balanced accuracy and Spearman ρ(reward, length)."""
+    block: dict[str, Any] = {"pairs": len(pairs), "prompts": len(set(pairs.group.tolist()))}
+    if not len(pairs) or not (pairs.target != 0.5).any():
+        return {**block, "controls": None, "models": []}
+    lengths = PairLengths(pairs.length_a, pairs.length_b, pairs.target, head.score(pairs.length_a),
+                          head.score(pairs.length_b))
+    bootstrap = GroupBootstrap(pairs.group, n_resamples=config.n_resamples, seed=config.seed)
+    controls = length_controls(lengths, bootstrap, [head.weight], fit_note).as_dict()
+    block["controls"] = {k: _round(v) if isinstance(v, dict) else v for k, v in controls.items()}
+    ids_a, ids_b = [a for _, a, _ in pairs.ids], [b for _, _, b in pairs.ids]
+    models = []
+    for (recipe, kind), (score_a, score_b) in scores.items():
+        correct = pairwise_correct(score_a, score_b, pairs.target)
+        rho = reward_length_spearman(ids_a, ids_b, score_a, score_b, pairs.length_a, pairs.length_b)
+        audit = length_audit(score_a, score_b, lengths, bootstrap, rho)
+        models.append({"recipe": recipe, "head": kind, "accuracy": _round(bootstrap.mean(correct, pairs.target != 0.5)),
+                       "accuracy_minus_length_only": _round(audit.minus_length_only),
+                       "length_balanced_accuracy": _round(audit.balanced),
+                       "accuracy_longer_wins": _round(audit.longer_wins),
+                       "accuracy_shorter_wins": _round(audit.shorter_wins),
+                       "spearman_reward_length": round(audit.spearman, 4) if math.isfinite(audit.spearman) else None})
+    block["models"] = models
+    return block
+
+
+def encoder_speed(specs: Sequence[str], reference: str, texts: Sequence[str], total_texts: int) -> list[dict[str, Any]]:
+    """Embedding rate (texts/s, cache bypassed, model load apart) of each encoder on the same sample of the study's
+    texts, and the time embedding all ``total_texts`` once would take; included = within `ENCODER_BUDGET_SECONDS`."""
+    out = []
+    for spec in dict.fromkeys([reference, *specs]):
+        started = time.perf_counter()
+        encoder = make_encoder(spec)
+        encoder.encode(list(texts[:1]))  # loads the model
+        load = time.perf_counter() - started
+        _, stats = embed_texts(list(texts), encoder, use_cache=False)
+        rate = stats.unique / stats.seconds if stats.seconds > 0 else math.inf
+        estimate = total_texts / rate
+        out.append({"encoder": spec, "sample_texts": stats.unique, "load_seconds": round(load, 1),
+                    "texts_per_second": round(rate, 2), "study_texts": total_texts,
+                    "estimated_embed_seconds": round(estimate, 0), "budget_seconds": ENCODER_BUDGET_SECONDS,
+                    "fits_budget": bool(estimate <= ENCODER_BUDGET_SECONDS), "used": spec == reference})
+    return out
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo; else what `platform` says)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run_study(config: RmRecipesConfig, on_step: Callable[[str, int, int], None] | None = None,
+              on_embed_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Load, split and embed every set, fit every set × recipe × head, score every test block; the JSON record."""
+    from rewardlab.rewards.model import RewardModel  # torch loads only when the study runs
+
+    started = time.perf_counter()
+    encoder = make_encoder(config.encoder)
+    recipes = [RECIPES[name] for name in config.recipes]
+    modes = list(dict.fromkeys(r.features for r in recipes))
+    splits = {}
+    datasets = {}
+    for source in config.sets:
+        dataset = load_set(source, config)
+        datasets[dataset.name] = dataset
+        splits[dataset.name] = split_set(dataset, config)
+    probe = load_probe(config.probe) if config.probe else None
+    load_seconds = time.perf_counter() - started
+
+    every = [*datasets.values(), *([probe] if probe is not None else [])]
+    total_texts = len({t for d in every for t in dataset_texts(d)})
+    embed_started = time.perf_counter()
+    rows: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    for mode in modes:
+        for name, dataset in [*datasets.items(), *([(PROBE_KEY, probe)] if probe is not None else [])]:
+            rows[(name, mode)], _ = featurize_dataset(dataset, encoder, mode, cache_dir=config.cache_dir,
+                                                      on_progress=on_embed_progress)
+    embed_seconds = time.perf_counter() - embed_started
+
+    tests = {name: s.test for name, s in splits.items()}
+    probe_pairs = PairSet.of(probe) if probe is not None else None
+    if probe_pairs is not None:
+        tests[PROBE_KEY] = probe_pairs
+    features = {(name, mode): (np.stack([rows[(name, mode)][a] for _, a, _ in p.ids]),
+                               np.stack([rows[(name, mode)][b] for _, _, b in p.ids]))
+                for name, p in tests.items() if len(p) for mode in modes}
+
+    transfers, probe_results = [], []
+    fit_seconds, done = 0.0, 0
+    for train_name, split in splits.items():
+        head = fit_length_head_on(split.train)
+        fit_note = f"BT on the log-length difference, fitted on {train_name}'s training pairs"
+        scores: dict[str, dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]] = {name: {} for name in tests}
+        for recipe in recipes:
+            for kind in config.heads:
+                fit_started = time.perf_counter()
+                model = RewardModel.create(kind, encoder=encoder, features=recipe.features, seed=config.seed,
+                                           cache_dir=config.cache_dir, **recipe.model_params())
+                model.fit(split.train, feature_rows=rows[(train_name, recipe.features)])
+                fit_seconds += time.perf_counter() - fit_started
+                for name, p in tests.items():
+                    if len(p):
+                        x_a, x_b = features[(name, recipe.features)]
+                        scores[name][(recipe.name, kind)] = (np.asarray(model.predict(x_a), dtype=np.float64),
+                                                             np.asarray(model.predict(x_b), dtype=np.float64))
+                done += 1
+                if on_step:
+                    on_step(f"{train_name} {recipe.name} {kind}", done, config.n_fits())
+        train_groups = set(split.train.prompt_groups().values())
+        for name, p in tests.items():
+            unseen = p.unseen_by(train_groups) if len(p) else np.zeros(0, dtype=bool)
+            kept = {key: (a[unseen], b[unseen]) for key, (a, b) in scores[name].items()}
+            block = score_block(p.take(unseen), head, fit_note, kept, config)
+            common = {"train": train_name, "length_only_weight": round(head.weight, 5),
+                      "excluded_seen_prompts": int((~unseen).sum())}
+            if name != PROBE_KEY:
+                transfers.append({**common, "test": name, "cross": name != train_name, **block})
+                continue
+            result: dict[str, Any] = {**common, "overall": block, "by_bias": {}}
+            kept_pairs = p.take(unseen)
+            for bias in sorted(set(kept_pairs.bias.tolist())):
+                mask = kept_pairs.bias == bias
+                result["by_bias"][bias] = score_block(kept_pairs.take(mask), head, fit_note,
+                                                      {k: (a[mask], b[mask]) for k, (a, b) in kept.items()}, config)
+            probe_results.append(result)
+
+    speed_started = time.perf_counter()
+    speed = []
+    if config.speed_probe:
+        rng = np.random.default_rng(config.seed)
+        pool = sorted({t for d in datasets.values() for t in dataset_texts(d)})
+        sample = [pool[i] for i in rng.choice(len(pool), size=min(config.speed_probe_texts, len(pool)), replace=False)]
+        speed = encoder_speed(config.speed_probe, config.encoder, sample, total_texts)
+    record: dict[str, Any] = {
+        "kind": "rm-recipes",
+        "config": asdict(config),
+        "recipes": [{"name": r.name, "features": r.features, "head_params": dict(r.head_params), "augment": r.augment}
+                    for r in recipes],
+        "data": {name: s.summary for name, s in splits.items()},
+        "probe": None if probe is None else {
+            "name": config.probe, "pairs": len(probe.comparisons),
+            "bias_types": {b: int((probe_pairs.bias == b).sum()) for b in sorted(set(probe_pairs.bias.tolist()))}
+            if probe_pairs is not None else {}, "results": probe_results},
+        "transfers": transfers,
+        "encoder_speed": speed,
+    }
+    record.update(conclusions(record))
+    record["timing"] = {"total_seconds": round(time.perf_counter() - started, 1), "load_seconds": round(load_seconds, 1),
+                        "embed_seconds": round(embed_seconds, 1), "fit_seconds": round(fit_seconds, 1),
+                        "speed_probe_seconds": round(time.perf_counter() - speed_started, 1),
+                        "study_texts": total_texts}
+    record["machine"] = {"cpu": cpu_model(), "cores": os.cpu_count()}
+    return record
+
+
+# ---------------------------------------------------------------------- verdicts (from the record alone)
+def _mean(xs: Sequence[float | None]) -> float | None:
+    vals = [x for x in xs if x is not None and math.isfinite(x)]
+    return round(float(np.mean(vals)), 4) if vals else None
+
+
+def _value(e: Mapping[str, Any] | None) -> float | None:
+    v = (e or {}).get("value")
+    return v if isinstance(v, int | float) and math.isfinite(v) else None
+
+
+def combinations(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(recipe, head) in grid order: recipe order, then head order."""
+    return [(r["name"], h) for r in record["recipes"] for h in record["config"]["heads"]]
+
+
+def cells(record: Mapping[str, Any], recipe: str, head: str, cross: bool | None = True) -> list[dict[str, Any]]:
+    """The model's cells on transfers (cross-set only by default; None for all), each with the transfer's keys."""
+    return [{**m, "train": t["train"], "test": t["test"], "controls": t["controls"]}
+            for t in record["transfers"] if cross is None or t["cross"] == cross
+            for m in t["models"] if m["recipe"] == recipe and m["head"] == head]
+
+
+def _probe(record: Mapping[str, Any], recipe: str, head: str, bias: str | None) -> list[float | None]:
+    out = []
+    for result in (record.get("probe") or {}).get("results", []):
+        block = result["overall"] if bias is None else result["by_bias"].get(bias, {})
+        out += [_value(m["accuracy"]) for m in block.get("models", []) if m["recipe"] == recipe and m["head"] == head]
+    return out
+
+
+def summarize(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per recipe × head over the cross-set transfers: mean accuracy, mean Δ vs length-only, transfers whose Δ CI
+    excludes 0 above / below, min and mean length-balanced accuracy; in-set means; EvalBiasBench (mean over the
+    models of each training set) overall and on length bias."""
+    rows = []
+    for recipe, head in combinations(record):
+        cross, own = cells(record, recipe, head), cells(record, recipe, head, cross=False)
+        deltas = [m["accuracy_minus_length_only"] for m in cross]
+        balanced = [_value(m["length_balanced_accuracy"]) for m in cross]
+        finite = [b for b in balanced if b is not None]
+        rows.append({
+            "recipe": recipe, "head": head, "transfers": len(cross),
+            "mean_accuracy": _mean([_value(m["accuracy"]) for m in cross]),
+            "mean_delta": _mean([_value(d) for d in deltas]),
+            "delta_above": sum(1 for d in deltas if (d.get("ci_low") or -1) > 0),
+            "delta_below": sum(1 for d in deltas if (d.get("ci_high") or 1) < 0),
+            "min_balanced": round(min(finite), 4) if finite else None,
+            "mean_balanced": _mean(balanced),
+            "in_set_accuracy": _mean([_value(m["accuracy"]) for m in own]),
+            "in_set_delta": _mean([_value(m["accuracy_minus_length_only"]) for m in own]),
+            "probe_overall": _mean(_probe(record, recipe, head, None)),
+            "probe_length": _mean(_probe(record, recipe, head, LENGTH_BIAS)),
+        })
+    return rows
+
+
+def select_default(summary: Sequence[Mapping[str, Any]], tie: float = SELECTION_TIE) -> dict[str, Any]:
+    """`SELECTION_RULE` applied to `summarize` rows (in grid order): the chosen combination and the ranking."""
+    scored = [(i, r) for i, r in enumerate(summary) if r.get("mean_balanced") is not None]
+    if not scored:
+        return {"rule": SELECTION_RULE, "chosen": None, "ranking": []}
+    best = max(r["mean_balanced"] for _, r in scored)
+
+    def key(item: tuple[int, Mapping[str, Any]]) -> tuple[int, float, float, int]:
+        i, r = item
+        tied = r["mean_balanced"] >= best - tie - 1e-12
+        delta = r["mean_delta"] if r.get("mean_delta") is not None else -math.inf
+        return (0 if tied else 1, -delta if tied else 0.0, -r["mean_balanced"], i)
+
+    ranking = [{"recipe": r["recipe"], "head": r["head"], "mean_balanced": r["mean_balanced"],
+                "mean_delta": r.get("mean_delta"), "tied_for_best": r["mean_balanced"] >= best - tie - 1e-12}
+               for _, r in sorted(scored, key=key)]
+    return {"rule": SELECTION_RULE, "chosen": {"recipe": ranking[0]["recipe"], "head": ranking[0]["head"]},
+            "ranking": ranking}
+
+
+def check_targets(record: Mapping[str, Any], recipe: str, head: str) -> list[dict[str, Any]]:
+    """The targets for one combination: met (True / False; None when nothing to judge) and the evidence."""
+    cross = cells(record, recipe, head)
+    longer = [m for m in cross if (_value((m["controls"] or {}).get("length_only")) or 0) > 0.5]
+    beaten = [m for m in longer if (m["accuracy_minus_length_only"].get("ci_low") or -1) > 0]
+    balanced = [(m, _value(m["length_balanced_accuracy"])) for m in cross]
+    low = [f"{m['train']}→{m['test']} {b:.3f}" for m, b in balanced if b is not None and b < TARGETS["balanced"]]
+    undefined = sum(1 for _, b in balanced if b is None)
+    out = [
+        {"target": "beats the length-only control (Δ CI excludes 0) on every cross-set transfer where length-only "
+                   "scores above .5",
+         "met": (len(beaten) == len(longer)) if longer else None,
+         "evidence": f"{len(beaten)} of {len(longer)} such transfers"
+                     + (f"; not on {', '.join(m['train'] + '→' + m['test'] for m in longer if m not in beaten)}"
+                        if len(beaten) < len(longer) else "")},
+        {"target": f"length-balanced accuracy ≥ {TARGETS['balanced']:.2f} on every cross-set transfer",
+         "met": (not low and undefined == 0) if cross else None,
+         "evidence": f"{len(cross) - len(low) - undefined} of {len(cross)} transfers"
+                     + (f"; below on {', '.join(low)}" if low else "") + (f"; {undefined} undefined" if undefined else "")},
+    ]
+    for key, bias, label in (("probe_length", LENGTH_BIAS, "on the length-bias probes"),
+                             ("probe_overall", None, "overall")):
+        values = _probe(record, recipe, head, bias)
+        mean = _mean(values)
+        each = [v for v in values if v is not None]
+        out.append({"target": f"EvalBiasBench accuracy {label} ≥ {TARGETS[key]:.2f} (mean over the training sets' models)",
+                    "met": None if mean is None else mean >= TARGETS[key],
+                    "evidence": "no probes" if mean is None else
+                    f"mean {mean:.3f}; {sum(1 for v in each if v >= TARGETS[key])} of {len(each)} models reach it"})
+    return out
+
+
+def factor_effects(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """For each factor of the grid: recipe twins that differ only in it, compared per head on the same cross-set
+    transfers (mean difference in length-balanced accuracy and in Δ vs length-only, and how often it helps)."""
+    recipes = {r["name"]: r for r in record["recipes"]}
+
+    def levels(r: Mapping[str, Any]) -> dict[str, Any]:
+        return {"features": r["features"], "length_debias": bool(r["head_params"].get("length_debias")),
+                "augment": r["augment"]}
+
+    baseline = {"features": "interaction", "length_debias": False, "augment": None}
+    out = []
+    for factor, base in baseline.items():
+        diffs_bal, diffs_delta = [], []
+        for name, r in recipes.items():
+            lv = levels(r)
+            if lv[factor] == base:
+                continue
+            twin = next((n for n, t in recipes.items() if levels(t) == {**lv, factor: base}), None)
+            if twin is None:
+                continue
+            for head in record["config"]["heads"]:
+                mine = {(m["train"], m["test"]): m for m in cells(record, name, head)}
+                for m in cells(record, twin, head):
+                    other = mine.get((m["train"], m["test"]))
+                    if other is None:
+                        continue
+                    a, b = _value(other["length_balanced_accuracy"]), _value(m["length_balanced_accuracy"])
+                    if a is not None and b is not None:
+                        diffs_bal.append(a - b)
+                    a, b = _value(other["accuracy_minus_length_only"]), _value(m["accuracy_minus_length_only"])
+                    if a is not None and b is not None:
+                        diffs_delta.append(a - b)
+        if diffs_bal or diffs_delta:
+            out.append({"factor": factor, "versus": base, "comparisons": len(diffs_bal),
+                        "mean_balanced_diff": _mean(diffs_bal), "balanced_helps": sum(1 for d in diffs_bal if d > 0),
+                        "mean_delta_diff": _mean(diffs_delta), "delta_helps": sum(1 for d in diffs_delta if d > 0)})
+    return out
+
+
+def conclusions(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Summary, the selection by `SELECTION_RULE`, the chosen default's targets and the factor effects."""
+    summary = summarize(record)
+    selection = select_default(summary)
+    chosen = selection["chosen"]
+    return {"summary": summary, "selection": selection, "factor_effects": factor_effects(record),
+            "targets": check_targets(record, chosen["recipe"], chosen["head"]) if chosen else []}
