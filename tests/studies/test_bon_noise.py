@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -13,7 +14,15 @@ from typer.testing import CliRunner
 from rewardlab.cli import app
 from rewardlab.data.candidates import CandidateSet, load_candidates
 from rewardlab.data.types import normalize_prompt
-from rewardlab.studies.bon_noise import BonNoiseConfig, label_utilities, run_study, split_candidates
+from rewardlab.evaluate.best_of_n import best_of_n
+from rewardlab.evaluate.bootstrap import GroupBootstrap
+from rewardlab.studies.bon_noise import BonNoiseConfig, label_utilities, length_rules_for_record, run_study, split_candidates
+from rewardlab.studies.bon_noise_length import (
+    length_rules_cell,
+    length_rules_reference,
+    pool_length_spearman,
+    study_length_rules,
+)
 
 
 def test_splits_never_share_a_prompt() -> None:
@@ -44,6 +53,49 @@ def test_config_rejects_an_ensemble_condition_outside_the_grid() -> None:
         BonNoiseConfig(learners=("clf-mlp",), ensemble_learners=("bt-mlp",))
     with pytest.raises(ValueError, match="pairing"):
         BonNoiseConfig(pairings=("diagonal",))
+
+
+def _tiny_pools() -> list[CandidateSet]:
+    """Two pools of 16 candidates, lengths 1..16: gold grows with length in the first, falls in the second."""
+    rng = np.random.default_rng(3)
+    pools = []
+    for sign in (1, -1):
+        gold = np.sort(rng.normal(size=16))[:: sign]
+        pools.append(CandidateSet(f"q{sign}", tuple("z" * k for k in range(1, 17)), gold))
+    return pools
+
+
+def _brute_force(gold_by_length: np.ndarray, n: int, longest: bool) -> float:
+    """Mean gold of the longest (or shortest) of every n-subset of a pool sorted by length: no estimator involved."""
+    picks = [gold_by_length[max(c) if longest else min(c)] for c in itertools.combinations(range(len(gold_by_length)), n)]
+    return float(np.mean(picks))
+
+
+def test_length_rules_match_a_brute_force_count() -> None:
+    pools = _tiny_pools()
+    rules = study_length_rules(pools, 16)
+    bootstrap = GroupBootstrap(np.arange(2), n_resamples=50, seed=0)
+    reference = length_rules_reference(rules, bootstrap, (1, 4, 16, "max"), paired=True)
+    for n in (1, 4, 16):
+        for rule, longest in (("longest", True), ("shortest", False)):
+            hand = np.mean([_brute_force(p.require_gold(), n, longest) for p in pools])
+            assert reference["n"][str(n)][rule]["value"] == pytest.approx(hand, abs=1e-5)
+            assert reference["curve"][rule][n - 1] == pytest.approx(hand, abs=1e-5)
+    assert reference["n"]["max"]["longest"]["value"] == pytest.approx((pools[0].gold[-1] + pools[1].gold[-1]) / 2, abs=1e-5)
+    assert reference["n"]["1"]["better_rule"] == "either"  # best-of-1 is a random pick for both rules
+    assert reference["unit"] == "characters" and reference["paired"] is True
+    # a "learner" whose scores are the lengths picks what "pick the longest" picks: Δ vs that rule is 0 and ρ is 1;
+    # its mirror image scores minus length: ρ = −1, and Δ is the shortest rule's gold minus the better rule's
+    for sign in (1, -1):
+        scores = [sign * np.arange(1.0, 17) for _ in pools]
+        rho = pool_length_spearman(pools, scores)
+        cell = length_rules_cell(best_of_n(pools, scores), rules, [rho, None], bootstrap, (4, 16, "max"))
+        assert cell["spearman_reward_length"]["value"] == pytest.approx(sign)
+        for n in ("4", "16", "max"):
+            better = reference["n"][n]["better_rule"]
+            own = reference["n"][n]["longest" if sign == 1 else "shortest"]["value"]
+            expected = own - reference["n"][n][better]["value"]
+            assert cell["n"][n]["gold_minus_better_rule"]["value"] == pytest.approx(expected, abs=2e-5)
 
 
 @pytest.fixture
@@ -80,6 +132,28 @@ def test_study_on_a_slice(alpaca_slice: None) -> None:
     (ensemble,) = [e for e in record["ensembles"] if e["beta"] == 1.0]
     assert set(ensemble["curves"]) == {"single", "mean", "min", "lcb"} and ensemble["members"] == 3
     assert {f["verdict"] for f in record["findings"]} <= {"reproduced", "not reproduced", "inconclusive"}
+    # the length rules, on the learners' pools and bootstrap; each learner's Δ vs the better one paired by prompt
+    rules = record["length_rules"]
+    assert rules["paired"] is True and set(rules["n"]) == {"1", "4", "16", "max"}
+    assert rules["n"]["1"]["longest"]["value"] == pytest.approx(record["reference"]["random"]["value"], abs=1e-5)
+    for row in record["grid"]:
+        for n in ("4", "16", "max"):
+            delta, rule = row["length_rules"]["n"][n]["gold_minus_better_rule"], rules["n"][n]
+            better = rule[rule["better_rule"]]["value"]
+            assert delta["value"] == pytest.approx(row["metrics"][n]["gold"]["value"] - better, abs=2e-5)
+            assert delta["ci_low"] <= delta["value"] <= delta["ci_high"]
+        assert -1 <= row["length_rules"]["spearman_reward_length"]["value"] <= 1
+    # an old record (no length rules) gets the same rules back from its config, with unpaired Δ
+    old = {k: v for k, v in record.items() if k != "length_rules"}
+    old["grid"] = [{k: v for k, v in row.items() if k != "length_rules"} for row in record["grid"]]
+    again = length_rules_for_record(old)
+    assert again["length_rules"]["n"] == rules["n"] and again["length_rules"]["paired"] is False
+    for row, new in zip(record["grid"], again["grid"]):
+        unpaired = new["length_rules"]["n"]["max"]["gold_minus_better_rule"]
+        assert unpaired["value"] == pytest.approx(row["length_rules"]["n"]["max"]["gold_minus_better_rule"]["value"],
+                                                  abs=2e-5)
+        assert "ci_low" not in unpaired and "spearman_reward_length" not in new["length_rules"]
+    assert "length_rules" not in old and "length_rules" not in old["grid"][0]  # the input is left as it was
 
 
 @pytest.mark.filterwarnings("ignore:.*exact repeats")

@@ -131,3 +131,42 @@ def test_report_without_ensembles(tmp_path: Path) -> None:
     md = write_report(build_report(record), tmp_path, record).read_text(encoding="utf-8")
     assert "gold_vs_kl.png" not in md and "## Ensembles" not in md
     assert (tmp_path / "figures" / "noise_grid.png").exists()
+
+
+def _with_length_rules(record: dict, paired: bool) -> dict:
+    """The synthetic record with length rules: pick-the-longest is the better rule at every n > 1."""
+    rules = {"unit": "characters", "paired": paired,
+             "n": {n: {"longest": _est(0.2 * k), "shortest": _est(0.01 * k), "better_rule": "either" if n == "1" else "longest"}
+                   for k, n in enumerate(NS, start=1)},
+             "curve": {"n": list(range(1, 21)), "kl": _curve(0.9)["kl"], "longest": _curve(0.6)["gold"],
+                       "shortest": [-0.01 * k for k in range(20)]}}
+    grid = []
+    for g in record["grid"]:
+        deltas = {n: {"gold_minus_better_rule": SIGNIFICANT if paired else {"value": -0.0456, "n": 40}} for n in NS}
+        own = {"n": deltas, **({"spearman_reward_length": _est(0.61, 0.05)} if paired else {})}
+        grid.append({**g, "length_rules": own})
+    return {**record, "grid": grid, "length_rules": rules}
+
+
+def test_length_rules_rows_paired_and_unpaired(tmp_path: Path) -> None:
+    plain = render_markdown(build_report(synthetic_record()))
+    assert "Length controls" not in plain and "pick the longest" not in plain  # an old record renders without them
+
+    paired = write_report(build_report(_with_length_rules(synthetic_record(), True)), tmp_path, None)
+    md = paired.read_text(encoding="utf-8")
+    assert "## Length controls: gold of a length-only pick" in md
+    assert ("| pick the longest | 0.200 [0.180, 0.220] | 0.400 [0.380, 0.420] | 0.600 [0.580, 0.620] "
+            "| 0.800 [0.780, 0.820] |") in md
+    assert "| better rule | either | longest | longest | longest |" in md
+    # one row per condition: gold@16, the better rule's gold@16, paired Δ (bold: its CI excludes 0), ..., ρ
+    first = synthetic_record()["grid"][0]
+    gold16 = first["metrics"]["16"]["gold"]
+    row = (f"| 1 | 100 | same-prompt | bt-mlp | {gold16['value']:.3f} [{gold16['ci_low']:.3f}, {gold16['ci_high']:.3f}] "
+           f"| 0.600 [0.580, 0.620] | **0.023 [0.011, 0.035]** |")
+    assert row in md and "0.610 [0.560, 0.660] |" in md and "Δ@max (paired)" in md
+    for name in ("bon_curves", "noise_grid"):
+        assert (tmp_path / "figures" / f"{name}.png").read_bytes().startswith(PNG_MAGIC)
+
+    unpaired = render_markdown(build_report(_with_length_rules(synthetic_record(), False)))
+    assert "Δ@16 (unpaired, no CI)" in unpaired and "**unpaired, without a CI**" in unpaired
+    assert "| 0.600 [0.580, 0.620] | -0.046 |" in unpaired and "**0.023" not in unpaired.split("## Length controls")[1]

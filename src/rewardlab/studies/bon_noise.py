@@ -33,11 +33,18 @@ from rewardlab.evaluate.best_of_n import (
     kl_best_of_n,
     summarize_best_of_n,
 )
-from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
+from rewardlab.evaluate.bootstrap import GroupBootstrap
 from rewardlab.optimize.selection import conservative_scores, soft_best_of_n_kl, soft_best_of_n_probs
 from rewardlab.rewards.features import featurize_dataset
 from rewardlab.rewards.model import RewardModel
 from rewardlab.studies.bon_noise_findings import findings
+from rewardlab.studies.bon_noise_length import (
+    length_rules_cell,
+    length_rules_reference,
+    pool_length_spearman,
+    rounded_estimate,
+    study_length_rules,
+)
 
 HEADLINE_NS: tuple[int | str, ...] = (1, 4, 16, "max")
 #: soft best-of-n temperatures, in units of each model's reward std over the test pool
@@ -170,11 +177,16 @@ def split_candidates(sets: Sequence[CandidateSet], test_fraction: float, seed: i
     return train, test
 
 
+def load_split(config: BonNoiseConfig) -> tuple[list[CandidateSet], list[CandidateSet], list[CandidateSet]]:
+    """(all, train, test) candidate pools: loaded without the excluded sources and split by prompt."""
+    sets = [s.without_sources(set(config.exclude_sources)) for s in load_candidates(config.candidates, config.limit_prompts)]
+    return (sets, *split_candidates(sets, config.test_fraction, config.split_seed))
+
+
 def prepare(config: BonNoiseConfig, encoder: Encoder, on_embed_progress: Callable[[int, int], None] | None = None
             ) -> StudyData:
     """Load and split the candidate pools and embed every candidate once, so all of the study's fits share the feature rows."""
-    sets = [s.without_sources(set(config.exclude_sources)) for s in load_candidates(config.candidates, config.limit_prompts)]
-    train, test = split_candidates(sets, config.test_fraction, config.split_seed)
+    sets, train, test = load_split(config)
     started = time.perf_counter()
     rows, _ = featurize_dataset(candidates_dataset(sets), encoder, config.features, on_progress=on_embed_progress)
     test_ids = [rid for s in test for rid in s.response_ids()]
@@ -193,6 +205,7 @@ class ConditionRun:
     soft_gold: np.ndarray
     label_accuracy: float
     fit_seconds: float
+    length_spearman: np.ndarray | None = None  # (prompts,): ρ(score, length) within each test pool, NaN where undefined
 
 
 def soft_curve(data: StudyData, scores: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +253,8 @@ def run_study(config: BonNoiseConfig, on_step: Callable[[str, int, int], None] |
             flat, seconds = fit_and_score(kind, seed, train_data, data, config, encoder)
             scores = data.split_scores(flat)
             runs.grid.setdefault((beta, budget, pairing, kind), []).append(
-                ConditionRun(best_of_n(data.test, scores), *soft_curve(data, scores), accuracy, seconds))
+                ConditionRun(best_of_n(data.test, scores), *soft_curve(data, scores), accuracy, seconds,
+                             pool_length_spearman(data.test, scores)))
             if budget == config.ensemble_budget and pairing == config.ensemble_pairing and seed == 0 \
                     and kind in config.ensemble_learners:
                 members = [flat]
@@ -260,8 +274,7 @@ def run_study(config: BonNoiseConfig, on_step: Callable[[str, int, int], None] |
 
 
 # ---------------------------------------------------------------------- summaries
-def _estimate(e: Estimate) -> dict[str, float | int]:
-    return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in e.as_dict().items()}
+_estimate = rounded_estimate
 
 
 def _curve(result: BestOfNResult) -> dict[str, list[float]]:
@@ -307,8 +320,37 @@ def summarize_study(config: BonNoiseConfig, data: StudyData, runs: StudyRuns) ->
         "paired": paired_differences(config, averaged, bootstrap),
         "ensembles": ensemble_comparisons(config, data, runs, bootstrap),
     }
+    rules = study_length_rules(data.test, reference.max_n)
+    record["length_rules"] = length_rules_reference(rules, bootstrap, HEADLINE_NS, paired=True)
+    for cell, (cell_key, cell_runs) in zip(grid, runs.grid.items()):  # grid was built in this order
+        cell["length_rules"] = length_rules_cell(averaged[cell_key], rules, [r.length_spearman for r in cell_runs],
+                                                 bootstrap, HEADLINE_NS)
     record["findings"] = findings(record)
     return record
+
+
+def length_rules_for_record(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` (a results.json from before the length rules were part of the study) with the length rules added:
+    the pools are loaded and split again from its config, which needs no model. A record keeps only the learners'
+    mean gold, not their per-prompt picks, so each cell's Δ vs the better rule is the difference of the two means:
+    unpaired, with no CI (``length_rules.paired`` is false). A new run pairs it by prompt."""
+    config = make_config({k: tuple(v) if isinstance(v, list) else v for k, v in record["config"].items()})
+    _, _, test = load_split(config)
+    if len(test) != record["data"]["test_prompts"]:
+        raise DataError(f"the split gives {len(test)} test prompts but the record has {record['data']['test_prompts']}: "
+                        "the candidate data has changed since the run", source=config.candidates)
+    max_n = len(record["reference"]["oracle_curve"]["gold"])
+    bootstrap = GroupBootstrap(np.arange(len(test)), n_resamples=config.n_resamples, seed=config.split_seed)
+    reference = length_rules_reference(study_length_rules(test, max_n), bootstrap, HEADLINE_NS, paired=False)
+    grid = []
+    for cell in record["grid"]:
+        deltas = {}
+        for n, rules in reference["n"].items():
+            gold = cell["metrics"][n]["gold"]
+            better = max(rules["longest"]["value"], rules["shortest"]["value"])
+            deltas[n] = {"gold_minus_better_rule": {"value": round(gold["value"] - better, 5), "n": gold["n"]}}
+        grid.append({**cell, "length_rules": {"n": deltas}})
+    return {**record, "grid": grid, "length_rules": reference}
 
 
 def paired_differences(config: BonNoiseConfig, averaged: dict[tuple[float, int, str, str], BestOfNResult],

@@ -15,6 +15,8 @@ from rewardlab.report import Figure, Report, Section, Table, difference, estimat
 
 HEADLINE_NS = ("1", "4", "16", "max")
 AGGREGATES = ("single", "mean", "min", "lcb")
+RULE_NS = ("16", "max")  # where the learners are read against the length rules
+RULES = {"longest": "pick the longest", "shortest": "pick the shortest"}
 CAPTIONS = {"bon_curves": "Best-of-n gold vs n", "gold_vs_kl": "Over-optimization: gold vs KL(BoN), ensembles",
             "soft_bon": "Soft best-of-n: gold vs KL", "noise_grid": "Gold at n = max vs label noise β"}
 
@@ -98,6 +100,44 @@ def _ensembles(record: dict) -> Table:
     return Table(header, rows)
 
 
+def _length_rules(record: dict) -> list[Any]:
+    """The rules' gold at the headline n, then each condition's gold beside the better rule's and the Δ."""
+    rules = record["length_rules"]
+    paired = rules.get("paired", False)
+    by_n = rules.get("n", {})
+    reference = Table(["rule"] + [f"gold@{n}" for n in HEADLINE_NS],
+                      [[label] + [estimate(by_n.get(n, {}).get(rule)) for n in HEADLINE_NS] for rule, label in RULES.items()]
+                      + [["better rule"] + [by_n.get(n, {}).get("better_rule", "—") for n in HEADLINE_NS]])
+    header = ["β", "budget", "pairing", "learner"]
+    for n in RULE_NS:
+        header += [f"gold@{n}", f"better rule@{n}", f"Δ@{n} ({'paired' if paired else 'unpaired, no CI'})"]
+    header += ["Spearman(reward, length)"]
+    rows = []
+    for g in record.get("grid", []):
+        own = g.get("length_rules", {})
+        row = [f"{g['beta']:g}", str(g["budget"]), g["pairing"], g["learner"]]
+        for n in RULE_NS:
+            rule = by_n.get(n, {})
+            better = rule.get(rule.get("better_rule") if rule.get("better_rule") in RULES else "longest")
+            delta = own.get("n", {}).get(n, {}).get("gold_minus_better_rule")
+            row += [estimate(g.get("metrics", {}).get(n, {}).get("gold")), estimate(better),
+                    difference(delta) if paired else (number(delta.get("value")) if delta else "—")]
+        rows.append(row + [estimate(own.get("spearman_reward_length"))])
+    if paired:
+        how = ("Δ = the learner's pick minus the better rule's, paired over test prompts (same resamples); **bold**: "
+               "the 95% CI excludes 0. Spearman(reward, length): mean over test pools of ρ between the learned reward "
+               "and length, each pool's ρ averaged over seeds.")
+    else:
+        how = ("The rules were added to this record after its run, from its config and candidate pools (no model "
+               "needed: `bon_noise.length_rules_for_record`). The record keeps only each learner's mean gold, not its "
+               "per-prompt picks, so Δ is the difference of the two means: **unpaired, without a CI**, and there is no "
+               "Spearman(reward, length). A new run of the study pairs Δ by prompt.")
+    return [f"Best-of-n with length (in {rules.get('unit', 'characters')}) as the only proxy, on the same test pools "
+            "and the same unbiased estimator as the learners: of the n drawn, pick the longest or the shortest (ties "
+            "at random). The better rule is chosen on these test prompts, which favours it a little. A learner that "
+            "does not beat it has, for best-of-n, learned no more than length.", reference, how, Table(header, rows)]
+
+
 def build_report(record: dict) -> Report:
     """The report: protocol, findings, headline / paired / ensemble tables with CIs, reference, figures, timing."""
     ref = record.get("reference", {})
@@ -111,6 +151,8 @@ def build_report(record: dict) -> Report:
                 ["Paired over test prompts (same labels for learner comparisons). **Bold**: the 95% CI excludes 0.",
                  _paired(record)]),
     ]
+    if record.get("length_rules"):
+        sections.append(Section("Length controls: gold of a length-only pick", _length_rules(record)))
     if record.get("ensembles"):
         first = record["ensembles"][0]
         sections.append(Section("Ensembles and over-optimization", [
@@ -159,6 +201,10 @@ def _bon_curves(plt: Any, record: dict, soft: bool) -> Any:
         if not soft:
             oracle = _arr(ref.get("oracle_curve", {}).get("gold"))
             ax.plot(np.arange(1, len(oracle) + 1), oracle, color="black", linestyle=":", label="oracle")
+            rules = record.get("length_rules", {}).get("curve", {})
+            for rule, style in (("longest", "-."), ("shortest", (0, (1, 3)))):
+                if rules.get(rule):
+                    ax.plot(_arr(rules["n"]), _arr(rules[rule]), color="grey", linestyle=style, label=RULES[rule])
             ax.set_xscale("log")
         random = ref.get("random", {}).get("value")
         if random is not None and math.isfinite(random):
@@ -204,6 +250,9 @@ def _noise_grid(plt: Any, record: dict) -> Any:
     index, betas, learners = _grid_index(record), _levels(record, "beta"), _levels(record, "learner")
     budgets, pairings = _levels(record, "budget"), _levels(record, "pairing")
     oracle_max = record.get("reference", {}).get("oracle", {}).get("max", {}).get("value")
+    rules_max = record.get("length_rules", {}).get("n", {}).get("max", {})
+    rule_name = rules_max.get("better_rule") if rules_max.get("better_rule") in RULES else "longest"
+    rule_max = rules_max.get(rule_name, {}).get("value")
     fig, axes = _panels(plt, len(pairings), len(budgets), sharey=True)
     for row, pairing in enumerate(pairings):
         for col, budget in enumerate(budgets):
@@ -217,6 +266,8 @@ def _noise_grid(plt: Any, record: dict) -> Any:
                 ax.errorbar(jitter, v, yerr=yerr, marker="o", markersize=3, capsize=2, label=learner)
             if oracle_max is not None and math.isfinite(oracle_max):
                 ax.axhline(oracle_max, color="black", linestyle=":", linewidth=0.8, label="oracle")
+            if rule_max is not None and math.isfinite(rule_max):
+                ax.axhline(rule_max, color="grey", linestyle="-.", linewidth=0.8, label=RULES[rule_name])
             ax.set_xscale("log")
             ax.set_title(f"budget {budget}, {pairing}", fontsize=9)
             ax.set_xlabel("β (label noise: small = noisy)")

@@ -8,10 +8,13 @@ Then fit, on the same frozen-encoder features:
 - ``bt``: Bradley-Terry on the training prompts' pairs (it sees chosen *and* rejected: the reference);
 - ``demo-vs-base``: discriminator, demonstrations vs base samples;
 - ``sft-vs-base``: discriminator, fine-tuned-policy samples vs base samples;
-- ``length``: "the longer response wins", the bias a sceptic checks first.
+- ``length``: "the longer response wins", the bias a sceptic checks first; ``shorter``: "the shorter one wins";
+- ``length-only``: Bradley-Terry on log-length alone, fitted on the training prompts' pairs (`fit_length_head_on`).
 
 and score every held-out pair: accuracy = how often the chosen response gets the higher reward, with
-a prompt-cluster bootstrap CI, and paired differences against ``bt`` on the same resamples.
+a prompt-cluster bootstrap CI, and paired differences against ``bt`` on the same resamples. Each learned reward is
+also read against length (`rewardlab.evaluate.length_controls`): its accuracy minus the length-only head's (paired),
+its length-balanced accuracy, and the Spearman correlation of its reward with length over the held-out responses.
 
 Samples and the fine-tuned policy are cached in the output folder and reused when their settings
 match, since sampling is the slow part on a CPU.
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +36,17 @@ from rewardlab.data.hh_rlhf import chat_turns, read_hh_rlhf
 from rewardlab.data.registry import shared_data_dir
 from rewardlab.embed.base import DEFAULT_ENCODER
 from rewardlab.evaluate.bootstrap import GroupBootstrap
+from rewardlab.evaluate.length_controls import (
+    PairLengths,
+    fit_length_head_on,
+    length_audit,
+    length_controls,
+    response_lengths,
+    reward_length_spearman,
+)
 from rewardlab.evaluate.pairwise import pairwise_correct
 from rewardlab.optimize.sft import SftConfig
-from rewardlab.report import Report, Section, Table, estimate, number
+from rewardlab.report import Report, Section, Table, difference, estimate, number
 from rewardlab.rewards.demonstrations import Sample, train_demonstration_reward
 from rewardlab.rewards.model import RewardModel
 from rewardlab.rewards.training_set import OUTCOME_TARGET
@@ -221,38 +232,63 @@ def run_study(config: DemoRewardConfig, out: Path, on_stage: Stage | None = None
 
     clock = time.perf_counter()
     stage(f"scoring {len(test.comparisons)} held-out pairs")
-    target = np.array([OUTCOME_TARGET[c.outcome] for c in test.comparisons])
-    groups = test.prompt_groups()
-    bootstrap = GroupBootstrap(np.array([groups[c.prompt_id] for c in test.comparisons]), config.bootstrap, config.seed)
-    decided = target != 0.5
-    correct: dict[str, np.ndarray] = {}
-    for name, model in models.items():
-        a, b = held_out_scores(model, test)
-        correct[name] = pairwise_correct(a, b, target)
-    length_a = np.array([len(test.responses[c.a].text) for c in test.comparisons], float)
-    length_b = np.array([len(test.responses[c.b].text) for c in test.comparisons], float)
-    correct["length"] = pairwise_correct(length_a, length_b, target)
+    scored = held_out_accuracy({name: held_out_scores(model, test) for name, model in models.items()}, train, test,
+                               config.bootstrap, config.seed)
     timing["score"] = time.perf_counter() - clock
-
-    accuracy = {name: bootstrap.mean(c, decided) for name, c in correct.items()}
-    versus_bt = {name: bootstrap.mean(c - correct["bt"], decided) for name, c in correct.items() if name != "bt"}
-    sft_vs_demo = bootstrap.mean(correct["sft-vs-base"] - correct["demo-vs-base"], decided)
     timing["total"] = time.perf_counter() - started
     record = {
         "kind": "demo-reward",
         "config": {**asdict(config), "data": str(config.data_path())},
         "data": {"train_prompts": len(train.prompts), "train_pairs": len(train.comparisons), "demonstrations": len(demos),
-                 "test_prompts": len(test.prompts), "test_pairs": int(decided.sum()), "notes": dataset.notes},
+                 "test_prompts": len(test.prompts), "test_pairs": scored.pop("test_pairs"), "notes": dataset.notes},
         "policy_samples": {"base": _sample_stats(base), "sft": _sample_stats(sft), "demonstrations": _sample_stats(demos)},
         "sft": {k: sft_info[k] for k in ("trainable_parameters", "examples") if k in sft_info}
         | {"loss_first": sft_info["losses"][0], "loss_last": float(np.mean(sft_info["losses"][-5:]))},
-        "accuracy": {k: v.as_dict() for k, v in accuracy.items()},
-        "minus_bt": {k: v.as_dict() for k, v in versus_bt.items()},
-        "sft_minus_demo": sft_vs_demo.as_dict(),
+        **scored,
         "examples": {"base": [asdict(s) for s in base[:3]], "sft": [asdict(s) for s in sft[:3]]},
         "timing_seconds": {k: round(v, 1) for k, v in timing.items()},
     }
     return record
+
+
+#: how the length-only head was fitted, as `LengthControls.length_only_fit` records it
+LENGTH_ONLY_FIT = "training prompts' pairs"
+
+
+def held_out_accuracy(scores: Mapping[str, tuple[np.ndarray, np.ndarray]], train: FeedbackDataset,
+                      test: FeedbackDataset, draws: int, seed: int) -> dict[str, Any]:
+    """Accuracy on ``test``'s pairs of each reward's (side a, side b) scores beside the length rules (longer wins,
+    shorter wins, the length-only head fitted on ``train``'s pairs), differences against ``bt`` (when scored) and
+    sft-vs-base minus demo-vs-base (when both are), and each reward's length audit; all on one prompt bootstrap, so
+    every difference is paired. Returns the record's entries, and ``test_pairs``: the decided pairs counted."""
+    comparisons = test.comparisons
+    target = np.array([OUTCOME_TARGET[c.outcome] for c in comparisons])
+    groups = test.prompt_groups()
+    bootstrap = GroupBootstrap(np.array([groups[c.prompt_id] for c in comparisons]), draws, seed)
+    decided = target != 0.5
+    ids_a, ids_b = [c.a for c in comparisons], [c.b for c in comparisons]
+    length_a, length_b = response_lengths(test, ids_a), response_lengths(test, ids_b)
+    head = fit_length_head_on(train)
+    pairs = PairLengths(length_a, length_b, target, head.score(length_a), head.score(length_b))
+    correct = {name: pairwise_correct(a, b, target) for name, (a, b) in scores.items()}
+    correct["length"] = pairwise_correct(length_a, length_b, target)
+    correct["shorter"] = pairwise_correct(-length_a, -length_b, target)
+    correct["length-only"] = pairs.length_only_correct()
+    audit = {name: length_audit(a, b, pairs, bootstrap,
+                                reward_length_spearman(ids_a, ids_b, a, b, length_a, length_b)).as_dict()
+             for name, (a, b) in scores.items()}
+    out: dict[str, Any] = {
+        "test_pairs": int(decided.sum()),
+        "accuracy": {name: bootstrap.mean(c, decided).as_dict() for name, c in correct.items()},
+    }
+    if "bt" in correct:
+        out["minus_bt"] = {name: bootstrap.mean(c - correct["bt"], decided).as_dict()
+                           for name, c in correct.items() if name != "bt"}
+    if "sft-vs-base" in correct and "demo-vs-base" in correct:
+        out["sft_minus_demo"] = bootstrap.mean(correct["sft-vs-base"] - correct["demo-vs-base"], decided).as_dict()
+    out["length_controls"] = length_controls(pairs, bootstrap, [head.weight], LENGTH_ONLY_FIT).as_dict()
+    out["length_audit"] = audit
+    return out
 
 
 def _sample_stats(samples: Sequence[Sample]) -> dict[str, float]:
@@ -262,7 +298,9 @@ def _sample_stats(samples: Sequence[Sample]) -> dict[str, float]:
 
 SOURCES = {"demo-vs-base": "{demonstrations} demonstrations vs base samples",
            "sft-vs-base": "samples of the policy fine-tuned on them vs base samples",
-           "length": "nothing (longer wins)"}
+           "length": "nothing (longer wins)",
+           "shorter": "nothing (shorter wins)",
+           "length-only": "log-length of the {train_pairs} training pairs (BT, one weight)"}
 
 
 def build_report(record: dict[str, Any]) -> Report:
@@ -271,12 +309,15 @@ def build_report(record: dict[str, Any]) -> Report:
     data, cfg, accuracy = record["data"], record["config"], record["accuracy"]
     rows = [["bt", f"{data['train_pairs']} pairs (chosen + rejected)", estimate(accuracy["bt"]), "—"]]
     rows += [[name, what.format(**data), estimate(accuracy[name]), estimate(record["minus_bt"][name])]
-             for name, what in SOURCES.items()]
+             for name, what in SOURCES.items() if name in accuracy]  # a record from before the length-only rows
     results = Section("Held-out pairwise accuracy", [
         Table(["reward", "learns from", "held-out pairwise accuracy [95% CI]", "minus BT (paired)"], rows),
         f"{data['test_pairs']} held-out pairs over {data['test_prompts']} prompts (split by prompt, seed {cfg['seed']}); "
         f"CIs resample prompts ({cfg['bootstrap']} draws). sft-vs-base minus demo-vs-base: "
         f"{estimate(record['sft_minus_demo'])}."])
+    sections = [results]
+    if "length_audit" in record:
+        sections.append(_length_section(record))
     samples, sft = record["policy_samples"], record["sft"]
     policy = Section("What the discriminators saw", [
         Table(["side", "responses", "mean characters"],
@@ -288,4 +329,27 @@ def build_report(record: dict[str, Any]) -> Report:
     timing = Section("Timing", ["\n".join(f"- {name.replace('_', ' ')}: {number(float(seconds), 1)} s"
                                           for name, seconds in record["timing_seconds"].items())])
     return Report("Rewards from demonstrations alone vs Bradley-Terry",
-                  [results, policy, timing], settings=cfg, filename="results.md")
+                  [*sections, policy, timing], settings=cfg, filename="results.md")
+
+
+def _length_section(record: dict[str, Any]) -> Section:
+    """Each learned reward read against length: Δ vs the length-only head (paired), accuracy on the pairs where the
+    chosen response is the longer / the shorter one and their mean, and Spearman(reward, length)."""
+    controls = record["length_controls"]
+    rows = []
+    for name, audit in record["length_audit"].items():
+        rho = audit["spearman_reward_length"]
+        rows.append([name, difference(audit["accuracy_minus_length_only"]), estimate(audit["accuracy_longer_wins"]),
+                     estimate(audit["accuracy_shorter_wins"]), estimate(audit["length_balanced_accuracy"]),
+                     f"{number(rho['value'])} (n = {rho['n_responses']})"])
+    weights = ", ".join(number(float(w)) for w in controls["length_only_weights"])
+    return Section("Length controls", [
+        Table(["reward", "minus length-only (paired)", "chosen is longer", "chosen is shorter",
+               "length-balanced accuracy", "Spearman(reward, length)"], rows),
+        f"Length in {controls['unit']}. The length-only head is r = w · log(1 + length), fitted on the "
+        f"{controls['length_only_fit']} (w = {weights}; w > 0: longer wins): "
+        f"{estimate(controls['length_only'])} held-out accuracy. Of the decided held-out pairs, the chosen response is "
+        f"the longer one in {controls['pairs_longer_wins']} and the shorter one in {controls['pairs_shorter_wins']}; "
+        f"{controls['pairs_equal_length_excluded']} of equal length are left out of the length-balanced accuracy (the "
+        "mean of the two columns before it). **Bold**: the paired 95% CI excludes 0. Spearman: over the distinct "
+        "held-out responses a reward scored."])
