@@ -24,6 +24,7 @@ from rewardlab.cli.options import (
 )
 from rewardlab.generate.base import CANDIDATE_SAMPLING, Generator
 from rewardlab.generate.factory import local_generator, make_generator
+from rewardlab.serve.limits import GenerateLimits
 
 generate_app = typer.Typer(no_args_is_help=True, help="Sample candidate responses from an LLM; serve a local model.")
 
@@ -75,19 +76,33 @@ def run(
 
 
 @generate_app.command("serve")
+@config_defaults(GenerateLimits)
 def serve(
     model: ModelOpt = None,
     gguf: GgufOpt = None,
     host: Annotated[str, typer.Option(help="Interface to bind; the default keeps the server on this machine.")] = "127.0.0.1",
     port: int = 8001,
     model_name: Annotated[str | None, typer.Option(help="The model id clients use (default: local:<file>).")] = None,
+    api_key: Annotated[str | None, typer.Option(
+        envvar="REWARDLAB_GENERATE_API_KEY", show_default=False,
+        help="Require Authorization: Bearer <key> on every request (default: no key).")] = FROM_CONFIG,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Most max_tokens a request may ask for.")] = FROM_CONFIG,
+    max_n: Annotated[int, typer.Option(min=1, help="Most samples (n) a request may ask for.")] = FROM_CONFIG,
+    request_timeout: Annotated[float, typer.Option(
+        min=0.001, help="Seconds a request may take from its arrival, waiting for the model included; past them "
+                        "it gets a 504 and its sampling stops.")] = FROM_CONFIG,
+    max_body_bytes: Annotated[int, typer.Option(min=1, help="Largest request body, counted as it arrives.")]
+    = FROM_CONFIG,
 ) -> None:
     """Serve a local model as an OpenAI-compatible API (/v1/chat/completions, /v1/models)."""
     from rewardlab.generate.server import serve as run_server
 
     with user_errors():
+        limits = GenerateLimits(api_key=api_key or None, max_body_bytes=max_body_bytes, max_tokens=max_tokens,
+                                max_n=max_n, request_timeout=request_timeout)
         generator = local_generator(model, gguf, batch_size=1)
         console.print(f"loading {generator.id} …", highlight=False)
         generator.load()
-        out.print(f"{model_name or generator.id} on http://{host}:{port}/v1", highlight=False)
-        run_server(generator, host, port, model_name)
+        out.print(f"{model_name or generator.id} on http://{host}:{port}/v1"
+                  f"{' (API key required)' if limits.api_key else ''}", highlight=False)
+        run_server(generator, host, port, model_name, limits)

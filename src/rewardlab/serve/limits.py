@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 Scope = MutableMapping[str, Any]
@@ -95,3 +96,26 @@ class BodyLimit:
         except Exception:
             if not refused:
                 raise
+
+
+@dataclass(frozen=True)
+class GenerateLimits:
+    """What one request may ask of `rewardlab generate serve` (the CLI's options take their defaults from here).
+
+    ``request_timeout`` counts from the request's arrival, time spent waiting for the model included; a request
+    past it is answered 504 and its sampling stops at the next decoding step, so it cannot hold the model for
+    everyone else. ``api_key=None`` serves without one (the server binds 127.0.0.1 by default).
+    """
+
+    api_key: str | None = None
+    max_body_bytes: int = 1024 * 1024
+    max_tokens: int = 1024
+    max_n: int = 64
+    request_timeout: float = 90.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "max_tokens", "max_n"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if not self.request_timeout > 0:
+            raise ValueError(f"request_timeout must be > 0 seconds, not {self.request_timeout}")
