@@ -32,7 +32,9 @@ class DataError(RewardlabError):
         if field is not None:
             where.append(f"field '{field}'")
         prefix = ", ".join(where)
-        super().__init__(f"{prefix}: {message}" if prefix else message)
+        # a lone surrogate from the data would make the message itself unprintable: show it escaped instead
+        text = f"{prefix}: {message}" if prefix else message
+        super().__init__(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 class ModelError(RewardlabError):

@@ -98,6 +98,32 @@ class FeedbackDataset:
             raise UnknownIdError(f"{type(row).__name__} refers to unknown prompt id {pid!r}")
         self.table(_TABLE_OF_TYPE[type(row)]).append(row)
 
+    def duplicate_rows(self) -> dict[str, int]:
+        """Per feedback table, how many rows repeat an earlier row exactly (every field but ``meta``, which holds the
+        row number): 20 identical rows count 19. Tables without repeats are left out."""
+        counts: dict[str, int] = {}
+        for name in FEEDBACK_TABLES:
+            seen: set[tuple[Any, ...]] = set()
+            repeats = 0
+            for row in self.table(name):
+                key = tuple(getattr(row, f.name) for f in fields(row) if f.name != "meta")
+                if key in seen:
+                    repeats += 1
+                else:
+                    seen.add(key)
+            if repeats:
+                counts[name] = repeats
+        return counts
+
+    def note_duplicates(self, source: str) -> None:
+        """Add a note counting exact repeats (see `duplicate_rows`). They are kept: the same judgement given twice
+        can be real data (two sessions, an annotator asked again), so dropping them would change the data silently;
+        the note lets a user who knows they are copies remove them."""
+        for name, repeats in self.duplicate_rows().items():
+            self.notes.append(f"{source}: {repeats} {name} row(s) repeat an earlier row exactly (same ids, outcome or "
+                              "value, and annotator); kept, since repeated judgements can be real data — remove the "
+                              "copies first if they are duplicates")
+
     def table(self, name: str) -> list[Any]:
         """The rows of feedback table ``name`` (the list itself: appending adds to the dataset); unknown names are an error."""
         if name not in FEEDBACK_TABLES:

@@ -158,6 +158,9 @@ def load_feedback(
     Every row reader (HH, TRL, mapped) takes two row policies, "error" (stop, naming file, row and field) or "skip"
     (leave the row out, counted in ``notes``): ``on_empty`` for an empty response text, ``on_error`` for any other
     row it cannot read. rewardlab's own Parquet directories were checked when written and take neither.
+
+    Feedback rows that repeat an earlier row exactly are kept and counted in a note (see
+    `FeedbackDataset.note_duplicates`).
     """
     path = Path(path)
     check_policies(on_empty, on_error, path)
@@ -167,4 +170,6 @@ def load_feedback(
         raise DataError(f"unknown format {format!r}; choose from {', '.join(formats())}", source=path)
     if format == "auto":
         format = detect_format(path)
-    return READERS[format].read(path, ReadOptions(mapping, limit, on_empty, on_error))
+    dataset = READERS[format].read(path, ReadOptions(mapping, limit, on_empty, on_error))
+    dataset.note_duplicates(str(path))
+    return dataset

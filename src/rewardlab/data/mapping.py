@@ -8,6 +8,7 @@ gives ratings, ``response``+``correct`` gives correctness labels.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
@@ -23,6 +24,7 @@ from rewardlab.data.records import (
     iter_records,
     read_rows,
     require_text,
+    show_value,
 )
 from rewardlab.data.types import Comparison, Label, Outcome, Rating
 from rewardlab.errors import DataError
@@ -189,11 +191,11 @@ def _outcome(record: dict[str, Any], mapping: ColumnMapping, source: str, row: i
     raw = get_field(record, mapping.label, source=source, row=row)
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)
-    key = str(raw).strip().casefold()
+    key = _scalar_text(raw).strip().casefold()
     if key not in mapping.label_values:
         accepted = ", ".join(f"{k}->{v}" for k, v in mapping.label_values.items())
         raise DataError(
-            f"label value {raw!r} is not one of {accepted}; pass label values such as '0=a,1=b'",
+            f"label value {show_value(raw)} is not one of {accepted}; pass label values such as '0=a,1=b'",
             source=source,
             row=row,
             field=mapping.label,
@@ -205,7 +207,11 @@ def _optional_str(record: dict[str, Any], column: str | None, source: str, row: 
     if column is None:
         return None
     value = get_field(record, column, source=source, row=row)
-    return None if value is None or value == "" else str(value)
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict | list):
+        raise DataError(f"expected text, got {type(value).__name__}", source=source, row=row, field=column)
+    return _scalar_text(value)
 
 
 def _optional_float(record: dict[str, Any], column: str | None, source: str, row: int) -> float | None:
@@ -214,12 +220,14 @@ def _optional_float(record: dict[str, Any], column: str | None, source: str, row
     value = get_field(record, column, source=source, row=row)
     if value is None or value == "":
         return None
+    if isinstance(value, bool):  # JSON true/false: a yes/no, not a number (float(True) would quietly be 1.0)
+        raise DataError(f"expected a number, got {json.dumps(value)}", source=source, row=row, field=column)
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise DataError(f"expected a number, got {value!r}", source=source, row=row, field=column) from None
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"expected a number, got {show_value(value)}", source=source, row=row, field=column) from None
     if not math.isfinite(number):
-        raise DataError(f"expected a finite number, got {value!r}", source=source, row=row, field=column)
+        raise DataError(f"expected a finite number, got {show_value(value)}", source=source, row=row, field=column)
     return number
 
 
@@ -228,9 +236,20 @@ def _bool(value: Any, source: str, row: int, column: str) -> bool:
         return value
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # 1.0 / 0.0, as pandas writes integer columns that have nulls
-    key = str(value).strip().casefold()
+    key = _scalar_text(value).strip().casefold()
     if key in _TRUE:
         return True
     if key in _FALSE:
         return False
-    raise DataError(f"expected true/false, got {value!r}", source=source, row=row, field=column)
+    raise DataError(f"expected true/false, got {show_value(value)}", source=source, row=row, field=column)
+
+
+def _scalar_text(value: Any) -> str:
+    """A cell as text for matching: strings, numbers and booleans as written; a list or object (which no label or
+    name matches) as its type name, never a deep ``str`` of it."""
+    if isinstance(value, dict | list):
+        return f"<{type(value).__name__}>"
+    try:
+        return str(value)
+    except ValueError:  # an integer past Python's digit limit
+        return "<huge integer>"

@@ -10,6 +10,7 @@ import csv
 import gzip
 import io
 import json
+import zlib
 from collections.abc import Callable, Container, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,61 @@ def _decode(raw: bytes, path: Path, row: int) -> str:
         raise DataError(f"bytes at offset {exc.start} are not valid UTF-8", source=path, row=row) from None
 
 
+def _parse_json(text: str, path: Path, row: int | None) -> Any:
+    """``json.loads``, with every way it can fail on bad input as one `DataError` (the row is None for a whole file,
+    whose broken JSON is located by the parser's line)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f" at column {exc.colno}" if row is not None else ""
+        raise DataError(f"broken JSON ({exc.msg}{where})", source=path, row=row if row is not None else exc.lineno) from None
+    except RecursionError:
+        raise DataError("JSON nested too deeply to read", source=path, row=row) from None
+    except ValueError as exc:  # e.g. an integer longer than Python's digit limit
+        raise DataError(f"broken JSON ({str(exc)[:120]})", source=path, row=row) from None
+    return value
+
+
+def _check_unicode(record: Any, path: Path, row: int | None) -> None:
+    """A `DataError` naming the field if a parsed record holds a lone surrogate (from a ``\\uD800``-style escape:
+    decoded UTF-8 never holds one), which no text can be encoded with."""
+    where = lone_surrogate_field(record)
+    if where is not None:
+        field, code = where
+        raise DataError(f"text holds a lone surrogate (U+{code:04X}), which is not valid Unicode", source=path,
+                        row=row, field=field)
+
+
+def lone_surrogate_field(value: Any) -> tuple[str | None, int] | None:
+    """Where a parsed JSON value holds a string with a lone UTF-16 surrogate: (field path or None for the value
+    itself, the code point), or None. Walks without recursion, so any nesting depth is fine."""
+    stack: list[tuple[str | None, Any]] = [(None, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            bad = _first_surrogate(item)
+            if bad is not None:
+                return where, bad
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                name = key if where is None else f"{where}.{key}"
+                bad = _first_surrogate(key)
+                if bad is not None:
+                    return name.encode("utf-8", "backslashreplace").decode("utf-8"), bad
+                stack.append((name, child))
+        elif isinstance(item, list):
+            stack.extend((f"{where or ''}[{i}]", child) for i, child in enumerate(item))
+    return None
+
+
+def _first_surrogate(text: str) -> int | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return ord(text[exc.start])
+    return None
+
+
 #: what `iter_records` does with a row it cannot parse: None raises; a callback (e.g. `SkippedRows.bad`) counts it
 OnBadRow = Callable[[DataError], None] | None
 
@@ -61,14 +117,17 @@ def iter_records(path: str | Path, limit: int | None = None,
     if limit is not None and limit <= 0:
         return
     suffix = _base_suffix(path)
-    if suffix == ".parquet":
-        yield from _iter_parquet(path, limit)
-    elif suffix == ".jsonl":
-        yield from _iter_jsonl(path, limit, on_bad)
-    elif suffix == ".json":
-        yield from _iter_json_list(path, limit, on_bad)
-    else:
-        yield from _iter_delimited(path, "\t" if suffix == ".tsv" else ",", limit, on_bad)
+    try:
+        if suffix == ".parquet":
+            yield from _iter_parquet(path, limit)
+        elif suffix == ".jsonl":
+            yield from _iter_jsonl(path, limit, on_bad)
+        elif suffix == ".json":
+            yield from _iter_json_list(path, limit, on_bad)
+        else:
+            yield from _iter_delimited(path, "\t" if suffix == ".tsv" else ",", limit, on_bad)
+    except (OSError, EOFError, zlib.error, csv.Error) as exc:  # a directory, an unreadable or damaged (e.g. truncated .gz) file
+        raise DataError(f"cannot read the file ({type(exc).__name__}: {str(exc)[:200]})", source=path) from None
 
 
 def _bad_row(error: DataError, on_bad: OnBadRow) -> None:
@@ -86,9 +145,11 @@ def _iter_jsonl(path: Path, limit: int | None, on_bad: OnBadRow) -> Iterator[tup
             if not text:
                 continue
             try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                _bad_row(DataError(f"broken JSON ({exc.msg} at column {exc.colno})", source=path, row=line_no), on_bad)
+                record = _parse_json(text, path, line_no)
+                if "\\u" in text:
+                    _check_unicode(record, path, line_no)
+            except DataError as error:
+                _bad_row(error, on_bad)
                 continue
             if not isinstance(record, dict):
                 _bad_row(DataError(f"expected a JSON object, got {type(record).__name__}", source=path, row=line_no),
@@ -103,18 +164,22 @@ def _iter_jsonl(path: Path, limit: int | None, on_bad: OnBadRow) -> Iterator[tup
 def _iter_json_list(path: Path, limit: int | None, on_bad: OnBadRow) -> Iterator[tuple[int, dict[str, Any]]]:
     with _open_bytes(path) as handle:
         text = _decode(handle.read(), path, 1)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"broken JSON ({exc.msg})", source=path, row=exc.lineno) from None
+    data = _parse_json(text, path, None)
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
         raise DataError("expected a JSON list of objects", source=path)
+    escaped = "\\u" in text
     for index, record in enumerate(data if limit is None else data[:limit], start=1):
         if not isinstance(record, dict):
             _bad_row(DataError(f"expected a JSON object, got {type(record).__name__}", source=path, row=index), on_bad)
             continue
+        if escaped:
+            try:
+                _check_unicode(record, path, index)
+            except DataError as error:
+                _bad_row(error, on_bad)
+                continue
         yield index, record
 
 
@@ -124,9 +189,15 @@ def _iter_delimited(path: Path, delimiter: str, limit: int | None,
         raw = handle.read()
     text = _decode_whole(raw, path, delimiter)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    for index, record in enumerate(reader, start=1):
-        if limit is not None and index > limit:
+    index = 0
+    while limit is None or index < limit:
+        index += 1
+        try:
+            record = next(reader)
+        except StopIteration:
             return
+        except csv.Error as exc:  # e.g. a cell past the csv module's size limit
+            raise DataError(f"cannot read this row ({exc})", source=path, row=index) from None
         if None in record:
             _bad_row(DataError("row has more cells than the header", source=path, row=index), on_bad)
             continue
@@ -157,6 +228,16 @@ def _iter_parquet(path: Path, limit: int | None) -> Iterator[tuple[int, dict[str
     if limit is not None:
         table = table.slice(0, limit)
     yield from enumerate(table.to_pylist(), start=1)
+
+
+def show_value(value: Any, limit: int = 80) -> str:
+    """A short ``repr`` of a value from the data for an error message (cut at ``limit`` characters; a value nested
+    too deeply to print is named by its type)."""
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # ValueError: an int past Python's digit limit
+        return f"a deeply nested {type(value).__name__}" if not isinstance(value, int) else "a huge integer"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def get_field(record: dict[str, Any], path: str, *, source: str | Path, row: int) -> Any:

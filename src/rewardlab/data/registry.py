@@ -97,6 +97,7 @@ class DatasetEntry:
             )
         dataset = self.loader(self.path(), limit, self.on_empty if on_empty is None else on_empty, on_error)
         dataset.name = self.name
+        dataset.note_duplicates(self.name)
         return dataset
 
 
