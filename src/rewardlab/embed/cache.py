@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -64,15 +65,36 @@ class EmbeddingCache:
             os.replace(tmp, info)
         #: pack name -> key -> row, for packs already read in this process (packs never change)
         self._index: dict[str, dict[bytes, int]] = {}
+        self._ignored: set[str] = set()  # names of non-regular files already warned about
         self.corrupt_packs = 0
 
     def _pack_paths(self) -> list[Path]:
-        return sorted(self.packs_dir.glob("*.safetensors"))
+        """The packs: regular files named ``*.safetensors``. Anything else with that name (a FIFO, a socket, a device,
+        a directory, a link to one) is not a pack and is ignored with a warning; opening a FIFO would block forever."""
+        packs = []
+        for path in sorted(self.packs_dir.glob("*.safetensors")):
+            try:
+                regular = stat.S_ISREG(path.stat().st_mode)
+            except OSError:  # removed meanwhile, or a dangling link
+                continue
+            if regular:
+                packs.append(path)
+            elif path.name not in self._ignored:
+                self._ignored.add(path.name)
+                warnings.warn(f"embedding cache: {path} is not a regular file, so not a pack; ignored", stacklevel=3)
+        return packs
 
     def _read_pack(self, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
         from safetensors import safe_open
 
         try:
+            # O_NONBLOCK: should a pack have been swapped for a FIFO since it was listed, opening it must not block
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return None
+            finally:
+                os.close(fd)
             with safe_open(str(path), framework="np") as handle:
                 meta = handle.metadata() or {}
                 keys = handle.get_tensor("keys")
