@@ -124,6 +124,8 @@ def test_report_and_command(tiny: dict[str, Any], tmp_path: Path) -> None:
     # the rule is written before the result it picks, and the page is what the record renders to
     assert page.index("Selection rule") < page.index("Chosen default")
     assert record["selection"]["rule"] in page
+    assert "rm-recipes --sets" in page and "--heads bt-linear --encoder hashing:64" in page  # how to rerun it
+    assert [f["recipe"] for f in record["fits"]] == ["interaction", "response"] * 2
     assert np.isfinite(record["timing"]["total_seconds"])
     again = build_report(record)
     assert again.filename == README

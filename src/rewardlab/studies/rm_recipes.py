@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import resource
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -295,6 +296,13 @@ def encoder_speed(specs: Sequence[str], reference: str, texts: Sequence[str], to
     return out
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system, all threads) this process has used: beside wall time it shows how much of the
+    machine the run had."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def cpu_model() -> str:
     """The CPU's model name (Linux /proc/cpuinfo; else what `platform` says)."""
     try:
@@ -342,7 +350,7 @@ def run_study(config: RmRecipesConfig, on_step: Callable[[str, int, int], None] 
                                np.stack([rows[(name, mode)][b] for _, _, b in p.ids]))
                 for name, p in tests.items() if len(p) for mode in modes}
 
-    transfers, probe_results = [], []
+    transfers, probe_results, fits = [], [], []
     fit_seconds, done = 0.0, 0
     for train_name, split in splits.items():
         head = fit_length_head_on(split.train)
@@ -354,7 +362,10 @@ def run_study(config: RmRecipesConfig, on_step: Callable[[str, int, int], None] 
                 model = RewardModel.create(kind, encoder=encoder, features=recipe.features, seed=config.seed,
                                            cache_dir=config.cache_dir, **recipe.model_params())
                 model.fit(split.train, feature_rows=rows[(train_name, recipe.features)])
-                fit_seconds += time.perf_counter() - fit_started
+                seconds = time.perf_counter() - fit_started
+                fit_seconds += seconds
+                fits.append({"train": train_name, "recipe": recipe.name, "head": kind, "seconds": round(seconds, 1),
+                             "augmented_pairs": model.train_info.get("augment", {}).get("added")})
                 for name, p in tests.items():
                     if len(p):
                         x_a, x_b = features[(name, recipe.features)]
@@ -400,12 +411,13 @@ def run_study(config: RmRecipesConfig, on_step: Callable[[str, int, int], None] 
             if probe_pairs is not None else {}, "results": probe_results},
         "transfers": transfers,
         "encoder_speed": speed,
+        "fits": fits,
     }
     record.update(conclusions(record))
     record["timing"] = {"total_seconds": round(time.perf_counter() - started, 1), "load_seconds": round(load_seconds, 1),
                         "embed_seconds": round(embed_seconds, 1), "fit_seconds": round(fit_seconds, 1),
                         "speed_probe_seconds": round(time.perf_counter() - speed_started, 1),
-                        "study_texts": total_texts}
+                        "study_texts": total_texts, "cpu_seconds": round(cpu_seconds(), 1)}
     record["machine"] = {"cpu": cpu_model(), "cores": os.cpu_count()}
     return record
 

@@ -160,6 +160,18 @@ def _probe_tables(record: Mapping[str, Any]) -> list[Table]:
             Table(["train", "recipe", "head", "overall", *biases], models)]
 
 
+def _fits(record: Mapping[str, Any]) -> Table:
+    """Fit seconds per training set and recipe (heads summed), and the synthetic pairs augmentation added."""
+    rows: dict[tuple[str, str], list[Any]] = {}
+    for f in record.get("fits", []):
+        row = rows.setdefault((f["train"], f["recipe"]), [0.0, None])
+        row[0] += f["seconds"]
+        if f.get("augmented_pairs"):
+            row[1] = ", ".join(f"{k} {v}" for k, v in f["augmented_pairs"].items())
+    return Table(["train", "recipe", "fit seconds (all heads)", "augmented pairs"],
+                 [[train, recipe, number(float(sec), 1), added or "—"] for (train, recipe), (sec, added) in rows.items()])
+
+
 def _data_table(record: Mapping[str, Any]) -> Table:
     rows = [[name, str(d["pairs"]), str(d["prompts"]), f"{d['train_pairs']} / {d['train_prompts']}",
              f"{d['test_pairs']} / {d['test_prompts']}", _pct(d.get("share_longer_wins")), number(d.get("median_length"), 0)]
@@ -308,8 +320,9 @@ def build_report(record: Mapping[str, Any]) -> Report:
         Section("Run", [f"- CPU: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores (shared)\n"
                         f"- total: {number(t.get('total_seconds'), 1)} s (loading {number(t.get('load_seconds'), 1)} s, "
                         f"embedding {number(t.get('embed_seconds'), 1)} s, fitting {number(t.get('fit_seconds'), 1)} s, "
-                        f"encoder speed probe {number(t.get('speed_probe_seconds'), 1)} s)\n"
-                        f"- regenerate: `{command(record)}`"]),
+                        f"encoder speed probe {number(t.get('speed_probe_seconds'), 1)} s); CPU time "
+                        f"{number(t.get('cpu_seconds'), 1)} s (the machine was shared with other jobs)\n"
+                        f"- regenerate: `{command(record)}`", _fits(record)]),
         Section("All cells", ["**Bold** Δ: its 95% CI excludes 0.", _all_cells(record)]),
     ]
     return Report("Reward-model recipes across data sets", sections, settings=record.get("config", {}), filename=README)
