@@ -161,6 +161,12 @@ def create_app(generator: LocalGenerator, model_name: str | None = None, limits:
     def sample(body: ChatRequest, deadline: float, cancel: threading.Event) -> dict[str, Any] | JSONResponse:
         """The blocking part, in a worker thread: tokenize, check the budget of tokens, sample."""
         chat = [{"role": m.role, "content": m.text()} for m in body.messages]
+        for i, message in enumerate(chat):
+            try:
+                message["content"].encode("utf-8")
+            except UnicodeEncodeError:  # JSON can carry a lone surrogate ("\ud800"); no tokenizer takes one
+                return _error(400, f"messages.{i}.content: not valid Unicode text (a lone surrogate)",
+                              param=f"messages.{i}.content")
         prompt_tokens = generator.count_prompt_tokens(chat)
         max_tokens = body.max_completion_tokens or body.max_tokens or min(DEFAULT_MAX_TOKENS, limits.max_tokens)
         context = generator.context_length

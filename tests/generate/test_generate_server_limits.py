@@ -140,22 +140,28 @@ def test_token_and_sample_caps(limited: str, generator: LocalGenerator) -> None:
         reply = chat(limited, **fields)
         assert reply.status_code == 400 and reply.json()["error"]["param"] == param, (fields, reply.text[:300])
         assert len(reply.content) < 1000
-    reply = chat(limited, max_tokens=32, n=4, seed=1)
-    assert reply.status_code == 200 and len(reply.json()["choices"]) == 4
+    reply = chat(limited, max_tokens=1, n=4, seed=1)
+    assert reply.status_code == 200 and len(reply.json()["choices"]) == 4, reply.text[:300]
+    reply = chat(limited, max_tokens=32, n=1, seed=1)
+    assert reply.status_code == 200, reply.text[:300]
     with running(create_app(generator, "tiny")) as base:  # the defaults: 1,024 tokens, 64 samples
-        assert chat(base, max_tokens=1025).status_code == 400
-        assert chat(base, n=65, max_tokens=1).status_code == 400
-        assert chat(base, max_tokens=1024, n=1).status_code == 200  # then cut to the tiny model's context
+        for fields, status in (({"max_tokens": 1025}, 400), ({"n": 65, "max_tokens": 1}, 400),
+                               ({"max_tokens": 1024, "n": 1}, 200)):  # 1,024 is then cut to the tiny model's context
+            reply = chat(base, **fields)
+            assert reply.status_code == status, (fields, reply.text[:300])
 
 
 def test_out_of_range_numbers_are_400s(limited: str) -> None:
     for fields in ({"seed": 2**70}, {"seed": -(2**70)}, {"max_tokens": 0}, {"n": 0}):
         reply = chat(limited, max_tokens=fields.pop("max_tokens", 2), **fields)
         assert reply.status_code == 400, (fields, reply.text[:300])
-    for raw in ('"temperature": NaN', '"top_p": NaN', '"temperature": Infinity'):
+    for raw in ('"temperature": NaN', '"top_p": NaN', '"temperature": Infinity', '"max_tokens": 2, "n": "\\ud800"'):
         reply = httpx.post(f"{limited}/v1/chat/completions", timeout=60, headers={"Content-Type": "application/json"},
                            content=f'{{"messages": [{{"role": "user", "content": "hi"}}], {raw}}}')
         assert reply.status_code == 400, (raw, reply.text[:300])
+    reply = httpx.post(f"{limited}/v1/chat/completions", timeout=60, headers={"Content-Type": "application/json"},
+                       content=b'{"messages": [{"role": "user", "content": "a \\ud800 b"}], "max_tokens": 2}')
+    assert reply.status_code == 400 and reply.json()["error"]["param"] == "messages.0.content", reply.text[:300]
     assert chat(limited, seed=2**64 - 1, max_tokens=2).status_code == 200
 
 
