@@ -34,7 +34,10 @@ OnErrorOpt = Annotated[str, typer.Option(help="'error' (stop, naming file, row a
                                               "be read (a wrong type, a missing field, a bad label): counted, with "
                                               "examples, in the notes.")]
 LimitOpt = Annotated[int | None, typer.Option(help="Read only the first N rows.")]
-FeaturesOpt = Annotated[str, typer.Option(help="response, prompt+response or interaction.")]
+FeaturesOpt = Annotated[str, typer.Option(help="response, prompt+response, interaction (prompt and response embedded "
+                                                "apart); joint (prompt end + response start embedded together, "
+                                                "fitted to the encoder's token limit, beside the response) or "
+                                                "joint-only.")]
 
 # ------------------------------------------------------------------ prompts and candidates
 PromptsFileArg = Annotated[Path, typer.Argument(help="Prompts: a .txt (one per line) or a record file with --field.")]

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -87,6 +87,8 @@ def _quiet_gguf_progress() -> Iterator[None]:
 class HFLastTokenEncoder:
     """Final-layer, final-norm hidden state of the last real token, L2-normalised, float32.
 
+    Long texts keep their end (``truncation_keeps``), as the module docstring says.
+
     ``path`` is a model directory (config, weights, tokenizer) or a ``.gguf`` file; ``gguf_file``
     names a GGUF inside the directory instead. The model loads on the first ``encode``.
     """
@@ -112,6 +114,7 @@ class HFLastTokenEncoder:
         self.max_tokens = max_tokens
         self.padding_side = padding_side
         self.spec = f"hf-last:{path / gguf_file if gguf_file else path}"
+        self.truncation_keeps: Literal["start", "end"] = "end"
         self._config: Any = None
         self._dim: int | None = None
         self._model: Any = None
@@ -119,6 +122,7 @@ class HFLastTokenEncoder:
         self._prefix: list[int] = []
         self._pad_id = 0
         self._empty_ids: list[int] = [0]
+        self._n_special = 0
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -199,28 +203,20 @@ class HFLastTokenEncoder:
         with _quiet_gguf_progress():
             return AutoModel.from_pretrained(str(self.model_dir), gguf_file=self.gguf_file, dtype=torch.float32)
 
-    def _load(self) -> None:
-        if self._model is not None:
-            return
+    def _load_tokenizer(self) -> Any:
+        """The tokenizer alone (enough to count tokens), with the special tokens it puts before a text."""
+        if self._tokenizer is not None:
+            return self._tokenizer
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         kwargs = {"gguf_file": self.gguf_file} if self.gguf_file else {}
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), **kwargs)
-            if self.gguf_file:
-                model = self._load_gguf_model()
-            else:
-                model = AutoModel.from_pretrained(str(self.model_dir), dtype=torch.float32)
         except (OSError, ValueError) as exc:
-            raise EncoderError(f"{self.spec}: cannot load the model: {exc}") from exc
-        # Upcast only when needed: transformers refuses `.float()` on GGUF models it flags as quantized.
-        if any(p.dtype != torch.float32 for p in model.parameters()):
-            model = model.float()
-        model.eval()
+            raise EncoderError(f"{self.spec}: cannot load the tokenizer: {exc}") from exc
         # We truncate ourselves (keeping the end); silence the "longer than model_max_length" warning.
         tokenizer.model_max_length = 1 << 60
 
@@ -232,6 +228,7 @@ class HFLastTokenEncoder:
             if special[start : start + len(plain)] == plain:
                 self._prefix = list(special[:start])
                 break
+        self._n_special = max(0, len(special) - len(plain))
         pad = tokenizer.pad_token_id
         if pad is None:
             pad = tokenizer.eos_token_id
@@ -239,9 +236,45 @@ class HFLastTokenEncoder:
         bos = tokenizer.bos_token_id
         self._empty_ids = [int(bos)] if bos is not None else [self._pad_id]
         self._tokenizer = tokenizer
+        return tokenizer
+
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModel
+
+        self._load_tokenizer()
+        try:
+            if self.gguf_file:
+                model = self._load_gguf_model()
+            else:
+                model = AutoModel.from_pretrained(str(self.model_dir), dtype=torch.float32)
+        except (OSError, ValueError) as exc:
+            raise EncoderError(f"{self.spec}: cannot load the model: {exc}") from exc
+        # Upcast only when needed: transformers refuses `.float()` on GGUF models it flags as quantized.
+        if any(p.dtype != torch.float32 for p in model.parameters()):
+            model = model.float()
+        model.eval()
         self._model = model
         self._dim = int(self._text_config(model.config).hidden_size)
         torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+    # -- token measures (rewardlab.embed.tokens.TokenAware) -----------------------------------------
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """Character spans of each text's tokens (no special tokens); loads the tokenizer, not the weights."""
+        if not texts:
+            return []
+        tokenizer = self._load_tokenizer()
+        if not getattr(tokenizer, "is_fast", False):
+            raise EncoderError(f"{self.spec}: measuring text in tokens needs a fast (Rust) tokenizer")
+        rows = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        return [[(int(a), int(b)) for a, b in row] for row in rows]
+
+    def special_token_count(self) -> int:
+        self._load_tokenizer()
+        return self._n_special
 
     # -- encoding -------------------------------------------------------------------------------
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -54,6 +55,33 @@ def load_minilm_tokenizer(path: Path, max_tokens: int) -> Tokenizer:
     return tokenizer
 
 
+@lru_cache(maxsize=4)
+def _measuring_tokenizer(path: str) -> Tokenizer:
+    """The model's tokenizer without truncation or padding: for counting a text's tokens, not for encoding."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(Path(path) / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+class MiniLMTokens:
+    """The token measures (`rewardlab.embed.tokens.TokenAware`) every MiniLM variant shares: the weights are
+    not loaded to count tokens. Long texts are cut on the right, keeping their start."""
+
+    path: Path
+    max_tokens: int
+    truncation_keeps: Literal["start", "end"] = "start"
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        encodings = _measuring_tokenizer(str(self.path)).encode_batch(list(texts), add_special_tokens=False)
+        return [[(int(a), int(b)) for a, b in e.offsets] for e in encodings]
+
+    def special_token_count(self) -> int:
+        return len(_measuring_tokenizer(str(self.path)).encode("", add_special_tokens=True).ids)
+
+
 def cpu_has_bf16() -> bool:
     """True when oneDNN can run bf16 natively here (AVX512-BF16 or AMX); emulated bf16 is slower than fp32."""
     import torch
@@ -64,7 +92,7 @@ def cpu_has_bf16() -> bool:
         return False
 
 
-class MiniLMEncoder:
+class MiniLMEncoder(MiniLMTokens):
     def __init__(self, batch_size: int = 32, max_tokens: int = MAX_TOKENS, precision: str = "fp32") -> None:
         if precision not in TORCH_PRECISIONS:
             raise EncoderError(f"minilm precision {precision!r}: choose one of {', '.join(TORCH_PRECISIONS)}")

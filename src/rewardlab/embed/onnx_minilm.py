@@ -34,7 +34,7 @@ import numpy as np
 
 from rewardlab.embed.cache import default_cache_dir
 from rewardlab.embed.digest import file_digest
-from rewardlab.embed.minilm import DIM, MAX_TOKENS, load_minilm_tokenizer, minilm_identity, minilm_path
+from rewardlab.embed.minilm import DIM, MAX_TOKENS, MiniLMTokens, load_minilm_tokenizer, minilm_identity, minilm_path
 from rewardlab.errors import EncoderError
 
 ONNX_PRECISIONS = ("fp32", "int8")
@@ -58,7 +58,7 @@ def onnxruntime_version() -> str:
     return str(onnxruntime.__version__)
 
 
-class OnnxMiniLMEncoder:
+class OnnxMiniLMEncoder(MiniLMTokens):
     def __init__(self, precision: str = "int8", max_tokens: int = MAX_TOKENS, models_dir: str | Path | None = None,
                  workers: int | None = None) -> None:
         if precision not in ONNX_PRECISIONS:
