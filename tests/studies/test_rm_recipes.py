@@ -4,6 +4,7 @@ summary, its report files and its command."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from rewardlab.data.parquet import write_parquet
 from rewardlab.data.types import normalize_prompt
 from rewardlab.errors import RewardlabError
 from rewardlab.studies import rm_recipes
-from rewardlab.studies.rm_recipes import PairSet, Recipe, make_config, run_study, select_default
+from rewardlab.studies.rm_recipes import PairSet, make_config, run_study, select_default
 from rewardlab.studies.rm_recipes_report import FIGURE, README, RECORD, build_report, write
 from synthetic import preference_dataset
 
@@ -41,13 +42,12 @@ def tiny_probe(tmp_path: Path) -> str:
 
 @pytest.fixture
 def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    # a second recipe that exists today (response-only features), so the grid has two rows per head; a few epochs
-    # are enough for a smoke run
-    fast = {"max_epochs": 5}
-    monkeypatch.setitem(rm_recipes.RECIPES, "interaction", Recipe("interaction", head_params=fast))
-    monkeypatch.setitem(rm_recipes.RECIPES, "response", Recipe("response", features="response", head_params=fast))
+    # three recipes of the grid, each with only a few epochs (enough for a smoke run)
+    for name in ("interaction", "joint+debias", "interaction+off-topic"):
+        recipe = rm_recipes.RECIPES[name]
+        monkeypatch.setitem(rm_recipes.RECIPES, name, replace(recipe, head_params={**recipe.head_params, "max_epochs": 5}))
     return {"sets": (tiny_set(tmp_path, "cooking", "cooking"), tiny_set(tmp_path, "travel", "travel")),
-            "recipes": ("interaction", "response"), "heads": ("bt-linear",), "encoder": "hashing:64",
+            "recipes": ("interaction", "joint+debias", "interaction+off-topic"), "heads": ("bt-linear",), "encoder": "hashing:64",
             "probe": tiny_probe(tmp_path), "n_resamples": 50, "speed_probe": ()}
 
 
@@ -59,7 +59,8 @@ def test_every_cell_has_its_controls(tiny: dict[str, Any]) -> None:
         assert t["pairs"] > 0 and t["controls"]["length_only_fit"].endswith(f"{t['train']}'s training pairs")
         for control in ("length_only", "prefer_longer", "prefer_shorter"):
             assert 0 <= t["controls"][control]["value"] <= 1
-        assert {(m["recipe"], m["head"]) for m in t["models"]} == {("interaction", "bt-linear"), ("response", "bt-linear")}
+        assert [(m["recipe"], m["head"]) for m in t["models"]] == \
+            [("interaction", "bt-linear"), ("joint+debias", "bt-linear"), ("interaction+off-topic", "bt-linear")]
         for m in t["models"]:
             for key in ("accuracy", "accuracy_minus_length_only", "length_balanced_accuracy"):
                 assert m[key]["n"] == t["pairs"]
@@ -69,7 +70,7 @@ def test_every_cell_has_its_controls(tiny: dict[str, Any]) -> None:
     (first, *_), probe = record["probe"]["results"], record["probe"]
     assert probe["bias_types"] == {"concreteness": 3, "length bias": 3} and len(probe["results"]) == 2
     assert set(first["by_bias"]) == {"concreteness", "length bias"} and first["overall"]["pairs"] == 6
-    assert len(record["summary"]) == 2 and all(r["transfers"] == 2 for r in record["summary"])
+    assert len(record["summary"]) == 3 and all(r["transfers"] == 2 for r in record["summary"])
     assert record["selection"]["chosen"] is not None and len(record["targets"]) == 4
     assert record["timing"]["total_seconds"] >= record["timing"]["fit_seconds"]
 
@@ -113,7 +114,7 @@ def test_unknown_recipes_and_settings_are_refused() -> None:
 
 def test_report_and_command(tiny: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "report"
-    code, output = run("experiment", "rm-recipes", "--sets", ",".join(tiny["sets"]), "--recipes", "interaction,response",
+    code, output = run("experiment", "rm-recipes", "--sets", ",".join(tiny["sets"]), "--recipes", ",".join(tiny["recipes"]),
                        "--heads", "bt-linear", "--encoder", "hashing:64", "--probe", tiny["probe"], "--resamples", "50",
                        "--speed-probe", "", "--out", str(out), "--quiet")
     assert code == 0, output
@@ -125,7 +126,10 @@ def test_report_and_command(tiny: dict[str, Any], tmp_path: Path) -> None:
     assert page.index("Selection rule") < page.index("Chosen default")
     assert record["selection"]["rule"] in page
     assert "rm-recipes --sets" in page and "--heads bt-linear --encoder hashing:64" in page  # how to rerun it
-    assert [f["recipe"] for f in record["fits"]] == ["interaction", "response"] * 2
+    assert [f["recipe"] for f in record["fits"]] == list(tiny["recipes"]) * 2
+    assert all((f["augmented_pairs"] or {}).get("off-topic", 0) > 0 for f in record["fits"] if "off-topic" in f["recipe"])
+    # only interaction+off-topic has a twin in this grid (interaction, differing in augmentation alone)
+    assert [(f["factor"], f["comparisons"]) for f in record["factor_effects"]] == [("augment", 2)]
     assert np.isfinite(record["timing"]["total_seconds"])
     again = build_report(record)
     assert again.filename == README

@@ -333,7 +333,7 @@ def run_study(config: RmRecipesConfig, on_step: Callable[[str, int, int], None] 
     load_seconds = time.perf_counter() - started
 
     every = [*datasets.values(), *([probe] if probe is not None else [])]
-    total_texts = len({t for d in every for t in dataset_texts(d)})
+    total_texts = len({t for d in every for mode in modes for t in dataset_texts(d, mode, encoder)})
     embed_started = time.perf_counter()
     rows: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     for mode in modes:
