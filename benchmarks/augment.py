@@ -3,7 +3,8 @@ without augmentation (the baseline, same run) and with each kind (off-topic, tru
 on EvalBiasBench (80 pairs, each tagged with the bias it probes) of models trained on the whole demo with and without
 off-topic pairs.
 
-Per condition and learner: accuracy [95% CI], Δ vs the length-only control, length-balanced accuracy, and fit seconds
+Per condition and learner: accuracy [95% CI], the paired Δ to the same learner without augmentation (same folds and
+pairs, bootstrap by prompt), Δ vs the length-only control, length-balanced accuracy, and fit seconds
 (summed over folds; includes making the synthetic pairs and embedding their new responses) with the ratio to the
 baseline's. Augmentation happens inside each training fold only (test pairs are never augmented).
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from rewardlab.data.registry import REGISTRY
 from rewardlab.embed import make_encoder
+from rewardlab.evaluate.bootstrap import GroupBootstrap
 from rewardlab.evaluate.crossval import LearnerSpec, cross_validate
 from rewardlab.evaluate.holdout import evaluate_model
 from rewardlab.evaluate.pairwise import pairwise_correct
@@ -37,21 +39,29 @@ def estimate(e: Any) -> dict[str, float]:
 
 
 def crossval_rows(dataset: Any, encoder: Any, conditions: list[str | None], folds: int, seed: int) -> list[dict[str, Any]]:
+    """One row per condition and learner; ``vs_none`` is the paired difference in accuracy to the same learner without
+    augmentation (same folds, same pairs; bootstrap by prompt group)."""
     rows = []
+    baseline: dict[str, np.ndarray] = {}
     for condition in conditions:
         started = time.perf_counter()
         result = cross_validate(dataset, LEARNERS, encoder, k=folds, seed=seed, augment=condition)
         print(f"  cv {condition or 'none'}: {time.perf_counter() - started:.0f}s", flush=True)
+        bootstrap = GroupBootstrap(result.pair_group, n_resamples=2000, seed=seed)
+        decided = result.pair_target != 0.5
         for spec in LEARNERS:
             audit = result.length_audit[spec.name]
+            correct = pairwise_correct(*result.scores[spec.name], result.pair_target)
+            baseline.setdefault(spec.name, correct)
             rows.append({"augment": condition or "none", "learner": spec.name,
                          "accuracy": estimate(result.metrics[spec.name]["accuracy"]),
+                         "vs_none": estimate(bootstrap.mean(correct - baseline[spec.name], decided)),
                          "minus_length_only": estimate(audit.minus_length_only),
                          "length_balanced": estimate(audit.balanced),
                          "fit_seconds": round(result.fit_seconds[spec.name], 2)})
         if result.length is not None and condition is None:
             rows.append({"augment": "none", "learner": "length-only", "accuracy": estimate(result.length.length_only),
-                         "minus_length_only": None, "length_balanced": None, "fit_seconds": None})
+                         "vs_none": None, "minus_length_only": None, "length_balanced": None, "fit_seconds": None})
     return rows
 
 
@@ -94,11 +104,12 @@ def main() -> None:
     print(f"{demo!r}; encoder {args.encoder}; {args.folds}-fold CV by prompt; conditions {conditions}", flush=True)
     rows = crossval_rows(demo, encoder, conditions, args.folds, args.seed)
     base_fit = {r["learner"]: r["fit_seconds"] for r in rows if r["augment"] == "none"}
-    print(f"\n{'augment':<16}{'learner':<12}{'accuracy [95% CI]':<26}{'Δ vs length-only':<28}"
+    print(f"\n{'augment':<16}{'learner':<12}{'accuracy [95% CI]':<26}{'Δ vs none (paired)':<28}{'Δ vs length-only':<28}"
           f"{'length-balanced':<26}{'fit s (× none)'}")
     for r in rows:
         fit = "—" if r["fit_seconds"] is None else f"{r['fit_seconds']:.1f} (×{r['fit_seconds'] / base_fit[r['learner']]:.2f})"
-        print(f"{r['augment']:<16}{r['learner']:<12}{fmt(r['accuracy']):<26}{fmt(r['minus_length_only'], True):<28}"
+        print(f"{r['augment']:<16}{r['learner']:<12}{fmt(r['accuracy']):<26}{fmt(r['vs_none'], True):<28}"
+              f"{fmt(r['minus_length_only'], True):<28}"
               f"{fmt(r['length_balanced']):<26}{fit}")
     record: dict[str, Any] = {"encoder": args.encoder, "folds": args.folds, "seed": args.seed, "data": repr(demo),
                               "crossval": rows}
