@@ -33,12 +33,22 @@ from scipy.special import expit
 from torch import nn
 
 import rewardlab
+from rewardlab.artifacts import (
+    DIGESTS_KEY,
+    check_encoder_location,
+    file_digests,
+    read_json_object,
+    replace_directory,
+    verify_digests,
+)
 from rewardlab.embed.base import DEFAULT_ENCODER
 from rewardlab.errors import InvalidValueError, ModelError
 from rewardlab.rewards.torch_training import TrainParams, train_network
 
 PROMPT_HEADS = ("knn", "mlp", "logistic", "lgbm")
 PROMPT_MODEL_FORMAT = "rewardlab.prompt_model/1"
+#: head -> its weights file (checksummed in config.json); every other head is a torch net
+_WEIGHT_FILES = {"knn": "memory.safetensors", "lgbm": "model.lgbm.txt", "linear": "model.safetensors"}
 
 
 class _BilinearNet(nn.Module):
@@ -229,31 +239,53 @@ class PromptRewardModel:
         return config
 
     def save(self, directory: str | Path) -> Path:
-        """config.json plus the weights (safetensors, or LightGBM text); returns the directory."""
+        """config.json plus the weights (safetensors, or LightGBM text), with the weights' SHA-256 in config.json;
+        returns the directory. Written to a temporary sibling, fsynced and renamed into place, so an interrupted save
+        leaves any model already there intact."""
         directory = Path(directory)
         config = self.config()
-        directory.mkdir(parents=True, exist_ok=True)
-        if self.head == "knn":
-            assert self._memory is not None
-            save_file({"queries": self._memory[0], "labels": self._memory[1], "prompts": self._memory[2]},
-                      str(directory / "memory.safetensors"))
-        elif self.head == "lgbm":
-            self._booster.save_model(str(directory / "model.lgbm.txt"))
-        else:
-            save_file({k: v.numpy() for k, v in self._net.state_dict().items()}, str(directory / "model.safetensors"))
-        (directory / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-        return directory
+
+        def write(tmp: Path) -> None:
+            if self.head == "knn":
+                assert self._memory is not None
+                save_file({"queries": self._memory[0], "labels": self._memory[1], "prompts": self._memory[2]},
+                          str(tmp / "memory.safetensors"))
+            elif self.head == "lgbm":
+                self._booster.save_model(str(tmp / "model.lgbm.txt"))
+            else:
+                save_file({k: v.numpy() for k, v in self._net.state_dict().items()}, str(tmp / "model.safetensors"))
+            weights = _WEIGHT_FILES.get(self.head, _WEIGHT_FILES["linear"])
+            config[DIGESTS_KEY] = file_digests(tmp, weights)
+            (tmp / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+        return replace_directory(directory, write)
 
     @classmethod
-    def load(cls, directory: str | Path) -> PromptRewardModel:
-        """The model saved in ``directory``, with its encoder, candidate prompts and training info."""
+    def load(cls, directory: str | Path, allow_external_encoder: bool = False) -> PromptRewardModel:
+        """The model saved in ``directory``, with its encoder, candidate prompts and training info.
+
+        Damage is a `ModelError` naming the file: weights that do not match config.json's checksum, a config that is
+        not valid JSON or has wrong types. An encoder spec naming a path outside ``directory`` is refused unless
+        ``allow_external_encoder``."""
         directory = Path(directory)
         path = directory / "config.json"
-        if not path.exists():
+        if not path.is_file():
             raise ModelError(f"{directory}: not a rewardlab prompt model (no config.json)")
-        config = json.loads(path.read_text(encoding="utf-8"))
+        config = read_json_object(path, "prompt model config")
         if config.get("format") != PROMPT_MODEL_FORMAT:
-            raise ModelError(f"{path}: unsupported format {config.get('format')!r}")
+            raise ModelError(f"{path}: unsupported format {str(config.get('format'))[:100]!r}")
+        if DIGESTS_KEY in config:  # models saved before checksums have none
+            verify_digests(directory, config[DIGESTS_KEY], path)
+        check_encoder_location(config.get("encoder", DEFAULT_ENCODER), directory, path, allow_external_encoder)
+        try:
+            return cls._from_config(directory, config)
+        except ModelError:
+            raise
+        except Exception as exc:  # a damaged or hand-edited model fails in many ways inside torch, safetensors, lightgbm
+            raise ModelError(f"{directory}: cannot load this prompt model ({type(exc).__name__}: {str(exc)[:300]})") from exc
+
+    @classmethod
+    def _from_config(cls, directory: Path, config: dict[str, Any]) -> PromptRewardModel:
         # models saved before provenance moved under "train" kept the logs' name at the top level
         train_info = config.get("train", {"logs": config["logs"]} if "logs" in config else {})
         model = cls(head=config["head"], hidden=config["hidden"], seed=config["seed"],
@@ -272,8 +304,15 @@ class PromptRewardModel:
 
             model._booster = lgb.Booster(model_file=str(directory / "model.lgbm.txt"))
         else:
-            net = _BilinearNet(config["dim"], len(model.known_prompts), model.hidden if model.head == "mlp" else 0)
-            net.load_state_dict({k: torch.from_numpy(v) for k, v in load_file(str(directory / "model.safetensors")).items()})
+            arrays = load_file(str(directory / "model.safetensors"))
+            shape = (config["dim"], len(model.known_prompts), model.hidden if model.head == "mlp" else 0)
+            with torch.device("meta"):  # check the shapes before allocating anything (head.json may claim absurd dims)
+                expected = {k: tuple(v.shape) for k, v in _BilinearNet(*shape).state_dict().items()}
+            if {k: tuple(v.shape) for k, v in arrays.items()} != expected:
+                raise ModelError(f"{directory / 'model.safetensors'}: the weights do not fit the net config.json "
+                                 f"describes (dim {shape[0]}, {shape[1]} prompts, hidden {shape[2]})")
+            net = _BilinearNet(*shape)
+            net.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
             model._net = net.eval()
         return model
 

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
+from rewardlab.artifacts import read_json_object
 from rewardlab.errors import ModelError
 from rewardlab.registry import Registry
 from rewardlab.rewards.training_set import TrainingSet
@@ -109,19 +110,17 @@ def load_head(directory: Path) -> RewardHead:
         return HEAD_CLASSES[class_name](directory)
     except ModelError:
         raise
-    except (KeyError, TypeError, ValueError, OSError) as exc:  # a damaged or foreign directory, not a bug of ours
-        raise ModelError(f"{directory}: cannot load this {class_name!r} head ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # a damaged or foreign directory fails in many ways inside the loaders' libraries
+        raise ModelError(f"{directory}: cannot load this {class_name!r} head "
+                         f"({type(exc).__name__}: {str(exc)[:300]})") from exc
 
 
 def read_head_json(directory: Path) -> dict[str, Any]:
     """The parsed ``head.json`` of a saved head, or a `ModelError` if it is missing or not a JSON object."""
     config_path = directory / "head.json"
-    if not config_path.exists():
+    if not config_path.is_file():
         raise ModelError(f"{directory}: no head.json")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    if not isinstance(config, dict):
-        raise ModelError(f"{config_path}: not a head description")
-    return config
+    return read_json_object(config_path, "head description")
 
 
 def write_head_json(directory: Path, head: RewardHead, class_name: str, **extra: Any) -> None:

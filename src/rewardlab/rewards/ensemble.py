@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from rewardlab.artifacts import replace_directory
 from rewardlab.errors import ModelError
 from rewardlab.rewards.base import (
     STAT_KEYS,
@@ -112,15 +113,29 @@ class EnsembleHead(HeadBase):
         return self.predict_stats(x)[self.aggregate]
 
     def save(self, directory: Path) -> None:
+        """head.json and every member, replaced as one unit: written to a temporary sibling, fsynced, renamed into
+        place (`rewardlab.artifacts.replace_directory`), so an interrupted save never mixes old and new members."""
         self._check_fitted()
-        write_head_json(directory, self, self.class_name)
-        for i, member in enumerate(self.members_):
-            member.save(directory / "members" / f"{i:03d}")
+
+        def write(tmp: Path) -> None:
+            write_head_json(tmp, self, self.class_name)
+            for i, member in enumerate(self.members_):
+                member.save(tmp / "members" / f"{i:03d}")
+
+        replace_directory(directory, write, marker="head.json")
 
     @classmethod
     def load(cls, directory: Path) -> EnsembleHead:
         config = read_head_json(directory)
         params = config["params"]
+        if not isinstance(params, dict):
+            raise ModelError(f"{directory / 'head.json'}: 'params' must be an object")
+        n: Any = params.get("n")
+        check_ensemble(n, params.get("aggregate", "mean"))
+        saved = directory / "members"
+        count = sum(1 for p in saved.iterdir() if p.is_dir()) if saved.is_dir() else 0
+        if count != params["n"]:
+            raise ModelError(f"{saved}: head.json says {params['n']} members, but {count} are saved")
         members = [load_head(directory / "members" / f"{i:03d}") for i in range(params["n"])]
         head = cls(members[0].clone(), **params)
         head.members_ = members

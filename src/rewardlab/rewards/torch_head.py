@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 from torch import nn
 
@@ -190,11 +192,46 @@ class TorchHead(HeadBase):
 
     @classmethod
     def load(cls, directory: Path) -> TorchHead:
+        """The head saved in ``directory``. The weights file is read first and the net is built only once its
+        shapes match ``dim``/``hidden`` (so absurd dims in head.json fail at once instead of allocating), and
+        weights that are not finite are refused: they would score everything NaN."""
         config = read_head_json(directory)
-        head = cls(**config["params"])
+        params = config["params"]
+        if not isinstance(params, dict):
+            raise ModelError(f"{directory / 'head.json'}: 'params' must be an object")
+        head = cls(**params)
         head.dim_ = config["dim"]
         head.target_mean_, head.target_std_ = config["rating_mean"], config["rating_std"]
         head.fit_log_ = config.get("fit_log", {})
+        weights_path = directory / "head.safetensors"
+        try:
+            arrays = load_file(str(weights_path))
+        except (SafetensorError, OSError, ValueError) as exc:  # truncated, garbage, or missing
+            raise ModelError(f"{weights_path}: cannot load the weights ({str(exc)[:200]})") from None
+        sizes: list[tuple[str, Any]] = [("dim", head.dim_), ("params.hidden", head.hidden)]
+        for name, value in sizes:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ModelError(f"{directory / 'head.json'}: '{name}' must be a non-negative integer, "
+                                 f"not {str(value)[:50]!r}")
+        numbers: list[tuple[str, Any]] = [("rating_mean", head.target_mean_), ("rating_std", head.target_std_),
+                                          ("params.dropout", head.dropout)]
+        for name, value in numbers:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ModelError(f"{directory / 'head.json'}: '{name}' must be a finite number, not {str(value)[:50]!r}")
+        with torch.device("meta"):  # shapes only: nothing is allocated
+            expected = {k: tuple(v.shape) for k, v in build_net(head.dim_, head.hidden, head.dropout).state_dict().items()}
+        found = {k: tuple(v.shape) for k, v in arrays.items()}
+        if found != expected:
+            raise ModelError(f"{weights_path}: the weights ({_shapes(found)}) do not fit the net head.json describes "
+                             f"(dim {head.dim_}, hidden {head.hidden}: {_shapes(expected)})")
+        bad = [k for k, v in arrays.items() if not np.issubdtype(v.dtype, np.floating) or not np.isfinite(v).all()]
+        if bad:
+            raise ModelError(f"{weights_path}: weights {', '.join(bad)} are not finite floats (NaN or inf); every "
+                             "reward would be NaN — retrain the model")
         head.net_ = build_net(head.dim_, head.hidden, head.dropout)
-        load_numpy_state(head.net_, load_file(str(directory / "head.safetensors")))
+        load_numpy_state(head.net_, arrays)
         return head
+
+
+def _shapes(shapes: dict[str, tuple[int, ...]]) -> str:
+    return ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in sorted(shapes.items())) or "none"
