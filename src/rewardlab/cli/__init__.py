@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from rewardlab.cli import agreement as agreement_module
 from rewardlab.cli import annotate, best_of_n, catalog, demo_reward, experiment, generate, pipeline, policy, prompt_opt
+from rewardlab.cli import serve as serve_module
 from rewardlab.cli import simulate as simulate_module
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__,
@@ -17,6 +19,8 @@ app.command("bon-eval")(best_of_n.bon_eval)
 app.command("select")(best_of_n.select)
 app.command("bon")(best_of_n.bon)
 app.command("simulate")(simulate_module.simulate)
+app.command("serve")(serve_module.serve)
+app.command("agreement")(agreement_module.agreement)
 experiment.experiment_app.command("bon-noise")(experiment.bon_noise)
 experiment.experiment_app.command("demo-reward")(experiment.demo_reward)
 app.add_typer(experiment.experiment_app, name="experiment")

@@ -309,3 +309,53 @@ def agreement_summary(ratings: Sequence[Judgement], level: str, n_resamples: int
         a: {"ratings": int(per_rater[j]), "agreement_with_others": loo[a].as_dict()} for j, a in enumerate(ix.annotators)
     }
     return summary
+
+
+def consensus(ratings: Sequence[Judgement]) -> dict[str, float | str | None]:
+    """Per item, the most common value among its labels; None where two or more values share the top count."""
+    by_item: dict[str, Counter[float | str]] = {}
+    for r in ratings:
+        by_item.setdefault(r.item, Counter())[r.value] += 1
+    result: dict[str, float | str | None] = {}
+    for item, counts in by_item.items():
+        ranked = counts.most_common(2)
+        result[item] = None if len(ranked) == 2 and ranked[0][1] == ranked[1][1] else ranked[0][0]
+    return result
+
+
+def compare_sources(ours: Sequence[Judgement], theirs: Sequence[Judgement], level: str, n_resamples: int = 1000,
+                    seed: int = 0, confidence: float = 0.95) -> dict[str, Any]:
+    """How two label sources (e.g. an AI judge and humans) agree on the items both labelled.
+
+    Each source is reduced to its consensus label per item (`consensus`; items without a clear majority in either
+    source are left out and counted). Reported: the share of shared items whose consensus labels are equal (Wilson
+    CI), Krippendorff's α with the two sources as two coders (bootstrap CI over items), and per annotator of
+    ``ours`` the share of their labels equal to the other source's consensus. Values are compared exactly, so both
+    sources must use the same coding (e.g. pairwise a/tie/b as 1/0/−1, oriented the same way).
+    """
+    _check_level(level)
+    _check_ci_args(n_resamples, confidence)
+    mine, other = consensus(ours), consensus(theirs)
+    shared = sorted(set(mine) & set(other))
+    decided = [item for item in shared if mine[item] is not None and other[item] is not None]
+    result: dict[str, Any] = {"items_ours": len(mine), "items_theirs": len(other), "items_shared": len(shared),
+                              "no_majority": len(shared) - len(decided)}
+    if not decided:
+        raise InvalidValueError(f"the two label sources share no item with a clear label on both sides "
+                                f"({len(mine)} and {len(other)} items, {len(shared)} shared)")
+    equal = sum(mine[item] == other[item] for item in decided)
+    result["agreement"] = _proportion(equal, len(decided), confidence).as_dict()
+    pair = [Judgement(item, side, value) for item in decided
+            for side, value in (("ours", mine[item]), ("theirs", other[item])) if value is not None]
+    try:
+        result["alpha"] = alpha_with_ci(pair, level, n_resamples, seed, confidence).as_dict()
+    except InvalidValueError as error:
+        result["alpha_error"] = str(error)
+    per: dict[str, list[bool]] = {}
+    for r in ours:
+        target = other.get(r.item)
+        if target is not None:
+            per.setdefault(r.annotator, []).append(r.value == target)
+    result["per_annotator"] = {who: _proportion(sum(hits), len(hits), confidence).as_dict()
+                               for who, hits in sorted(per.items())}
+    return result
