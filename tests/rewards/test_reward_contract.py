@@ -180,7 +180,9 @@ def test_models_saved_before_the_registries_still_load(name: str, tmp_path: Path
     for path in sorted((OLD_MODELS / name).rglob("head.json")):
         old = json.loads(path.read_text())
         new = json.loads((tmp_path / "again" / path.relative_to(OLD_MODELS / name)).read_text())
+        added = {key: new["params"].pop(key) for key in set(new["params"]) - set(old["params"])}
         assert old == new
+        assert added in ({}, {"length_debias": False, "balance_length": False})  # parameters added since: defaults
 
 
 def test_an_old_ensemble_refits(tmp_path: Path) -> None:
