@@ -210,3 +210,19 @@ def test_prompt_opt_train_and_select_on_own_logs(tmp_path: Path) -> None:
     assert "query-agnostic" in output and json.loads((tmp_path / "flat" / "config.json").read_text())["query_agnostic"]
     code, output = run("prompt-opt", "train", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "x"))
     assert code == 2 and "missing.jsonl" in output
+
+
+def test_embed_prefills_the_cache_for_joint_features(small_hh: Path, tmp_path: Path) -> None:
+    from rewardlab.data.load import load_feedback
+    from rewardlab.embed import make_encoder
+    from rewardlab.rewards.features import featurize_dataset
+
+    cache = tmp_path / "cache"
+    code, output = run("embed", str(small_hh), "--encoder", "hashing:64", "--features", "joint", "--on-empty", "skip",
+                       "--cache-dir", str(cache), "--quiet")
+    assert code == 0, output
+    dataset = load_feedback(small_hh, on_empty="skip")
+    _, stats = featurize_dataset(dataset, make_encoder("hashing:64"), "joint", cache_dir=cache)
+    assert stats.misses == 0 and stats.hits > 0  # training with joint features starts warm
+    code, output = run("embed", str(small_hh), "--encoder", "hashing:64", "--features", "bogus", "--on-empty", "skip")
+    assert code == 2 and "unknown feature mode 'bogus'" in output

@@ -257,6 +257,8 @@ def embed(
     field: Annotated[str, typer.Option(help="With --texts on a record file: the field holding the text.")] = "text",
     output: Annotated[Path | None, typer.Option(help="With --texts: write the vectors (row i = text i) as .npy.")] = None,
     encoder: EncoderOpt = DEFAULT_ENCODER,
+    features: Annotated[str, typer.Option(help="With DATA: embed the texts this feature mode needs (joint modes embed "
+                                               "prompt and response together).")] = "interaction",
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor fill the cache.")] = False,
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
@@ -274,12 +276,12 @@ def embed(
             raise RewardlabError("give either DATA (a feedback file or dataset name) or --texts FILE")
         if output is not None and texts is None:
             raise RewardlabError("--output needs --texts (the vectors of a dataset go to the cache)")
+        enc = make_encoder(encoder)
         if texts is not None:
             items = read_texts(texts, field, data_options["limit"])
         else:
             assert data is not None
-            items = dataset_texts(load_data(data, **data_options))
-        enc = make_encoder(encoder)
+            items = dataset_texts(load_data(data, **data_options), features, enc)
         load_started = time.perf_counter()
         enc.encode(["warm-up"])  # load weights (first use of an ONNX spec: build it) outside the throughput
         console.print(f"encoder {enc.spec} ready in {time.perf_counter() - load_started:.1f}s", highlight=False)
