@@ -6,6 +6,7 @@ import typer
 
 from rewardlab.cli import agreement as agreement_module
 from rewardlab.cli import annotate, best_of_n, catalog, demo_reward, experiment, generate, pipeline, policy, prompt_opt
+from rewardlab.cli import judge as judge_module
 from rewardlab.cli import serve as serve_module
 from rewardlab.cli import simulate as simulate_module
 
@@ -21,6 +22,7 @@ app.command("bon")(best_of_n.bon)
 app.command("simulate")(simulate_module.simulate)
 app.command("serve")(serve_module.serve)
 app.command("agreement")(agreement_module.agreement)
+app.command("judge")(judge_module.judge)
 experiment.experiment_app.command("bon-noise")(experiment.bon_noise)
 experiment.experiment_app.command("demo-reward")(experiment.demo_reward)
 app.add_typer(experiment.experiment_app, name="experiment")
