@@ -83,3 +83,14 @@ def test_abandoned_jobs_are_skipped_and_a_full_queue_refuses() -> None:
 
     run(main())
     assert recorder.batches == [["kept"]]
+
+
+def test_a_batcher_serves_one_event_loop_after_another() -> None:
+    """A model served by one app, then another (a new event loop each): the collector restarts on the new loop."""
+    recorder = Recorder()
+    batcher = MicroBatcher(recorder, max_batch=10, max_wait=0.01)
+
+    async def once(text: str) -> list[str]:
+        return await batcher.submit([text], 1)
+
+    assert run(once("first")) == ["FIRST"] and run(once("second")) == ["SECOND"]

@@ -62,9 +62,13 @@ class MicroBatcher(Generic[Job, Result]):
         self._task: asyncio.Task[None] | None = None
 
     def _start(self) -> asyncio.Queue[_Pending[Job]]:
-        if self._queue is None or self._task is None or self._task.done():
+        """The queue of the running event loop's collector (started on first use, and again for a new loop: a
+        model served by one app after another)."""
+        loop = asyncio.get_running_loop()
+        if self._queue is None or self._task is None or self._task.done() or self._task.get_loop() is not loop:
             self._queue = asyncio.Queue()
-            self._task = asyncio.get_running_loop().create_task(self._collect())
+            self.stats.waiting_pairs = 0
+            self._task = loop.create_task(self._collect())
         return self._queue
 
     async def submit(self, job: Job, size: int) -> Result:
