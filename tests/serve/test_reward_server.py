@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +34,7 @@ RESPONSES = ["thank you, here is a careful answer", "no", "bread needs flour, wa
 @pytest.fixture(scope="module")
 def served(model_dirs: dict[str, Path]) -> Iterator[tuple[str, dict[str, RewardModel]]]:
     models = load_served_models([str(model_dirs["polite"]), f"{model_dirs['trio']}=trio"],
-                                ServeConfig(max_wait_ms=20))
+                                ServeConfig(max_wait_ms=50))
     with running(create_app(models, split=QuerySplit(separator="<|im_start|>assistant\n"))) as base:
         yield base, {m.name: m.model for m in models}
 
@@ -68,8 +69,11 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_numbers(
     base, models = served
     before = httpx.get(f"{base}/metrics", timeout=30).text
 
-    def one(i: int) -> tuple[int, list[float]]:
+    start = threading.Barrier(12)
+
+    def one(i: int) -> tuple[int, bool]:
         prompts, responses = PROMPTS[i:] + PROMPTS[:i], RESPONSES[: len(PROMPTS) - i] + [f"fresh answer {i}"] * i
+        start.wait(timeout=30)
         reply = post(base, "/score", {"items": items(prompts, responses)})
         assert reply.status_code == 200, reply.text[:300]
         return i, [float(v) for v in models["polite"].score(prompts, responses)] == reply.json()["rewards"]

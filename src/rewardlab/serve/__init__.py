@@ -1,1 +1,3 @@
-"""HTTP serving helpers shared by rewardlab's services (request limits for the annotation and generation servers)."""
+"""HTTP serving: the reward-model service (`rewardlab serve`: `reward_server`, micro-batching in `batching`, the
+served model and its row cache in `scoring`, `metrics`, settings in `config`, a TRL reward function over it in
+`client`) and the request limits every rewardlab service shares (`limits`)."""
