@@ -110,7 +110,7 @@ def pairs(n: int = 4, human: str = "a") -> FeedbackDataset:
     dataset = FeedbackDataset("pairs")
     for i in range(n):
         pid = dataset.add_prompt(f"Question {i}?")
-        good, bad = dataset.add_response(pid, f"a good answer {i}"), dataset.add_response(pid, f"bad {i}")
+        good, bad = dataset.add_response(pid, f"a good answer {i}"), dataset.add_response(pid, f"bad {i}" + "!" * i)
         a, b = (good, bad) if i % 2 == 0 else (bad, good)  # stored both ways round
         outcome = human if i % 2 == 0 else {"a": "b", "b": "a", "tie": "tie"}[human]
         dataset.add(Comparison(pid, a, b, outcome, annotator_id="human"))  # type: ignore[arg-type]
@@ -132,7 +132,7 @@ def test_a_judge_that_reads_content_wins_in_both_orders(fake: FakeJudge) -> None
     report = judge(pairs(), client(fake), JudgeConfig(logprobs=False))
     assert [w.startswith("a good") for w in winners(report.dataset)] == [True] * 4
     assert fake.requests == 8 and report.requests == 8  # 4 pairs × 2 orders
-    assert report.counts == {"consistent": 4, "inconsistent": 0, "ties": 0}
+    assert report.counts == {"consistent": 4, "inconsistent": 0, "unreadable_pairs": 0, "ties": 0, "mean_margin": 0.5}
     assert set(report.dataset.annotators()) == {"judge:fake-judge"}
 
 
@@ -143,6 +143,7 @@ def test_a_judge_that_always_picks_one_position_gives_ties(fake: FakeJudge) -> N
     fake.rule = lambda m: ("A", None) if "Question 0" in m else ("I cannot tell", None)  # unreadable → tie
     report = judge(pairs(), client(fake), JudgeConfig(logprobs=False))
     assert winners(report.dataset) == ["tie"] * 4 and report.unreadable == 6
+    assert report.counts["unreadable_pairs"] == 3 and report.counts["inconsistent"] == 1  # pair 0: A, A
 
 
 def test_probabilities_of_the_two_orders_are_averaged(fake: FakeJudge) -> None:
@@ -267,6 +268,9 @@ def test_the_local_backend_reads_option_probabilities(tiny_model: Path, tmp_path
     assert report.requests == 6 and len(report.dataset.comparisons) == 3
     assert all(0.0 <= c.meta["p_a"] <= 1.0 for c in report.dataset.comparisons)
     assert set(report.dataset.annotators()) == {f"judge:{tiny_model.name}"}
+    one_by_one = judge(pairs(3), LocalJudge(LocalGenerator(tiny_model), batch_size=1), JudgeConfig(max_chars=100))
+    assert [c.meta["p_a"] for c in one_by_one.dataset.comparisons] == pytest.approx(
+        [c.meta["p_a"] for c in report.dataset.comparisons], abs=1e-5)  # padding in a batch changes nothing
     ratings = judge(pairs(1), backend, JudgeConfig(mode="rating", max_chars=100))
     assert all(1.0 <= r.value <= 5.0 for r in ratings.dataset.ratings) and len(ratings.dataset.ratings) == 2
     text = judge(pairs(1), backend, JudgeConfig(logprobs=False, max_new_tokens=2, max_chars=100))

@@ -66,7 +66,7 @@ def test_smollm2_judges_hh_pairs_through_generate_serve(smollm2_server: str, tmp
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["requests"] == 8 and report["cached"] == 0  # 4 pairs × 2 orders
-    assert report["consistent"] + report["inconsistent"] == 4
+    assert report["consistent"] + report["inconsistent"] + report["unreadable_pairs"] == 4
     assert report["agreement_with_source"]["agreement"]["n"] == 4
     judged = read_parquet(tmp_path / "judged")
     assert judged.annotators() == {"judge:smollm2": 4}

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -124,13 +125,19 @@ class LocalJudge:
         generator = self.generator.load()
         tokenizer, model = generator.tokenizer, generator._model  # the generator's own loaded model, read only
         templated = bool(getattr(tokenizer, "chat_template", None))
+        forward_parameters = inspect.signature(model.forward).parameters
         verdicts: list[Verdict] = []
         with torch.inference_mode():
             for start in range(0, len(chats), self.batch_size):
                 texts = [generator.render(chat) for chat in chats[start:start + self.batch_size]]
                 inputs = tokenizer(texts, padding=True, truncation=True, max_length=generator.context_length,
                                    add_special_tokens=not templated, return_tensors="pt")
-                probs = torch.softmax(model(**inputs).logits[:, -1, :].float(), dim=-1)
+                # left padding: positions count from each row's first real token, so a prompt's answer does not
+                # depend on what it was batched with
+                positions = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+                kwargs = {"logits_to_keep": 1} if "logits_to_keep" in forward_parameters else {}  # no full-vocab
+                logits = model(**inputs, position_ids=positions, **kwargs).logits[:, -1, :]  # logits per position
+                probs = torch.softmax(logits.float(), dim=-1)
                 for row in probs:
                     mass = {o: float(row[ids[o]].sum()) for o in options}
                     normal = _normalised(mass)
@@ -249,7 +256,7 @@ class JudgeReport:
     requests: int = 0
     cached: int = 0
     unreadable: int = 0  # answers that named no option (text answers only)
-    counts: dict[str, int] = field(default_factory=dict)  # pairwise: consistent, inconsistent, ties; rating: rated
+    counts: dict[str, float] = field(default_factory=dict)  # pairwise: consistent, inconsistent, ties, margin; rating
 
     def as_dict(self) -> dict[str, Any]:
         return {"annotator": self.annotator, "feedback_rows": len(self.dataset), "requests": self.requests,
@@ -318,7 +325,10 @@ def judge_pairs(source: FeedbackDataset, backend: JudgeBackend, config: JudgeCon
     report = JudgeReport(FeedbackDataset(f"{source.name} judged by {backend.model}"), annotator)
     verdicts = _ask_all(backend, chats, f"{name}\n{tp.SYSTEM}\n{template}", config.options(), config, cache, report,
                         on_progress)
-    counts = dict.fromkeys(("consistent", "inconsistent", "ties"), 0)
+    # per (pair, principle): both orders named the same winner / the winner flipped with the order / an answer
+    # named no option; and per pair: ties after aggregation
+    counts: dict[str, float] = dict.fromkeys(("consistent", "inconsistent", "unreadable_pairs", "ties"), 0)
+    margins = []
     out = report.dataset
     for k, (pid, a, b) in enumerate(unique):
         per_question: list[float] = []
@@ -328,14 +338,15 @@ def judge_pairs(source: FeedbackDataset, backend: JudgeBackend, config: JudgeCon
             report.unreadable += (p1 is None) + (p2 is None)
             if p1 is None or p2 is None:
                 per_question.append(0.5)
-                counts["inconsistent"] += 1
+                counts["unreadable_pairs"] += 1
                 continue
             agree = (p1 > 0.5 and p2 < 0.5) or (p1 < 0.5 and p2 > 0.5) or (p1 == p2 == 0.5)
             counts["consistent" if agree else "inconsistent"] += 1
             both_probs = forward.probs is not None and backward.probs is not None
-            # probabilities: the mean over the two orders; text verdicts: agreement or a tie
-            per_question.append((p1 + 1.0 - p2) / 2 if both_probs else ((p1 + 1.0 - p2) / 2 if agree else 0.5))
+            # P(a ≻ b) from the two orders: their mean with probabilities; text verdicts must agree, else a tie
+            per_question.append((p1 + 1.0 - p2) / 2 if both_probs or agree else 0.5)
         p = sum(per_question) / len(per_question)
+        margins.append(abs(p - 0.5))
         outcome = "a" if p > 0.5 else "b" if p < 0.5 else "tie"
         counts["ties"] += outcome == "tie"
         new_pid = out.add_prompt(source.prompts[pid].text, source.prompts[pid].messages)
@@ -345,10 +356,12 @@ def judge_pairs(source: FeedbackDataset, backend: JudgeBackend, config: JudgeCon
         if len(questions) > 1:
             meta["principles"] = {question: round(v, 6) for question, v in zip(questions, per_question)}
         out.add(Comparison(new_pid, ra, rb, outcome, annotator_id=annotator, meta=meta))  # type: ignore[arg-type]
+    counts["mean_margin"] = round(sum(margins) / len(margins), 6)  # mean |P(a ≻ b) − ½|: how decided the judge is
     report.counts = counts
     out.notes.append(f"{annotator}: {len(unique)} pairs × {len(questions)} principle(s) × 2 orders; "
-                     f"{counts['inconsistent']} judgements flipped with the order (position bias), "
-                     f"{counts['ties']} ties, {report.unreadable} unreadable answers")
+                     f"{counts['inconsistent']} of {len(unique) * len(questions)} judgements flipped with the order "
+                     f"(position bias), {counts['ties']} ties, {report.unreadable} unreadable answers, mean |P(a ≻ b) − ½| "
+                     f"{counts['mean_margin']:.3f}")
     return report
 
 
