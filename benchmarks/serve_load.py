@@ -8,7 +8,7 @@ connection. Every pair is unique (no cache hits anywhere: the comparison is of e
 Baselines, in this process, on exactly the same pairs, with no embedding cache either:
 
 - in-process per request: `RewardModel` featurize + head, one call per request's pairs (what a trainer calling
-  the model itself would do with the same batches);
+  the model itself would do with the same batches), timed before and after the served run and averaged;
 - in-process, one call: all pairs at once (the best case: one big encoder pass).
 
 Reports throughput (pairs/s), request latency p50 / p99, errors (non-200 or failed requests), the served/in-process
@@ -16,7 +16,7 @@ ratios, whether the served rewards equal the per-request in-process ones, and th
 table and writes JSON. The issue's full load is ``--clients 32 --requests 200 --texts 8``; the defaults are small
 enough for about a minute on 2 busy cores.
 
-    python benchmarks/serve_load.py [--encoder minilm:int8] [--clients 8] [--requests 16] [--texts 8]
+    python benchmarks/serve_load.py [--encoder minilm:int8] [--clients 8] [--requests 12] [--texts 8]
         [--model DIR] [--max-wait-ms 5] [--out benchmarks/results/serve_load.json]
 """
 
@@ -67,21 +67,25 @@ def train_model(encoder: str, folder: Path, limit: int) -> Path:
     return folder
 
 
-def in_process(model: Any, requests: list[list[tuple[str, str]]]) -> tuple[float, float, list[list[float]]]:
-    """(seconds per request, seconds in one call, per-request rewards), featurizing without the disk cache."""
+def in_process_score(model: Any, pairs: list[tuple[str, str]]) -> np.ndarray:
+    """What `RewardModel.score` computes, without the on-disk embedding cache (which would add a pack file per call)."""
     from rewardlab.rewards.features import featurize_texts
 
-    def score(pairs: list[tuple[str, str]]) -> np.ndarray:
-        x, _ = featurize_texts([p for p, _ in pairs], [r for _, r in pairs], model.encoder, model.features,
-                               use_cache=False)
-        return np.asarray(model.predict_stats(x)["score"])
+    x, _ = featurize_texts([p for p, _ in pairs], [r for _, r in pairs], model.encoder, model.features, use_cache=False)
+    return np.asarray(model.predict_stats(x)["score"])
 
+
+def per_request(model: Any, requests: list[list[tuple[str, str]]]) -> tuple[float, list[list[float]]]:
+    """(seconds, rewards): one in-process call per request."""
     started = time.perf_counter()
-    rewards = [[float(v) for v in score(pairs)] for pairs in requests]
-    per_request = time.perf_counter() - started
+    rewards = [[float(v) for v in in_process_score(model, pairs)] for pairs in requests]
+    return time.perf_counter() - started, rewards
+
+
+def one_call(model: Any, requests: list[list[tuple[str, str]]]) -> float:
     started = time.perf_counter()
-    score([pair for pairs in requests for pair in pairs])
-    return per_request, time.perf_counter() - started, rewards
+    in_process_score(model, [pair for pairs in requests for pair in pairs])
+    return time.perf_counter() - started
 
 
 def start_server(model_dir: Path, port: int, max_wait_ms: float, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -150,7 +154,7 @@ def main() -> None:
     parser.add_argument("--encoder", default="minilm:int8", help="encoder of the model trained for the run")
     parser.add_argument("--model", type=Path, default=None, help="serve this trained model instead of training one")
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--requests", type=int, default=16, help="requests per client")
+    parser.add_argument("--requests", type=int, default=12, help="requests per client")
     parser.add_argument("--texts", type=int, default=8, help="(prompt, response) pairs per request")
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--train-rows", type=int, default=60, help="demo rows the benchmark's model trains on")
@@ -178,7 +182,8 @@ def main() -> None:
         print(f"{args.clients} clients × {args.requests} requests × {args.texts} pairs = {n} pairs; model "
               f"{model.kind} on {model.encoder.spec} ({model.features}); CPU {cpu_model()}, {os.cpu_count()} cores",
               flush=True)
-        per_request_s, one_call_s, expected = in_process(model, requests)
+        # in-process before and after the served run, averaged: the machine's other load drifts during a run
+        before_s, expected = per_request(model, requests)
 
         server = start_server(model_dir, args.port, args.max_wait_ms, env)
         base = f"http://127.0.0.1:{args.port}"
@@ -189,6 +194,9 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
+        after_s, _ = per_request(model, requests)
+        one_call_s = one_call(model, requests)
+        per_request_s = (before_s + after_s) / 2
 
     flat_served = [r for client in served for r in client]
     diffs = [float(np.max(np.abs(np.subtract(s, e)))) for s, e in zip(flat_served, expected) if s is not None and e]
@@ -203,7 +211,8 @@ def main() -> None:
                    "p99_ms": float(np.percentile(lat, 99)), "errors": errors, "requests": len(latencies),
                    "micro_batches": batches, "mean_batch_pairs": n / batches if batches else None,
                    "largest_batch_pairs": metric(metrics, "rewardlab_largest_batch_pairs")},
-        "in_process_per_request": {"seconds": per_request_s, "pairs_per_s": n / per_request_s},
+        "in_process_per_request": {"seconds": per_request_s, "pairs_per_s": n / per_request_s,
+                                   "seconds_before": before_s, "seconds_after": after_s},
         "in_process_one_call": {"seconds": one_call_s, "pairs_per_s": n / one_call_s},
         "ratio_vs_per_request": per_request_s / wall,
         "ratio_vs_one_call": one_call_s / wall,
