@@ -80,10 +80,14 @@ class Verdict:
 
 
 class JudgeBackend(Protocol):
-    """What the judge asks: ``model`` names it (annotator ``judge:<model>``); ``ask`` answers every chat."""
+    """What the judge asks: ``model`` names it (annotator ``judge:<model>``), ``cache_id`` identifies it to the
+    cache; ``ask`` answers every chat."""
 
     @property
     def model(self) -> str: ...
+
+    @property
+    def cache_id(self) -> str: ...
 
     def ask(self, chats: Sequence[Chat], options: tuple[str, ...], config: JudgeConfig,
             on_done: Callable[[int], None] | None = None) -> list[Verdict]: ...
@@ -105,6 +109,11 @@ class LocalJudge:
     @property
     def model(self) -> str:
         return str(self.generator.id).removeprefix("local:")
+
+    @property
+    def cache_id(self) -> str:
+        """The model's location: two local models with one file name are still two models to the cache."""
+        return f"local:{Path(self.generator.model_dir).resolve() / (self.generator.gguf_file or '')}"
 
     def _option_ids(self, options: tuple[str, ...]) -> dict[str, list[int]]:
         tokenizer = self.generator.tokenizer
@@ -158,6 +167,11 @@ class OpenAIJudge:
     @property
     def model(self) -> str:
         return str(self.generator.model)
+
+    @property
+    def cache_id(self) -> str:
+        """The model name the server knows (the same name on another URL is taken to be the same model)."""
+        return f"openai:{self.generator.model}"
 
     def _ask_one(self, chat: Chat, options: tuple[str, ...], config: JudgeConfig) -> Verdict:
         openai = self.generator._openai
@@ -267,7 +281,7 @@ def _ask_all(backend: JudgeBackend, chats: list[Chat], template: str, options: t
              cache: JudgementCache, report: JudgeReport, on_progress: Callable[[int, int], None] | None
              ) -> list[Verdict]:
     """Every chat answered: from the cache where it can, else by the backend (then cached)."""
-    keys = [cache.key(backend.model, template, chat, options, config) for chat in chats]
+    keys = [cache.key(backend.cache_id, template, chat, options, config) for chat in chats]
     verdicts: list[Verdict | None] = [cache.get(k) for k in keys]
     missing = [i for i, v in enumerate(verdicts) if v is None]
     report.cached += len(chats) - len(missing)
