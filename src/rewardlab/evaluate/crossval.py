@@ -17,7 +17,7 @@ import numpy as np
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.embed.base import Encoder
 from rewardlab.embed.embedding import EmbedStats
-from rewardlab.errors import DataError
+from rewardlab.errors import DataError, InvalidValueError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
 from rewardlab.evaluate.length_controls import (
     LengthAudit,
@@ -72,6 +72,22 @@ class CrossValResult:
         return self.learners[0].name
 
 
+def check_folds(k: Any, dataset: FeedbackDataset) -> None:
+    """``k`` folds by prompt are possible: an integer from 2 to the number of distinct prompts (duplicated prompts
+    count once: they share a fold). Otherwise an `InvalidValueError` that says how many prompts there are."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer):
+        raise InvalidValueError(f"the number of folds must be an integer, not {k!r}")
+    if k < 2:
+        raise InvalidValueError(f"cross-validation needs at least 2 folds, not {k} (--folds)")
+    n_prompts = len(set(dataset.prompt_groups().values()))
+    if k > n_prompts:
+        raise InvalidValueError(f"cannot make {k} folds by prompt: {dataset.name} has {n_prompts} distinct prompt(s) "
+                                f"(duplicated prompts count once); use --folds between 2 and {n_prompts}"
+                                if n_prompts >= 2 else
+                                f"cannot cross-validate by prompt: {dataset.name} has {n_prompts} distinct prompt(s), "
+                                "and every fold needs its own")
+
+
 def cross_validate(
     dataset: FeedbackDataset,
     learners: list[LearnerSpec],
@@ -92,6 +108,7 @@ def cross_validate(
     from rewardlab.rewards.model import RewardModel  # torch loads only when a model is trained
     if not dataset.comparisons:
         raise DataError("cross-validation of pairwise accuracy needs comparisons", source=dataset.name)
+    check_folds(k, dataset)  # before the (slow) embedding
     if augment is not None:
         parse_augment(augment)  # a bad spec fails before the (slow) embedding
     feats, embed_stats = featurize_dataset(dataset, encoder, features, cache_dir=cache_dir,
