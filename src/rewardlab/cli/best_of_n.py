@@ -15,6 +15,7 @@ from rewardlab.cli.generate import load_generator
 from rewardlab.cli.options import (
     FROM_CONFIG,
     GENERATOR_OPTIONS,
+    AllowExternalEncoderOpt,
     CacheDir,
     CandidatesArg,
     ConservativeOpt,
@@ -62,6 +63,7 @@ def bon_eval(
     exclude_sources: ExcludeOpt = "",
     record: Annotated[Path | None, typer.Option(help="Write the JSON record here.")] = None,
     cache_dir: CacheDir = None,
+    allow_external_encoder: AllowExternalEncoderOpt = False,
     quiet: Quiet = False,
 ) -> None:
     """Best-of-n against gold: expected gold of the pick (unbiased, all subsets), oracle, gain recovered, Spearman;
@@ -83,7 +85,7 @@ def bon_eval(
         sets = load_sets(candidates, limit, exclude_sources)
         if any(s.gold is None for s in sets):
             raise DataError("bon-eval needs gold scores for every candidate set", source=candidates)
-        rm = RewardModel.load(model, cache_dir=cache_dir)
+        rm = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder)
         with progress_bar("embedding candidates", quiet) as on_progress:
             scores, _ = score_candidate_sets(rm, sets, aggregate, lam, on_progress)
         max_n = max([k for k in ns if isinstance(k, int)] + [1])
@@ -154,6 +156,7 @@ def select(
     limit: LimitPromptsOpt = None,
     exclude_sources: ExcludeOpt = "",
     cache_dir: CacheDir = None,
+    allow_external_encoder: AllowExternalEncoderOpt = False,
     quiet: Quiet = False,
 ) -> None:
     """Pick one response per prompt from candidate sets with a reward model; writes the picks as JSONL."""
@@ -163,7 +166,7 @@ def select(
 
     with user_errors():
         sets = load_sets(candidates, limit, exclude_sources)
-        rm = RewardModel.load(model, cache_dir=cache_dir)
+        rm = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder)
         with progress_bar("embedding candidates", quiet) as on_progress:
             scores, members = score_candidate_sets(rm, sets, None, None, on_progress)
         picks = pick_from_sets(sets, scores, members, strategy, temperature, aggregate, lam, seed)
@@ -198,6 +201,7 @@ def bon(
     limit: LimitPromptsOpt = None,
     generator: Annotated[str | None, typer.Option(hidden=True, help="Renamed: --base-url.")] = None,
     cache_dir: CacheDir = None,
+    allow_external_encoder: AllowExternalEncoderOpt = False,
     quiet: Quiet = False,
     **generator_options: Any,
 ) -> None:
@@ -217,7 +221,8 @@ def bon(
         if generator is not None:
             raise RewardlabError("--generator was renamed: pass --base-url URL for an OpenAI-compatible server, or "
                                  "nothing (or --model/--gguf) for a local model")
-        rm = RewardModel.load(reward_model, cache_dir=cache_dir)
+        rm = RewardModel.load(reward_model, cache_dir=cache_dir,
+                                allow_external_encoder=allow_external_encoder)
         if strategy == "conservative" and not rm.is_ensemble:
             raise ModelError("--strategy conservative needs an ensemble reward model (train with --ensemble N)")
         gen = make_generator(**generator_options)

@@ -54,6 +54,11 @@ HeadParamOpt = Annotated[list[str] | None, typer.Option(
          "are JSON (true, 3, 0.1) or else text.")]
 ModelArg = Annotated[Path, typer.Argument(help="A trained reward model directory.")]
 RewardModelOpt = Annotated[Path, typer.Option("--reward-model", help="A trained reward model directory.")]
+AllowExternalEncoderOpt = Annotated[bool, typer.Option(
+    "--allow-external-encoder",
+    help="Load a model whose config names an encoder path outside the model directory (e.g. hf-last:/some/dir). "
+         "Off by default: a model from elsewhere should not point at files on this machine. Registered encoders "
+         "(minilm:int8, hf-last:smollm2, ...) are not paths and need no flag.")]
 StrategyOpt = Annotated[str, typer.Option(help="argmax, soft (sample ∝ exp(r/T)) or conservative (ensembles).")]
 ConservativeOpt = Annotated[str, typer.Option(help="conservative: min or lcb.")]
 LamOpt = Annotated[float, typer.Option(help="conservative lcb: mean − λ·std.")]

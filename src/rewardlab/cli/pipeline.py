@@ -15,6 +15,7 @@ from rewardlab.cli.console import console, out, print_table, progress_bar, progr
 from rewardlab.cli.options import (
     DATA_OPTIONS,
     FROM_CONFIG,
+    AllowExternalEncoderOpt,
     CacheDir,
     DataArg,
     EncoderOpt,
@@ -150,6 +151,7 @@ def evaluate(
     head_param: HeadParamOpt = None,
     augment: Annotated[str | None, typer.Option(help="Without --model: " + AUGMENT_HELP)] = None,
     cache_dir: CacheDir = None,
+    allow_external_encoder: AllowExternalEncoderOpt = False,
     quiet: Quiet = False,
     **data_options: Any,
 ) -> None:
@@ -181,7 +183,7 @@ def evaluate(
         if not dataset.comparisons:
             raise DataError("evaluation needs comparisons; this data has none", source=data)
         if model is not None:
-            rm = RewardModel.load(model, cache_dir=cache_dir)
+            rm = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder)
             with progress_bar("embedding", quiet) as on_progress:
                 held_out = evaluate_model(rm, dataset, seed=seed, on_progress=on_progress)
             print_table(metrics_table(held_out.metrics, f"{model} on {dataset.name}"))
@@ -224,21 +226,27 @@ def score(
     prompt_field: str = "prompt",
     response_field: str = "response",
     cache_dir: CacheDir = None,
+    allow_external_encoder: AllowExternalEncoderOpt = False,
 ) -> None:
     """Reward of one (prompt, response), or of every row of a file (ensembles add mean/std/min/lcb)."""
     from rewardlab.rewards.model import RewardModel
-    from rewardlab.rewards.scoring import reported_stats, score_record_file
+    from rewardlab.rewards.scoring import count_missing, json_numbers, reported_stats, score_record_file
 
     with user_errors():
         if (input is None) == (prompt is None or response is None):
             raise RewardlabError("give either --prompt and --response, or --input FILE")
-        rm = RewardModel.load(model, cache_dir=cache_dir)
+        rm = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder)
         if input is None:
             assert prompt is not None and response is not None
-            stats = reported_stats(rm, [prompt], [response])
-            out.print(json.dumps({k: round(float(v[0]), 6) for k, v in stats.items()}))
+            row = json_numbers(reported_stats(rm, [prompt], [response]))
+            out.print(json.dumps(row, allow_nan=False))
+            if row["score"] is None:
+                warn("the reward is not a finite number (NaN or inf); written as null")
             return
         scored = list(score_record_file(rm, input, prompt_field, response_field))
+        missing = sum(count_missing(row) for row in scored)
+        if missing:  # stderr: stdout may be the scored rows themselves
+            warn(f"{missing} reward(s) are not finite numbers (NaN or inf); written as null")
         if output is None:
             for row in scored:
                 sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -13,7 +13,15 @@ from typing import Annotated, Any
 import typer
 
 from rewardlab.cli.console import console, out, progress_bar, user_errors
-from rewardlab.cli.options import FROM_CONFIG, EncoderOpt, Quiet, SeedOpt, config_defaults, split_list
+from rewardlab.cli.options import (
+    FROM_CONFIG,
+    AllowExternalEncoderOpt,
+    EncoderOpt,
+    Quiet,
+    SeedOpt,
+    config_defaults,
+    split_list,
+)
 from rewardlab.data.prompt_logs import load_prompt_logs
 from rewardlab.optimize.prompt_opt import train_prompt_model
 
@@ -70,6 +78,7 @@ def select(
     prompts: Annotated[Path | None, typer.Option(help="Candidate prompts (.txt lines); default: the training prompts "
                                                       "and every other prompt in the logs.")] = None,
     only_trained: Annotated[bool, typer.Option(help="Choose among the trained prompts only.")] = False,
+    allow_external_encoder: AllowExternalEncoderOpt = False,
 ) -> None:
     """Pick a prompt for each new query without calling the LLM."""
     from rewardlab.data.records import read_texts
@@ -77,7 +86,7 @@ def select(
     from rewardlab.optimize.prompts import PromptRewardModel
 
     with user_errors():
-        model = PromptRewardModel.load(model_dir)
+        model = PromptRewardModel.load(model_dir, allow_external_encoder=allow_external_encoder)
         picks = select_prompts_for_queries(model, read_texts(queries, field), read_texts(prompts) if prompts else None,
                                            only_trained=only_trained)
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """`RewardModel` = encoder + feature mode + head, saved as a directory (config.json + weights, no pickle).
 
-Layout: ``config.json`` (format, encoder, features, kind, head params, training info) and ``head/``
-(``head.json`` + weights, in the head class's own layout).
+Layout: ``config.json`` (format, encoder, features, kind, head params, training info, and ``weights_sha256``: the
+SHA-256 of every file under ``head/``) and ``head/`` (``head.json`` + weights, in the head class's own layout).
+Saving writes the directory aside and renames it into place (`rewardlab.artifacts.replace_directory`).
 
 The encoder's fingerprint is stored with the model and checked on load, so a model is never scored
 with embeddings it was not trained on.
@@ -18,13 +19,21 @@ from typing import Any
 import numpy as np
 
 import rewardlab
+from rewardlab.artifacts import (
+    DIGESTS_KEY,
+    check_encoder_location,
+    file_digests,
+    read_json_object,
+    replace_directory,
+    verify_digests,
+)
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.embed.base import DEFAULT_ENCODER, Encoder, make_encoder
-from rewardlab.errors import ModelError
+from rewardlab.errors import ModelError, RewardlabError
 from rewardlab.rewards.augment import augment_counts, augment_dataset, format_augment, parse_augment
 from rewardlab.rewards.base import STAT_KEYS, FitProgress, RewardHead, load_head
 from rewardlab.rewards.ensemble import check_aggregate
-from rewardlab.rewards.features import featurize_dataset, featurize_texts
+from rewardlab.rewards.features import FEATURE_MODES, featurize_dataset, featurize_texts
 from rewardlab.rewards.heads import make_head
 from rewardlab.rewards.training_set import build_training_set
 
@@ -184,31 +193,79 @@ class RewardModel:
         }
 
     def save(self, directory: str | Path) -> Path:
-        """Write the head to ``directory/head`` and `config` to ``config.json``; returns the directory."""
+        """Write the head to ``directory/head`` and `config` (with the SHA-256 of every head file) to ``config.json``;
+        returns the directory.
+
+        The whole directory is written to a temporary sibling, fsynced and renamed into place (an existing model there
+        is replaced as one unit, ensembles included), so an interrupted save leaves the old model intact; a non-empty
+        directory that is not a saved model is refused rather than replaced.
+        """
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.head.save(directory / "head")
-        (directory / "config.json").write_text(json.dumps(self.config(), indent=2), encoding="utf-8")
-        return directory
+
+        def write(tmp: Path) -> None:
+            self.head.save(tmp / "head")
+            config = {**self.config(), DIGESTS_KEY: file_digests(tmp, "head")}
+            (tmp / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+        return replace_directory(directory, write)
 
     @classmethod
-    def load(cls, directory: str | Path, cache_dir: str | Path | None = None) -> RewardModel:
-        """A model written by `save`. Refuses (`ModelError`) when the encoder here has another fingerprint than the one it
-        was trained with: its scores would be meaningless."""
+    def load(cls, directory: str | Path, cache_dir: str | Path | None = None, *,
+             allow_external_encoder: bool = False) -> RewardModel:
+        """A model written by `save`. Refuses (`ModelError`, naming the file):
+
+        - an encoder here with another fingerprint than the one the model was trained with (its scores would be
+          meaningless);
+        - head files that do not match the checksums in config.json (bit flips, truncation, edits); models saved before
+          checksums have none and load unchecked;
+        - an encoder spec naming a path outside ``directory`` (``hf-last:../../elsewhere``) unless
+          ``allow_external_encoder``; registered specs (``minilm:int8``, ``hf-last:smollm2``, ...) are not paths;
+        - a config.json that is not valid JSON or has wrong types, and damaged head files.
+        """
         directory = Path(directory)
         config_path = directory / "config.json"
-        if not config_path.exists():
+        if not config_path.is_file():
             raise ModelError(f"{directory}: not a rewardlab reward model (no config.json)")
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config = read_json_object(config_path)
         if config.get("format") != MODEL_FORMAT:
-            raise ModelError(f"{config_path}: unsupported model format {config.get('format')!r}")
-        encoder = make_encoder(config["encoder"]["spec"])
-        if encoder.fingerprint() != config["encoder"]["fingerprint"]:
+            raise ModelError(f"{config_path}: unsupported model format {str(config.get('format'))[:100]!r}")
+        encoder_info = config.get("encoder")
+        if not isinstance(encoder_info, dict) or not isinstance(encoder_info.get("fingerprint"), str):
+            raise ModelError(f"{config_path}: 'encoder' must be an object with a spec and a fingerprint")
+        check_encoder_location(encoder_info.get("spec"), directory, config_path, allow_external_encoder)
+        _check_types(config, config_path)
+        if DIGESTS_KEY in config:
+            verify_digests(directory, config[DIGESTS_KEY], config_path)
+        encoder = make_encoder(encoder_info["spec"])
+        if encoder.fingerprint() != encoder_info["fingerprint"]:
             raise ModelError(
-                f"{config_path}: the model was trained on embeddings from encoder {config['encoder']['fingerprint']}, "
-                f"but '{config['encoder']['spec']}' here is {encoder.fingerprint()}; scores would be meaningless"
+                f"{config_path}: the model was trained on embeddings from encoder {encoder_info['fingerprint'][:200]}, "
+                f"but '{encoder_info['spec']}' here is {encoder.fingerprint()}; scores would be meaningless"
             )
-        model = cls(load_head(directory / "head"), encoder, config["features"], config.get("kind", ""), cache_dir,
-                    augment=config.get("augment"), augment_seed=int(config.get("augment_seed", 0)))
+        try:
+            model = cls(load_head(directory / "head"), encoder, config["features"], config.get("kind", ""), cache_dir,
+                        augment=config.get("augment"), augment_seed=config.get("augment_seed", 0))
+        except RewardlabError:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:  # e.g. an augment spec of the wrong shape
+            raise ModelError(f"{config_path}: cannot build the model ({type(exc).__name__}: {str(exc)[:200]})") from exc
         model.train_info = config.get("train", {})
         return model
+
+
+#: config.json fields and the types they must have (absent optional fields take their defaults)
+_CONFIG_TYPES: dict[str, tuple[type, ...]] = {"features": (str,), "kind": (str,), "augment": (str, type(None)),
+                                              "augment_seed": (int,), "train": (dict,)}
+
+
+def _check_types(config: dict[str, Any], config_path: Path) -> None:
+    if "features" not in config:
+        raise ModelError(f"{config_path}: no 'features'")
+    for key, types in _CONFIG_TYPES.items():
+        value = config.get(key)
+        if key in config and (isinstance(value, bool) or not isinstance(value, types)):
+            wanted = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise ModelError(f"{config_path}: '{key}' must be {wanted}, not {type(value).__name__}")
+    if config["features"] not in FEATURE_MODES:
+        raise ModelError(f"{config_path}: unknown feature mode {config['features'][:100]!r}; known: "
+                         f"{', '.join(FEATURE_MODES)}")

@@ -2,10 +2,14 @@
 
 A scored row keeps every input field and adds ``reward`` (plus ``reward_mean`` ... for ensembles); a candidate
 pool (``{"prompt", "responses": [...]}``, what `rewardlab generate run` writes) gets a ``rewards`` list instead.
+
+A reward that is not a finite number (NaN or inf: a diverged model) is written as ``null``, never as a bare ``NaN``,
+which is not JSON; `count_missing` counts them so a command can warn. (Loading already refuses non-finite weights.)
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,11 +22,30 @@ from rewardlab.errors import DataError, ModelError
 from rewardlab.rewards.model import RewardModel
 
 
+def json_number(value: Any) -> float | None:
+    """A float for JSON output: None (``null``) for NaN or inf, which JSON cannot hold."""
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def json_numbers(stats: dict[str, np.ndarray], row: int = 0) -> dict[str, float | None]:
+    """One row of ``stats`` as JSON-safe numbers (rounded to 6 places)."""
+    return {k: None if (x := json_number(v[row])) is None else round(x, 6) for k, v in stats.items()}
+
+
+def count_missing(row: dict[str, Any]) -> int:
+    """How many rewards of a scored row are null (not finite)."""
+    values = [v for k, v in row.items() if k == "reward" or k == "rewards"]
+    flat = [x for v in values for x in (v if isinstance(v, list) else [v])]
+    return sum(x is None for x in flat)
+
+
 def _reward_fields(stats: dict[str, np.ndarray], start: int, end: int, pool: bool) -> dict[str, Any]:
     """The fields a scored row gains: ``reward`` and ``reward_<stat>``, or for a candidate pool lists named
-    ``rewards`` and ``rewards_<stat>``."""
+    ``rewards`` and ``rewards_<stat>``; a non-finite value is None."""
     name = "rewards" if pool else "reward"
-    return {(name if k == "score" else f"{name}_{k}"): ([float(x) for x in v[start:end]] if pool else float(v[start]))
+    return {(name if k == "score" else f"{name}_{k}"): ([json_number(x) for x in v[start:end]] if pool
+                                                       else json_number(v[start]))
             for k, v in stats.items()}
 
 
