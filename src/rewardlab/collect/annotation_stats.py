@@ -184,7 +184,8 @@ def _shown_left(value: Any, source: Path, row: int, column: str) -> int:
             value = json.loads(value)
         except json.JSONDecodeError:
             pass
-    if isinstance(value, list | tuple) and sorted(value) == [0, 1]:
+    if isinstance(value, list | tuple) and len(value) == 2 and set(value) == {0, 1} and not any(
+            isinstance(v, bool) for v in value):
         return int(value[0])
     text = str(value).strip().casefold()
     known = {"a": 0, "0": 0, "ab": 0, "b": 1, "1": 1, "ba": 1}
