@@ -234,3 +234,16 @@ def test_train_augment_on_the_command_line(tmp_path: Path) -> None:
     assert code != 0 and "not a number" in output and "Traceback" not in output
     code, output = run("evaluate", str(data), "--model", str(model_dir), "--augment", "off-topic", "--quiet")
     assert code != 0 and "--augment applies to training" in output
+
+
+def test_evaluate_cv_records_its_augmentation_and_head_params(tmp_path: Path) -> None:
+    data = tmp_path / "hh.jsonl"
+    data.write_text("".join(demo_lines(60)), encoding="utf-8")
+    record = tmp_path / "cv.json"
+    code, output = run("evaluate", str(data), "--heads", "bt-linear", "--folds", "2", "--encoder", "hashing:64",
+                       "--augment", "padded:0.5", "--head-param", "balance_length=true", "--record", str(record),
+                       "--quiet")
+    assert code == 0, output
+    saved = json.loads(record.read_text())
+    assert saved["protocol"]["augment"] == "padded:0.5"
+    assert saved["learners"]["bt-linear"]["params"] == {"balance_length": True}

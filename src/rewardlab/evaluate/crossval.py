@@ -66,6 +66,8 @@ class CrossValResult:
     length_weights: list[float] = field(default_factory=list)
     length: LengthControls | None = None
     length_audit: dict[str, LengthAudit] = field(default_factory=dict)
+    #: the augmentation spec every training fold got (None: none)
+    augment: str | None = None
 
     @property
     def reference(self) -> str:
@@ -155,6 +157,7 @@ def cross_validate(
         pair_ids=[(c.prompt_id, c.a, c.b) for c in comparisons],
         pair_lengths=PairLengths(length_a, length_b, pair_target, length_score_a, length_score_b),
         length_weights=length_weights,
+        augment=augment,
     )
     summarize(result, n_resamples)
     return result
