@@ -533,7 +533,8 @@ def check_targets(record: Mapping[str, Any], recipe: str, head: str) -> list[dic
 
 def factor_effects(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     """For each factor of the grid: recipe twins that differ only in it, compared per head on the same cross-set
-    transfers (mean difference in length-balanced accuracy and in Δ vs length-only, and how often it helps)."""
+    transfers (mean difference in length-balanced accuracy and in Δ vs length-only, and how often it helps) and on
+    EvalBiasBench (mean difference in accuracy overall and on length bias, per training set's model)."""
     recipes = {r["name"]: r for r in record["recipes"]}
 
     def levels(r: Mapping[str, Any]) -> dict[str, Any]:
@@ -544,6 +545,8 @@ def factor_effects(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     out = []
     for factor, base in baseline.items():
         diffs_bal, diffs_delta = [], []
+        diffs_probe: dict[str | None, list[float]] = {None: [], LENGTH_BIAS: []}
+        tried: set[str] = set()
         for name, r in recipes.items():
             lv = levels(r)
             if lv[factor] == base:
@@ -551,7 +554,11 @@ def factor_effects(record: Mapping[str, Any]) -> list[dict[str, Any]]:
             twin = next((n for n, t in recipes.items() if levels(t) == {**lv, factor: base}), None)
             if twin is None:
                 continue
+            tried.add(str(lv[factor]))
             for head in record["config"]["heads"]:
+                for bias, diffs in diffs_probe.items():
+                    diffs += [a - b for a, b in zip(_probe(record, name, head, bias), _probe(record, twin, head, bias))
+                              if a is not None and b is not None]
                 mine = {(m["train"], m["test"]): m for m in cells(record, name, head)}
                 for m in cells(record, twin, head):
                     other = mine.get((m["train"], m["test"]))
@@ -564,9 +571,11 @@ def factor_effects(record: Mapping[str, Any]) -> list[dict[str, Any]]:
                     if a is not None and b is not None:
                         diffs_delta.append(a - b)
         if diffs_bal or diffs_delta:
-            out.append({"factor": factor, "versus": base, "comparisons": len(diffs_bal),
+            out.append({"factor": factor, "levels": sorted(tried), "versus": base, "comparisons": len(diffs_bal),
                         "mean_balanced_diff": _mean(diffs_bal), "balanced_helps": sum(1 for d in diffs_bal if d > 0),
-                        "mean_delta_diff": _mean(diffs_delta), "delta_helps": sum(1 for d in diffs_delta if d > 0)})
+                        "mean_delta_diff": _mean(diffs_delta), "delta_helps": sum(1 for d in diffs_delta if d > 0),
+                        "probe_models": len(diffs_probe[None]), "mean_probe_overall_diff": _mean(diffs_probe[None]),
+                        "mean_probe_length_diff": _mean(diffs_probe[LENGTH_BIAS])})
     return out
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.report import Figure, Report, Section, Table, difference, estimate, number, write_report
-from rewardlab.studies.rm_recipes import ALPACA, RmRecipesConfig
+from rewardlab.studies.rm_recipes import ALPACA, LENGTH_BIAS, RmRecipesConfig
 
 README = "README.md"
 RECORD = "record.json"
@@ -87,14 +87,22 @@ def _targets(record: Mapping[str, Any]) -> Table:
                  [[t["target"], _met(t["met"]), t["evidence"]] for t in record.get("targets", [])])
 
 
+def _factor(f: Mapping[str, Any]) -> str:
+    """``features: joint vs interaction``."""
+    return f"{f['factor']}: {', '.join(f.get('levels', [])) or '?'} vs {f['versus'] if f['versus'] is not None else 'none'}"
+
+
 def _factors(record: Mapping[str, Any]) -> Table | str:
-    rows = [[f"{f['factor']} (vs {f['versus'] or 'none'})", str(f["comparisons"]), number(f["mean_balanced_diff"]),
+    rows = [[_factor(f), str(f["comparisons"]), number(f["mean_balanced_diff"]),
              f"{f['balanced_helps']} / {f['comparisons']}", number(f["mean_delta_diff"]),
-             f"{f['delta_helps']} / {f['comparisons']}"] for f in record.get("factor_effects", [])]
+             f"{f['delta_helps']} / {f['comparisons']}", str(f.get("probe_models", "—")),
+             number(f.get("mean_probe_overall_diff")), number(f.get("mean_probe_length_diff"))]
+            for f in record.get("factor_effects", [])]
     if not rows:
         return "No two recipes of this run differ in exactly one factor."
-    return Table(["factor", "matched cells", "mean Δ balanced acc.", "balanced higher", "mean Δ(Δ vs length-only)",
-                  "Δ higher"], rows)
+    return Table(["factor", "matched transfer cells", "mean Δ balanced acc.", "balanced higher",
+                  "mean Δ(Δ vs length-only)", "Δ higher", "matched models", "mean Δ EvalBiasBench overall",
+                  "mean Δ EvalBiasBench length"], rows)
 
 
 def _controls_table(record: Mapping[str, Any]) -> Table:
@@ -188,11 +196,18 @@ def _speed(record: Mapping[str, Any]) -> list[Any]:
              f"{s['estimated_embed_seconds'] / 60:.1f} min", "yes" if s["fits_budget"] else "no",
              "yes" if s["used"] else "no"] for s in speed]
     first = speed[0]
+    verdicts = [f"- `{s['encoder']}`: {number(s['texts_per_second'], 2)} texts/s (after a {number(s['load_seconds'], 0)} s "
+                f"load), so embedding the study's texts once would take about {s['estimated_embed_seconds'] / 60:.0f} min: "
+                + ("within the budget, so it can join the grid (`--encoder`)." if s["fits_budget"] else
+                   f"{s['estimated_embed_seconds'] / max(first['estimated_embed_seconds'], 1):.0f}× the study's encoder "
+                   "and over the budget, so it is not included.")
+                for s in speed if not s["used"]]
     return [f"Each encoder embedded the same {first['sample_texts']} texts sampled from the study's sets, cache bypassed "
             f"(model load timed apart); the estimate is for all {first['study_texts']} distinct texts of the study, "
             f"once (later runs read the cache). An encoder joins only if that fits in "
             f"{first['budget_seconds'] / 60:.0f} min on this machine.",
-            Table(["encoder", "texts", "load (s)", "texts/s", "embed whole study once", "fits", "used"], rows)]
+            Table(["encoder", "texts", "load (s)", "texts/s", "embed whole study once", "fits", "used"], rows),
+            *(["\n".join(verdicts)] if verdicts else [])]
 
 
 #: study settings the command sets, and its option for each
@@ -242,10 +257,34 @@ def _findings(record: Mapping[str, Any]) -> str:
     lines.append(f"- The length-only control scores above .5 on {len(above)} of {len(cross)} cross-set transfers "
                  f"(its weight's sign is learned on the training set, so it transfers only where the length preference "
                  "does).")
+    probe = record.get("probe") or {}
+    length_blocks = [(res["train"], res["by_bias"].get(LENGTH_BIAS)) for res in probe.get("results", [])]
+    length_blocks = [(train, b) for train, b in length_blocks if b and b.get("controls")]
+    if length_blocks:
+        c = length_blocks[0][1]["controls"]
+        lines.append(f"- EvalBiasBench `{LENGTH_BIAS}`: the better response is the longer one in {c['pairs_longer_wins']} "
+                     f"and the shorter one in {c['pairs_shorter_wins']} of {length_blocks[0][1]['pairs']} probes; the "
+                     "length-only control scores " + ", ".join(
+                         f"{number(b['controls']['length_only']['value'])} trained on {train}" for train, b in length_blocks)
+                     + ".")
     for f in record.get("factor_effects", []):
-        lines.append(f"- {f['factor']} (vs {f['versus'] or 'none'}): length-balanced accuracy {number(f['mean_balanced_diff'])} "
-                     f"on average over {f['comparisons']} matched cells (higher in {f['balanced_helps']}); Δ vs "
-                     f"length-only {number(f['mean_delta_diff'])} (higher in {f['delta_helps']}).")
+        lines.append(f"- {_factor(f)}: length-balanced accuracy {number(f['mean_balanced_diff'])} "
+                     f"on average over {f['comparisons']} matched transfer cells (higher in {f['balanced_helps']}); Δ vs "
+                     f"length-only {number(f['mean_delta_diff'])} (higher in {f['delta_helps']}); EvalBiasBench "
+                     f"{number(f.get('mean_probe_overall_diff'))} overall and {number(f.get('mean_probe_length_diff'))} on "
+                     f"length bias over {f.get('probe_models', 0)} matched models.")
+    cross = [m for m in record.get("transfers", []) if m["cross"]]
+    widths = [(c["length_balanced_accuracy"]["ci_high"] - c["length_balanced_accuracy"]["ci_low"]) / 2
+              for t in cross for c in t["models"]
+              if (c["recipe"], c["head"]) == (chosen["recipe"], chosen["head"])
+              and math.isfinite(c["length_balanced_accuracy"].get("ci_high", math.nan))
+              and math.isfinite(c["length_balanced_accuracy"].get("ci_low", math.nan))]
+    means = [r["mean_balanced"] for r in sel.get("ranking", [])]
+    if len(means) > 1 and widths:
+        lines.append(f"- How sure: the {len(means)} combinations' mean length-balanced accuracies lie in "
+                     f"[{min(means):.3f}, {max(means):.3f}], a spread of {max(means) - min(means):.3f}, while one "
+                     f"transfer's 95% CI is ±{sum(widths) / len(widths):.3f} on average and each model was trained with "
+                     "one seed: the rule picks one, but the top combinations are not shown to differ.")
     missed = [t["target"] for t in record.get("targets", []) if t["met"] is False]
     lines.append(f"- Targets not met by the default: {len(missed)} of {len(record.get('targets', []))}"
                  + (" — " + "; ".join(missed) if missed else "") + ".")
@@ -280,13 +319,14 @@ def _strip(ax: Any, record: Mapping[str, Any], key: str, control: str | None) ->
 
 def _figure(plt: Any, record: Mapping[str, Any]) -> Any:
     n = len(record.get("summary", [])) + 1
-    fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 0.55 * n * 2 + 2), 4.6), sharey=True)
+    fig, axes = plt.subplots(2, 1, figsize=(max(7.0, 0.6 * n + 2), 9.0), sharey=True)
     _strip(axes[0], record, "accuracy", "length_only")
     axes[0].set_title("accuracy on cross-set transfers", fontsize=9)
     axes[0].set_ylabel("pairwise accuracy (dots: transfers; bar: mean)")
     _strip(axes[1], record, "length_balanced_accuracy", None)
     axes[1].axhline(0.60, color="tab:red", linestyle="--", linewidth=0.8, label="target .60")
-    axes[1].set_title("length-balanced accuracy (orange: the default)", fontsize=9)
+    axes[1].set_title("length-balanced accuracy on cross-set transfers (orange: the default)", fontsize=9)
+    axes[1].set_ylabel("length-balanced accuracy")
     axes[1].legend(fontsize=7)
     return fig
 
