@@ -7,12 +7,22 @@ The file maps a bias type to items ``{bias, instruction, response1, response2, l
 
 from __future__ import annotations
 
-import json
+import zlib
 from pathlib import Path
 from typing import Any
 
 from rewardlab.data.dataset import FeedbackDataset
-from rewardlab.data.records import SkippedRows, _decode, _open_bytes, get_field, read_rows, require_text
+from rewardlab.data.records import (
+    SkippedRows,
+    _decode,
+    _open_bytes,
+    check_unicode,
+    get_field,
+    parse_json,
+    read_rows,
+    require_text,
+    show_value,
+)
 from rewardlab.data.types import Comparison, Outcome
 from rewardlab.errors import DataError
 
@@ -27,20 +37,21 @@ def read_evalbiasbench(path: str | Path, limit: int | None = None, on_empty: str
     source = str(path)
     if not Path(path).exists():
         raise DataError("file not found", source=path)
-    with _open_bytes(Path(path)) as handle:
-        text = _decode(handle.read(), Path(path), 1)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"broken JSON ({exc.msg})", source=path, row=exc.lineno) from None
+        with _open_bytes(Path(path)) as handle:
+            raw = handle.read()
+    except (OSError, EOFError, zlib.error) as exc:  # a directory, a damaged .gz
+        raise DataError(f"cannot read the file ({type(exc).__name__}: {str(exc)[:200]})", source=path) from None
+    data = parse_json(_decode(raw, Path(path), 1), Path(path), None)
     if not isinstance(data, dict):
         raise DataError("expected a JSON object mapping each bias type to a list of pairs", source=path)
     records: list[tuple[int, dict[str, Any]]] = []
     for bias, items in data.items():
         if not isinstance(items, list):
-            raise DataError("expected a list of pairs", source=path, field=str(bias))
+            raise DataError("expected a list of pairs", source=path, field=bias)
         for item in items:
             records.append((len(records) + 1, item if isinstance(item, dict) else {"item": item}))
+            check_unicode(item, Path(path), len(records))
     dataset = FeedbackDataset(Path(path).parent.name or "evalbiasbench")
     skipped = SkippedRows()
 
@@ -51,9 +62,9 @@ def read_evalbiasbench(path: str | Path, limit: int | None = None, on_empty: str
         first, second = (require_text(get_field(record, field, source=source, row=row), source=source, row=row,
                                       field=field) for field in RESPONSE_FIELDS)
         label = get_field(record, "label", source=source, row=row)
-        if isinstance(label, bool) or label not in _OUTCOMES:
-            raise DataError(f"label must be 1 (response1 is better) or 2, got {label!r}", source=source, row=row,
-                            field="label")
+        if isinstance(label, bool) or not isinstance(label, int) or label not in _OUTCOMES:
+            raise DataError(f"label must be 1 (response1 is better) or 2, got {show_value(label)}", source=source,
+                            row=row, field="label")
         if first == second:
             skipped.add("pair(s) whose two responses are identical", row)
             return

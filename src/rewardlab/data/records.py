@@ -6,6 +6,7 @@ readers can name the exact file, row and field of any problem.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -45,7 +46,7 @@ def _decode(raw: bytes, path: Path, row: int) -> str:
         raise DataError(f"bytes at offset {exc.start} are not valid UTF-8", source=path, row=row) from None
 
 
-def _parse_json(text: str, path: Path, row: int | None) -> Any:
+def parse_json(text: str, path: Path, row: int | None) -> Any:
     """``json.loads``, with every way it can fail on bad input as one `DataError` (the row is None for a whole file,
     whose broken JSON is located by the parser's line)."""
     try:
@@ -60,7 +61,7 @@ def _parse_json(text: str, path: Path, row: int | None) -> Any:
     return value
 
 
-def _check_unicode(record: Any, path: Path, row: int | None) -> None:
+def check_unicode(record: Any, path: Path, row: int | None) -> None:
     """A `DataError` naming the field if a parsed record holds a lone surrogate (from a ``\\uD800``-style escape:
     decoded UTF-8 never holds one), which no text can be encoded with."""
     where = lone_surrogate_field(record)
@@ -145,9 +146,9 @@ def _iter_jsonl(path: Path, limit: int | None, on_bad: OnBadRow) -> Iterator[tup
             if not text:
                 continue
             try:
-                record = _parse_json(text, path, line_no)
+                record = parse_json(text, path, line_no)
                 if "\\u" in text:
-                    _check_unicode(record, path, line_no)
+                    check_unicode(record, path, line_no)
             except DataError as error:
                 _bad_row(error, on_bad)
                 continue
@@ -164,7 +165,7 @@ def _iter_jsonl(path: Path, limit: int | None, on_bad: OnBadRow) -> Iterator[tup
 def _iter_json_list(path: Path, limit: int | None, on_bad: OnBadRow) -> Iterator[tuple[int, dict[str, Any]]]:
     with _open_bytes(path) as handle:
         text = _decode(handle.read(), path, 1)
-    data = _parse_json(text, path, None)
+    data = parse_json(text, path, None)
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
@@ -176,7 +177,7 @@ def _iter_json_list(path: Path, limit: int | None, on_bad: OnBadRow) -> Iterator
             continue
         if escaped:
             try:
-                _check_unicode(record, path, index)
+                check_unicode(record, path, index)
             except DataError as error:
                 _bad_row(error, on_bad)
                 continue
@@ -205,17 +206,19 @@ def _iter_delimited(path: Path, delimiter: str, limit: int | None,
 
 
 def _decode_whole(raw: bytes, path: Path, delimiter: str) -> str:
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0  # spreadsheet programs write one
     try:
-        return raw.decode("utf-8-sig")  # tolerate the byte-order mark spreadsheet programs write
+        return raw[bom:].decode("utf-8")
     except UnicodeDecodeError as exc:
         # count the records (not lines: quoted cells may span lines) that end before the bad byte
-        prefix = raw[: exc.start].decode("utf-8-sig")
+        prefix = raw[bom: bom + exc.start].decode("utf-8")
+        offset = bom + exc.start
         records = list(csv.reader(io.StringIO(prefix, newline=""), delimiter=delimiter))
         # the bad byte starts a new record after a newline, else it lies in the last (partial) one
         row = len(records) if prefix.endswith("\n") or not records else len(records) - 1
         if row == 0:
-            raise DataError(f"header bytes at offset {exc.start} are not valid UTF-8", source=path) from None
-        raise DataError(f"bytes at offset {exc.start} are not valid UTF-8", source=path, row=row) from None
+            raise DataError(f"header bytes at offset {offset} are not valid UTF-8", source=path) from None
+        raise DataError(f"bytes at offset {offset} are not valid UTF-8", source=path, row=row) from None
 
 
 def _iter_parquet(path: Path, limit: int | None) -> Iterator[tuple[int, dict[str, Any]]]:
