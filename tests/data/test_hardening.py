@@ -105,3 +105,21 @@ def test_a_damaged_gzip_file_is_a_data_error(tmp_path: Path) -> None:
     path = tmp_path / "pairs.jsonl.gz"
     path.write_bytes(b"\x1f\x8b\x08\x00garbage that is not deflate")
     _expect(lambda: load_feedback(path, format="trl"), path, None, None, "cannot read the file")
+
+
+def test_evalbiasbench_file_damage_is_a_data_error(tmp_path: Path) -> None:
+    from rewardlab.data.evalbiasbench import read_evalbiasbench
+
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * DEEP + "]" * DEEP, encoding="utf-8")
+    _expect(lambda: read_evalbiasbench(deep), deep, None, None, "nested too deeply")
+    odd = tmp_path / "odd.json"
+    item = {"bias": "length", "instruction": "q", "response1": "a", "response2": "b", "label": [1]}
+    odd.write_text(json.dumps({"length": [item]}), encoding="utf-8")
+    _expect(lambda: read_evalbiasbench(odd), odd, 1, "label", "label must be 1")
+
+
+def test_a_bad_byte_after_a_byte_order_mark_is_located(tmp_path: Path) -> None:
+    path = tmp_path / "ratings.csv"
+    path.write_bytes(b"\xef\xbb\xbf\x00\x80")
+    _expect(lambda: list(iter_records(path)), path, None, None, "offset 4")

@@ -123,3 +123,11 @@ def test_an_ensemble_with_a_missing_member_is_refused(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path / "ens" / "members" / "002")
     with pytest.raises(ModelError, match="3 members, but 2"):
         load_head(tmp_path / "ens")
+
+
+def test_a_damaged_objective_fails_at_load_not_at_the_first_prediction(saved: Path, tmp_path: Path) -> None:
+    head = _copy_head(saved, tmp_path)
+    config = json.loads((head / "head.json").read_text())
+    _edit_head_json(head, params={**config["params"], "objective": []})
+    with pytest.raises(ModelError, match="cannot load"):
+        load_head(head)

@@ -132,6 +132,9 @@ class EnsembleHead(HeadBase):
             raise ModelError(f"{directory / 'head.json'}: 'params' must be an object")
         n: Any = params.get("n")
         check_ensemble(n, params.get("aggregate", "mean"))
+        lam = params.get("lam", 1.0)
+        if isinstance(lam, bool) or not isinstance(lam, int | float) or not np.isfinite(lam):
+            raise ModelError(f"{directory / 'head.json'}: 'lam' must be a finite number, not {str(lam)[:50]!r}")
         saved = directory / "members"
         count = sum(1 for p in saved.iterdir() if p.is_dir()) if saved.is_dir() else 0
         if count != params["n"]:

@@ -106,6 +106,7 @@ class LightGBMHead(HeadBase):
 
         config = read_head_json(directory)
         head = cls(**config["params"])
+        get_objective(head.objective)  # a damaged head.json fails here, not at the first prediction
         head.fit_log_ = config.get("fit_log", {})
         head.booster_ = lgb.Booster(model_str=(directory / "head.lgbm.txt").read_text(encoding="utf-8"))
         return head

@@ -200,6 +200,7 @@ class TorchHead(HeadBase):
         if not isinstance(params, dict):
             raise ModelError(f"{directory / 'head.json'}: 'params' must be an object")
         head = cls(**params)
+        get_objective(head.objective)  # a damaged head.json fails here, not at the first prediction
         head.dim_ = config["dim"]
         head.target_mean_, head.target_std_ = config["rating_mean"], config["rating_std"]
         head.fit_log_ = config.get("fit_log", {})
