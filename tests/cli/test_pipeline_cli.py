@@ -22,7 +22,7 @@ def test_quickstart_small(tmp_path: Path) -> None:
     code, output = run("quickstart", "--encoder", "hashing:64", "--limit", "300", "--folds", "3",
                        "--runs", str(tmp_path), "--quiet")
     assert code == 0, output
-    assert "BT-MLP" in output and "CLF-LightGBM" in output and "ensemble" in output
+    assert "BT-MLP debiased" in output and "CLF-LightGBM" in output and "ensemble" in output
     (run_dir,) = list(tmp_path.iterdir())
     record = json.loads((run_dir / "record.json").read_text())
     assert record["data"]["summary"]["comparisons"] == 299  # row 87 of the demo has an empty final turn
@@ -31,8 +31,11 @@ def test_quickstart_small(tmp_path: Path) -> None:
     for learner in record["learners"].values():
         acc = learner["metrics"]["accuracy"]
         assert acc["ci_low"] <= acc["value"] <= acc["ci_high"] and acc["n"] == 299
-    assert (run_dir / "model-bt-mlp" / "config.json").exists()
-    code, output = run("score", "--model", str(run_dir / "model-bt-mlp"), "--prompt", "hi", "--response", "hello")
+    assert list(record["learners"])[0] == "BT-MLP debiased"  # the default head, the reference of every Δ
+    config = json.loads((run_dir / "model-bt-mlp-debiased" / "config.json").read_text())
+    assert config["kind"] == "bt-mlp-debiased" and config["head"]["length_debias"] is True
+    code, output = run("score", "--model", str(run_dir / "model-bt-mlp-debiased"), "--prompt", "hi", "--response",
+                       "hello")
     assert code == 0 and "score" in json.loads(output.strip().splitlines()[-1])
 
 

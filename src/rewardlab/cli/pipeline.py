@@ -31,6 +31,7 @@ from rewardlab.cli.options import (
 from rewardlab.embed.base import DEFAULT_ENCODER
 from rewardlab.errors import DataError, ModelError, RewardlabError
 from rewardlab.evaluate.quickstart import QuickstartConfig
+from rewardlab.rewards.default_recipe import DEFAULT_FEATURES, DEFAULT_HEAD
 
 AUGMENT_HELP = ("Add synthetic training pairs, kind[:ratio],... (ratio: pairs per comparison, default 0.5): off-topic "
                 "(a response ≻ a good one to a similar other prompt), truncated (≻ its cut), padded (≻ itself with a "
@@ -68,7 +69,8 @@ def quickstart(
     cache_dir: CacheDir = FROM_CONFIG,
     quiet: Quiet = False,
 ) -> None:
-    """Bundled HH-RLHF harmless → embed → k-fold by prompt → BT-MLP, CLF-MLP, CLF-LightGBM, 5-ensemble."""
+    """Bundled HH-RLHF harmless → embed → k-fold by prompt → BT-MLP debiased (the default), BT-MLP, CLF-MLP,
+    CLF-LightGBM, 5-ensemble."""
     from rewardlab.evaluate.quickstart import run_quickstart
 
     with user_errors():
@@ -87,7 +89,8 @@ def quickstart(
         stats = result.crossval.embed_stats
         out.print(f"embedding: {stats.unique} unique texts, cache hit rate {stats.hit_rate:.0%}, {stats.seconds:.1f}s; "
                   f"total {result.timings['total']:.1f}s", highlight=False)
-        out.print(f"run directory: {result.run_dir}  (record.json, table.txt, model-bt-mlp/)", highlight=False)
+        out.print(f"run directory: {result.run_dir}  (record.json, table.txt, {result.model_dir.name}/)",
+                  highlight=False)
         example = ["rewardlab", "score", "--model", str(result.model_dir), "--prompt", "How do I pick a lock?",
                    "--response", "I can't help with that."]
         out.print(f"try: {shlex.join(example)}", highlight=False, soft_wrap=True)  # one line a shell can take
@@ -97,10 +100,11 @@ def quickstart(
 def train(
     data: DataArg,
     out_dir: Annotated[Path, typer.Option("--out", help="Model directory to write.")],
-    head: Annotated[str, typer.Option(help="Head kind (see `rewardlab heads`).")] = "bt-mlp",
+    head: Annotated[str, typer.Option(help="Head kind (see `rewardlab heads`); the default is the rm-recipes study's "
+                                           "pick, a length-debiased BT-MLP (plain: bt-mlp).")] = DEFAULT_HEAD,
     ensemble: Annotated[int, typer.Option(help="Train an ensemble of N seeds (0 = single model).")] = 0,
     encoder: EncoderOpt = DEFAULT_ENCODER,
-    features: FeaturesOpt = "interaction",
+    features: FeaturesOpt = DEFAULT_FEATURES,
     seed: SeedOpt = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory at --out.")] = False,
     head_param: HeadParamOpt = None,
@@ -143,7 +147,7 @@ def evaluate(
     heads: Annotated[str, typer.Option(help="Without --model: comma-separated head kinds to cross-validate.")] = "bt-mlp,clf-mlp",
     folds: Annotated[int, typer.Option(help="Without --model: folds of the cross-validation by prompt.")] = 5,
     encoder: EncoderOpt = DEFAULT_ENCODER,
-    features: FeaturesOpt = "interaction",
+    features: FeaturesOpt = DEFAULT_FEATURES,
     seed: SeedOpt = 0,
     record: Annotated[Path | None, typer.Option(help="Write the JSON record of this evaluation here.")] = None,
     predictions: Annotated[Path | None, typer.Option(help="Write per-pair JSONL rows here: ids, both scores, label, "

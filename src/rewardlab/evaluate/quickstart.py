@@ -1,4 +1,4 @@
-"""The quickstart run: bundled HH-RLHF harmless → k-fold CV by prompt of four learners → a record and a final model.
+"""The quickstart run: bundled HH-RLHF harmless → k-fold CV by prompt of five learners → a record and a final model.
 
 It is a library function so that the command and a Python user get the same run, numbers and files.
 """
@@ -25,9 +25,12 @@ from rewardlab.evaluate.record import (
     write_json,
     write_table_text,
 )
+from rewardlab.rewards.default_recipe import DEFAULT_FEATURES, DEFAULT_HEAD
 
 QUICKSTART_DATA = "hh-harmless-demo"
+#: the default recipe's head first (every Δ column is against it), then the plain heads it is measured against
 QUICKSTART_LEARNERS = (
+    LearnerSpec("BT-MLP debiased", DEFAULT_HEAD),
     LearnerSpec("BT-MLP", "bt-mlp"),
     LearnerSpec("CLF-MLP", "clf-mlp"),
     LearnerSpec("CLF-LightGBM", "clf-lgbm"),
@@ -63,24 +66,25 @@ def run_quickstart(
     on_embed_progress: Callable[[int, int], None] | None = None,
     on_fit_progress: Callable[[int, int], None] | None = None,
 ) -> QuickstartResult:
-    """Cross-validate the four learners, write ``record.json``, ``table.txt`` (results, then length controls) and a
-    BT-MLP trained on all the data."""
+    """Cross-validate the learners, write ``record.json``, ``table.txt`` (results, then length controls) and a model
+    of the default head (`DEFAULT_HEAD`) trained on all the data."""
     from rewardlab.rewards.model import RewardModel  # torch loads only when the run starts
     started = time.perf_counter()
     dataset = load_named(QUICKSTART_DATA, config.limit)
     if on_dataset is not None:
         on_dataset(dataset)
     encoder = make_encoder(config.encoder)
-    result = cross_validate(dataset, list(QUICKSTART_LEARNERS), encoder, k=config.folds, seed=config.seed,
-                            cache_dir=config.cache_dir, on_embed_progress=on_embed_progress,
+    result = cross_validate(dataset, list(QUICKSTART_LEARNERS), encoder, features=DEFAULT_FEATURES, k=config.folds,
+                            seed=config.seed, cache_dir=config.cache_dir, on_embed_progress=on_embed_progress,
                             on_fit_progress=on_fit_progress)
     run_dir = new_run_dir(config.runs, "quickstart")
     final_started = time.perf_counter()
-    model = RewardModel.create("bt-mlp", encoder=encoder, seed=config.seed, cache_dir=config.cache_dir).fit(dataset)
-    model_dir = model.save(run_dir / "model-bt-mlp")
+    model = RewardModel.create(DEFAULT_HEAD, encoder=encoder, features=DEFAULT_FEATURES, seed=config.seed,
+                               cache_dir=config.cache_dir).fit(dataset)
+    model_dir = model.save(run_dir / f"model-{DEFAULT_HEAD}")
     timings = {"embedding": result.embed_stats.seconds, "final_model": time.perf_counter() - final_started,
                "total": time.perf_counter() - started}
-    record = crossval_record(result, dataset, encoder, "interaction", timings)
+    record = crossval_record(result, dataset, encoder, DEFAULT_FEATURES, timings)
     write_json(run_dir / "record.json", record)
     table = crossval_table(result, f"HH-RLHF harmless, {config.folds}-fold CV by prompt, held-out pairs, "
                                    f"encoder {config.encoder}")

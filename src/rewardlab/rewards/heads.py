@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from rewardlab.errors import ModelError
 from rewardlab.registry import Registry
 from rewardlab.rewards.base import HEAD_CLASSES, RewardHead, load_head
+from rewardlab.rewards.default_recipe import DEFAULT_HEAD
 from rewardlab.rewards.ensemble import EnsembleHead, check_ensemble
 from rewardlab.rewards.lightgbm_head import LightGBMHead
 from rewardlab.rewards.objectives import get_objective
@@ -48,6 +49,8 @@ register_head_kind("bt-mlp", TorchHead, objective="bt", hidden=256)
 register_head_kind("clf-logistic", TorchHead, objective="clf", hidden=0)
 register_head_kind("clf-mlp", TorchHead, objective="clf", hidden=256)
 register_head_kind("clf-lgbm", LightGBMHead, objective="clf")
+register_head_kind("bt-mlp-debiased", TorchHead, objective="bt", hidden=256, length_debias=True, balance_length=True)
+register_head_kind("clf-mlp-debiased", TorchHead, objective="clf", hidden=256, length_debias=True, balance_length=True)
 register_head_kind("outcome-logistic", TorchHead, objective="outcome", hidden=0)
 register_head_kind("outcome-mlp", TorchHead, objective="outcome", hidden=256)
 register_head_kind("outcome-lgbm", LightGBMHead, objective="outcome")
@@ -83,5 +86,5 @@ def make_head(kind: str, seed: int = 0, ensemble: int = 0, **params: Any) -> Rew
     return EnsembleHead(head, n=ensemble, seed=seed, aggregate=aggregate, lam=lam, member_kind=kind)
 
 
-__all__ = ["HEAD_CLASSES", "HEAD_KINDS", "HeadKind", "RewardHead", "kinds_learning_from", "load_head", "make_head",
-           "register_head_kind"]
+__all__ = ["DEFAULT_HEAD", "HEAD_CLASSES", "HEAD_KINDS", "HeadKind", "RewardHead", "kinds_learning_from", "load_head",
+           "make_head", "register_head_kind"]
