@@ -61,11 +61,6 @@ class Recipe:
         """Keyword arguments for `RewardModel.create` beyond kind, encoder, features and seed."""
         return {**self.head_params, **({"augment": self.augment} if self.augment else {})}
 
-    def factors(self) -> dict[str, Any]:
-        """The recipe as levels of the grid's factors (for matching twins that differ in one factor)."""
-        return {"features": self.features, "length_debias": bool(self.head_params.get("length_debias")),
-                "augment": self.augment}
-
 
 #: head parameters of the length-debiased recipes (torch heads)
 DEBIAS = {"length_debias": True, "balance_length": True}
