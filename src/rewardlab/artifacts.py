@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import glob
 import hashlib
 import json
 import os
@@ -94,6 +95,7 @@ def replace_directory(target: str | Path, write: Callable[[Path], None], *, mark
             raise ModelError(f"{target} exists and is not a saved model (no {marker}); refusing to replace it")
     parent = target.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(parent, target.name)
     tmp = parent / f".{target.name}.saving-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
@@ -114,6 +116,24 @@ def replace_directory(target: str | Path, write: Callable[[Path], None], *, mark
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _remove_stale(parent: Path, name: str) -> None:
+    """Temporary siblings left by saves that were killed (their process is gone) are removed; a save still running
+    in another process keeps its own."""
+    for path in parent.glob(f".{glob.escape(name)}.saving-*"):
+        match = re.fullmatch(rf"\.{re.escape(name)}\.saving-(\d+)-[0-9a-f]+", path.name)
+        if match is None or not path.is_dir():
+            continue
+        pid = int(match.group(1))
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (PermissionError, OverflowError, OSError):
+            pass  # another user's process, or a pid we cannot ask about: leave it
 
 
 # ---------------------------------------------------------------------- checksums

@@ -192,3 +192,18 @@ def test_nan_rewards_are_null_in_json_output(saved: Path, tmp_path: Path, monkey
     assert code == 0 and "3 reward(s) are not finite" in output
     written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert written[0]["reward"] is None and written[1]["rewards"] == [None, None]
+
+
+def test_a_save_killed_midway_leaves_only_a_hidden_sibling_which_the_next_save_removes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    model = _fit(0)
+    model.save(tmp_path / "m")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".m.saving-{int(dead.stdout)}-0123abcd"  # what kill -9 mid-save leaves behind
+    (stale / "head").mkdir(parents=True)
+    (stale / "head" / "head.json").write_text("{")
+    assert np.array_equal(RewardModel.load(tmp_path / "m").score(PROMPTS, RESPONSES), model.score(PROMPTS, RESPONSES))
+    _fit(1).save(tmp_path / "m")
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
