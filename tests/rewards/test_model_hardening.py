@@ -116,6 +116,10 @@ def test_an_encoder_path_outside_the_model_is_refused_unless_allowed(saved: Path
     assert "outside the model directory" not in str(allowed.value)
     code, output = run("score", "--model", str(model), "--prompt", "p", "--response", "r")
     assert code != 0 and "--allow-external-encoder" in output and "Traceback" not in output
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a prompt\n")
+    code, output = run("policy", "grpo", "--reward-model", str(model), "--prompts", str(prompts), "--quiet")
+    assert code != 0 and "outside the model directory" in output  # refused before any LLM loads
 
 
 @pytest.mark.parametrize("spec", ["minilm:int8", "minilm", "hashing:64", "hf-last:smollm2",

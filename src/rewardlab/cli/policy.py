@@ -11,6 +11,7 @@ import typer
 from rewardlab.cli.console import console, out, user_errors
 from rewardlab.cli.options import (
     FROM_CONFIG,
+    AllowExternalEncoderOpt,
     FieldOpt,
     GgufOpt,
     LimitPromptsOpt,
@@ -67,6 +68,7 @@ RUN_OPTIONS = (
     option("field", FieldOpt, "prompt"),
     option("limit", LimitPromptsOpt, None),
     option("seed", SeedOpt, FROM_CONFIG),
+    option("allow_external_encoder", AllowExternalEncoderOpt, False),
     option("quiet", Quiet, False),
 )
 #: option name -> `PolicyRunConfig` field, where they differ
@@ -77,7 +79,8 @@ def _config(options: dict[str, Any]) -> PolicyRunConfig:
     """The run's config from the command's options (those that are not settings of the run are left out)."""
     from rewardlab.optimize.policy_config import PolicyRunConfig
 
-    settings = {RENAMED.get(k, k): v for k, v in options.items() if k not in {"gold_model", "field", "limit", "quiet"}}
+    settings = {RENAMED.get(k, k): v for k, v in options.items() if k not in {"gold_model", "field", "limit", "quiet",
+                                                                                    "allow_external_encoder"}}
     model = settings.pop("model")
     return PolicyRunConfig(model=None if model is None else str(model), gguf_file=settings.pop("gguf"), **settings)
 
@@ -100,17 +103,23 @@ def _print_row(row: dict[str, Any], method: str) -> None:
 
 def _run(method: str, reward_model: Path, prompts: str, output: Path, options: dict[str, Any]) -> None:
     from rewardlab.optimize import policy, policy_inputs
+    from rewardlab.rewards.model import RewardModel
 
     with user_errors(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # transformers / TRL deprecations a user cannot act on
         _quiet_libraries()
         config = _config(options)
         prompt_list = policy_inputs.load_prompts(prompts, options["field"], options["limit"])
+        # loaded here (not by the runner) to pass --allow-external-encoder, and to fail before any LLM loads
+        allow = options["allow_external_encoder"]
+        proxy = RewardModel.load(reward_model, allow_external_encoder=allow)
+        gold = None if options["gold_model"] is None else RewardModel.load(options["gold_model"],
+                                                                          allow_external_encoder=allow)
         out.print(f"{'step':>5}  {'train rwd' if method == 'grpo' else 'loss':>10}  {'proxy [95% CI]':>26}  "
                   f"{'KL(π‖π_ref) [95% CI]':>26}  {'gold [95% CI]':>26}  {'time s':>7}", highlight=False)
         runner = policy.run_grpo if method == "grpo" else policy.run_dpo
         quiet = options["quiet"]
-        result = runner(reward_model, prompt_list, output, config, options["gold_model"],
+        result = runner(proxy, prompt_list, output, config, gold,
                         lambda row: _print_row(row, method),
                         None if quiet else lambda message: console.print(f"[dim]{message} …[/]", highlight=False))
         _print_summary(result)
