@@ -94,10 +94,13 @@ def replace_directory(target: str | Path, write: Callable[[Path], None], *, mark
         if any(target.iterdir()) and not (target / marker).is_file():
             raise ModelError(f"{target} exists and is not a saved model (no {marker}); refusing to replace it")
     parent = target.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(parent, target.name)
     tmp = parent / f".{target.name}.saving-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(parent, target.name)
+        tmp.mkdir()
+    except OSError as exc:
+        raise ModelError(f"{target}: cannot save here ({exc.strerror or exc})") from exc
     try:
         write(tmp)
         _fsync_tree(tmp)
@@ -107,11 +110,18 @@ def replace_directory(target: str | Path, write: Callable[[Path], None], *, mark
             else:
                 old = parent / f".{target.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
                 os.rename(target, old)
-                os.rename(tmp, target)
+                try:
+                    os.rename(tmp, target)
+                except OSError:
+                    os.rename(old, target)  # put the old model back
+                    raise
                 shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, target)
         _fsync_dir(parent)
+    except OSError as exc:  # a full disk, a read-only folder: the old model (if any) is untouched
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ModelError(f"{target}: cannot save ({exc.strerror or exc}); any model already there is unchanged") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -211,3 +211,34 @@ def test_a_save_killed_midway_leaves_only_a_hidden_sibling_which_the_next_save_r
     assert np.array_equal(RewardModel.load(tmp_path / "m").score(PROMPTS, RESPONSES), model.score(PROMPTS, RESPONSES))
     _fit(1).save(tmp_path / "m")
     assert [p.name for p in tmp_path.iterdir()] == ["m"]
+
+
+def test_a_save_that_cannot_be_written_is_a_model_error_and_keeps_the_old_model(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _fit(0)
+    model.save(tmp_path / "m")
+    import rewardlab.artifacts as artifacts
+
+    def full_disk(root: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(artifacts, "_fsync_tree", full_disk)
+    with pytest.raises(ModelError, match="No space left on device"):
+        _fit(1).save(tmp_path / "m")
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+    assert np.array_equal(RewardModel.load(tmp_path / "m").score(PROMPTS, RESPONSES), model.score(PROMPTS, RESPONSES))
+
+
+def test_replacing_without_an_atomic_exchange_still_replaces_the_whole_model(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where renameat2(RENAME_EXCHANGE) is missing, the old directory is moved aside, the new one renamed in."""
+    import rewardlab.artifacts as artifacts
+
+    monkeypatch.setattr(artifacts, "_exchange", lambda a, b: False)
+    _fit(0, ensemble=2).save(tmp_path / "m")
+    new = _fit(5, ensemble=2)
+    new.save(tmp_path / "m")
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+    assert np.array_equal(RewardModel.load(tmp_path / "m").score_members(PROMPTS, RESPONSES),
+                          new.score_members(PROMPTS, RESPONSES))
