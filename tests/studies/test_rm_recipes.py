@@ -16,8 +16,9 @@ from rewardlab.data.parquet import write_parquet
 from rewardlab.data.types import normalize_prompt
 from rewardlab.errors import RewardlabError
 from rewardlab.studies import rm_recipes
-from rewardlab.studies.rm_recipes import PairSet, make_config, run_study, select_default
+from rewardlab.studies.rm_recipes import PairSet, make_config, run_study
 from rewardlab.studies.rm_recipes_report import FIGURE, README, RECORD, build_report, write
+from rewardlab.studies.rm_recipes_verdicts import select_default
 from synthetic import preference_dataset
 
 GOOD = ["clear and correct answer with the steps shown", "a helpful, accurate reply", "correct, careful and kind"]

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.report import Figure, Report, Section, Table, difference, estimate, number, write_report
-from rewardlab.studies.rm_recipes import ALPACA, LENGTH_BIAS, RmRecipesConfig
+from rewardlab.studies.rm_recipes import ALPACA, RmRecipesConfig
+from rewardlab.studies.rm_recipes_verdicts import LENGTH_BIAS
 
 README = "README.md"
 RECORD = "record.json"
