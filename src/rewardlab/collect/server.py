@@ -28,8 +28,9 @@ from rewardlab.serve.limits import BodyLimit, clip
 
 UI_DIR = Path(__file__).parent / "ui"
 MAX_BODY_BYTES = 256 * 1024  # counted as the body arrives, chunked or not
-#: Ids are 64-bit integers in the database; a bigger number is a bad request, not a driver overflow.
-MAX_ID = 2**63 - 1
+#: Ids are 32-bit integers in the database (``sa.Integer``: INTEGER on PostgreSQL); a bigger number is a bad
+#: request, not a driver overflow (PostgreSQL's "integer out of range" was a 500).
+MAX_ID = 2**31 - 1
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; "
                                "frame-ancestors 'none'",
