@@ -101,12 +101,15 @@ def cross_validate(
     cache_dir: str | Path | None = None,
     n_resamples: int = 2000,
     augment: str | None = None,
+    annotator_weights: str = "none",
     on_embed_progress: Callable[[int, int], None] | None = None,
     on_fit_progress: Callable[[int, int], None] | None = None,
 ) -> CrossValResult:
     """Fit every learner on k-1 folds and score the held-out fold; ``on_fit_progress(fits done, k × learners)``
     after each fit. ``augment`` (a `rewardlab.rewards.augment` spec) is given to every learner's model, so synthetic
-    pairs are made inside each training fold only: test pairs are never augmented, and never lend a response."""
+    pairs are made inside each training fold only: test pairs are never augmented, and never lend a response.
+    ``annotator_weights`` (dawid-skene, agreement, none) likewise estimates annotator reliabilities on each training
+    fold alone (`rewardlab.rewards.annotator_quality`)."""
     from rewardlab.rewards.model import RewardModel  # torch loads only when a model is trained
     if not dataset.comparisons:
         raise DataError("cross-validation of pairwise accuracy needs comparisons", source=dataset.name)
@@ -136,7 +139,8 @@ def cross_validate(
         for spec in learners:
             started = time.perf_counter()
             model = RewardModel.create(spec.kind, encoder=encoder, features=features, seed=seed,
-                                       ensemble=spec.ensemble, cache_dir=cache_dir, augment=augment, **spec.params)
+                                       ensemble=spec.ensemble, cache_dir=cache_dir, augment=augment,
+                                       annotator_weights=annotator_weights, **spec.params)
             model.fit(train, feature_rows=feats)
             scores[spec.name][0][test] = model.predict(x_a[test])
             scores[spec.name][1][test] = model.predict(x_b[test])

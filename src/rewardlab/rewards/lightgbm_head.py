@@ -70,7 +70,10 @@ class LightGBMHead(HeadBase):
             "num_threads": max(1, os.cpu_count() or 1),
             "verbosity": -1,
         }
-        train_ds = lgb.Dataset(split.train.x[ex.left], label=ex.target)
+        weight = None  # the training set's pair weights (e.g. annotator reliability) reach the rows of their pairs
+        if len(split.train.pair_weight) and ex.source_pair is not None:
+            weight = split.train.pair_weights()[ex.source_pair]
+        train_ds = lgb.Dataset(split.train.x[ex.left], label=ex.target, weight=weight)
         callbacks: list[Callable[..., Any]] = []
         valid_sets: list[Any] = []
         if split.val is not None and split.val_examples is not None:

@@ -30,6 +30,8 @@ from rewardlab.artifacts import (
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.embed.base import DEFAULT_ENCODER, Encoder, make_encoder
 from rewardlab.errors import ModelError, RewardlabError
+from rewardlab.rewards.annotator_quality import METHODS as ANNOTATOR_METHODS
+from rewardlab.rewards.annotator_quality import estimate_annotator_quality
 from rewardlab.rewards.augment import augment_counts, augment_dataset, format_augment, parse_augment
 from rewardlab.rewards.base import STAT_KEYS, FitProgress, RewardHead, load_head
 from rewardlab.rewards.ensemble import check_aggregate
@@ -64,6 +66,7 @@ class RewardModel:
         *,
         augment: str | None = None,
         augment_seed: int = 0,
+        annotator_weights: str = "none",
     ) -> None:
         self.head = head
         self.encoder = make_encoder(encoder) if isinstance(encoder, str) else encoder
@@ -73,16 +76,22 @@ class RewardModel:
         #: training augmentation (`rewardlab.rewards.augment` spec, canonical form), applied by ``fit``; None: none
         self.augment = None if augment is None else format_augment(parse_augment(augment))
         self.augment_seed = augment_seed
+        #: weigh each comparison by its annotator's estimated reliability: "dawid-skene", "agreement" or "none"
+        #: (`rewardlab.rewards.annotator_quality`; estimated by ``fit`` from the training data alone)
+        if annotator_weights not in ANNOTATOR_METHODS:
+            raise ModelError(f"unknown annotator weights {annotator_weights!r}; expected one of "
+                             f"{', '.join(ANNOTATOR_METHODS)}")
+        self.annotator_weights = annotator_weights
         self.train_info: dict[str, Any] = {}
 
     @classmethod
     def create(cls, kind: str, encoder: Encoder | str = DEFAULT_ENCODER, features: str = "interaction", seed: int = 0,
                ensemble: int = 0, cache_dir: str | Path | None = None, augment: str | None = None,
-               **params: Any) -> RewardModel:
+               annotator_weights: str = "none", **params: Any) -> RewardModel:
         """A new, unfitted model with a head of registered ``kind`` (see `make_head`); ``augment`` (e.g.
         ``"off-topic:0.5"``, see `rewardlab.rewards.augment`) adds synthetic pairs to what ``fit`` is given."""
         return cls(make_head(kind, seed=seed, ensemble=ensemble, **params), encoder, features, kind, cache_dir,
-                   augment=augment, augment_seed=seed)
+                   augment=augment, augment_seed=seed, annotator_weights=annotator_weights)
 
     def fit(self, dataset: FeedbackDataset, feature_rows: dict[str, np.ndarray] | None = None,
             on_progress: Callable[[int, int], None] | None = None,
@@ -107,7 +116,11 @@ class RewardModel:
             training = augment_dataset(dataset, parse_augment(self.augment), self.encoder, seed=self.augment_seed,
                                        cache_dir=self.cache_dir)
             feature_rows = self._with_rows_for(training, feature_rows)
-        data = build_training_set(training, {rid: feature_rows[rid] for rid in training.responses})
+        quality = None
+        if self.annotator_weights != "none":  # estimated on the data as given (synthetic pairs weigh 1)
+            quality = estimate_annotator_quality(dataset, self.annotator_weights, seed=self.augment_seed)
+        data = build_training_set(training, {rid: feature_rows[rid] for rid in training.responses},
+                                  quality.weights if quality is not None else None)
         self.head.fit(data, on_fit_progress)
         self.train_info = {
             "data": dataset.name,
@@ -115,6 +128,8 @@ class RewardModel:
             "data_summary": dataset.summary(),
             "fit_seconds": round(time.perf_counter() - started, 3),
         }
+        if quality is not None:
+            self.train_info["annotator_quality"] = quality.as_dict()
         if self.augment is not None:
             self.train_info["augment"] = {"spec": self.augment, "seed": self.augment_seed,
                                           "added": {spec.kind: 0 for spec in parse_augment(self.augment)}
@@ -190,7 +205,7 @@ class RewardModel:
             "augment": self.augment,
             "augment_seed": self.augment_seed,
             "train": self.train_info,
-        }
+        } | ({"annotator_weights": self.annotator_weights} if self.annotator_weights != "none" else {})
 
     def save(self, directory: str | Path) -> Path:
         """Write the head to ``directory/head`` and `config` (with the SHA-256 of every head file) to ``config.json``;
@@ -244,7 +259,8 @@ class RewardModel:
             )
         try:
             model = cls(load_head(directory / "head"), encoder, config["features"], config.get("kind", ""), cache_dir,
-                        augment=config.get("augment"), augment_seed=config.get("augment_seed", 0))
+                        augment=config.get("augment"), augment_seed=config.get("augment_seed", 0),
+                        annotator_weights=config.get("annotator_weights", "none"))
         except RewardlabError:
             raise
         except (TypeError, ValueError, KeyError, AttributeError) as exc:  # e.g. an augment spec of the wrong shape
@@ -255,7 +271,8 @@ class RewardModel:
 
 #: config.json fields and the types they must have (absent optional fields take their defaults)
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {"features": (str,), "kind": (str,), "augment": (str, type(None)),
-                                              "augment_seed": (int,), "train": (dict,)}
+                                              "augment_seed": (int,), "train": (dict,),
+                                              "annotator_weights": (str,)}
 
 
 def _check_types(config: dict[str, Any], config_path: Path) -> None:

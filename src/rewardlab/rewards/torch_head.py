@@ -99,7 +99,7 @@ class TorchHead(HeadBase):
         if weight is None:
             return losses.mean()
         w = weight[idx]
-        return (losses * w).sum() / w.sum()
+        return (losses * w).sum() / w.sum().clamp_min(1e-12)  # a batch of zero-weight pairs adds nothing
 
     def _check_length_options(self, objective: Objective, data: TrainingSet) -> None:
         if not (self.length_debias or self.balance_length):
@@ -111,10 +111,14 @@ class TorchHead(HeadBase):
             raise ModelError("length_debias and balance_length need each response's length; this training set has none")
 
     def _example_weights(self, data: TrainingSet, ex: Examples) -> torch.Tensor | None:
-        """Per-example weights from the length balance of the pairs each example comes from, or None (all equal)."""
-        if not self.balance_length or ex.source_pair is None:
+        """Per-example weights of the pairs each example comes from, or None (all equal): the length balance
+        (``balance_length``) times the training set's own pair weights (e.g. annotator reliability)."""
+        if ex.source_pair is None or not (self.balance_length or len(data.pair_weight)):
             return None
-        return torch.from_numpy(data.length_balance_weights()[ex.source_pair])
+        weights = data.pair_weights()
+        if self.balance_length:
+            weights = weights * data.length_balance_weights()
+        return torch.from_numpy(weights[ex.source_pair])
 
     def _item_reward(self, net: nn.Module, data: TrainingSet) -> ItemReward:
         """Reward of item rows of ``data`` under ``net`` (q + g while training a length-debiased head)."""

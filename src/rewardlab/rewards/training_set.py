@@ -8,6 +8,7 @@ so a head can model (and remove) a length preference.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +33,8 @@ class TrainingSet:
     label_value: np.ndarray  # 1.0 correct / 0.0 incorrect
     #: (n_items,) response length in characters; empty when the features came without texts
     length: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: (n_pairs,) weight of each pair (e.g. its annotator's reliability weight); empty: every pair weighs 1
+    pair_weight: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def dim(self) -> int:
@@ -71,6 +74,7 @@ class TrainingSet:
             label_item=li,
             label_value=self.label_value[ok_l],
             length=self.length[keep] if len(self.length) else self.length,
+            pair_weight=self.pair_weight[ok_pair] if len(self.pair_weight) else self.pair_weight,
         )
 
     def item_labels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +82,12 @@ class TrainingSet:
         items = np.concatenate([self.pair_a, self.pair_b])
         targets = np.concatenate([self.pair_target, 1.0 - self.pair_target])
         return items, targets
+
+    def pair_weights(self) -> np.ndarray:
+        """(n_pairs,) the per-pair weights (ones when the set carries none)."""
+        if len(self.pair_weight):
+            return self.pair_weight.astype(np.float32)
+        return np.ones(len(self.pair_a), dtype=np.float32)
 
     def length_balance_weights(self) -> np.ndarray:
         """(n_pairs,) weights under which the pairs the longer response wins and those the shorter one wins weigh
@@ -98,8 +108,13 @@ class TrainingSet:
         return weights
 
 
-def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np.ndarray]) -> TrainingSet:
-    """Arrange ``dataset``'s supervision over the features of its responses."""
+def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np.ndarray],
+                       annotator_weights: Mapping[str, float] | None = None) -> TrainingSet:
+    """Arrange ``dataset``'s supervision over the features of its responses.
+
+    ``annotator_weights`` (annotator id -> weight; rows without an id under ``"(none)"``) weighs each comparison and
+    each pair of a ranking by its annotator (`rewardlab.rewards.annotator_quality`); annotators it does not name
+    (synthetic pairs, say) weigh 1. None: no pair weights."""
     response_ids = sorted(response_features)
     index = {rid: i for i, rid in enumerate(response_ids)}
     groups = dataset.prompt_groups()
@@ -111,10 +126,13 @@ def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np
     pa: list[int] = []
     pb: list[int] = []
     target: list[float] = []
+    weight: list[float] = []
+    weights = annotator_weights or {}
     for comp in dataset.comparisons:
         pa.append(index[comp.a])
         pb.append(index[comp.b])
         target.append(OUTCOME_TARGET[comp.outcome])
+        weight.append(weights.get(comp.annotator_id or "(none)", 1.0))
     for ranking in dataset.rankings:
         ids = ranking.response_ids
         for i in range(len(ids)):
@@ -122,6 +140,7 @@ def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np
                 pa.append(index[ids[i]])
                 pb.append(index[ids[j]])
                 target.append(1.0)
+                weight.append(weights.get(ranking.annotator_id or "(none)", 1.0))
     x = np.stack([response_features[rid] for rid in response_ids]) if response_ids else np.zeros((0, 0), np.float32)
     return TrainingSet(
         x=x.astype(np.float32),
@@ -135,4 +154,5 @@ def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np
         label_item=np.array([index[lab.response_id] for lab in dataset.labels], dtype=np.int64),
         label_value=np.array([float(lab.correct) for lab in dataset.labels], dtype=np.float32),
         length=np.array([len(dataset.responses[rid].text) for rid in response_ids], dtype=np.float64),
+        pair_weight=np.array(weight if annotator_weights is not None else [], dtype=np.float32),
     )
