@@ -13,7 +13,8 @@ def synthetic_problem(
 ) -> tuple[TrainingSet, np.ndarray]:
     """A Bradley-Terry problem with a known reward: two responses per prompt, P(a wins) = σ(β·Δr*).
 
-    Also carries ratings (r* + noise) and correctness labels (Bernoulli σ(β·r*)) for pointwise heads.
+    Also carries ratings (r* + noise) and correctness labels (Bernoulli σ(β·r*)) for pointwise heads, and response
+    lengths unrelated to the reward.
     Returns the training set and the true reward of every item.
     """
     rng = np.random.default_rng(seed)
@@ -38,6 +39,9 @@ def synthetic_problem(
         rating_value=(true + rng.normal(scale=0.1, size=len(items))).astype(np.float32),
         label_item=items,
         label_value=(rng.random(len(items)) < 1 / (1 + np.exp(-beta * true))).astype(np.float32),
+        # lengths independent of the reward (their own generator, so the draws above stay as they were): a
+        # length-debiased head must learn the same reward here
+        length=np.random.default_rng(seed + 1).integers(20, 2000, size=len(items)).astype(np.float64),
     )
     return data, true
 
