@@ -37,6 +37,32 @@ AUGMENT_HELP = ("Add synthetic training pairs, kind[:ratio],... (ratio: pairs pe
                 "(a response ≻ a good one to a similar other prompt), truncated (≻ its cut), padded (≻ itself with a "
                 "sentence repeated).")
 AugmentOpt = Annotated[str | None, typer.Option(help=AUGMENT_HELP)]
+ANNOTATOR_WEIGHTS_HELP = ("Weigh each comparison by its annotator's reliability, estimated from pairs labelled by "
+                          "several annotators: dawid-skene (one-coin EM), agreement (with the others' majority) or "
+                          "none. Weight = log-odds of reliability, 0 at or below chance.")
+AnnotatorWeightsOpt = Annotated[str, typer.Option(help=ANNOTATOR_WEIGHTS_HELP)]
+PerAnnotatorOpt = Annotated[bool, typer.Option("--per-annotator", help="Also report held-out accuracy per annotator "
+                                                                       "(with the macro-average and the worst "
+                                                                       "annotator, each paired against the pooled "
+                                                                       "accuracy).")]
+
+
+def print_annotator_quality(info: dict[str, Any]) -> None:
+    """The reliabilities a model was trained with (``train_info["annotator_quality"]``), as a table, and its notes."""
+    from rich.table import Table
+
+    from rewardlab.rewards.annotator_quality import quality_rows
+
+    header, rows = quality_rows(info)
+    table = Table(title=f"annotator reliability ({info['overlapping_items']} pairs labelled by several annotators; "
+                        "95% bootstrap CI over pairs)", title_justify="left")
+    for column in header:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    print_table(table)
+    for note in info.get("notes", []):
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
 def print_notes(dataset: Any) -> None:
@@ -109,6 +135,7 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory at --out.")] = False,
     head_param: HeadParamOpt = None,
     augment: AugmentOpt = None,
+    annotator_weights: AnnotatorWeightsOpt = "none",
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
     **data_options: Any,
@@ -123,7 +150,8 @@ def train(
             raise ModelError(f"{out_dir} already exists; pass --overwrite to replace it, or choose another --out")
         dataset = load_data(data, **data_options)
         model = RewardModel.create(head, encoder=encoder, features=features, seed=seed, ensemble=ensemble,
-                                   cache_dir=cache_dir, augment=augment, **parse_head_params(head_param))
+                                   cache_dir=cache_dir, augment=augment, annotator_weights=annotator_weights,
+                                   **parse_head_params(head_param))
         thin = dataset.thin_data_warning(HEAD_KINDS.lookup(head).feedback)
         if thin:
             warn(thin)
@@ -137,6 +165,8 @@ def train(
         if augment is not None:
             added = ", ".join(f"{n} {kind}" for kind, n in model.train_info["augment"]["added"].items())
             out.print(f"augmented with {added} synthetic pairs", highlight=False)
+        if "annotator_quality" in model.train_info:
+            print_annotator_quality(model.train_info["annotator_quality"])
         out.print(f"trained {what} on {dataset!r} in {time.perf_counter() - started:.1f}s → {out_dir}", highlight=False)
 
 
@@ -154,6 +184,8 @@ def evaluate(
                                                           "both lengths (and fold in CV), the length-only head's too.")] = None,
     head_param: HeadParamOpt = None,
     augment: Annotated[str | None, typer.Option(help="Without --model: " + AUGMENT_HELP)] = None,
+    annotator_weights: Annotated[str, typer.Option(help="Without --model: " + ANNOTATOR_WEIGHTS_HELP)] = "none",
+    per_annotator: PerAnnotatorOpt = False,
     cache_dir: CacheDir = None,
     allow_external_encoder: AllowExternalEncoderOpt = False,
     quiet: Quiet = False,
@@ -180,6 +212,9 @@ def evaluate(
     with user_errors():
         if model is not None and augment is not None:
             raise RewardlabError("--augment applies to training: give it with --heads (cross-validation), not --model")
+        if model is not None and annotator_weights != "none":
+            raise RewardlabError("--annotator-weights applies to training: give it with --heads (cross-validation), "
+                                 "not --model")
         if model is not None and head_param:
             raise RewardlabError("--head-param applies to training: give it with --heads (cross-validation), not --model")
         params = parse_head_params(head_param)
@@ -196,12 +231,15 @@ def evaluate(
             payload = holdout_record(model, rm.config(), dataset, held_out.metrics, seed, time.perf_counter() - started,
                                      held_out.length, held_out.length_audit)
             rows = prediction_rows(held_out) if predictions is not None else []
+            if per_annotator:
+                payload["per_annotator"] = {"model": show_per_annotator(dataset, held_out.score_a, held_out.score_b,
+                                                                        str(model), seed)}
         else:
             enc = make_encoder(encoder)
             learners = [LearnerSpec(kind.strip(), kind.strip(), params=params) for kind in heads.split(",") if kind.strip()]
             with progress_bars(quiet) as bars:
                 result = cross_validate(dataset, learners, enc, features=features, k=folds, seed=seed,
-                                        cache_dir=cache_dir, augment=augment,
+                                        cache_dir=cache_dir, augment=augment, annotator_weights=annotator_weights,
                                         on_embed_progress=bars.bar(f"embedding ({encoder})"),
                                         on_fit_progress=bars.bar("training (fold × learner)"))
             print_table(crossval_table(result, f"{dataset.name}, {folds}-fold CV by prompt"))
@@ -211,12 +249,27 @@ def evaluate(
             payload = crossval_record(result, dataset, enc, features,
                                       {"total": time.perf_counter() - started, "embedding": result.embed_stats.seconds})
             rows = prediction_rows(result) if predictions is not None else []
+            if annotator_weights != "none":
+                payload["annotator_weights"] = annotator_weights
+            if per_annotator:
+                payload["per_annotator"] = {spec.name: show_per_annotator(dataset, *result.scores[spec.name],
+                                                                          f"{spec.name} (out of fold)", seed)
+                                            for spec in result.learners}
         if record is not None:
             write_json(record, payload)
             out.print(f"record: {record}", highlight=False)
         if predictions is not None:
             write_predictions(predictions, rows)
             out.print(f"predictions: {predictions} ({len(rows)} rows)", highlight=False)
+
+
+def show_per_annotator(dataset: Any, score_a: Any, score_b: Any, what: str, seed: int) -> dict[str, Any]:
+    """Print the per-annotator accuracy table of scores in ``dataset.comparisons`` order; its record."""
+    from rewardlab.evaluate.per_annotator import per_annotator_of_scores, per_annotator_table
+
+    result = per_annotator_of_scores(dataset, score_a, score_b, seed=seed)
+    print_table(per_annotator_table(result, f"{what}: accuracy per annotator (95% CI by prompt; − pooled: paired)"))
+    return result.as_dict()
 
 
 def score(
