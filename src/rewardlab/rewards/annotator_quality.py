@@ -191,13 +191,16 @@ def estimate_annotator_quality(dataset: FeedbackDataset, method: str, *, n_resam
     known = ~np.isnan(point)
     population = float(np.average(point[known], weights=n_shared[known]))
     samples = np.full((n_resamples, n_ann), np.nan)
-    items = np.unique(item)
     rng = np.random.default_rng(seed)
-    labels_of = {int(i): np.flatnonzero(item == i) for i in items} if n_resamples else {}
+    # the labels of each item, contiguous: item k's labels are by_item[start[k]:start[k] + size[k]]
+    items, position, size = np.unique(item, return_inverse=True, return_counts=True)
+    by_item = np.argsort(position, kind="stable")
+    start = np.concatenate([[0], np.cumsum(size)[:-1]])
     for s in range(n_resamples):
-        drawn = rng.choice(items, size=len(items), replace=True)
-        rows = np.concatenate([labels_of[int(i)] for i in drawn])
-        copy = np.repeat(np.arange(len(drawn)), [len(labels_of[int(i)]) for i in drawn])  # a drawn twice = 2 items
+        drawn = rng.integers(len(items), size=len(items))
+        copy = np.repeat(np.arange(len(drawn)), size[drawn])  # an item drawn twice counts as two items
+        first = np.cumsum(size[drawn]) - size[drawn]  # where each drawn item's labels begin in the resample
+        rows = by_item[np.repeat(start[drawn], size[drawn]) + np.arange(len(copy)) - np.repeat(first, size[drawn])]
         samples[s] = _estimate(method, copy, annotator[rows], value[rows], n_ann)
     tail = (1 - confidence) / 2
     reliability: dict[str, Estimate] = {}
