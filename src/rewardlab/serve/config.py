@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rewardlab.errors import InvalidValueError
+
 #: end-of-sequence markers a trainer's decoded text may end with; /get_reward strips them from the response
 DEFAULT_STRIP = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>")
 
@@ -39,13 +41,13 @@ class ServeConfig:
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_items", "max_text_chars", "max_batch", "max_queue"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+                raise InvalidValueError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.cache_size < 0:
-            raise ValueError(f"cache_size must be >= 0, not {self.cache_size}")
+            raise InvalidValueError(f"cache_size must be >= 0, not {self.cache_size}")
         if not self.request_timeout > 0:
-            raise ValueError(f"request_timeout must be > 0 seconds, not {self.request_timeout}")
+            raise InvalidValueError(f"request_timeout must be > 0 seconds, not {self.request_timeout}")
         if not 0 <= self.max_wait_ms <= 1000:
-            raise ValueError(f"max_wait_ms must be between 0 and 1000, not {self.max_wait_ms}")
+            raise InvalidValueError(f"max_wait_ms must be between 0 and 1000, not {self.max_wait_ms}")
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,8 @@ class QuerySplit:
 
     def __post_init__(self) -> None:
         if self.separator == "":
-            raise ValueError("the query separator must not be empty (leave it unset to require prompts)")
+            raise InvalidValueError("the query separator must not be empty (leave it unset to require prompts)")
         from rewardlab.optimize.trl_rewards import PROMPT_FORMATS  # the TRL bridge's formats; imported when checked
 
         if self.prompt_format is not None and self.prompt_format not in PROMPT_FORMATS:
-            raise ValueError(f"unknown prompt format {self.prompt_format!r}; choose from {', '.join(PROMPT_FORMATS)}")
+            raise InvalidValueError(f"unknown prompt format {self.prompt_format!r}; choose from {', '.join(PROMPT_FORMATS)}")

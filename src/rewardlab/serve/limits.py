@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from rewardlab.errors import InvalidValueError
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -43,7 +45,7 @@ class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int, error_body: Callable[[str], bytes] = detail_body,
                  headers: dict[str, str] | None = None) -> None:
         if max_bytes < 0:
-            raise ValueError(f"max_bytes must be >= 0, not {max_bytes}")
+            raise InvalidValueError(f"max_bytes must be >= 0, not {max_bytes}")
         self.app = app
         self.max_bytes = max_bytes
         self.error_body = error_body
@@ -116,6 +118,6 @@ class GenerateLimits:
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_tokens", "max_n"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+                raise InvalidValueError(f"{name} must be at least 1, not {getattr(self, name)}")
         if not self.request_timeout > 0:
-            raise ValueError(f"request_timeout must be > 0 seconds, not {self.request_timeout}")
+            raise InvalidValueError(f"request_timeout must be > 0 seconds, not {self.request_timeout}")

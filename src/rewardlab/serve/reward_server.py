@@ -38,7 +38,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from rewardlab.errors import RewardlabError
+from rewardlab.errors import InvalidValueError, RewardlabError
 from rewardlab.evaluate.pairwise import preference_probability
 from rewardlab.serve.batching import Busy
 from rewardlab.serve.config import QuerySplit, ServeConfig
@@ -167,12 +167,12 @@ def create_app(models: Sequence[ServedModel], config: ServeConfig | None = None,
                split: QuerySplit | None = None) -> FastAPI:
     """The service over ``models`` (the first is the default); ``config`` bounds requests, ``split`` cuts queries."""
     if not models:
-        raise ValueError("serve at least one model")
+        raise InvalidValueError("serve at least one model")
     config = config or ServeConfig()
     split = split or QuerySplit()
     by_name = {m.name: m for m in models}
     if len(by_name) != len(models):
-        raise ValueError(f"model names must differ: {[m.name for m in models]}")
+        raise InvalidValueError(f"model names must differ: {[m.name for m in models]}")
     default = models[0]
     metrics = Metrics(ENDPOINTS)
 
