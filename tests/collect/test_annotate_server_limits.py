@@ -7,17 +7,14 @@ from __future__ import annotations
 import http.client
 import io
 import json
-import select
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from rewardlab.collect.local_postgres import free_port
+from http_helpers import running, send_chunked
 from rewardlab.collect.server import MAX_BODY_BYTES, create_app
 from rewardlab.collect.store import Store, open_store
 
@@ -29,46 +26,10 @@ def store(tmp_path: Path) -> Store:
 
 @pytest.fixture
 def base(store: Store) -> Iterator[tuple[str, int]]:
-    """The annotation app under uvicorn on a free 127.0.0.1 port."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.02)
-    yield "127.0.0.1", port
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-def send_chunked(host: str, port: int, path: str, chunks: Iterator[bytes],
-                 headers: dict[str, str] | None = None) -> tuple[int, bytes, int]:
-    """POST a ``Transfer-Encoding: chunked`` body (no Content-Length), stopping as soon as the server answers.
-
-    Returns the status, the response body and how many body bytes were sent."""
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    conn.putrequest("POST", path)
-    for key, value in {"Content-Type": "application/json", "Transfer-Encoding": "chunked", **(headers or {})}.items():
-        conn.putheader(key, value)
-    conn.endheaders()
-    assert conn.sock is not None
-    sent = 0
-    try:
-        for chunk in chunks:
-            if select.select([conn.sock], [], [], 0)[0]:
-                break  # the server has answered: stop uploading
-            conn.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-            sent += len(chunk)
-        else:
-            conn.send(b"0\r\n\r\n")
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the server closed the connection mid-upload; its answer is still in our buffer
-    response = conn.getresponse()
-    body = response.read()
-    conn.close()
-    return response.status, body, sent
+    """The annotation app under uvicorn on a free 127.0.0.1 port: (host, port)."""
+    with running(create_app(store)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        yield host, int(port)
 
 
 def login_body(total: int, chunk: int = 16 * 1024) -> Iterator[bytes]:
@@ -82,7 +43,7 @@ def login_body(total: int, chunk: int = 16 * 1024) -> Iterator[bytes]:
 
 
 def test_chunked_body_over_the_limit_is_refused_as_it_arrives(base: tuple[str, int]) -> None:
-    status, body, sent = send_chunked(*base, "/api/login", login_body(8 * MAX_BODY_BYTES))
+    status, body, sent = send_chunked("http://{}:{}".format(*base), "/api/login", login_body(8 * MAX_BODY_BYTES))
     assert status == 413, body[:300]
     assert str(MAX_BODY_BYTES) in json.loads(body)["detail"]
     assert sent < 8 * MAX_BODY_BYTES  # the server answered before the upload was over
@@ -90,7 +51,7 @@ def test_chunked_body_over_the_limit_is_refused_as_it_arrives(base: tuple[str, i
 
 def test_chunked_body_under_the_limit_still_works(base: tuple[str, int], store: Store) -> None:
     token = store.create_user("ann")
-    status, body, _ = send_chunked(*base, "/api/login", iter([b'{"tok', f'en": "{token}"}}'.encode()]))
+    status, body, _ = send_chunked("http://{}:{}".format(*base), "/api/login", iter([b'{"tok', f'en": "{token}"}}'.encode()]))
     assert status == 200 and json.loads(body)["name"] == "ann"
 
 

@@ -4,10 +4,8 @@ that do not echo their input, a clear 400 for out-of-range numbers, and SIGTERM 
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -15,14 +13,13 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
+from http_helpers import running, send_chunked
 from rewardlab.collect.local_postgres import free_port
 from rewardlab.generate.local import LocalGenerator
 from rewardlab.generate.openai_client import OpenAIGenerator
@@ -56,23 +53,6 @@ def generator(tiny_model: Path, slow: SlowModel) -> LocalGenerator:
     return generator
 
 
-@contextmanager
-def running(app: Any) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
 LIMITS = GenerateLimits(max_body_bytes=64 * 1024, max_tokens=32, max_n=4, request_timeout=8.0)
 
 
@@ -84,32 +64,6 @@ def limited(generator: LocalGenerator) -> Iterator[str]:
 
 def chat(base: str, timeout: float = 60, **fields: Any) -> httpx.Response:
     return httpx.post(f"{base}/v1/chat/completions", json={"messages": HELLO, **fields}, timeout=timeout)
-
-
-def send_chunked(base: str, path: str, chunks: Iterator[bytes]) -> tuple[int, bytes, int]:
-    """POST a chunked body (no Content-Length), stopping as soon as the server answers: status, body, bytes sent."""
-    host, port = base.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    conn.putrequest("POST", path)
-    conn.putheader("Content-Type", "application/json")
-    conn.putheader("Transfer-Encoding", "chunked")
-    conn.endheaders()
-    assert conn.sock is not None
-    sent = 0
-    try:
-        for chunk in chunks:
-            if select.select([conn.sock], [], [], 0)[0]:
-                break
-            conn.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-            sent += len(chunk)
-        else:
-            conn.send(b"0\r\n\r\n")
-    except (BrokenPipeError, ConnectionResetError):
-        pass
-    response = conn.getresponse()
-    body = response.read()
-    conn.close()
-    return response.status, body, sent
 
 
 def long_message(total: int, chunk: int = 8 * 1024) -> Iterator[bytes]:

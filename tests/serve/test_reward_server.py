@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from serve_helpers import running
 
+from http_helpers import running
 from rewardlab.collect.local_postgres import free_port
 from rewardlab.evaluate.pairwise import preference_probability
 from rewardlab.rewards.model import RewardModel

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from serve_helpers import running, send_chunked
 
+from http_helpers import running, send_chunked
 from rewardlab.rewards.model import RewardModel
 from rewardlab.serve.config import ServeConfig
 from rewardlab.serve.reward_server import create_app

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from serve_helpers import running
 
+from http_helpers import running
 from rewardlab.optimize.trl_rewards import RewardFunction
 from rewardlab.rewards.model import RewardModel
 from rewardlab.serve.client import RemoteRewardError, RemoteRewardFunction

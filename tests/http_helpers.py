@@ -1,4 +1,4 @@
-"""Running an app on 127.0.0.1 in a thread, and posting chunked bodies, for the service's tests."""
+"""Running an app on 127.0.0.1 in a thread, and posting chunked bodies: what the HTTP services' tests share."""
 
 from __future__ import annotations
 
