@@ -16,7 +16,7 @@ ratios, whether the served rewards equal the per-request in-process ones, and th
 table and writes JSON. The issue's full load is ``--clients 32 --requests 200 --texts 8``; the defaults are small
 enough for about a minute on 2 busy cores.
 
-    python benchmarks/serve_load.py [--encoder minilm:int8] [--clients 8] [--requests 12] [--texts 8]
+    python benchmarks/serve_load.py [--encoder minilm:int8] [--clients 8] [--requests 6] [--texts 8]
         [--model DIR] [--max-wait-ms 5] [--out benchmarks/results/serve_load.json]
 """
 
@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--encoder", default="minilm:int8", help="encoder of the model trained for the run")
     parser.add_argument("--model", type=Path, default=None, help="serve this trained model instead of training one")
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--requests", type=int, default=12, help="requests per client")
+    parser.add_argument("--requests", type=int, default=6, help="requests per client")
     parser.add_argument("--texts", type=int, default=8, help="(prompt, response) pairs per request")
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--train-rows", type=int, default=60, help="demo rows the benchmark's model trains on")
