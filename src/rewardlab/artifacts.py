@@ -36,6 +36,21 @@ _RENAME_EXCHANGE = 2  # linux/fs.h
 _AT_FDCWD = -100
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _share_like_new_files(root: Path) -> None:
+    """Give every file under ``root`` the permissions a newly created file gets (0644 under the usual umask): some
+    writers (safetensors) create owner-only files, which would keep a model folder from being shared."""
+    mode = 0o666 & ~_current_umask()
+    for current, _, files in os.walk(root):
+        for name in files:
+            os.chmod(os.path.join(current, name), mode)
+
+
 def _fsync_tree(root: Path) -> None:
     """fsync every file under ``root``, then every directory (deepest first), so the contents are on disk before the
     rename that publishes them."""
@@ -103,6 +118,7 @@ def replace_directory(target: str | Path, write: Callable[[Path], None], *, mark
         raise ModelError(f"{target}: cannot save here ({exc.strerror or exc})") from exc
     try:
         write(tmp)
+        _share_like_new_files(tmp)
         _fsync_tree(tmp)
         if target.exists():
             if _exchange(tmp, target):

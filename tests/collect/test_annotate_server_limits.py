@@ -121,6 +121,11 @@ def test_nan_seconds_and_huge_ids_are_4xx(base: tuple[str, int], store: Store) -
         status, data, _ = request(base, "POST", "/api/labels", token,
                                   raw=f'{{"assignment_id": {assignment}, "value": {{"choice": "a"}}, "seconds": {seconds}}}')
         assert status == 422 and b"seconds" in data, (seconds, status, data[:300])
+    for value, field in (({"choice": "a"}, "seconds"), ({"choice": "a", "strength": True}, "strength")):
+        seconds = "true" if field == "seconds" else "1.5"  # a JSON true is not a number of seconds, nor a strength
+        status, data, _ = request(base, "POST", "/api/labels", token,
+                                  raw=f'{{"assignment_id": {assignment}, "value": {json.dumps(value)}, "seconds": {seconds}}}')
+        assert 400 <= status < 500 and field.encode() in data, (field, status, data[:300])
     assert store.count_labels() == 0
     for path in ("/api/projects/{}", "/api/projects/{}/next"):
         status, data, _ = request(base, "GET" if path.endswith("}") else "POST", path.format(10**23), token)

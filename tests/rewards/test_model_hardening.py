@@ -242,3 +242,14 @@ def test_replacing_without_an_atomic_exchange_still_replaces_the_whole_model(
     assert [p.name for p in tmp_path.iterdir()] == ["m"]
     assert np.array_equal(RewardModel.load(tmp_path / "m").score_members(PROMPTS, RESPONSES),
                           new.score_members(PROMPTS, RESPONSES))
+
+
+def test_saved_files_are_readable_like_any_new_file(saved: Path) -> None:
+    """safetensors writes owner-only files; a saved model folder is shared like anything else the user writes."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in saved.rglob("*"):
+        if path.is_file():
+            assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path

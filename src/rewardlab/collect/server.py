@@ -46,7 +46,7 @@ class LoginBody(BaseModel):
 class LabelBody(BaseModel):
     assignment_id: int = Field(ge=0, le=MAX_ID)
     value: dict[str, Any]
-    seconds: float | None = Field(default=None, ge=0, le=86_400, allow_inf_nan=False)
+    seconds: float | None = Field(default=None, ge=0, le=86_400, allow_inf_nan=False, strict=True)  # true is no time
 
 
 ProjectId = Annotated[int, PathParam(ge=0, le=MAX_ID)]

@@ -109,7 +109,8 @@ class PairwiseTask(TaskType):
         choice, strength = value.get("choice"), value.get("strength")
         if choice not in ("a", "b", "tie"):
             raise LabelError("field 'value.choice': must be 'a', 'b' or 'tie'")
-        if strength is not None and (not isinstance(strength, int | float) or not 0 <= strength <= 1):
+        if strength is not None and (not isinstance(strength, int | float) or isinstance(strength, bool)
+                                     or not 0 <= strength <= 1):  # true is not 1.0
             raise LabelError("field 'value.strength': must be a number in [0, 1]")
         return {"choice": choice, **({"strength": float(strength)} if strength is not None else {})}
 
