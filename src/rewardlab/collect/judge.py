@@ -36,6 +36,7 @@ from rewardlab.errors import InvalidValueError
 from rewardlab.generate.base import Chat, GenerationError, SamplingParams
 
 MODES = ("pairwise", "rating")
+CACHE_CHUNK = 16  # chats asked per round between cache writes
 
 
 @dataclass(frozen=True)
@@ -289,12 +290,21 @@ def _ask_all(backend: JudgeBackend, chats: list[Chat], template: str, options: t
     done_before = len(chats) - len(missing)
     if on_progress:
         on_progress(done_before, len(chats))
-    answers = backend.ask([chats[i] for i in missing], options, config,
-                          None if on_progress is None else (lambda k: on_progress(done_before + k, len(chats))))
-    for i, verdict in zip(missing, answers):
-        verdicts[i] = verdict
-        cache.put(keys[i], verdict)
+    for start in range(0, len(missing), CACHE_CHUNK):  # answers are stored as they come: a stopped run resumes
+        chunk = missing[start:start + CACHE_CHUNK]
+        before = done_before + start
+        answers = backend.ask([chats[i] for i in chunk], options, config, _offset(on_progress, before, len(chats)))
+        for i, verdict in zip(chunk, answers):
+            verdicts[i] = verdict
+            cache.put(keys[i], verdict)
     return [v for v in verdicts if v is not None]
+
+
+def _offset(on_progress: Callable[[int, int], None] | None, before: int, total: int) -> Callable[[int], None] | None:
+    """A backend's ``on_done(k)`` for a round that starts after ``before`` answers, as ``on_progress(done, total)``."""
+    if on_progress is None:
+        return None
+    return lambda k: on_progress(before + k, total)
 
 
 def _chat(text: str) -> Chat:
