@@ -29,6 +29,8 @@ DEMO = REPO / "src" / "rewardlab" / "data" / "demo" / "hh_rlhf_harmless_base_tes
 
 #: lines of the README's bash blocks that are not `rewardlab` commands, and are run elsewhere (CI runs make test)
 NOT_REWARDLAB = {"make quickstart", "make test", "source .venv/bin/activate"}
+#: requests to a server the README starts just before (`rewardlab serve`): tests/serve sends the same bodies
+SERVER_REQUEST = "curl -s 127.0.0.1:"
 
 pytestmark = pytest.mark.slow  # under a minute in all on 2 idle cores; still part of `make test`
 
@@ -80,6 +82,7 @@ OVERRIDES: dict[str, Run] = {
                       TINY_WHY + "; one step (the 16 default eval prompts stay: prompts.txt has 4)", shared=True),
     "demo-reward train": Run(HASHING, SMALL),
     "demo-reward sft": Run(("--model", "{tiny_model}", "--steps", "2"), TINY_WHY + "; 2 steps"),
+    "serve": Run(why="starts a server that runs until stopped; tests/serve run it on the same requests", parse_only=True),
     "annotate serve": Run(why="starts a server; the test labels the items through the store instead, as annotators "
                               "would in the browser", parse_only=True),
     "prompt-opt table": Run(why="the whole Prompt-OIRL table (448 s)", parse_only=True),
@@ -109,7 +112,7 @@ def override(command: str) -> Run:
 
 
 def test_the_readme_has_no_other_commands() -> None:
-    others = {c for c in readme_commands() if not c.startswith("rewardlab ")}
+    others = {c for c in readme_commands() if not c.startswith(("rewardlab ", SERVER_REQUEST))}
     assert others == NOT_REWARDLAB, "a new non-rewardlab command in the README: run it here or list it"
     assert len(COMMANDS) > 40
 
