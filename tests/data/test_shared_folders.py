@@ -60,3 +60,15 @@ def test_evalbiasbench_reader_takes_the_row_policies(tmp_path: Path) -> None:
     dataset = read_evalbiasbench(path, on_empty="skip", on_error="skip")
     assert [(c.outcome, c.meta["row"]) for c in dataset.comparisons] == [("a", 1), ("b", 4)]
     assert any("row 3 field 'label'" in note for note in dataset.notes)
+
+
+def test_the_shared_folder_is_found_from_any_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rewardlab.data.registry import CHECKOUT_SHARED_DATA, shared_data_dir
+
+    monkeypatch.delenv("REWARDLAB_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ../shared/data from here
+    if not CHECKOUT_SHARED_DATA.is_dir():
+        pytest.skip(f"no shared data folder beside this checkout ({CHECKOUT_SHARED_DATA})")
+    assert shared_data_dir() == CHECKOUT_SHARED_DATA
+    monkeypatch.setenv("REWARDLAB_DATA_DIR", str(tmp_path))
+    assert shared_data_dir() == tmp_path  # the variable always wins

@@ -22,9 +22,17 @@ from rewardlab.errors import DataError
 DEMO_FILE = "hh_rlhf_harmless_base_test.jsonl.gz"
 
 
+#: the shared data beside a source checkout (``<checkout>/../shared/data``), found from this file's location
+CHECKOUT_SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+
+
 def shared_data_dir() -> Path:
-    """Where the shared research data lives: ``$REWARDLAB_DATA_DIR``, else ``../shared/data``."""
-    return Path(os.environ.get("REWARDLAB_DATA_DIR", "../shared/data"))
+    """Where the shared research data lives: ``$REWARDLAB_DATA_DIR``; else ``../shared/data`` from the working
+    directory; else, run from anywhere, the one beside this source checkout (so a command works from any folder)."""
+    if "REWARDLAB_DATA_DIR" in os.environ:
+        return Path(os.environ["REWARDLAB_DATA_DIR"])
+    here = Path("../shared/data")
+    return CHECKOUT_SHARED_DATA if not here.is_dir() and CHECKOUT_SHARED_DATA.is_dir() else here
 
 
 def demo_path() -> Path:
