@@ -25,6 +25,13 @@ def _fmt(entry: dict[str, Any] | None, undefined: str = "—") -> str:
 def _print_stats(result: dict[str, Any], name: str) -> None:
     out.print(f"{name} ({result['task_type']}): {result['labels']} labels on {result['items_labelled']} items from "
               f"{len(result['per_annotator'])} annotators", highlight=False)
+    print_agreement_stats(result)
+
+
+def print_agreement_stats(result: dict[str, Any]) -> None:
+    """α, κ, position bias, ties and per-annotator agreement of an `agreement_stats` result (JSON-safe), as both
+    `rewardlab agreement` and `rewardlab annotate stats` print them."""
+    # α and κ are NaN (null in JSON) when every label on the shared items has one value: chance agreement is 1
     one_value = "undefined: every label on items labelled twice has the same value (no disagreement to measure)"
     agreement = result.get("agreement")
     if agreement:

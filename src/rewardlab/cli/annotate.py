@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from rewardlab.cli.console import out, user_errors, warn
-from rewardlab.cli.options import SeedOpt, format_estimate
+from rewardlab.cli.options import SeedOpt
 
 if TYPE_CHECKING:
     from rewardlab.collect.store import Store
@@ -136,6 +136,7 @@ def export(project: ProjectOpt, out_dir: Annotated[Path, typer.Option("--out", h
 def stats(project: ProjectOpt, db: DbOpt = "annotations.db", resamples: int = 1000,
           as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Labels per annotator, Krippendorff's α, Fleiss' κ, agreement with the others' majority, position bias."""
+    from rewardlab.cli.agreement import print_agreement_stats
     from rewardlab.collect.annotation_stats import json_safe, project_stats
 
     with user_errors():
@@ -146,23 +147,4 @@ def stats(project: ProjectOpt, db: DbOpt = "annotations.db", resamples: int = 10
             return
         out.print(f"{result['project']} ({result['task_type']}): {result['labels']} labels on "
                   f"{result['items_labelled']} items", highlight=False)
-
-        def fmt(e: dict | None, undefined: str = "—") -> str:
-            return undefined if not e or e.get("value") is None else f"{format_estimate(e)} (n={e['n']})"
-
-        # α and κ are NaN (null in JSON) when every label on the shared items has one value: chance agreement is 1
-        one_value = "undefined: every label on items labelled twice has the same value (no disagreement to measure)"
-        agreement = result.get("agreement", {})
-        if agreement:
-            out.print(f"Krippendorff's α ({agreement['alpha_level']}): {fmt(agreement['alpha'], one_value)}",
-                      highlight=False)
-            if "alpha_nominal" in agreement:
-                out.print(f"Krippendorff's α (nominal): {fmt(agreement['alpha_nominal'], one_value)}", highlight=False)
-            out.print(f"Fleiss' κ: {fmt(agreement.get('fleiss_kappa'), one_value)}", highlight=False)
-        elif "agreement_error" in result:
-            out.print(f"agreement: {result['agreement_error']}", highlight=False)
-        if "position_bias_left_wins" in result:
-            out.print(f"left response preferred: {fmt(result['position_bias_left_wins'])}", highlight=False)
-        for who, entry in result["per_annotator"].items():
-            out.print(f"  {who}: {entry['labels']} labels, agreement with others' majority "
-                      f"{fmt(entry.get('agreement_with_others'))}", highlight=False)
+        print_agreement_stats(result)
