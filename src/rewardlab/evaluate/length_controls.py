@@ -26,7 +26,7 @@ from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.errors import InvalidValueError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
 from rewardlab.evaluate.pairwise import pairwise_correct
-from rewardlab.rewards.training_set import OUTCOME_TARGET
+from rewardlab.rewards.training_set import OUTCOME_TARGET, length_winners
 
 #: what `response_length` counts
 LENGTH_UNIT = "characters"
@@ -157,12 +157,11 @@ class PairLengths:
 
     @property
     def better_is_longer(self) -> np.ndarray:
-        return self.decided & (((self.target == 1) & (self.length_a > self.length_b))
-                               | ((self.target == 0) & (self.length_b > self.length_a)))
+        return length_winners(self.length_a, self.length_b, self.target)[0]
 
     @property
     def better_is_shorter(self) -> np.ndarray:
-        return self.decided & (self.length_a != self.length_b) & ~self.better_is_longer
+        return length_winners(self.length_a, self.length_b, self.target)[1]
 
     def length_only_correct(self) -> np.ndarray:
         return pairwise_correct(self.length_score_a, self.length_score_b, self.target)

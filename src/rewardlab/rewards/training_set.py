@@ -95,10 +95,7 @@ class TrainingSet:
         "longer wins" cannot be learned from the imbalance of the data alone."""
         if len(self.length) != len(self.x):
             raise ModelError("length-balanced pairs need each response's length; this training set has none")
-        longer_a = self.length[self.pair_a] > self.length[self.pair_b]
-        shorter_a = self.length[self.pair_a] < self.length[self.pair_b]
-        longer_wins = ((self.pair_target > 0.5) & longer_a) | ((self.pair_target < 0.5) & shorter_a)
-        shorter_wins = ((self.pair_target > 0.5) & shorter_a) | ((self.pair_target < 0.5) & longer_a)
+        longer_wins, shorter_wins = length_winners(self.length[self.pair_a], self.length[self.pair_b], self.pair_target)
         n_longer, n_shorter = int(longer_wins.sum()), int(shorter_wins.sum())
         weights = np.ones(len(self.pair_target), dtype=np.float32)
         if n_longer and n_shorter:
@@ -106,6 +103,14 @@ class TrainingSet:
             weights[longer_wins] = decided / (2 * n_longer)
             weights[shorter_wins] = decided / (2 * n_shorter)
         return weights
+
+
+def length_winners(length_a: np.ndarray, length_b: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair, whether the better response is the longer one, and whether it is the shorter one (ties and equal
+    lengths: neither). One definition for training's length balance and evaluation's length-balanced accuracy."""
+    longer_a, shorter_a = length_a > length_b, length_a < length_b
+    a_wins, b_wins = target > 0.5, target < 0.5
+    return (a_wins & longer_a) | (b_wins & shorter_a), (a_wins & shorter_a) | (b_wins & longer_a)
 
 
 def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np.ndarray],
