@@ -166,3 +166,26 @@ def test_weights_reach_the_loss_and_downweighting_noise_recovers_accuracy(object
     both = TorchHead(**params, balance_length=True).fit(replace(weighted_data, length=lengths))  # type: ignore[arg-type]
     balance_only = TorchHead(**params, balance_length=True).fit(replace(data, length=lengths))  # type: ignore[arg-type]
     assert not np.allclose(both.predict(x), balance_only.predict(x))
+
+
+def test_training_set_keeps_each_pairs_annotator_through_splits() -> None:
+    """Annotator-aware heads read who labelled each pair; a validation split must keep the ids aligned with the pairs."""
+    from rewardlab.data.dataset import FeedbackDataset
+    from rewardlab.data.types import Comparison
+    from rewardlab.rewards.training_set import build_training_set
+
+    data = FeedbackDataset("t")
+    expected = {}
+    for i in range(20):
+        pid = data.add_prompt(f"prompt {i}")
+        a, b = data.add_response(pid, f"text {i}a"), data.add_response(pid, f"text {i}b")
+        annotator = f"ann{i % 3}" if i % 4 else None
+        data.add(Comparison(pid, a, b, "a", annotator_id=annotator))
+        expected[a] = annotator or ""
+    feats = {rid: np.full(2, float(k), np.float32) for k, rid in enumerate(sorted(data.responses))}
+    ts = build_training_set(data, feats)
+    assert ts.pair_annotator.tolist() == [c.annotator_id or "" for c in data.comparisons]
+    train, val = ts.split_by_group(0.3, seed=0)
+    assert len(train.pair_a) and len(val.pair_a)
+    for part in (train, val):
+        assert part.pair_annotator.tolist() == [expected[part.response_ids[i]] for i in part.pair_a]

@@ -35,6 +35,8 @@ class TrainingSet:
     length: np.ndarray = field(default_factory=lambda: np.zeros(0))
     #: (n_pairs,) weight of each pair (e.g. its annotator's reliability weight); empty: every pair weighs 1
     pair_weight: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: (n_pairs,) annotator id of each pair ("" when the row had none), for annotator-aware heads and weights
+    pair_annotator: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))
 
     @property
     def dim(self) -> int:
@@ -75,6 +77,7 @@ class TrainingSet:
             label_value=self.label_value[ok_l],
             length=self.length[keep] if len(self.length) else self.length,
             pair_weight=self.pair_weight[ok_pair] if len(self.pair_weight) else self.pair_weight,
+            pair_annotator=self.pair_annotator[ok_pair] if len(self.pair_annotator) else self.pair_annotator,
         )
 
     def item_labels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -132,12 +135,14 @@ def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np
     pb: list[int] = []
     target: list[float] = []
     weight: list[float] = []
+    annotator: list[str] = []
     weights = annotator_weights or {}
     for comp in dataset.comparisons:
         pa.append(index[comp.a])
         pb.append(index[comp.b])
         target.append(OUTCOME_TARGET[comp.outcome])
         weight.append(weights.get(comp.annotator_id or "(none)", 1.0))
+        annotator.append(comp.annotator_id or "")
     for ranking in dataset.rankings:
         ids = ranking.response_ids
         for i in range(len(ids)):
@@ -146,6 +151,7 @@ def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np
                 pb.append(index[ids[j]])
                 target.append(1.0)
                 weight.append(weights.get(ranking.annotator_id or "(none)", 1.0))
+                annotator.append(ranking.annotator_id or "")
     x = np.stack([response_features[rid] for rid in response_ids]) if response_ids else np.zeros((0, 0), np.float32)
     return TrainingSet(
         x=x.astype(np.float32),
@@ -160,4 +166,5 @@ def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np
         label_value=np.array([float(lab.correct) for lab in dataset.labels], dtype=np.float32),
         length=np.array([len(dataset.responses[rid].text) for rid in response_ids], dtype=np.float64),
         pair_weight=np.array(weight if annotator_weights is not None else [], dtype=np.float32),
+        pair_annotator=np.array(annotator, dtype=str),
     )
