@@ -61,6 +61,20 @@ class GroupBootstrap:
         low, high = self._interval(samples)
         return Estimate(float(num.sum() / den.sum()), low, high, int(keep.sum()))
 
+    def mean_difference(self, values: np.ndarray, mask_1: np.ndarray, mask_2: np.ndarray) -> Estimate:
+        """Mean of ``values`` over the rows in ``mask_1`` minus their mean over ``mask_2``, both on the same
+        resamples (so the CI of the difference is paired by group); n counts the rows in either mask."""
+        values = np.asarray(values, dtype=np.float64)
+        means = []
+        for mask in (np.asarray(mask_1, dtype=bool), np.asarray(mask_2, dtype=bool)):
+            if not mask.any():
+                return Estimate(float("nan"), float("nan"), float("nan"), 0)
+            num, den = self._per_group(np.where(mask, values, 0.0)), self._per_group(mask.astype(np.float64))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means.append((float(num.sum() / den.sum()), (self.weights @ num) / (self.weights @ den)))
+        low, high = self._interval(means[0][1] - means[1][1])
+        return Estimate(means[0][0] - means[1][0], low, high, int((np.asarray(mask_1, bool) | np.asarray(mask_2, bool)).sum()))
+
     def ratio(self, numerator: np.ndarray, denominator: np.ndarray) -> Estimate:
         """Σ numerator / Σ denominator over all rows (a ratio of means), resampled by group."""
         num = self._per_group(np.asarray(numerator, dtype=np.float64))
