@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from rewardlab.errors import ModelError
 from rewardlab.registry import Registry
+from rewardlab.rewards.annotator_head import AnnotatorHead
 from rewardlab.rewards.base import HEAD_CLASSES, RewardHead, load_head
 from rewardlab.rewards.default_recipe import DEFAULT_HEAD
 from rewardlab.rewards.ensemble import EnsembleHead, check_ensemble
@@ -57,6 +58,7 @@ register_head_kind("outcome-lgbm", LightGBMHead, objective="outcome")
 register_head_kind("rating-linear", TorchHead, objective="rating", hidden=0)
 register_head_kind("rating-mlp", TorchHead, objective="rating", hidden=256)
 register_head_kind("rating-lgbm", LightGBMHead, objective="rating")
+register_head_kind("bt-mlp-annotator", AnnotatorHead, "comparisons")
 
 
 def kinds_learning_from(feedback: str) -> list[str]:
