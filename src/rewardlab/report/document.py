@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from rewardlab.errors import InvalidValueError
 
 
 @dataclass(frozen=True)
 class Table:
-    """A Markdown table; ``rows`` hold formatted cells (a ``|`` inside a cell is escaped on rendering)."""
+    """A Markdown table; ``rows`` hold formatted cells (a ``|`` inside a cell is escaped on rendering).
+
+    ``caption`` says what the table shows when its section's prose does not (a line above it in Markdown,
+    ``<caption>`` in HTML).
+    """
 
     header: Sequence[str]
     rows: Sequence[Sequence[str]]
+    caption: str | None = None
 
 
 @dataclass(frozen=True)
@@ -33,8 +40,30 @@ class Figure:
     draw: Callable[[Any], Any]
 
 
-#: a section's content, in order: a Markdown paragraph (may hold several lines, e.g. a list), a table or a figure
-Block = str | Table | Figure
+CalloutKind = Literal["warning", "note"]
+CALLOUT_LABELS: Mapping[str, str] = {"warning": "Warning", "note": "Note"}
+
+
+@dataclass(frozen=True)
+class Callout:
+    """Something a reader must not miss (e.g. "the held-out data is the training data"), set apart from the prose:
+    ``> **Warning:** text`` in Markdown, a framed box in HTML. ``text`` is Markdown like a paragraph."""
+
+    text: str
+    kind: CalloutKind = "warning"
+
+    def __post_init__(self) -> None:
+        if self.kind not in CALLOUT_LABELS:
+            raise InvalidValueError(f"Callout kind must be one of {sorted(CALLOUT_LABELS)}, got {self.kind!r}")
+
+    @property
+    def label(self) -> str:
+        return CALLOUT_LABELS[self.kind]
+
+
+#: a section's content, in order: a Markdown paragraph (may hold several lines, e.g. a list), a table, a figure
+#: or a callout
+Block = str | Table | Figure | Callout
 
 
 @dataclass

@@ -48,6 +48,21 @@ def difference(e: Mapping[str, Any] | None, digits: int = 3) -> str:
     return f"**{text}**" if e and significant(e) else text
 
 
+def setting_rows(settings: Mapping[str, Any], prefix: str = "") -> list[list[str]]:
+    """A run's settings as ``[name, value]`` rows, the same in every format: nested settings flattened to
+    ``outer.inner`` keys, lists as comma-separated values, None and empty lists as "—"."""
+    rows = []
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            rows += setting_rows(value, name + ".")
+        elif isinstance(value, list | tuple):
+            rows.append([name, ", ".join(str(v) for v in value) or MISSING])
+        else:
+            rows.append([name, MISSING if value is None else str(value)])
+    return rows
+
+
 def findings_table(findings: Iterable[Mapping[str, str]]) -> Table:
     """Verdicts on claims (``claim``, ``verdict``, ``evidence``), one row each."""
     return Table(["claim", "verdict", "evidence"], [[f["claim"], f["verdict"], f["evidence"]] for f in findings])

@@ -1,13 +1,18 @@
-"""Render a `Report` as Markdown, and write it with its figures (PNG) and its record (JSON) to a folder."""
+"""Render a `Report` as Markdown, and write it with its figures (PNG), its record (JSON) and, when asked, one
+self-contained HTML page (`rewardlab.report.html`) to a folder."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rewardlab.report.document import Block, Figure, Report, Table
+from rewardlab.report.document import Block, Callout, Figure, Report, Table
+from rewardlab.report.format import setting_rows
 
 DPI = 110
 RECORD_FILE = "results.json"
@@ -19,31 +24,27 @@ def table_lines(table: Table) -> list[str]:
     def cells(row: Any) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |"
 
-    return [cells(table.header), "|" + "---|" * len(table.header), *(cells(r) for r in table.rows)]
+    lines = [cells(table.header), "|" + "---|" * len(table.header), *(cells(r) for r in table.rows)]
+    # pandoc reads "Table: ..." next to a table as its caption; elsewhere it is a plain line saying what follows
+    return [f"Table: {table.caption}", "", *lines] if table.caption else lines
+
+
+def callout_lines(callout: Callout) -> list[str]:
+    """A `Callout` as a Markdown quote that starts with its label in bold: ``> **Warning:** text``."""
+    first, *rest = f"**{callout.label}:** {callout.text}".split("\n")
+    return [f"> {first}", *(f"> {line}" if line.strip() else ">" for line in rest)]
 
 
 def _block_lines(block: Block, figures: Mapping[str, str]) -> list[str]:
     if isinstance(block, Table):
         return table_lines(block)
+    if isinstance(block, Callout):
+        return callout_lines(block)
     if isinstance(block, Figure):
         if block.name not in figures:  # not drawn (e.g. rendering without writing files): leave it out
             return []
         return [f"### {block.caption}", "", f"![{block.caption}]({figures[block.name]})"]
     return [block]
-
-
-def _setting_rows(settings: Mapping[str, Any], prefix: str = "") -> list[list[str]]:
-    """Nested settings flattened to ``outer.inner`` keys; lists as comma-separated values."""
-    rows = []
-    for key, value in settings.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            rows += _setting_rows(value, name + ".")
-        elif isinstance(value, list | tuple):
-            rows.append([name, ", ".join(str(v) for v in value) or "—"])
-        else:
-            rows.append([name, "—" if value is None else str(value)])
-    return rows
 
 
 def render_markdown(report: Report, figures: Mapping[str, str] | None = None) -> str:
@@ -60,12 +61,13 @@ def render_markdown(report: Report, figures: Mapping[str, str] | None = None) ->
         for block in blocks:
             lines += ["", *block]
     if report.settings:
-        lines += ["", "## Settings", "", *table_lines(Table(["setting", "value"], _setting_rows(report.settings)))]
+        lines += ["", "## Settings", "", *table_lines(Table(["setting", "value"], setting_rows(report.settings)))]
     return "\n".join(lines) + "\n"
 
 
-def draw_figures(report: Report, fig_dir: Path) -> dict[str, str]:
-    """Draws every figure to ``fig_dir/<name>.png``; returns name -> path relative to fig_dir's parent."""
+def figure_pngs(report: Report) -> dict[str, bytes]:
+    """Draws every figure once, in memory; returns name -> PNG bytes (for files beside the Markdown and for
+    images inlined in the HTML alike)."""
     figures = list(report.figures())
     if not figures:
         return {}
@@ -74,32 +76,69 @@ def draw_figures(report: Report, fig_dir: Path) -> dict[str, str]:
     matplotlib.use("Agg")  # headless: reports are written on servers and in CI
     import matplotlib.pyplot as plt
 
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    paths = {}
+    pngs = {}
     for figure in figures:
         before = set(plt.get_fignums())
+        buffer = io.BytesIO()
         try:
             fig = figure.draw(plt)
             fig.tight_layout()
-            fig.savefig(fig_dir / f"{figure.name}.png", dpi=DPI, format="png")
+            fig.savefig(buffer, dpi=DPI, format="png")
         finally:  # a long-lived process writing many reports must not accumulate open figures
             for number in set(plt.get_fignums()) - before:
                 plt.close(number)
-        paths[figure.name] = f"{fig_dir.name}/{figure.name}.png"
-    return paths
+        pngs[figure.name] = buffer.getvalue()
+    return pngs
 
 
-def write_report(report: Report, out_dir: str | Path, record: Mapping[str, Any] | None = None) -> Path:
-    """Writes ``out_dir/<report.filename>``, its figures under ``out_dir/figures/`` and, given one, the record
-    as ``out_dir/results.json``; returns the Markdown file's path.
+def write_aside(path: Path, data: bytes) -> None:
+    """Writes ``data`` under a temporary sibling name, syncs it and renames it to ``path``, so an interrupted write
+    leaves the old file (or none), never half a file."""
+    aside = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(aside, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(aside, path)
+    finally:
+        aside.unlink(missing_ok=True)
+
+
+def save_figures(pngs: Mapping[str, bytes], fig_dir: Path) -> dict[str, str]:
+    """Writes each PNG to ``fig_dir/<name>.png``; returns name -> path relative to fig_dir's parent."""
+    if pngs:
+        fig_dir.mkdir(parents=True, exist_ok=True)
+    for name, png in pngs.items():
+        write_aside(fig_dir / f"{name}.png", png)
+    return {name: f"{fig_dir.name}/{name}.png" for name in pngs}
+
+
+def draw_figures(report: Report, fig_dir: Path) -> dict[str, str]:
+    """Draws every figure to ``fig_dir/<name>.png``; returns name -> path relative to fig_dir's parent."""
+    return save_figures(figure_pngs(report), fig_dir)
+
+
+def write_report(report: Report, out_dir: str | Path, record: Mapping[str, Any] | None = None, *, html: bool = False,
+                 html_name: str = "index.html") -> Path:
+    """Writes ``out_dir/<report.filename>``, its figures under ``out_dir/figures/``, given one, the record as
+    ``out_dir/results.json`` and, with ``html``, the whole report as one self-contained page ``out_dir/<html_name>``
+    (figures inlined); returns the Markdown file's path.
 
     The record is saved beside the report so every number in it can be traced back to (and re-rendered from) the data.
+    Figures are drawn before anything is written (a figure that fails leaves no partial report), and each file is
+    written aside and renamed into place.
     """
+    pngs = figure_pngs(report)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if record is not None:
         # json's default allow_nan writes NaN/Infinity: not strict JSON, but Python reads it back losslessly
-        (out / RECORD_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_aside(out / RECORD_FILE, (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     path = out / report.filename
-    path.write_text(render_markdown(report, draw_figures(report, out / FIGURE_DIR)), encoding="utf-8")
+    write_aside(path, render_markdown(report, save_figures(pngs, out / FIGURE_DIR)).encode("utf-8"))
+    if html:
+        from rewardlab.report.html import render_html
+
+        write_aside(out / html_name, render_html(report, pngs).encode("utf-8"))
     return path
