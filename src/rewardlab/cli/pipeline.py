@@ -284,15 +284,29 @@ def score(
     response_field: str = "response",
     cache_dir: CacheDir = None,
     allow_external_encoder: AllowExternalEncoderOpt = False,
+    annotator: Annotated[str | None, typer.Option(help="Score as this annotator would (an annotator-aware model: "
+                                                       "head bt-mlp-annotator or bt-mixture); an id the model does "
+                                                       "not know gets the population reward, with a warning.")] = None,
+    distribution: Annotated[bool, typer.Option("--distribution", help="Add the spread of the known annotators' "
+                                                                      "rewards: mean, std, q10, q50, q90 "
+                                                                      "(annotator-aware models).")] = False,
 ) -> None:
-    """Reward of one (prompt, response), or of every row of a file (ensembles add mean/std/min/lcb)."""
+    """Reward of one (prompt, response), or of every row of a file (ensembles add mean/std/min/lcb; annotator-aware
+    models score as one annotator, or add the spread over annotators)."""
+    from rewardlab.rewards.annotator_scoring import AnnotatorScoring
     from rewardlab.rewards.model import RewardModel
     from rewardlab.rewards.scoring import count_missing, json_numbers, reported_stats, score_record_file
 
     with user_errors():
         if (input is None) == (prompt is None or response is None):
             raise RewardlabError("give either --prompt and --response, or --input FILE")
-        rm = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder)
+        loaded = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder)
+        rm: Any = loaded  # an annotator view scores like the model, with the chosen annotator's statistics
+        if annotator is not None or distribution:
+            rm = AnnotatorScoring(loaded, annotator, distribution)
+            if rm.unknown:
+                warn(f"annotator {annotator!r} is not one this model was trained with; scoring with the population "
+                     "reward (the model's own, as without --annotator)")
         if input is None:
             assert prompt is not None and response is not None
             row = json_numbers(reported_stats(rm, [prompt], [response]))

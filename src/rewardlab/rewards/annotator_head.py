@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -239,12 +239,3 @@ class AnnotatorHead(HeadBase):
         load_numpy_state(head.net_, arrays)
         return head
 
-
-def is_annotator_aware(head: Any) -> bool:
-    """Whether ``head`` scores per annotator (`predict_for`) and as a distribution (`predict_distribution`)."""
-    return callable(getattr(head, "predict_for", None)) and callable(getattr(head, "predict_distribution", None))
-
-
-def annotator_names(head: Any) -> Sequence[str]:
-    """The annotator ids an annotator-aware head knows."""
-    return list(head.annotators)
