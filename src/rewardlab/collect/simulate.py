@@ -9,6 +9,10 @@ Pairs are drawn within a prompt (``same-prompt``) or across two different prompt
 Sun, Shen & Ton 2025); either way the result is an ordinary `FeedbackDataset` of comparisons with annotator
 ids, so every learner trains on it unchanged. A cross-prompt comparison is filed under the prompt of
 ``a``; ``meta["prompt_b"]`` names the other one.
+
+`simulate_population` simulates people rather than noise: groups of annotators (`AnnotatorGroup`) whose utilities
+disagree on a controlled share of the prompts, and careless members (coin flips), each pair labelled by one or more of
+them, for annotator-aware and pluralistic reward models.
 """
 
 from __future__ import annotations
@@ -170,3 +174,83 @@ def agreement_with_gold(dataset: FeedbackDataset, sets: Sequence[CandidateSet]) 
     agree = [(gold_of[c.a] > gold_of[c.b]) == (c.outcome == "a")
              for c in dataset.comparisons if gold_of[c.a] != gold_of[c.b]]
     return float(np.mean(agree)) if agree else float("nan")
+
+
+@dataclass(frozen=True)
+class AnnotatorGroup:
+    """``n_annotators`` simulated people who share a utility: gold, except on a share ``disagree`` of the prompts,
+    where their utility is −gold (they prefer what gold ranks worse). ``flip_rate`` 0.5 makes them careless (coin
+    flips); ``beta`` is their rationality, as in `SimulatedAnnotator`."""
+
+    name: str
+    n_annotators: int
+    disagree: float = 0.0
+    flip_rate: float = 0.0
+    beta: float = 3.0
+
+    def __post_init__(self) -> None:
+        if not self.name or self.n_annotators < 1:
+            raise InvalidValueError(f"annotator group {self.name!r}: needs a name and at least one annotator")
+        if not 0.0 <= self.disagree <= 1.0:
+            raise InvalidValueError(f"annotator group {self.name!r}: disagree must be a share in [0, 1]")
+
+    def annotator_ids(self) -> list[str]:
+        return [f"{self.name}{j}" for j in range(self.n_annotators)]
+
+
+def simulate_population(
+    sets: Sequence[CandidateSet],
+    n_pairs: int,
+    groups: Sequence[AnnotatorGroup],
+    *,
+    labels_per_pair: int = 1,
+    disagree_on: dict[str, np.ndarray] | None = None,
+    seed: int = 0,
+    name: str = "simulated-population",
+) -> FeedbackDataset:
+    """``n_pairs`` same-prompt pairs, each labelled by ``labels_per_pair`` distinct annotators drawn uniformly from
+    all groups' members: a population whose groups disagree on a controlled share of the prompts.
+
+    Which prompts a group disagrees on is drawn at random (its ``disagree`` share of the candidate sets) unless
+    ``disagree_on[group.name]`` gives a boolean per set: a rule the features can reveal (a topic) makes the
+    disagreement learnable, a random one only memorisable. Each comparison's ``meta`` keeps ``group``, whether the
+    group's utility was reversed there (``reversed``) and the true P(a ≻ b) (``p_a``).
+    """
+    if n_pairs < 1 or labels_per_pair < 1:
+        raise InvalidValueError("need at least one pair and one label per pair")
+    team = [(group, annotator) for group in groups for annotator in group.annotator_ids()]
+    if labels_per_pair > len(team):
+        raise InvalidValueError(f"{labels_per_pair} labels per pair need as many annotators; there are {len(team)}")
+    rng = np.random.default_rng(seed)
+    reversed_sets: dict[str, np.ndarray] = {}
+    for group in groups:
+        given = (disagree_on or {}).get(group.name)
+        if given is not None:
+            if len(given) != len(sets):
+                raise InvalidValueError(f"disagree_on[{group.name!r}] has {len(given)} entries for {len(sets)} sets")
+            reversed_sets[group.name] = np.asarray(given, dtype=bool)
+        else:
+            chosen = rng.permutation(len(sets))[: int(round(group.disagree * len(sets)))]
+            reversed_sets[group.name] = np.isin(np.arange(len(sets)), chosen)
+    pool = Pool.of(sets)
+    first, second = draw_pairs(pool, n_pairs, "same-prompt", rng)
+    dataset = FeedbackDataset(name)
+    prompt_ids = [dataset.add_prompt(s.prompt) for s in sets]
+    flat = [(i, text, s.sources[j] if s.sources else None) for i, s in enumerate(sets) for j, text in enumerate(s.responses)]
+    for index in np.unique(np.concatenate([first, second])):
+        dataset.add_response(prompt_ids[flat[index][0]], flat[index][1], flat[index][2])
+    for a, b in zip(first, second):
+        set_i = int(pool.set_index[a])
+        for k in rng.choice(len(team), size=labels_per_pair, replace=False):
+            group, annotator_id = team[k]
+            flipped = bool(reversed_sets[group.name][set_i])
+            gold_diff = (pool.gold_z[a] - pool.gold_z[b]) * (-1.0 if flipped else 1.0)
+            person = SimulatedAnnotator(annotator_id, beta=group.beta, flip_rate=group.flip_rate)
+            p = float(person.prob_first_wins(np.array([gold_diff]))[0])
+            dataset.add(Comparison(prompt_ids[set_i], pool.response_ids[a], pool.response_ids[b],
+                                   "a" if rng.random() < p else "b", annotator_id=annotator_id,
+                                   meta={"group": group.name, "reversed": flipped, "p_a": round(p, 6)}))
+    dataset.notes.append(f"simulated population: {n_pairs} pairs × {labels_per_pair} labels by "
+                         + ", ".join(f"{g.name} ({g.n_annotators}, disagree {g.disagree:g}, flip {g.flip_rate:g})"
+                                     for g in groups) + f" (seed {seed})")
+    return dataset
