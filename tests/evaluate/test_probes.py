@@ -97,6 +97,8 @@ def test_off_topic_takes_another_prompts_response() -> None:
         assert swapped in {r for g, r in item.pool if g != item.cluster}
     alone = ProbeItem("p", "q", "r", "p", (("p", "r"), ("p", "s")))
     assert PROBES["off-topic"].perturb(alone, rng) is None  # only its own prompt in the pool
+    crowded = ProbeItem("p", "q", "r", "p", tuple(("p", f"mine {i}") for i in range(500)) + (("o", "theirs"),))
+    assert PROBES["off-topic"].perturb(crowded, rng) == "theirs"  # found even when random draws miss it
 
 
 def test_builtin_probes_are_registered_with_their_directions() -> None:

@@ -44,6 +44,8 @@ ScoreFn = Callable[[list[str], list[str]], np.ndarray]
 Perturb = Callable[["ProbeItem", np.random.Generator], str | None]
 #: a neutral probe passes when its perturbed-preferred CI lies within 0.5 ± this margin
 NEUTRAL_MARGIN = 0.1
+#: uniform draws from the pool the off-topic probe tries before it lists the eligible responses
+OFF_TOPIC_DRAWS = 20
 #: the row of `run_fixed_probes` that pools every bias type
 ALL_BIASES = "(all)"
 
@@ -119,16 +121,23 @@ def _refusal(item: ProbeItem, rng: np.random.Generator) -> str | None:
 @register_probe("off-topic", "the response replaced by a response to another prompt of the data (another prompt group), "
            "drawn at random")
 def _off_topic(item: ProbeItem, rng: np.random.Generator) -> str | None:
-    others = [response for group, response in item.pool if group != item.cluster and response != item.response]
+    def usable(entry: tuple[str, str]) -> bool:
+        return entry[0] != item.cluster and entry[1] != item.response
+
+    # a few uniform draws find another prompt's response in a large pool without scanning it for every item
+    for _ in range(OFF_TOPIC_DRAWS if item.pool else 0):
+        entry = item.pool[int(rng.integers(len(item.pool)))]
+        if usable(entry):
+            return entry[1]
+    others = [response for group, response in item.pool if usable((group, response))]
     return others[int(rng.integers(len(others)))] if others else None
 
 
 def probe_items(dataset: FeedbackDataset) -> list[ProbeItem]:
-    """One item per response of ``dataset`` that some comparison uses (its held-out responses), all sharing one pool
-    of (prompt group, response) for the off-topic probe."""
+    """One item per response of ``dataset`` (meant for held-out data), all sharing one pool of (prompt group,
+    response) for the off-topic probe."""
     groups = dataset.prompt_groups()
-    used = dict.fromkeys(rid for c in dataset.comparisons for rid in (c.a, c.b))
-    responses = [dataset.responses[rid] for rid in used]
+    responses = list(dataset.responses.values())
     pool = tuple((groups[r.prompt_id], r.text) for r in responses)
     return [ProbeItem(r.prompt_id, dataset.prompts[r.prompt_id].text, r.text, groups[r.prompt_id], pool)
             for r in responses]
@@ -155,6 +164,7 @@ def sample_items(items: Sequence[ProbeItem], max_items: int, seed: int = 0) -> l
 class ProbeExample:
     """One probed item, for the card's examples: texts as given (escaping is the renderer's job) and both scores."""
 
+    prompt_id: str
     prompt: str
     original: str
     perturbed: str
@@ -162,7 +172,7 @@ class ProbeExample:
     score_perturbed: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {"prompt": self.prompt, "original": self.original, "perturbed": self.perturbed,
+        return {"prompt_id": self.prompt_id, "prompt": self.prompt, "original": self.original, "perturbed": self.perturbed,
                 "score_original": self.score_original, "score_perturbed": self.score_perturbed}
 
 
@@ -261,8 +271,11 @@ def _summarize(probe: Probe, sample: Sequence[ProbeItem], rows: list[int], texts
     else:
         preferred = mean_change = Estimate(float("nan"), float("nan"), float("nan"), 0)
     worst = [j for j in np.argsort(-change, kind="stable") if change[j] > 0][:n_examples]
-    examples = [ProbeExample(sample[rows[j]].prompt, sample[rows[j]].response, texts[j], float(before[j]),
-                             float(after[j])) for j in worst]
+    examples = []
+    for j in worst:
+        item = sample[rows[j]]
+        examples.append(ProbeExample(item.prompt_id, item.prompt, item.response, texts[j], float(before[j]),
+                                     float(after[j])))
     return ProbeResult(probe.name, probe.description, probe.direction, len(rows), n_skipped, preferred, mean_change,
                        probe_verdict(preferred, probe.direction), examples)
 
