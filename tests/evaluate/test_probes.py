@@ -154,6 +154,12 @@ def test_skipped_items_are_counted_not_dropped() -> None:
     assert (result["truncation"].n_probed, result["truncation"].n_skipped) == (2, 1)
     assert (result["off-topic"].n_probed, result["off-topic"].n_skipped) == (0, 3)  # no pool given
     assert result["off-topic"].verdict == "untested" and result["off-topic"].perturbed_preferred.n == 0
+    PROBES.register("same", Probe("same", "returns the response unchanged", lambda item, rng: item.response))
+    try:
+        (unchanged,) = run_probes(by_length, data, ["same"])
+        assert (unchanged.n_probed, unchanged.n_skipped, unchanged.verdict) == (0, 3, "untested")
+    finally:
+        PROBES.unregister("same")
 
 
 def test_results_are_deterministic_by_seed_and_one_score_call_covers_everything() -> None:

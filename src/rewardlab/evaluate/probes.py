@@ -68,7 +68,8 @@ class ProbeItem:
 
 @dataclass(frozen=True)
 class Probe:
-    """A named perturbation; ``perturb`` returns None for an item it cannot probe (counted as skipped)."""
+    """A named perturbation; ``perturb`` returns None for an item it cannot probe (counted as skipped, as is a text
+    returned unchanged)."""
 
     name: str
     description: str
@@ -240,7 +241,7 @@ def run_probes(score: ScoreFn, items: Sequence[ProbeItem], names: Sequence[str] 
         rows, texts = [], []
         for i, item in enumerate(sample):
             new = probe.perturb(item, rng)
-            if new is not None:
+            if new is not None and new != item.response:  # an unchanged text probes nothing: skipped too
                 rows.append(i)
                 texts.append(new)
         perturbed.append((probe, rows, texts))
