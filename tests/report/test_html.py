@@ -147,10 +147,12 @@ def test_tables_cells_captions_and_alignment() -> None:
     html = render_html(Report("T", [Section("S", [table])]))
     page = Page(html)
     assert "<caption>Held-out accuracy</caption>" in html
-    assert "<td>a|b | c</td>" in html  # a Markdown-escaped bar is a bar again
-    assert [a.get("class") for a in page.all("th")] == [None, "num", "num", None]
+    assert "<td class=\"short\">a|b | c</td>" in html  # a Markdown-escaped bar is a bar again
+    assert [a.get("class") for a in page.all("th")] == ["short", "num", "num", None]
     assert '<td class="num"><strong>0.612 [0.585, 0.642]</strong></td>' in html
     assert "<td>long\ntext</td>" in html  # newlines kept (pre-wrap)
+    assert [a.get("class") for a in Page(render_html(Report("T", [Section("S", [Table(["a"], [["x" * 61]])])]))).all("th")] \
+        == ["long"]
     assert 'class="table-wrap"' in html  # wide tables scroll inside their own box
     md = render_markdown(Report("T", [Section("S", [table])]))
     assert "## S\n\nTable: Held-out accuracy\n\n| name | accuracy | n | note |\n" in md
@@ -232,3 +234,13 @@ def test_an_interrupted_write_keeps_the_old_files(tmp_path: Path, monkeypatch: p
     with pytest.raises(KeyboardInterrupt):
         write_report(Report("New", [Section("S", ["new"])]), tmp_path, html=True)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # old files whole, nothing left aside
+
+
+@pytest.mark.parametrize(("names", "message"), [(["a", "a"], "two figures are named 'a'"),
+                                                (["../up"], "not a plain file name"), ([".hidden"], "not a plain file name"),
+                                                (["a b"], "not a plain file name")])
+def test_figure_names_are_checked_before_anything_is_written(tmp_path: Path, names: list[str], message: str) -> None:
+    report = Report("R", [Section("S", [Figure(name, "c", line_plot) for name in names])])
+    with pytest.raises(InvalidValueError, match=message):
+        write_report(report, tmp_path / "out", {"k": 1}, html=True)
+    assert not (tmp_path / "out").exists()

@@ -31,6 +31,8 @@ def curve(plt: Any) -> Any:
 
 
 def synthetic_report() -> Report:
+    wide = Table(["n", *(f"gold@{2 ** k} (seed {k})" for k in range(14))],
+                 [[str(n), *(f"1.{n}{k:02d} [1.{n}00, 1.{n}99]" for k in range(14))] for n in range(3)], caption="Wide")
     long_text = "A long response that must wrap inside its cell rather than stretch the table. " * 6
     return Report("Reward-model card: synthetic", [
         Section(None, ["What this page shows, in **one** paragraph with `code`."]),
@@ -42,7 +44,7 @@ def synthetic_report() -> Report:
                                                      ["3", long_text, "n/a"]], caption="Examples the model scored"),
             Figure("bars", "Accuracy beside its controls", bars),
         ]),
-        Section("Over-optimization", ["Gold reward against KL.", Figure("curve", "Gold reward vs KL", curve),
+        Section("Over-optimization", ["Gold reward against KL.", Figure("curve", "Gold reward vs KL", curve), wide,
                                       Callout("Read the curve, not a single point.", kind="note")]),
     ], settings={"seed": 0, "encoder": "hashing:64"})
 
@@ -63,11 +65,15 @@ def test_the_report_page_in_a_browser(tmp_path: Path) -> None:
             expect(page.locator("td", has_text=hostile)).to_be_visible()
             expect(page.locator("p", has_text=hostile)).to_be_visible()
         expect(page.locator("aside.callout.warning")).to_contain_text("Warning: The held-out data is the training data")
-        expect(page.locator("caption")).to_have_text("Examples the model scored")
+        expect(page.locator("caption").first).to_have_text("Examples the model scored")
         page.get_by_role("link", name="Over-optimization").click()  # the contents link to their sections
         assert page.evaluate("location.hash") == "#over-optimization"
         assert page.evaluate("document.body.scrollWidth <= window.innerWidth")  # long cells wrap, nothing overflows
+        wide = page.locator(".table-wrap", has=page.locator("caption", has_text="Wide"))
+        assert wide.evaluate("box => box.scrollWidth > box.clientWidth")  # the wide table scrolls inside its box
         save_screenshot(page, "report_html", tmp_path)
+        page.emulate_media(media="print")
+        expect(page.locator("nav.toc")).to_be_hidden()  # links do not work on paper
         assert opened.outside_requests() == [] and opened.errors == []
 
 

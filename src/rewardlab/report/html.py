@@ -26,6 +26,9 @@ RESERVED_IDS = ("contents", "settings")
 _NUMBER = r"[-+−]?(?:\d[\d,_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s?%?|n/a|[-−]?∞"
 _NUMERIC_CELL = re.compile(rf"(\*\*)?(?:{_NUMBER})(?:\s*[\[(]\s*(?:{_NUMBER})\s*,\s*(?:{_NUMBER})\s*[\])])?\1?")
 
+#: a column whose cells are all this short stays on one line; one with a cell past LONG_CELL gets room to wrap in
+SHORT_CELL, LONG_CELL = 24, 60
+
 STYLE = """
 :root { color-scheme: light; --ink: #1d232a; --muted: #5a6570; --line: #d5dbe1; --soft: #f4f6f8;
   --warn: #b45309; --warn-bg: #fff7e6; --note: #1d5fa8; --note-bg: #eef5fd; }
@@ -57,6 +60,8 @@ th, td { padding: .35rem .75rem; border-top: 1px solid var(--line); vertical-ali
 thead th { background: var(--soft); border-top: 0; font-weight: 600; }
 tbody tr:nth-child(even) { background: #fafbfc; }
 th.num, td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+td.short { white-space: nowrap; }
+td.long { min-width: 16em; }
 figure { margin: 1.25rem 0; text-align: center; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
 figcaption { color: var(--muted); font-size: .92rem; margin-top: .35rem; }
@@ -66,6 +71,8 @@ figcaption { color: var(--muted); font-size: .92rem; margin-top: .35rem; }
   a { color: inherit; text-decoration: none; }
   h2 { break-after: avoid; }
   .table-wrap { overflow: visible; border: 0; }
+  table { font-size: 8.5pt; }  /* paper does not scroll: a wide table shrinks and wraps to the page instead */
+  th.num, td.num, td.short { white-space: normal; } td.long { min-width: 0; }
   figure, .callout, tr { break-inside: avoid; }
   thead { display: table-header-group; }
   tbody tr:nth-child(even), thead th { background: none; }
@@ -100,22 +107,28 @@ def _is_numeric(text: str) -> bool:
     return bool(_NUMERIC_CELL.fullmatch(text.strip()))
 
 
-def _numeric_columns(table: Table) -> list[bool]:
-    """A column whose every filled cell reads as a number (at least one, "—" aside) is right-aligned."""
-    columns = []
+def _column_classes(table: Table) -> list[str]:
+    """A class per column: ``num`` (right-aligned) where every filled cell reads as a number ("—" aside), ``short``
+    (kept on one line) where every cell is a few words, ``long`` (given room before it wraps) where one runs long."""
+    classes = []
     for i in range(len(table.header)):
         cells = [_cell_text(row[i]).strip() for row in table.rows if i < len(row)]
         filled = [c for c in cells if c and c != MISSING]
-        columns.append(bool(filled) and all(_is_numeric(c) for c in filled))
-    return columns
+        if filled and all(_is_numeric(c) for c in filled):
+            classes.append("num")
+        elif all(len(c) <= SHORT_CELL and "\n" not in c for c in cells):
+            classes.append("short")
+        else:
+            classes.append("long" if any(len(c) > LONG_CELL for c in cells) else "")
+    return classes
 
 
 def table_html(table: Table) -> str:
     """A `Table` inside a horizontally scrolling box: header row, one row per row, numeric columns right-aligned."""
-    numeric = _numeric_columns(table)
+    classes = _column_classes(table)
 
     def cls(i: int) -> str:
-        return ' class="num"' if i < len(numeric) and numeric[i] else ""
+        return f' class="{classes[i]}"' if i < len(classes) and classes[i] else ""
 
     caption = f"<caption>{inline_html(table.caption)}</caption>" if table.caption else ""
     head = "".join(f'<th scope="col"{cls(i)}>{inline_html(_cell_text(h))}</th>' for i, h in enumerate(table.header))

@@ -6,17 +6,20 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rewardlab.errors import InvalidValueError
 from rewardlab.report.document import Block, Callout, Figure, Report, Table
 from rewardlab.report.format import setting_rows
 
 DPI = 110
 RECORD_FILE = "results.json"
 FIGURE_DIR = "figures"
+FIGURE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 def table_lines(table: Table) -> list[str]:
@@ -65,10 +68,24 @@ def render_markdown(report: Report, figures: Mapping[str, str] | None = None) ->
     return "\n".join(lines) + "\n"
 
 
+def check_figure_names(figures: Sequence[Figure]) -> None:
+    """Each figure's name is a plain file name, used once: two figures of one name would silently show the same
+    picture, and a name with a path in it would write outside the figures folder."""
+    seen: set[str] = set()
+    for figure in figures:
+        if not FIGURE_NAME.fullmatch(figure.name):
+            raise InvalidValueError(f"figure name {figure.name!r} (caption {figure.caption!r}) is not a plain file name: "
+                                    "use letters, digits, '_', '-' and '.' and no leading '.'")
+        if figure.name in seen:
+            raise InvalidValueError(f"two figures are named {figure.name!r}: each figure needs its own name")
+        seen.add(figure.name)
+
+
 def figure_pngs(report: Report) -> dict[str, bytes]:
     """Draws every figure once, in memory; returns name -> PNG bytes (for files beside the Markdown and for
     images inlined in the HTML alike)."""
     figures = list(report.figures())
+    check_figure_names(figures)
     if not figures:
         return {}
     import matplotlib
