@@ -6,9 +6,11 @@ import typer
 
 from rewardlab.cli import agreement as agreement_module
 from rewardlab.cli import annotate, best_of_n, catalog, demo_reward, experiment, generate, pipeline, policy, prompt_opt
+from rewardlab.cli import audit as audit_module
 from rewardlab.cli import judge as judge_module
 from rewardlab.cli import serve as serve_module
 from rewardlab.cli import simulate as simulate_module
+from rewardlab.cli import split as split_module
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__,
                   context_settings={"help_option_names": ["--help", "-h"]})
@@ -23,6 +25,8 @@ app.command("simulate")(simulate_module.simulate)
 app.command("serve")(serve_module.serve)
 app.command("agreement")(agreement_module.agreement)
 app.command("judge")(judge_module.judge)
+app.command("audit")(audit_module.audit)
+app.command("split")(split_module.split)
 experiment.experiment_app.command("bon-noise")(experiment.bon_noise)
 experiment.experiment_app.command("demo-reward")(experiment.demo_reward)
 app.add_typer(experiment.experiment_app, name="experiment")

@@ -87,6 +87,8 @@ class DatasetEntry:
     #: what loading does with rows whose response text is empty unless told: "skip" (counted in ``notes``) where
     #: the dataset is known to hold such rows and they carry nothing to learn from, else "error"
     on_empty: str = "error"
+    #: the data's licence as its source states it (shown on reward-model cards trained or audited on it)
+    licence: str | None = None
 
     def path(self) -> Path:
         """Where the entry's file is: under the shared data dir, or the demo file bundled with the package."""
@@ -119,6 +121,7 @@ REGISTRY: dict[str, DatasetEntry] = {
             None,
             lambda path, limit, on_empty, on_error: read_hh_rlhf(path, limit, on_empty, on_error),
             on_empty="skip",  # 4 pairs with an empty final turn (rows 87, 517, 926, 1104)
+            licence="MIT",
         ),
         DatasetEntry(
             "hh-rlhf-harmless-base-test",
@@ -127,6 +130,7 @@ REGISTRY: dict[str, DatasetEntry] = {
             "hh-rlhf-harmless-base-test/test.jsonl.gz",
             lambda path, limit, on_empty, on_error: read_hh_rlhf(path, limit, on_empty, on_error),
             on_empty="skip",
+            licence="MIT",
         ),
         DatasetEntry(
             "gsm8k-solutions",
@@ -134,6 +138,7 @@ REGISTRY: dict[str, DatasetEntry] = {
             "labels",
             "gsm8k/example_model_solutions.jsonl.gz",
             read_gsm8k_solutions,
+            licence="MIT",
         ),
         DatasetEntry(
             "alpaca-eval-ratings",
@@ -148,6 +153,7 @@ REGISTRY: dict[str, DatasetEntry] = {
                 on_error,
             ),
             on_empty="skip",  # 24 empty outputs of gemma-2b-it (from row 18574): no text to learn a rating from
+            licence="CC BY-NC 4.0 (data; code Apache-2.0)",
         ),
         DatasetEntry(
             "evalbiasbench",
@@ -156,6 +162,7 @@ REGISTRY: dict[str, DatasetEntry] = {
             "comparisons",
             "evalbiasbench/biasbench.json",
             read_evalbiasbench,
+            licence="BSD-3-Clause",
         ),
         DatasetEntry(
             "qa-feedback",
@@ -164,6 +171,7 @@ REGISTRY: dict[str, DatasetEntry] = {
             "comparisons",
             "qa-feedback-finegrained-rlhf/dev_feedback.json.gz",
             lambda path, limit, on_empty, on_error: read_qa_feedback(path, limit, on_empty, on_error),
+            licence="Apache-2.0",
         ),
         DatasetEntry(
             "vicuna80-reviews",
@@ -173,6 +181,7 @@ REGISTRY: dict[str, DatasetEntry] = {
             "vicuna80-gpt4-reviews",
             read_vicuna80,
             on_empty="skip",  # llama-13b's answer to question 74 is empty: its 4 reviews carry nothing to learn from
+            licence="Apache-2.0",
         ),
     )
 }
