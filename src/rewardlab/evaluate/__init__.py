@@ -1,5 +1,5 @@
 """Metrics with confidence intervals, paired comparisons, cross-validation by prompt, held-out evaluation,
-best-of-n against gold, length controls, run records.
+best-of-n against gold, length controls, bias probes, slices, reward-scale risk, run records.
 
 Names load on first use: best-of-n needs scipy, cross-validation needs torch."""
 
@@ -28,11 +28,20 @@ _EXPORTS = {
     "pairwise_correct": "rewardlab.evaluate.pairwise",
     "pairwise_metrics": "rewardlab.evaluate.pairwise",
     "preference_probability": "rewardlab.evaluate.pairwise",
+    "PROBES": "rewardlab.evaluate.probes",
+    "register_probe": "rewardlab.evaluate.probes",
+    "run_fixed_probes": "rewardlab.evaluate.probes",
+    "run_probes": "rewardlab.evaluate.probes",
+    "disagreement_along_scale": "rewardlab.evaluate.reward_risk",
+    "tail_shape": "rewardlab.evaluate.reward_risk",
+    "slice_accuracy": "rewardlab.evaluate.slices",
 }
 
 __all__ = ["BestOfNResult", "CrossValResult", "Estimate", "GroupBootstrap", "HoldoutResult", "LearnerSpec", "LengthAudit",
            "LengthControls", "LengthHead", "best_of_n", "cross_validate", "evaluate_model", "fit_length_head",
-           "paired_difference", "pairwise_correct", "pairwise_metrics", "preference_probability", "summarize_best_of_n"]
+           "PROBES", "disagreement_along_scale", "paired_difference", "pairwise_correct", "pairwise_metrics",
+           "preference_probability", "register_probe", "run_fixed_probes", "run_probes", "slice_accuracy",
+           "summarize_best_of_n", "tail_shape"]
 
 if TYPE_CHECKING:
     from rewardlab.evaluate.best_of_n import BestOfNResult, best_of_n, summarize_best_of_n
@@ -41,6 +50,9 @@ if TYPE_CHECKING:
     from rewardlab.evaluate.holdout import HoldoutResult, evaluate_model
     from rewardlab.evaluate.length_controls import LengthAudit, LengthControls, LengthHead, fit_length_head
     from rewardlab.evaluate.pairwise import paired_difference, pairwise_correct, pairwise_metrics, preference_probability
+    from rewardlab.evaluate.probes import PROBES, register_probe, run_fixed_probes, run_probes
+    from rewardlab.evaluate.reward_risk import disagreement_along_scale, tail_shape
+    from rewardlab.evaluate.slices import slice_accuracy
 
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)
