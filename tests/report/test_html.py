@@ -244,3 +244,20 @@ def test_figure_names_are_checked_before_anything_is_written(tmp_path: Path, nam
     with pytest.raises(InvalidValueError, match=message):
         write_report(report, tmp_path / "out", {"k": 1}, html=True)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_lone_surrogate_in_user_text_is_written_escaped(tmp_path: Path) -> None:
+    import json
+
+    text = "bad \udc80 byte"
+    write_report(Report(text, [Section("S", [Table(["t"], [[text]])])]), tmp_path, {"text": text}, html=True)
+    assert "bad \\udc80 byte" in (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "bad \\udc80 byte" in (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["text"] == text  # lossless in JSON
+
+
+@pytest.mark.parametrize("name", ["report.md", "results.json", "sub/index.html", "../index.html"])
+def test_the_html_file_name_is_checked(tmp_path: Path, name: str) -> None:
+    with pytest.raises(InvalidValueError, match="html_name"):
+        write_report(Report("R", [Section("S", ["x"])]), tmp_path / "out", html=True, html_name=name)
+    assert not (tmp_path / "out").exists()

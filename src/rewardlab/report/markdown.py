@@ -143,19 +143,33 @@ def write_report(report: Report, out_dir: str | Path, record: Mapping[str, Any] 
     (figures inlined); returns the Markdown file's path.
 
     The record is saved beside the report so every number in it can be traced back to (and re-rendered from) the data.
-    Figures are drawn before anything is written (a figure that fails leaves no partial report), and each file is
-    written aside and renamed into place.
+    Figures are drawn and pages rendered before anything is written (a figure that fails leaves no partial report),
+    and each file is written aside and renamed into place.
     """
+    if html and (Path(html_name).name != html_name or html_name in (report.filename, RECORD_FILE)):
+        raise InvalidValueError(f"html_name {html_name!r} must be a plain file name other than {report.filename!r} "
+                                f"and {RECORD_FILE!r}")
     pngs = figure_pngs(report)
+    markdown = render_markdown(report, {name: f"{FIGURE_DIR}/{name}.png" for name in pngs})
+    page = None
+    if html:
+        from rewardlab.report.html import render_html
+
+        page = render_html(report, pngs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if record is not None:
         # json's default allow_nan writes NaN/Infinity: not strict JSON, but Python reads it back losslessly
-        write_aside(out / RECORD_FILE, (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+        write_aside(out / RECORD_FILE, _utf8(json.dumps(record, indent=2, ensure_ascii=False) + "\n"))
+    save_figures(pngs, out / FIGURE_DIR)
     path = out / report.filename
-    write_aside(path, render_markdown(report, save_figures(pngs, out / FIGURE_DIR)).encode("utf-8"))
-    if html:
-        from rewardlab.report.html import render_html
-
-        write_aside(out / html_name, render_html(report, pngs).encode("utf-8"))
+    write_aside(path, _utf8(markdown))
+    if page is not None:
+        write_aside(out / html_name, _utf8(page))
     return path
+
+
+def _utf8(text: str) -> bytes:
+    # a lone surrogate from user data (e.g. a JSON "\\udc80") is written as that escape instead of failing the
+    # whole report; in JSON the escape even reads back as the same string
+    return text.encode("utf-8", "backslashreplace")
