@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rewardlab.errors import InvalidValueError
 from rewardlab.report import Callout, Figure, Report, Section, Table, render_html, render_markdown, write_report
@@ -261,3 +263,28 @@ def test_the_html_file_name_is_checked(tmp_path: Path, name: str) -> None:
     with pytest.raises(InvalidValueError, match="html_name"):
         write_report(Report("R", [Section("S", ["x"])]), tmp_path / "out", html=True, html_name=name)
     assert not (tmp_path / "out").exists()
+
+
+TOKENS = ["<", ">", "&", '"', "'", "*", "**", "`", "[", "](", ")", "(", "#", ":", "/", "//", "\\", "- ", "* ", "> ",
+          "1. ", "\n", "\n\n", " ", "a", "7", ".", "http", "javascript", "data", "script", "img", "onerror", "=", "&#x27;",
+          "\x00", "\t"]
+
+
+TARGET_TOKENS = ["http", "javascript", "data", ":", "/", "//", "\\", "#", "a", ".", "&#x27;", "&amp;", "'", '"', "?", "=",
+                 "%", "\t", " "]
+LINKS = st.builds("[{}]({})".format, st.lists(st.sampled_from(TOKENS[:20]), max_size=4).map("".join),
+                  st.lists(st.sampled_from(TARGET_TOKENS), min_size=1, max_size=6).map("".join))
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(TOKENS), LINKS), max_size=30).map("".join))
+def test_any_text_yields_only_the_subset_tags_and_safe_links(text: str) -> None:
+    for html in (blocks_html(text), inline_html(text)):
+        page = Page(html)
+        for tag, attrs in page.tags:
+            assert tag in {"p", "ul", "ol", "li", "blockquote", "strong", "em", "code", "a"}, (text, html)
+            for key, value in attrs.items():
+                assert (tag, key) in {("a", "href"), ("ol", "start")}, (text, html)
+                relative = re.fullmatch(r"[\w.#%?=&+~-][\w./#%?=&+~-]*", value or "")
+                assert value is not None and (key == "start" and value.isdigit() or relative), (text, html)
+        assert "\x00" not in html  # no placeholder survives
