@@ -1,8 +1,9 @@
-"""What a report is made of: a title, sections of paragraphs, tables and figures, and the settings behind it.
+"""What a report is made of: a title, sections of paragraphs, tables, figures and callouts, and its settings.
 
-The pieces carry no study's vocabulary, so the one renderer (`rewardlab.report.markdown`) serves every
-study and, later, the reward-model card. Cells are text already formatted (see `rewardlab.report.format`):
-the builder knows which numbers are estimates, differences or counts; the renderer only lays them out.
+The pieces carry no study's vocabulary, so the one renderer (`rewardlab.report.markdown`, and
+`rewardlab.report.html` for the self-contained page) serves every study and the reward-model card. Cells are text
+already formatted (see `rewardlab.report.format`): the builder knows which numbers are estimates, differences or
+counts; the renderer only lays them out.
 """
 
 from __future__ import annotations
