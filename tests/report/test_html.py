@@ -120,6 +120,9 @@ def test_markdown_subset() -> None:
     for formula in ("2*3*4", "a * b * c", "p*q", "x*", "*args, **kwargs", "5 * 3"):  # stars inside numbers stay stars
         assert inline_html(formula) == formula, formula
     assert inline_html(r"\*not italic\*") == "*not italic*"
+    # every markup character escaped (how a builder shows user text literally): the text comes back as written
+    assert inline_html(r"\`code\` \[l\](#x) \*\*b\*\* \_u\_ a\\b") == "`code` [l](#x) **b** _u_ a\\b"
+    assert inline_html(r"`a\*b` \`") == r"<code>a\*b</code> `"  # inside code a backslash is literal
     assert inline_html("see [the table](#results) and [a figure](figures/curve.png)") == \
         'see <a href="#results">the table</a> and <a href="figures/curve.png">a figure</a>'
     for target in ("http://x.org", "https://x.org", "javascript:alert(1)", "data:text/html,x", "//x.org", "/etc/passwd",
@@ -150,6 +153,8 @@ def test_tables_cells_captions_and_alignment() -> None:
     page = Page(html)
     assert "<caption>Held-out accuracy</caption>" in html
     assert "<td class=\"short\">a|b | c</td>" in html  # a Markdown-escaped bar is a bar again
+    literal = Table(["regex"], [[r"a\\|b"]])  # user text with its backslash escaped: shown as written
+    assert '<td class="short">a\\|b</td>' in render_html(Report("T", [Section("S", [literal])]))
     assert [a.get("class") for a in page.all("th")] == ["short", "num", "num", None]
     assert '<td class="num"><strong>0.612 [0.585, 0.642]</strong></td>' in html
     assert "<td>long\ntext</td>" in html  # newlines kept (pre-wrap)

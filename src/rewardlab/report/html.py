@@ -99,8 +99,9 @@ class _Slugs:
 
 
 def _cell_text(cell: object) -> str:
-    # a builder may have escaped "|" for Markdown already; in HTML it is just a character
-    return str(cell).replace("\\|", "|")
+    # a "\|" a builder wrote for Markdown reads "|" through the subset's backslash escapes, as a Markdown table reads
+    # it; a bare "\" before it (user text shown literally, "\\|") stays a backslash in both
+    return str(cell)
 
 
 def _is_numeric(text: str) -> bool:

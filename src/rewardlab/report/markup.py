@@ -28,8 +28,8 @@ _QUOTE = re.compile(r" {0,3}> ?(.*)")
 _CONTINUATION = re.compile(r"\s+\S.*")
 
 _PLACEHOLDER = re.compile("\x00(\\d+)\x00")
-_BACKSLASH_ESCAPE = re.compile(r"\\([\\`*_\[\]()#>|!-])")
-_CODE = re.compile(r"`([^`\n]+)`")
+#: a backslash-escaped character or a code span, whichever comes first (inside a code span a backslash is literal)
+_LITERAL = re.compile(r"\\([\\`*_\[\]()#>|!-])|`([^`\n]+)`")
 _LINK = re.compile(r"\[([^\[\]\n]+)\]\(([^()\s]+)\)")
 _BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*", re.S)
 _ITALIC = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])", re.S)
@@ -52,8 +52,7 @@ def inline_html(text: str, *, links: bool = True) -> str:
         return f"\x00{len(stash) - 1}\x00"
 
     escaped = escape(text.replace("\x00", "\ufffd"), quote=True)
-    escaped = _CODE.sub(lambda m: keep(f"<code>{m.group(1)}</code>"), escaped)
-    escaped = _BACKSLASH_ESCAPE.sub(lambda m: keep(m.group(1)), escaped)
+    escaped = _LITERAL.sub(lambda m: keep(m.group(1) if m.group(1) else f"<code>{m.group(2)}</code>"), escaped)
     if links:
         def link(m: re.Match[str]) -> str:
             target = unescape(m.group(2))
