@@ -16,8 +16,10 @@ from torch import nn
 from rewardlab.errors import ModelError
 from rewardlab.rewards.base import FitProgress, HeadBase, read_head_json, register_head_class, write_head_json
 from rewardlab.rewards.length_debias import LengthAdjustedReward, length_features, log_length_scale
+from rewardlab.rewards.likelihoods import LabelParams, Ordinal, get_label_model
 from rewardlab.rewards.objectives import Examples, Objective, get_objective, split_for_early_stopping
 from rewardlab.rewards.torch_training import (
+    NO_DECAY_PREFIX,
     TrainParams,
     build_net,
     load_numpy_state,
@@ -45,6 +47,10 @@ class TorchHead(HeadBase):
     the net for scoring (see `rewards.length_debias`; g's weights are saved as ``length_effect``);
     ``balance_length`` weighs the pairs so that those the longer response wins and those the shorter one wins
     count the same (`TrainingSet.length_balance_weights`).
+
+    Objectives with a label model (``davidson``, ``bt-strength``, ``plackett-luce``, ``ordinal``) train that
+    likelihood's parameters with the net; `label_model_params` reports them, and they are saved beside the net's
+    weights as ``label.*`` tensors. The reward stays r(x) (for ``ordinal``, `expected_rating` maps it back).
     """
 
     class_name: ClassVar[str] = "torch"
@@ -83,9 +89,14 @@ class TorchHead(HeadBase):
 
     # ------------------------------------------------------------------ fitting
     def _loss(self, objective: Objective, reward: ItemReward, ex: Examples, weight: torch.Tensor | None,
-              rows: torch.Tensor | None) -> torch.Tensor:
+              rows: torch.Tensor | None, label: LabelParams | None = None) -> torch.Tensor:
         idx = torch.arange(len(ex)) if rows is None else rows
         target = torch.from_numpy(ex.target)[idx]
+        if objective.label_model is not None:
+            if label is None:
+                raise ModelError(f"objective {objective.name!r} needs its label model's parameters")
+            losses = get_label_model(objective.label_model).losses(reward, ex, idx, label)
+            return self._weighted_mean(losses, weight, idx)
         left = reward(torch.from_numpy(ex.left)[idx])
         if objective.pairwise:
             if ex.right is None:
@@ -96,6 +107,10 @@ class TorchHead(HeadBase):
             losses = nn.functional.mse_loss(left, (target - self.target_mean_) / self.target_std_, reduction="none")
         else:
             losses = nn.functional.binary_cross_entropy_with_logits(left, target, reduction="none")
+        return self._weighted_mean(losses, weight, idx)
+
+    @staticmethod
+    def _weighted_mean(losses: torch.Tensor, weight: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor:
         if weight is None:
             return losses.mean()
         w = weight[idx]
@@ -104,6 +119,9 @@ class TorchHead(HeadBase):
     def _check_length_options(self, objective: Objective, data: TrainingSet) -> None:
         if not (self.length_debias or self.balance_length):
             return
+        if objective.label_model is not None:
+            raise ModelError(f"length_debias and balance_length are not available with objective {objective.name!r} "
+                             "(a label model with its own likelihood)")
         if objective.regression or not len(data.pair_a):
             raise ModelError(f"length_debias and balance_length apply to heads learning from comparisons; "
                              f"objective {objective.name!r} does not")
@@ -162,19 +180,25 @@ class TorchHead(HeadBase):
             self._warm_start_length_term(net, objective, split.train, ex)
         train_reward = self._item_reward(net, split.train)
         train_weight = self._example_weights(split.train, ex)
+        label = None if objective.label_model is None else get_label_model(objective.label_model).make_params(ex)
+        trained: nn.Module = net if label is None else nn.ModuleDict({"reward": net, NO_DECAY_PREFIX[:-1]: label})
         val_fn = None
         if split.val is not None and split.val_examples is not None:
             ex_val = split.val_examples
             val_reward = self._item_reward(net, split.val)
             val_weight = self._example_weights(split.val, ex_val)
-            val_fn = lambda net: float(self._loss(objective, val_reward, ex_val, val_weight, None))  # noqa: E731
+            val_fn = lambda net: float(self._loss(objective, val_reward, ex_val, val_weight, None, label))  # noqa: E731
         log = train_network(
-            net, len(ex), lambda net, rows: self._loss(objective, train_reward, ex, train_weight, rows), val_fn, params,
-            self.seed, on_progress,
+            trained, len(ex), lambda net, rows: self._loss(objective, train_reward, ex, train_weight, rows, label),
+            val_fn, params, self.seed, on_progress,
         )
         self.net_ = quality
+        if label is not None:
+            self.label_params_ = label
         self.fit_log_: dict[str, Any] = {"epochs": log.epochs, "best_epoch": log.best_epoch,
                                          "best_val_loss": log.best_val_loss, "n_train_examples": len(ex)}
+        if label is not None:
+            self.fit_log_["label_model"] = self.label_model_params()
         if isinstance(net, LengthAdjustedReward):
             self.fit_log_["length_effect"] = net.length_effect()
             self.fit_log_["log_length_mean_std"] = list(self.length_scale_)
@@ -188,11 +212,33 @@ class TorchHead(HeadBase):
             out = out * self.target_std_ + self.target_mean_
         return out
 
+    def label_model_params(self) -> dict[str, Any]:
+        """The fitted label model's parameters for reports (tie parameter, cutpoints, thresholds ...); {} for
+        objectives without one."""
+        self._check_fitted()
+        objective = get_objective(self.objective)
+        label = getattr(self, "label_params_", None)
+        if objective.label_model is None or label is None:
+            return {}
+        return get_label_model(objective.label_model).describe(label)
+
+    def expected_rating(self, x: np.ndarray) -> np.ndarray:
+        """E[rating] of each row under an ``ordinal`` head, on the ratings' scale (the reward itself is `predict`)."""
+        self._check_fitted()
+        model = get_label_model(get_objective(self.objective).label_model or "")
+        if not isinstance(model, Ordinal):
+            raise ModelError(f"expected ratings come from an ordinal head, not objective {self.objective!r}")
+        return model.expected_rating(self.label_params_, predict_net(self.net_, x))
+
     def save(self, directory: Path) -> None:
         self._check_fitted()
         write_head_json(directory, self, self.class_name, dim=self.dim_, rating_mean=self.target_mean_,
                         rating_std=self.target_std_)
-        save_file(state_to_numpy(self.net_), str(directory / "head.safetensors"))
+        arrays = state_to_numpy(self.net_)
+        label = getattr(self, "label_params_", None)
+        if label is not None:
+            arrays |= {NO_DECAY_PREFIX + k: v for k, v in label.arrays().items()}
+        save_file(arrays, str(directory / "head.safetensors"))
 
     @classmethod
     def load(cls, directory: Path) -> TorchHead:
@@ -225,16 +271,32 @@ class TorchHead(HeadBase):
                 raise ModelError(f"{directory / 'head.json'}: '{name}' must be a finite number, not {str(value)[:50]!r}")
         with torch.device("meta"):  # shapes only: nothing is allocated
             expected = {k: tuple(v.shape) for k, v in build_net(head.dim_, head.hidden, head.dropout).state_dict().items()}
+        label_arrays = {k.removeprefix(NO_DECAY_PREFIX): v for k, v in arrays.items() if k.startswith(NO_DECAY_PREFIX)}
+        arrays = {k: v for k, v in arrays.items() if not k.startswith(NO_DECAY_PREFIX)}
+        label_model = get_objective(head.objective).label_model
+        if label_arrays and label_model is None:
+            raise ModelError(f"{weights_path}: label model parameters (label.*) for objective {head.objective!r}, "
+                             "which has no label model")
         found = {k: tuple(v.shape) for k, v in arrays.items()}
         if found != expected:
             raise ModelError(f"{weights_path}: the weights ({_shapes(found)}) do not fit the net head.json describes "
                              f"(dim {head.dim_}, hidden {head.hidden}: {_shapes(expected)})")
         bad = [k for k, v in arrays.items() if not np.issubdtype(v.dtype, np.floating) or not np.isfinite(v).all()]
+        bad += [NO_DECAY_PREFIX + k for k, v in label_arrays.items()  # a rating scale may be NaN: "none"
+                if not np.issubdtype(v.dtype, np.floating)
+                or not np.isfinite(v[~np.isnan(v)] if k.endswith("scale") else v).all()]
         if bad:
             raise ModelError(f"{weights_path}: weights {', '.join(bad)} are not finite floats (NaN or inf); every "
                              "reward would be NaN — retrain the model")
         head.net_ = build_net(head.dim_, head.hidden, head.dropout)
         load_numpy_state(head.net_, arrays)
+        if label_model is not None:
+            head.label_params_ = LabelParams(label_arrays)
+            try:  # every parameter the label model reads is there, with a usable shape
+                get_label_model(label_model).describe(head.label_params_)
+            except (AttributeError, RuntimeError, IndexError, ValueError, TypeError) as exc:
+                raise ModelError(f"{weights_path}: the {label_model!r} label model's parameters are damaged "
+                                 f"({type(exc).__name__}: {str(exc)[:200]})") from None
         return head
 
 

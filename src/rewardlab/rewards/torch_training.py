@@ -10,6 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
+#: parameters whose names start with this are not decayed (see `train_network`)
+NO_DECAY_PREFIX = "label."
+
 #: batch loss: (network, batch index tensor) -> scalar loss
 BatchLoss = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
@@ -46,9 +49,16 @@ def train_network(
     seed: int,
     on_epoch: Callable[[int, int], None] | None = None,
 ) -> TrainLog:
-    """Minibatch AdamW over ``n_train`` examples; keeps the weights of the best validation epoch."""
+    """Minibatch AdamW over ``n_train`` examples; keeps the weights of the best validation epoch.
+
+    Parameters under ``label.`` (a label model's tie parameter or thresholds) get no weight decay: shrinking them
+    towards 0 would bias the likelihood itself, not regularise the reward."""
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    named = list(net.named_parameters())
+    decayed = [p for name, p in named if not name.startswith(NO_DECAY_PREFIX)]
+    kept = [p for name, p in named if name.startswith(NO_DECAY_PREFIX)]
+    groups = [{"params": decayed}] + ([{"params": kept, "weight_decay": 0.0}] if kept else [])
+    optimizer = torch.optim.AdamW(groups, lr=params.lr, weight_decay=params.weight_decay)
     best_state = copy.deepcopy(net.state_dict())
     best_loss = float("inf")
     best_epoch = 0

@@ -4,6 +4,10 @@ Comparisons (and rankings, expanded into all their ordered pairs) become index p
 P(a wins) of 1, 0 or 0.5 for a tie; ratings and correctness labels become per-response values. Each
 response carries its prompt's group so validation splits stay split by prompt, and its length in characters
 so a head can model (and remove) a length preference.
+
+The label models of `rewardlab.rewards.likelihoods` need what that flattening loses, kept beside it: which
+pairs are ties (``pair_tie``), each comparison's ``strength``, each ranking as one list of items (best first)
+and each rating's scale. The pairwise objectives never read these, so they see exactly what they saw before.
 """
 
 from __future__ import annotations
@@ -37,6 +41,16 @@ class TrainingSet:
     pair_weight: np.ndarray = field(default_factory=lambda: np.zeros(0))
     #: (n_pairs,) annotator id of each pair ("" when the row had none), for annotator-aware heads and weights
     pair_annotator: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=str))
+    #: (n_pairs,) whether each pair was labelled a tie; empty: read off ``pair_target == 0.5``
+    pair_tie: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    #: (n_pairs,) each comparison's strength (NaN where it had none, and for the pairs of rankings); empty: all NaN
+    pair_strength: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: (n_pairs,) whether each pair is one of a ranking's expanded pairs (not a comparison); empty: none is
+    pair_from_ranking: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    #: each ranking as its item indices, best first (at least 2 items), for listwise label models
+    rankings: list[np.ndarray] = field(default_factory=list)
+    #: (n_ratings, 2) each rating's scale (low, high); NaN where the rating had none; empty: all NaN
+    rating_scale: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
 
     @property
     def dim(self) -> int:
@@ -51,6 +65,30 @@ class TrainingSet:
         val_items = np.array([g in val_groups for g in self.group], dtype=bool)
         return self._restrict(~val_items), self._restrict(val_items)
 
+    def ties(self) -> np.ndarray:
+        """(n_pairs,) bool: which pairs were labelled a tie."""
+        if len(self.pair_tie):
+            return self.pair_tie.astype(bool)
+        return np.asarray(self.pair_target == 0.5)
+
+    def from_rankings(self) -> np.ndarray:
+        """(n_pairs,) bool: which pairs were expanded from rankings (the rest are comparisons)."""
+        if len(self.pair_from_ranking):
+            return self.pair_from_ranking.astype(bool)
+        return np.zeros(len(self.pair_a), dtype=bool)
+
+    def strengths(self) -> np.ndarray:
+        """(n_pairs,) each pair's strength, NaN where it has none."""
+        if len(self.pair_strength):
+            return self.pair_strength.astype(np.float64)
+        return np.full(len(self.pair_a), np.nan)
+
+    def rating_scales(self) -> np.ndarray:
+        """(n_ratings, 2) each rating's (low, high) scale, NaN where it has none."""
+        if len(self.rating_scale):
+            return self.rating_scale.astype(np.float64)
+        return np.full((len(self.rating_item), 2), np.nan)
+
     def _restrict(self, keep: np.ndarray) -> TrainingSet:
         new_index = np.full(len(keep), -1, dtype=np.int64)
         new_index[keep] = np.arange(int(keep.sum()))
@@ -64,6 +102,10 @@ class TrainingSet:
         pa, pb = new_index[self.pair_a[ok_pair]], new_index[self.pair_b[ok_pair]]
         ri, ok_r = remap(self.rating_item)
         li, ok_l = remap(self.label_item)
+        rankings = [new_index[r[keep[r]]] for r in self.rankings]  # a ranking keeps the items that survive, in order
+
+        def per_pair(values: np.ndarray) -> np.ndarray:
+            return values[ok_pair] if len(values) else values
         return TrainingSet(
             x=self.x[keep],
             response_ids=[rid for rid, k in zip(self.response_ids, keep) if k],
@@ -76,8 +118,13 @@ class TrainingSet:
             label_item=li,
             label_value=self.label_value[ok_l],
             length=self.length[keep] if len(self.length) else self.length,
-            pair_weight=self.pair_weight[ok_pair] if len(self.pair_weight) else self.pair_weight,
-            pair_annotator=self.pair_annotator[ok_pair] if len(self.pair_annotator) else self.pair_annotator,
+            pair_weight=per_pair(self.pair_weight),
+            pair_annotator=per_pair(self.pair_annotator),
+            pair_tie=per_pair(self.pair_tie),
+            pair_strength=per_pair(self.pair_strength),
+            pair_from_ranking=per_pair(self.pair_from_ranking),
+            rankings=[r for r in rankings if len(r) >= 2],
+            rating_scale=self.rating_scale[ok_r] if len(self.rating_scale) else self.rating_scale,
         )
 
     def item_labels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -136,11 +183,13 @@ def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np
     target: list[float] = []
     weight: list[float] = []
     annotator: list[str] = []
+    strength: list[float] = []
     weights = annotator_weights or {}
     for comp in dataset.comparisons:
         pa.append(index[comp.a])
         pb.append(index[comp.b])
         target.append(OUTCOME_TARGET[comp.outcome])
+        strength.append(np.nan if comp.strength is None else comp.strength)
         weight.append(weights.get(comp.annotator_id or "(none)", 1.0))
         annotator.append(comp.annotator_id or "")
     for ranking in dataset.rankings:
@@ -152,6 +201,7 @@ def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np
                 target.append(1.0)
                 weight.append(weights.get(ranking.annotator_id or "(none)", 1.0))
                 annotator.append(ranking.annotator_id or "")
+                strength.append(np.nan)
     x = np.stack([response_features[rid] for rid in response_ids]) if response_ids else np.zeros((0, 0), np.float32)
     return TrainingSet(
         x=x.astype(np.float32),
@@ -167,4 +217,12 @@ def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np
         length=np.array([len(dataset.responses[rid].text) for rid in response_ids], dtype=np.float64),
         pair_weight=np.array(weight if annotator_weights is not None else [], dtype=np.float32),
         pair_annotator=np.array(annotator, dtype=str),
+        pair_tie=np.array([c.outcome == "tie" for c in dataset.comparisons] + [False] * (len(pa) - len(dataset.comparisons)),
+                          dtype=bool),
+        pair_strength=np.array(strength, dtype=np.float64),
+        pair_from_ranking=np.arange(len(pa)) >= len(dataset.comparisons),
+        rankings=[np.array([index[rid] for rid in r.response_ids], dtype=np.int64) for r in dataset.rankings
+                  if len(r.response_ids) >= 2],
+        rating_scale=np.array([r.scale if r.scale is not None else (np.nan, np.nan) for r in dataset.ratings],
+                              dtype=np.float64).reshape(-1, 2),
     )
