@@ -53,6 +53,11 @@ TINY_WHY = "the tests' 2-layer GPT-2 instead of SmolLM2 (loading it alone takes 
 #: key: the start of a README command (after `rewardlab`); the longest matching key applies
 OVERRIDES: dict[str, Run] = {
     "train": Run(HASHING + ("--limit", "100"), SMALL),
+    "audit": Run(("--limit", "60", "--probe-items", "20", "--fixed-probes", ""),
+                 "60 held-out pairs, 20 responses per probe, no EvalBiasBench (tests/audit run the whole card)"),
+    "audit models/hh --data hh-split/test --candidates": Run(
+        ("--limit", "60", "--probe-items", "20", "--fixed-probes", "", "--candidate-limit", "10"),
+        "as audit, and 10 GSM8K pools", shared=True),
     "train gsm8k-solutions": Run(HASHING + ("--limit", "100"), SMALL, shared=True),
     "train alpaca-eval-ratings": Run(HASHING + ("--limit", "100"), SMALL + "; the empty rows past 18574 are "
                                      "tests/data/test_named_on_empty.py's", shared=True),
@@ -154,6 +159,9 @@ def write_inputs(folder: Path) -> None:
                                          for q in questions * 2])
     write_jsonl(folder / "pairs.jsonl", [{"prompt": q, "chosen": f"a kind answer to {q}", "rejected": "go away"}
                                          for q in questions])
+    (folder / "docs" / "audit").mkdir(parents=True, exist_ok=True)  # the README's example disclosure, as shipped
+    (folder / "docs" / "audit" / "disclosure.toml").write_text(
+        (REPO / "docs" / "audit" / "disclosure.toml").read_text(encoding="utf-8"), encoding="utf-8")
     (folder / "new.txt").write_text("Tom has 3 apples and buys 4 more. How many apples does he have?\n"
                                     "A train goes 60 km in 1 hour. How far does it go in 3 hours?\n", encoding="utf-8")
 

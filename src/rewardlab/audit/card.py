@@ -128,10 +128,15 @@ def at_a_glance(record: Mapping[str, Any]) -> Section:
     bon = risk.get("best_of_n")
     if bon and bon.get("gao_fit"):
         fit = bon["gao_fit"]
-        lines.append("- **Best-of-n against gold**: the Gao fit turns down at KL ≈ "
-                     f"{number(fit['peak_kl'], 2)} nats, " + ("within the measured range: over-optimization shows."
-                                                               if fit["turns_down_within_range"] else
-                                                               "beyond the measured range."))
+        if fit["peak_kl"] is None or fit["peak_kl"] == float("inf"):
+            shape = "does not turn down: gold still rises at the largest n measured."
+        elif fit["turns_down_within_range"]:
+            shape = f"turns down at KL ≈ {number(fit['peak_kl'], 2)} nats, within the measured range: over-optimization shows."
+        else:
+            shape = f"turns down at KL ≈ {number(fit['peak_kl'], 2)} nats, beyond the measured range."
+        at_max = bon["at_n"][str(bon["curve"]["n"][-1])]["oracle_gain_fraction"]
+        lines.append(f"- **Best-of-n against gold**: {estimate(at_max)} of the oracle's gain recovered at n = "
+                     f"{bon['curve']['n'][-1]}; the Gao fit {shape}")
     if risk.get("disagreement"):
         rises = risk["disagreement"]["rises_at_top"]
         lines.append("- **Ensemble disagreement** " + ("rises significantly at the top of the reward scale: "
@@ -219,12 +224,17 @@ def risk_section(record: Mapping[str, Any]) -> Section:
     blocks: list[Any] = []
     bon = risk.get("best_of_n")
     if bon:
+        rules = bon["length_rules"]["n"]
         rows = []
         for n, row in bon["at_n"].items():
             if n == "all":
                 continue
-            rows.append([n, estimate(row["gold"]), estimate(row["oracle"]), estimate(row["oracle_gain_fraction"])])
-        blocks.append(Table(["n", "gold of the pick", "oracle", "share of the oracle's gain"], rows,
+            rule = rules.get(n, {})
+            delta = f"{difference(rule['gold_minus_better_rule'])} vs {rule['better_rule']}" if rule else "—"
+            rows.append([n, estimate(row["gold"]), estimate(row["oracle"]), estimate(row["oracle_gain_fraction"]),
+                         estimate(rule.get("longest")), estimate(rule.get("shortest")), delta])
+        blocks.append(Table(["n", "gold of the pick", "oracle", "share of the oracle's gain", "pick longest",
+                             "pick shortest", "pick − better length rule (paired)"], rows,
                             f"Best-of-n against gold on {bon['prompts']} prompts (pools of {bon['pool_sizes'][0]}–"
                             f"{bon['pool_sizes'][1]}), 95% CIs over prompts"))
         blocks.append(best_of_n_figure(bon))

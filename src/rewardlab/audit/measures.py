@@ -15,8 +15,9 @@ import numpy as np
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.evaluate.pairwise import N_CALIBRATION_BINS, preference_probability
 
-#: characters of a text kept for the card's examples
+#: characters of a response kept for the card's examples, and of a prompt (its end: where a dialogue's question is)
 EXAMPLE_CHARS = 1500
+PROMPT_CHARS = 600
 N_SCORE_BINS = 30
 N_TOP_REWARDED = 5
 
@@ -24,6 +25,12 @@ N_TOP_REWARDED = 5
 def clip_text(text: str, limit: int = EXAMPLE_CHARS) -> str:
     """``text`` up to ``limit`` characters, saying how many were left out."""
     return text if len(text) <= limit else f"{text[:limit]}… [{len(text) - limit} more characters]"
+
+
+def clip_prompt(text: str, limit: int = PROMPT_CHARS) -> str:
+    """A prompt's last ``limit`` characters (a multi-turn dialogue ends with what is being answered)."""
+    text = text.strip()
+    return text if len(text) <= limit else f"[{len(text) - limit} earlier characters] …{text[-limit:]}"
 
 
 def reliability_bins(score_a: np.ndarray, score_b: np.ndarray, target: np.ndarray) -> list[dict[str, Any]]:
@@ -74,7 +81,7 @@ def confident_mistakes(dataset: FeedbackDataset, score_a: np.ndarray, score_b: n
         comp = comps[i]
         good, bad = (comp.a, comp.b) if target[i] == 1 else (comp.b, comp.a)
         good_score, bad_score = (score_a[i], score_b[i]) if target[i] == 1 else (score_b[i], score_a[i])
-        rows.append({"prompt": clip_text(dataset.prompts[comp.prompt_id].text),
+        rows.append({"prompt": clip_prompt(dataset.prompts[comp.prompt_id].text),
                      "preferred": clip_text(dataset.responses[good].text),
                      "rejected": clip_text(dataset.responses[bad].text),
                      "reward_preferred": float(good_score), "reward_rejected": float(bad_score),
@@ -91,7 +98,7 @@ def top_rewarded(dataset: FeedbackDataset, response_ids: Sequence[str], rewards:
     rows = []
     for i in np.argsort(-rewards, kind="stable")[:k]:
         response = dataset.responses[response_ids[i]]
-        rows.append({"prompt": clip_text(dataset.prompts[response.prompt_id].text), "response": clip_text(response.text),
+        rows.append({"prompt": clip_prompt(dataset.prompts[response.prompt_id].text), "response": clip_text(response.text),
                      "reward": float(rewards[i]), "reward_sd": float((rewards[i] - rewards.mean()) / spread),
                      "characters": len(response.text)})
     return rows

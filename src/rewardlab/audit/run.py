@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 
 import rewardlab
-from rewardlab.audit.measures import confident_mistakes, reliability_bins, score_distribution, top_rewarded
+from rewardlab.audit.measures import (
+    clip_prompt,
+    clip_text,
+    confident_mistakes,
+    reliability_bins,
+    score_distribution,
+    top_rewarded,
+)
 from rewardlab.data.candidates import CandidateSet
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.errors import DataError, RewardlabError
@@ -243,7 +250,9 @@ def run_audit(
         "examples": {
             "confident_mistakes": confident_mistakes(dataset, holdout.score_a, holdout.score_b, target,
                                                      settings.n_examples),
-            "probe_failures": [{"probe": name} | e.as_dict() for name, e in failures[: settings.n_examples]],
+            "probe_failures": [{"probe": name, "prompt": clip_prompt(e.prompt), "original": clip_text(e.original),
+                                "perturbed": clip_text(e.perturbed), "score_original": e.score_original,
+                                "score_perturbed": e.score_perturbed} for name, e in failures[: settings.n_examples]],
             "top_rewarded": top_rewarded(dataset, response_ids, rewards),
         },
     }
