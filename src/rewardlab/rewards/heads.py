@@ -17,6 +17,7 @@ from rewardlab.rewards.base import HEAD_CLASSES, RewardHead, load_head
 from rewardlab.rewards.default_recipe import DEFAULT_HEAD
 from rewardlab.rewards.ensemble import EnsembleHead, check_ensemble
 from rewardlab.rewards.lightgbm_head import LightGBMHead
+from rewardlab.rewards.mixture import MixtureBTHead
 from rewardlab.rewards.objectives import get_objective
 from rewardlab.rewards.torch_head import TorchHead
 
@@ -67,6 +68,7 @@ register_head_kind("pl-mlp", TorchHead, objective="plackett-luce", hidden=256)
 register_head_kind("ordinal-linear", TorchHead, objective="ordinal", hidden=0)
 register_head_kind("ordinal-mlp", TorchHead, objective="ordinal", hidden=256)
 register_head_kind("bt-mlp-annotator", AnnotatorHead, "comparisons")
+register_head_kind("bt-mixture", MixtureBTHead, "comparisons")
 
 
 def kinds_learning_from(feedback: str) -> list[str]:
