@@ -1,5 +1,8 @@
 """Held-out accuracy per annotator: does the reward model predict each person, not only the pooled crowd?
 
+(`paired_people_accuracy` compares two models on people: pooled, macro, worst annotator and per annotator group
+(`annotator_groups`, from simulated meta), each paired against a baseline such as a unimodal BT.)
+
 Every held-out comparison is scored against the label its own annotator gave. Reported, each with n and a 95% CI
 from the cluster bootstrap over prompts (`GroupBootstrap`'s resamples, so every number below is paired with the
 others):
@@ -143,3 +146,80 @@ def per_annotator_table(result: PerAnnotatorAccuracy, title: str, max_rows: int 
     if len(ordered) > max_rows:
         table.add_row(f"... {len(ordered) - max_rows} more", "", "", "", "")
     return table
+
+
+#: the statistics `paired_people_accuracy` reports, besides one per annotator group
+PEOPLE_STATISTICS = ("pooled", "macro", "worst")
+
+
+@dataclass
+class PairedStatistic:
+    """One statistic of the model, of the baseline, and model − baseline on the same resamples."""
+
+    model: Estimate
+    baseline: Estimate
+    difference: Estimate
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.model.as_dict(), "baseline": self.baseline.as_dict(),
+                "difference": self.difference.as_dict()}
+
+
+def annotator_groups(dataset: FeedbackDataset) -> dict[str, str]:
+    """Annotator id -> its group, from the comparisons' ``meta["group"]`` (as `simulate_population` writes it); an
+    annotator whose rows name two groups is a `DataError`."""
+    groups: dict[str, str] = {}
+    for row, comp in enumerate(dataset.comparisons):
+        group = comp.meta.get("group") if comp.meta else None
+        if group is None or comp.annotator_id is None:
+            continue
+        if groups.setdefault(comp.annotator_id, str(group)) != str(group):
+            raise DataError(f"annotator {comp.annotator_id!r} is in group {groups[comp.annotator_id]!r} and "
+                            f"{group!r}", source=dataset.name, row=row, field="meta.group")
+    return groups
+
+
+def paired_people_accuracy(correct_model: np.ndarray, correct_baseline: np.ndarray, annotators: Sequence[str | None],
+                           prompt_groups: np.ndarray, annotator_group: dict[str, str] | None = None, *,
+                           n_resamples: int = 2000, seed: int = 0, level: float = 0.95) -> dict[str, PairedStatistic]:
+    """Accuracy over people, the model against a baseline (e.g. a unimodal BT) on the same pairs and resamples.
+
+    ``correct_*``: per pair, 1/0 (0.5 for a score tie) against the label (or true preference) of the pair's own
+    annotator. Reported: ``pooled`` (all pairs), ``macro`` (mean over annotators), ``worst`` (each resample's lowest
+    annotator accuracy, so the choice of the worst is inside the CI) and ``group:<name>`` (all pairs of that group's
+    annotators) for each group in ``annotator_group``. Clusters of the bootstrap: ``prompt_groups``.
+    """
+    names = np.array([a if a is not None else NO_ANNOTATOR for a in annotators], dtype=object).astype(str)
+    labels, who = np.unique(names, return_inverse=True)
+    bootstrap = GroupBootstrap(np.asarray(prompt_groups), n_resamples=n_resamples, seed=seed, level=level)
+    g = bootstrap.group_index
+    den = np.zeros((bootstrap.n_groups, len(labels)))
+    np.add.at(den, (g, who), 1.0)
+    member_sets: dict[str, np.ndarray] = {}
+    for group in sorted(set((annotator_group or {}).values())):
+        member_sets[f"group:{group}"] = np.array([(annotator_group or {}).get(str(a)) == group for a in labels])
+
+    def statistics(correct: np.ndarray) -> dict[str, tuple[float, np.ndarray, int]]:
+        num = np.zeros_like(den)
+        np.add.at(num, (g, who), np.asarray(correct, dtype=np.float64))
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            per = (bootstrap.weights @ num) / (bootstrap.weights @ den)
+            value = num.sum(0) / den.sum(0)
+            out = {"pooled": (float(num.sum() / den.sum()), (bootstrap.weights @ num.sum(1)) /
+                              (bootstrap.weights @ den.sum(1)), int(den.sum())),
+                   "macro": (float(value.mean()), np.nanmean(per, axis=1), len(labels)),
+                   "worst": (float(value.min()), np.nanmin(per, axis=1), len(labels))}
+            for name, members in member_sets.items():
+                out[name] = (float(num[:, members].sum() / den[:, members].sum()),
+                             (bootstrap.weights @ num[:, members].sum(1)) / (bootstrap.weights @ den[:, members].sum(1)),
+                             int(den[:, members].sum()))
+        return out
+
+    model, baseline = statistics(correct_model), statistics(correct_baseline)
+    result = {}
+    for name in model:
+        (mv, ms, n), (bv, bs, _) = model[name], baseline[name]
+        result[name] = PairedStatistic(Estimate(mv, *_interval(ms, level), n), Estimate(bv, *_interval(bs, level), n),
+                                       Estimate(mv - bv, *_interval(ms - bs, level), n))
+    return result
