@@ -193,3 +193,19 @@ def test_training_set_keeps_ties_strengths_rankings_and_scales_through_splits() 
     assert [shrunk.response_ids[i] for i in shrunk.rankings[0]] == [data.response_ids[i] for i in first[1:]]
     keep[first[1]] = False
     assert len(data._restrict(keep).rankings) == 11
+
+
+def test_plackett_luce_refuses_pair_weights_it_cannot_apply() -> None:
+    data, _ = pl_rankings(50, per_prompt=3, seed=2)
+    data.pair_weight = np.linspace(0.5, 1.5, len(data.pair_a)).astype(np.float32)
+    with pytest.raises(ModelError, match="annotator weights"):
+        make_head("pl-linear", max_epochs=2).fit(data)
+    davidson, true = davidson_pairs(400, 1.0, 0)
+    davidson.pair_target = davidson.pair_target.copy()
+    davidson.pair_target[200:] = 1 - davidson.pair_target[200:]  # half the labels reversed ...
+    davidson.pair_weight = (np.arange(400) < 200).astype(np.float32)  # ... and weighing nothing
+    weighted = make_head("davidson-linear", seed=0, **MLE).fit(davidson)
+    assert np.corrcoef(weighted.predict(davidson.x), true)[0, 1] > 0.9
+    davidson.pair_weight = np.zeros(0, np.float32)
+    unweighted = make_head("davidson-linear", seed=0, **MLE).fit(davidson)
+    assert abs(np.corrcoef(unweighted.predict(davidson.x), true)[0, 1]) < 0.5

@@ -131,6 +131,9 @@ class TorchHead(HeadBase):
     def _example_weights(self, data: TrainingSet, ex: Examples) -> torch.Tensor | None:
         """Per-example weights of the pairs each example comes from, or None (all equal): the length balance
         (``balance_length``) times the training set's own pair weights (e.g. annotator reliability)."""
+        if ex.lists is not None and len(data.pair_weight) and not np.all(data.pair_weight == 1):  # rankings
+            raise ModelError(f"objective {self.objective!r} cannot weigh its examples by pair (annotator weights); "
+                             "train it without --annotator-weights")
         if ex.source_pair is None or not (self.balance_length or len(data.pair_weight)):
             return None
         weights = data.pair_weights()
