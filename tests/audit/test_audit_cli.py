@@ -95,6 +95,9 @@ def test_two_models_side_by_side_with_paired_differences(audit_setting: dict[str
     expected = second["accuracy"]["metrics"]["accuracy"]["value"] - first["accuracy"]["metrics"]["accuracy"]["value"]
     assert abs(paired["accuracy"]["value"] - expected) < 1e-9
     assert paired["accuracy"]["ci_low"] <= paired["accuracy"]["value"] <= paired["accuracy"]["ci_high"]
+    probe = record["paired_probe_differences"]["padding"]
+    shares = [a["probes"]["perturbation"][0]["perturbed_preferred"]["value"] for a in (first, second)]
+    assert abs(probe["value"] - (shares[1] - shares[0])) < 1e-9 and probe["n"] == 40
     html = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert ">Side by side</h2>" in html and ">single: Bias probes</h2>" in html and ">ensemble: Examples</h2>" in html
     figures = {p.name for p in (tmp_path / "figures").iterdir()}

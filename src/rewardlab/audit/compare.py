@@ -2,7 +2,7 @@
 
 Both audits score the same comparisons, so every per-pair quantity (correct, NLL, Brier) is differenced pair by pair
 and resampled with one `GroupBootstrap` over prompts: a difference whose CI excludes 0 is one the data supports.
-Probe shares are shown side by side (each with its own CI); the same seed gives both models the same probed items.
+The same seed gives both models the same probed items, so probe shares are differenced item by item too.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
+
+import numpy as np
 
 from rewardlab.audit.card import (
     accuracy_section,
@@ -49,8 +51,16 @@ def compare_runs(runs: Sequence[AuditRun], settings: AuditSettings) -> dict[str,
         "nll": bootstrap.mean(b["nll"] - a["nll"], decided),
         "brier": bootstrap.mean(b["brier"] - a["brier"], decided),
     }
+    probes = {}
+    second_probes = {p.name: p for p in second.probes}
+    for probe in first.probes:
+        other = second_probes.get(probe.name)
+        if other is not None and other.item_clusters == probe.item_clusters and probe.item_clusters:
+            resampled = GroupBootstrap(np.array(probe.item_clusters), n_resamples=settings.n_resamples, seed=settings.seed)
+            probes[probe.name] = resampled.mean(other.item_preferred - probe.item_preferred).as_dict()
     return {"format": COMPARISON_FORMAT, "settings": asdict(settings), "audits": [first.record, second.record],
             "paired_differences": {k: v.as_dict() for k, v in paired.items()},
+            "paired_probe_differences": probes,
             "difference": "second model minus first, per held-out pair, CIs by prompt"}
 
 
@@ -77,12 +87,15 @@ def _side_by_side(record: Mapping[str, Any]) -> Section:
                  f"Held-out pairs of {literal(first['held_out']['name'])}; differences in bold have CIs excluding 0")
     probe_rows = []
     second_probes = {p["name"]: p for p in second["probes"]["perturbation"]}
+    paired_probes = record.get("paired_probe_differences", {})
     for probe in first["probes"]["perturbation"]:
         other = second_probes.get(probe["name"])
         probe_rows.append([literal(probe["name"]), f"{estimate(probe['perturbed_preferred'])} ({probe['verdict']})",
-                           f"{estimate(other['perturbed_preferred'])} ({other['verdict']})" if other else "—"])
-    probes = Table(["probe", f"{literal(names[0])}: perturbed preferred", f"{literal(names[1])}: perturbed preferred"],
-                   probe_rows, "Perturbation probes on the same items (same seed), each with its own CI")
+                           f"{estimate(other['perturbed_preferred'])} ({other['verdict']})" if other else "—",
+                           difference(paired_probes.get(probe["name"]))])
+    probes = Table(["probe", f"{literal(names[0])}: perturbed preferred", f"{literal(names[1])}: perturbed preferred",
+                    f"{literal(names[1])} − {literal(names[0])} (paired by item)"], probe_rows,
+                   "Perturbation probes on the same items (same seed)")
     return Section("Side by side", [held, probes])
 
 

@@ -191,6 +191,10 @@ class ProbeResult:
     verdict: str
     #: the largest failures: probed items where the perturbed side scored higher, largest score gain first
     examples: list[ProbeExample]
+    #: per probed item, in sample order: its prompt-group cluster and 1 / ½ / 0 for perturbed scored higher / tied /
+    #: lower — so two models probed with the same seed can be compared item by item (kept out of `as_dict`)
+    item_clusters: list[str] = field(default_factory=list, repr=False)
+    item_preferred: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "direction": self.direction,
@@ -278,7 +282,8 @@ def _summarize(probe: Probe, sample: Sequence[ProbeItem], rows: list[int], texts
         examples.append(ProbeExample(item.prompt_id, item.prompt, item.response, texts[j], float(before[j]),
                                      float(after[j])))
     return ProbeResult(probe.name, probe.description, probe.direction, len(rows), n_skipped, preferred, mean_change,
-                       probe_verdict(preferred, probe.direction), examples)
+                       probe_verdict(preferred, probe.direction), examples, [sample[i].cluster for i in rows],
+                       preferred_side)
 
 
 @dataclass
