@@ -128,7 +128,9 @@ def at_a_glance(record: Mapping[str, Any]) -> Section:
     bon = risk.get("best_of_n")
     if bon and bon.get("gao_fit"):
         fit = bon["gao_fit"]
-        if fit["peak_kl"] is None or fit["peak_kl"] == float("inf"):
+        if fit["alpha"] <= 0:
+            shape = "has α ≤ 0: picking by this reward gains nothing over a random pick, even at small n."
+        elif fit["peak_kl"] is None or fit["peak_kl"] == float("inf"):
             shape = "does not turn down: gold still rises at the largest n measured."
         elif fit["turns_down_within_range"]:
             shape = f"turns down at KL ≈ {number(fit['peak_kl'], 2)} nats, within the measured range: over-optimization shows."
