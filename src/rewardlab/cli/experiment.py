@@ -1,4 +1,5 @@
-"""`rewardlab experiment`: reproducible studies that write a report (bon-noise, demo-reward, rm-recipes).
+"""`rewardlab experiment`: reproducible studies that write a report (bon-noise, demo-reward, rm-recipes,
+pluralistic).
 
 The studies live in `rewardlab.studies`, which no library module imports; these commands import a study inside
 their bodies, so loading the CLI never loads one. A study setting left out takes the study's own default (its
@@ -174,6 +175,43 @@ def rm_recipes(
         out.print(f"report: {path} ({t['total_seconds']:.0f}s: embedding {t['embed_seconds']:.0f}s, fitting "
                   f"{t['fit_seconds']:.0f}s)", highlight=False)
 
+
+
+@experiment_app.command("pluralistic")
+def pluralistic(
+    candidates: Annotated[str | None, typer.Option(help="Candidates with gold: alpaca-eval, gsm8k or a JSONL file "
+                                                        "(default alpaca-eval).")] = None,
+    config: Annotated[Path | None, typer.Option(help="JSON file of study settings (the keys of results.json's config); "
+                                                     "command-line options given explicitly win.")] = None,
+    prompts: Annotated[int | None, typer.Option(help="Candidate pools used (default 300).")] = None,
+    pairs: Annotated[int | None, typer.Option(help="Training pairs of the minority question.")] = None,
+    minority_share: Annotated[float | None, typer.Option(help="Share of annotators in the minority (default 0.3).")] = None,
+    disagree: Annotated[float | None, typer.Option(help="Share of prompts on which the minority's utility is −gold "
+                                                        "(default 0.5).")] = None,
+    careless_share: Annotated[float | None, typer.Option(help="Share of annotators flipping coins (default 0.2).")] = None,
+    seeds: int | None = None,
+    encoder: StudyEncoderOpt = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory (default: runs/<time>-pluralistic).")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Annotator-aware vs unimodal reward models on simulated populations: a minority, careless annotators."""
+    from rewardlab.evaluate.record import new_run_dir
+    from rewardlab.report import write_report
+    from rewardlab.studies.pluralistic import make_config, run_study
+    from rewardlab.studies.pluralistic_report import build_report
+
+    with user_errors():
+        study = make_config(_given(candidates=candidates, prompts=prompts, pairs=pairs, minority_share=minority_share,
+                                   disagree=disagree, careless_share=careless_share, seeds=seeds, encoder=encoder),
+                            config)
+        with progress_bars(quiet) as bars:
+            on_embed = bars.bar("embedding")
+            on_fit = bars.bar("training")
+            record = run_study(study, on_step=lambda _, done, total: on_fit(done, total), on_embed_progress=on_embed)
+        report = write_report(build_report(record), out_dir or new_run_dir("runs", "pluralistic"), record)
+        for finding in record["findings"]:
+            console.print(f"[bold]{finding['verdict']}[/]: {finding['claim']} — {finding['evidence']}", highlight=False)
+        out.print(f"report: {report} ({record['timing']['total_seconds']:.0f}s)", highlight=False)
 
 def _num(x: float | None) -> str:
     return "—" if x is None else f"{x:.3f}"

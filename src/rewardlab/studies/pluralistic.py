@@ -1,0 +1,308 @@
+"""The pluralistic study: do annotator-aware reward models serve people a single reward model averages away?
+
+Simulated populations on candidate pools with gold (AlpacaEval by default; utilities on the judge's log-odds scale,
+as in bon-noise), split 70/30 by prompt. Two questions, each answered with CIs from the cluster bootstrap over test
+prompts, paired against a unimodal BT-MLP trained on the same labels:
+
+1. **Minority** (``minority_share`` of the annotators, 30%): their utility is −gold on ``disagree`` (half) of the
+   prompts, a topic the features reveal (the prompts on one side of the first principal direction of the prompts'
+   mean feature rows), gold elsewhere; the rest agree with gold everywhere. ``pairs`` same-prompt pairs, one label
+   each. Learners: unimodal ``bt-mlp``, the annotator-conditioned ``bt-mlp-annotator`` and the EM mixture
+   ``bt-mixture``. On every within-prompt test pair with distinct gold, each annotator's reward is scored against
+   that annotator's own preference (noise-free), and against their held-out labels in expectation (P(label) under
+   their Bradley-Terry noise, so no label draw adds noise). Target: minority accuracy ≥ unimodal + .10 (CI excluding
+   0), majority accuracy down by at most .02.
+2. **Careless** (``careless_share`` of the annotators, 20%, flipping coins): ``careless_items`` pairs each labelled
+   by ``labels_per_item`` annotators; BT-MLP trained with no weights, with Dawid–Skene weights, and on the same draws
+   with everyone careful (the reference). Target: Dawid–Skene recovers at least half the accuracy lost,
+   (acc_DS − acc_none) / (acc_clean − acc_none), accuracy against gold on every within-prompt test pair.
+
+Every fit uses one embedding of every candidate (cached); per-pair results are averaged over ``seeds`` before the
+bootstrap, so the CIs are over prompts (the seeds' spread is in the record).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+
+from rewardlab.collect.simulate import AnnotatorGroup, simulate_population
+from rewardlab.data.candidates import CandidateSet, candidates_dataset, load_candidates
+from rewardlab.embed import make_encoder
+from rewardlab.errors import DataError, RewardlabError
+from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
+from rewardlab.evaluate.per_annotator import annotator_groups, paired_people_accuracy
+from rewardlab.rewards.features import featurize_dataset
+from rewardlab.rewards.model import RewardModel
+from rewardlab.studies.bon_noise import label_utilities
+
+UNIMODAL = "bt-mlp"
+CARELESS_CONDITIONS = ("clean", "none", "dawid-skene")
+#: called with (stage, done, total) as fits finish
+StepCallback = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class PluralisticConfig:
+    candidates: str = "alpaca-eval"
+    #: what annotators compare: "judge-logit" (AlpacaEval's judge log-odds, as bon-noise) or "gold" as given
+    label_scale: str = "judge-logit"
+    prompts: int = 300
+    per_prompt: int = 8
+    encoder: str = "minilm:int8"
+    test_fraction: float = 0.3
+    annotators: int = 10
+    beta: float = 3.0
+    minority_share: float = 0.3
+    disagree: float = 0.5
+    pairs: int = 3000
+    careless_share: float = 0.2
+    careless_items: int = 500
+    labels_per_item: int = 3
+    seeds: int = 3
+    n_resamples: int = 2000
+    #: annotator-aware learners compared with unimodal bt-mlp on the minority question
+    aware_learners: tuple[str, ...] = ("bt-mlp-annotator", "bt-mixture")
+
+    def __post_init__(self) -> None:
+        if not 0 < self.minority_share < 1 or not 0 < self.careless_share < 1 or not 0 < self.disagree <= 1:
+            raise RewardlabError("minority_share and careless_share must be in (0, 1), disagree in (0, 1]")
+        if "bt-mlp-annotator" not in self.aware_learners:
+            raise RewardlabError("aware_learners must include bt-mlp-annotator (the findings are about it)")
+        if self.annotators < 2 or self.seeds < 1 or self.pairs < 10 or self.careless_items < 10:
+            raise RewardlabError("need at least 2 annotators, 1 seed and 10 pairs")
+
+
+def make_config(settings: Mapping[str, Any] | None = None, path: str | Path | None = None) -> PluralisticConfig:
+    """``settings`` over a JSON file of settings (results.json's ``config`` keys) at ``path`` over the defaults."""
+    merged: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(f"cannot read study settings: {exc}", source=path) from None
+        if not isinstance(loaded, dict):
+            raise DataError("expected a JSON object of settings", source=path)
+        unknown = sorted(set(loaded) - {f.name for f in fields(PluralisticConfig)})
+        if unknown:
+            raise DataError(f"unknown settings {unknown}", source=path)
+        merged.update({k: tuple(v) if isinstance(v, list) else v for k, v in loaded.items()})
+    merged.update(settings or {})
+    try:
+        return PluralisticConfig(**merged)
+    except TypeError as exc:
+        raise RewardlabError(f"bad study settings: {exc}") from None
+
+
+def _subsample(sets: Sequence[CandidateSet], per_prompt: int, seed: int) -> list[CandidateSet]:
+    """Each pool cut to ``per_prompt`` random candidates (NullModel, which games the judge, left out)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in sets:
+        s = s.without_sources({"NullModel"})
+        keep = np.sort(rng.choice(len(s), size=min(per_prompt, len(s)), replace=False))
+        out.append(CandidateSet(s.prompt, tuple(s.responses[i] for i in keep), s.require_gold()[keep],
+                                tuple(s.sources[i] for i in keep) if s.sources else None))
+    return out
+
+
+def topic_rule(sets: Sequence[CandidateSet], rows: Mapping[str, np.ndarray], share: float) -> np.ndarray:
+    """(n_sets,) True for the ``share`` of prompts furthest along the first principal direction of the sets' mean
+    feature rows: a disagreement the features can reveal, as a topic would."""
+    means = np.stack([np.mean([rows[rid] for rid in s.response_ids()], axis=0) for s in sets])
+    centred = means - means.mean(0)
+    direction = np.linalg.svd(centred, full_matrices=False)[2][0]
+    projection = centred @ direction
+    return projection >= np.quantile(projection, 1 - share)
+
+
+@dataclass
+class TestPairs:
+    """Every within-prompt pair of the test pools with distinct gold."""
+
+    x_a: np.ndarray
+    x_b: np.ndarray
+    gold_diff: np.ndarray  # gold_a − gold_b on the annotators' (standardised) scale
+    prompt: np.ndarray  # index of the test pool
+    reversed: np.ndarray  # the minority's utility is −gold on this pair's prompt
+
+
+def test_pairs(sets: Sequence[CandidateSet], rows: Mapping[str, np.ndarray], rule: np.ndarray,
+               gold_scale: float) -> TestPairs:
+    x_a, x_b, diff, prompt = [], [], [], []
+    for g, s in enumerate(sets):
+        gold, ids = s.require_gold(), s.response_ids()
+        for i in range(len(s)):
+            for j in range(i + 1, len(s)):
+                if gold[i] != gold[j] and ids[i] != ids[j]:
+                    x_a.append(rows[ids[i]])
+                    x_b.append(rows[ids[j]])
+                    diff.append((gold[i] - gold[j]) / gold_scale)
+                    prompt.append(g)
+    prompts = np.array(prompt)
+    return TestPairs(np.stack(x_a), np.stack(x_b), np.array(diff), prompts, rule[prompts])
+
+
+def _estimate(e: Estimate) -> dict[str, Any]:
+    return e.as_dict()
+
+
+def run_minority(config: PluralisticConfig, train: Sequence[CandidateSet], rule_train: np.ndarray, pairs: TestPairs,
+                 encoder: Any, rows: Mapping[str, np.ndarray], on_fit: Callable[[], None]) -> dict[str, Any]:
+    """Question 1: per learner, each annotator's accuracy on the test pairs (own preference, expected label)."""
+    n_minority = max(1, int(round(config.minority_share * config.annotators)))
+    groups = [AnnotatorGroup("majority", config.annotators - n_minority, beta=config.beta),
+              AnnotatorGroup("minority", n_minority, beta=config.beta)]
+    ids = groups[0].annotator_ids() + groups[1].annotator_ids()
+    # per learner: (seeds, annotators, pairs) correctness against the preference and expected against a label
+    learners = (UNIMODAL, *config.aware_learners)
+    truth_hits: dict[str, list[np.ndarray]] = {learner: [] for learner in learners}
+    label_hits: dict[str, list[np.ndarray]] = {learner: [] for learner in learners}
+    chosen_k: list[int] = []
+    group_of: dict[str, str] = {}
+    for seed in range(config.seeds):
+        data = simulate_population(train, config.pairs, groups, disagree_on={"minority": rule_train}, seed=seed)
+        group_of = annotator_groups(data)
+        for learner in learners:
+            model = RewardModel.create(learner, encoder=encoder, features="interaction", seed=seed).fit(
+                data, feature_rows=dict(rows))
+            head: Any = model.head
+            truth, label = [], []
+            for annotator in ids:
+                sign = np.where(pairs.reversed & (group_of[annotator] == "minority"), -1.0, 1.0)
+                if learner == UNIMODAL:
+                    margin = model.predict(pairs.x_a) - model.predict(pairs.x_b)
+                else:
+                    margin = head.predict_for(pairs.x_a, annotator) - head.predict_for(pairs.x_b, annotator)
+                prefers_a = sign * pairs.gold_diff > 0
+                says_a = expit(config.beta * sign * pairs.gold_diff)
+                truth.append(np.where(margin == 0, 0.5, (margin > 0) == prefers_a))
+                label.append(np.where(margin == 0, 0.5, np.where(margin > 0, says_a, 1 - says_a)))
+            truth_hits[learner].append(np.array(truth, dtype=np.float64))
+            label_hits[learner].append(np.array(label, dtype=np.float64))
+            if "k" in model.head.fit_log:
+                chosen_k.append(int(model.head.fit_log.get("k", 0)))
+            on_fit()
+    n_pairs = len(pairs.gold_diff)
+    row_annotator = [a for a in ids for _ in range(n_pairs)]
+    row_prompt = np.tile(pairs.prompt, len(ids))
+    result: dict[str, Any] = {"annotators": {"majority": config.annotators - n_minority, "minority": n_minority},
+                              "test_pairs": n_pairs, "mixture_k": chosen_k, "against": {}}
+    for against, hits in (("preference", truth_hits), ("label", label_hits)):
+        mean = {learner: np.mean(hits[learner], axis=0).ravel() for learner in learners}
+        table = {}
+        for learner in config.aware_learners:
+            paired = paired_people_accuracy(mean[learner], mean[UNIMODAL], row_annotator, row_prompt, group_of,
+                                            n_resamples=config.n_resamples, seed=0)
+            table[learner] = {name: stat.as_dict() for name, stat in paired.items()}
+        result["against"][against] = table
+        result.setdefault("per_seed", {})[against] = {
+            learner: [float(h.mean()) for h in hits[learner]] for learner in learners}
+    return result
+
+
+def run_careless(config: PluralisticConfig, train: Sequence[CandidateSet], pairs: TestPairs, encoder: Any,
+                 rows: Mapping[str, np.ndarray], on_fit: Callable[[], None]) -> dict[str, Any]:
+    """Question 2: BT-MLP accuracy against gold with careless annotators, unweighted and Dawid–Skene weighted."""
+    n_careless = max(1, int(round(config.careless_share * config.annotators)))
+    careful = AnnotatorGroup("careful", config.annotators - n_careless, beta=config.beta)
+    hits: dict[str, list[np.ndarray]] = {c: [] for c in CARELESS_CONDITIONS}
+    reliability: list[dict[str, float]] = []
+    for seed in range(config.seeds):
+        labelled = {
+            flip: simulate_population(train, config.careless_items,
+                                      [careful, AnnotatorGroup("careless", n_careless, flip_rate=flip, beta=config.beta)],
+                                      labels_per_pair=config.labels_per_item, seed=seed)
+            for flip in (0.0, 0.5)}  # the same pairs and annotators; only the careless ones' answers differ
+        for condition in CARELESS_CONDITIONS:
+            model = RewardModel.create("bt-mlp", encoder=encoder, features="interaction", seed=seed,
+                                       annotator_weights="dawid-skene" if condition == "dawid-skene" else "none")
+            model.fit(labelled[0.0 if condition == "clean" else 0.5], feature_rows=dict(rows))
+            margin = model.predict(pairs.x_a) - model.predict(pairs.x_b)
+            hits[condition].append(np.where(margin == 0, 0.5, (margin > 0) == (pairs.gold_diff > 0)).astype(float))
+            if condition == "dawid-skene":
+                info = model.train_info["annotator_quality"]["annotators"]
+                reliability.append({a: round(v["reliability"]["value"], 3) for a, v in info.items()})
+            on_fit()
+    mean = {c: np.mean(hits[c], axis=0) for c in CARELESS_CONDITIONS}
+    bootstrap = GroupBootstrap(pairs.prompt, n_resamples=config.n_resamples, seed=0)
+    ones = np.ones(len(pairs.prompt), dtype=bool)
+    result: dict[str, Any] = {"careless_annotators": n_careless, "test_pairs": len(pairs.prompt),
+                              "accuracy": {c: _estimate(bootstrap.mean(mean[c])) for c in CARELESS_CONDITIONS},
+                              "per_seed": {c: [float(h.mean()) for h in hits[c]] for c in CARELESS_CONDITIONS},
+                              "dawid_skene_reliability": reliability}
+    result["lost"] = _estimate(bootstrap.mean(mean["clean"] - mean["none"], ones))
+    result["regained"] = _estimate(bootstrap.mean(mean["dawid-skene"] - mean["none"], ones))
+    num = bootstrap.weights @ np.bincount(bootstrap.group_index, mean["dawid-skene"] - mean["none"])
+    den = bootstrap.weights @ np.bincount(bootstrap.group_index, mean["clean"] - mean["none"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = num / den
+    lost, regained = result["lost"]["value"], result["regained"]["value"]
+    low, high = bootstrap._interval(ratio)  # noqa: SLF001 (the same percentile rule as every other CI here)
+    result["recovered_share"] = {"value": regained / lost if lost else float("nan"), "ci_low": low, "ci_high": high,
+                                 "n": len(pairs.prompt)}
+    return result
+
+
+def findings(record: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Verdicts on the issue's targets, read from the record alone."""
+    out = []
+    conditioned = record["minority"]["against"]["preference"]["bt-mlp-annotator"]
+    minority, majority = conditioned["group:minority"]["difference"], conditioned["group:majority"]["difference"]
+    met = minority["value"] >= 0.10 and minority["ci_low"] > 0 and majority["value"] >= -0.02
+    out.append({"claim": "the conditioned head's minority accuracy is ≥ .10 above unimodal BT (CI excluding 0), "
+                         "majority down by at most .02",
+                "verdict": "met" if met else "not met",
+                "evidence": f"minority {minority['value']:+.3f} [{minority['ci_low']:+.3f}, {minority['ci_high']:+.3f}], "
+                            f"majority {majority['value']:+.3f} [{majority['ci_low']:+.3f}, {majority['ci_high']:+.3f}]"})
+    careless = record["careless"]
+    share, lost = careless["recovered_share"], careless["lost"]
+    out.append({"claim": "Dawid–Skene weights recover at least half the accuracy lost to 20% careless annotators",
+                "verdict": ("not measurable (nothing lost)" if lost["ci_low"] <= 0 and share["value"] >= 0.5
+                            else "met" if share["value"] >= 0.5 else "not met"),
+                "evidence": f"lost {lost['value']:.3f} [{lost['ci_low']:.3f}, {lost['ci_high']:.3f}], recovered share "
+                            f"{share['value']:.2f} [{share['ci_low']:.2f}, {share['ci_high']:.2f}]"})
+    return out
+
+
+def run_study(config: PluralisticConfig, on_step: StepCallback | None = None,
+              on_embed_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Both questions on one embedding of the pools; the JSON-ready record the report is built from."""
+    started = time.perf_counter()
+    sets = _subsample(label_utilities(load_candidates(config.candidates, config.prompts), config.label_scale),
+                      config.per_prompt, 0)
+    encoder = make_encoder(config.encoder)
+    rows, _ = featurize_dataset(candidates_dataset(sets), encoder, "interaction", on_progress=on_embed_progress)
+    embedded = time.perf_counter()
+    rule = topic_rule(sets, rows, config.disagree)
+    order = np.random.default_rng(0).permutation(len(sets))
+    n_test = int(round(config.test_fraction * len(sets)))
+    test_index, train_index = order[:n_test], order[n_test:]
+    train = [sets[i] for i in train_index]
+    gold_scale = float(np.concatenate([s.require_gold() for s in sets]).std()) or 1.0
+    pairs = test_pairs([sets[i] for i in test_index], rows, rule[test_index], gold_scale)
+    total = config.seeds * (1 + len(config.aware_learners) + len(CARELESS_CONDITIONS))
+    done = 0
+
+    def fitted() -> None:
+        nonlocal done
+        done += 1
+        if on_step is not None:
+            on_step("fit", done, total)
+
+    record: dict[str, Any] = {"config": asdict(config),
+                              "data": {"pools": len(sets), "train_pools": len(train), "test_pools": n_test,
+                                       "reversed_test_pools": int(rule[test_index].sum())}}
+    record["minority"] = run_minority(config, train, rule[train_index], pairs, encoder, rows, fitted)
+    record["careless"] = run_careless(config, train, pairs, encoder, rows, fitted)
+    record["findings"] = findings(record)
+    record["timing"] = {"total_seconds": round(time.perf_counter() - started, 1),
+                        "embed_seconds": round(embedded - started, 1)}
+    return record

@@ -1,0 +1,69 @@
+"""The pluralistic study's report, built from its record alone (so a past results.json renders again)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rewardlab.report import Report, Section, Table, difference, estimate, findings_table, number
+
+STATISTIC_NAMES = {"group:minority": "minority group", "group:majority": "majority group", "pooled": "all pairs",
+                   "macro": "macro (mean over annotators)", "worst": "worst annotator"}
+LEARNER_NAMES = {"bt-mlp-annotator": "conditioned head (bt-mlp-annotator)", "bt-mixture": "EM mixture (bt-mixture)"}
+
+
+def people_table(record: dict[str, Any], against: str) -> Table:
+    """Each learner vs unimodal BT-MLP: accuracy per statistic with CIs and the paired difference."""
+    rows = []
+    for learner, stats in record["minority"]["against"][against].items():
+        for key in ("group:minority", "group:majority", "pooled", "macro", "worst"):
+            if key in stats:
+                s = stats[key]
+                rows.append([LEARNER_NAMES.get(learner, learner), STATISTIC_NAMES[key], estimate(s["model"]),
+                             estimate(s["baseline"]), difference(s["difference"]), str(s["difference"]["n"])])
+    return Table(["learner", "over", "accuracy [95% CI]", "unimodal BT [95% CI]", "difference (paired)", "n"], rows)
+
+
+def careless_table(record: dict[str, Any]) -> Table:
+    careless = record["careless"]
+    names = {"clean": "every annotator careful (reference)", "none": "careless, unweighted",
+             "dawid-skene": "careless, Dawid–Skene weights"}
+    rows = [[names[c], estimate(careless["accuracy"][c]), ", ".join(number(v) for v in careless["per_seed"][c])]
+            for c in names]
+    rows.append(["lost to careless (clean − unweighted)", difference(careless["lost"]), ""])
+    rows.append(["regained (Dawid–Skene − unweighted)", difference(careless["regained"]), ""])
+    rows.append(["recovered share", estimate(careless["recovered_share"], 2), ""])
+    return Table(["training labels", "accuracy vs gold [95% CI]", "per seed"], rows)
+
+
+def build_report(record: dict[str, Any]) -> Report:
+    config, data, minority = record["config"], record["data"], record["minority"]
+    protocol = (
+        f"- Candidate pools: {config['candidates']}, {data['pools']} prompts × ≤ {config['per_prompt']} candidates, "
+        f"split by prompt: {data['train_pools']} train, {data['test_pools']} test; encoder {config['encoder']}, "
+        f"interaction features.\n"
+        f"- Minority question: {config['annotators']} annotators (β = {config['beta']}), "
+        f"{minority['annotators']['minority']} of them a minority whose utility is −gold on {config['disagree']:.0%} "
+        f"of the prompts (a topic: one side of the first principal direction of the prompts' mean features; "
+        f"{data['reversed_test_pools']} of the test prompts), {config['pairs']} training pairs with one label each; "
+        f"{minority['test_pairs']} test pairs × every annotator.\n"
+        f"- Careless question: {record['careless']['careless_annotators']} of {config['annotators']} annotators flip "
+        f"coins; {config['careless_items']} pairs × {config['labels_per_item']} labels.\n"
+        f"- {config['seeds']} seeds; per-pair results averaged over seeds, then 95% CIs from the cluster bootstrap "
+        f"over test prompts ({config['n_resamples']} resamples); differences are paired on the same resamples. "
+        "**Bold**: the CI excludes 0.")
+    sections = [
+        Section("Protocol", [protocol]),
+        Section("Findings", [findings_table(record["findings"])]),
+        Section("Does an annotator-aware model serve the minority?", [
+            "Accuracy of each annotator's reward (the conditioned head's `predict_for`, the mixture's posterior-"
+            "weighted reward; unimodal BT: its one reward) against that annotator's own preference on the test pairs:",
+            people_table(record, "preference"),
+            "The same, against the annotators' held-out labels (expected accuracy under their Bradley-Terry noise):",
+            people_table(record, "label"),
+            f"Mixture: K chosen per seed by held-out likelihood = {', '.join(map(str, minority['mixture_k']))}."]),
+        Section("Do Dawid–Skene weights recover what careless annotators cost?", [careless_table(record)]),
+        Section("Timing", [f"- total: {number(record['timing']['total_seconds'], 1)} s (embedding "
+                           f"{number(record['timing']['embed_seconds'], 1)} s)"]),
+    ]
+    return Report(f"Pluralistic reward models on simulated populations ({config['candidates']})", sections,
+                  settings=config)
