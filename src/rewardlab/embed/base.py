@@ -39,7 +39,9 @@ ENCODER_SPECS = {
     "minilm:onnx": "all-MiniLM-L6-v2 on ONNX Runtime, fused fp32 graph (same vectors as minilm)",
     "minilm:int8": "all-MiniLM-L6-v2 on ONNX Runtime, per-channel int8 (fastest)",
     "st:<path-or-name>": "any sentence-transformers model",
-    "hf-last:<dir|file.gguf|smollm2>": "a decoder LLM's last-token hidden state",
+    "hf-last:<dir|file.gguf|smollm2>": "a decoder LLM's last-token hidden state (fp32; a GGUF's conversion is cached)",
+    "hf-last:<...>:int8": "the same, Linear layers int8 (torch dynamic quantisation; runs on AVX2)",
+    "hf-last:<...>:bf16": "the same in bf16, only on CPUs with native bf16 (avx512_bf16 or amx_bf16)",
     "hashing[:dim]": "weight-free hashed word n-grams, for smoke tests",
 }
 
@@ -60,10 +62,15 @@ def make_encoder(spec: str) -> Encoder:
         return SentenceTransformerEncoder(arg)
     if name == "hf-last":
         from rewardlab.embed.last_token import HFLastTokenEncoder, smollm2_gguf_path
+        from rewardlab.embed.llm_quant import PRECISIONS
 
-        if not arg:
+        location, _, precision = arg.rpartition(":")
+        if precision not in PRECISIONS:
+            location, precision = arg, "fp32"
+        if not location:
             raise EncoderError("encoder spec 'hf-last:' needs a model directory, a .gguf file, or 'smollm2'")
-        return HFLastTokenEncoder(smollm2_gguf_path() if arg == "smollm2" else arg)
+        path = smollm2_gguf_path() if location == "smollm2" else location
+        return HFLastTokenEncoder(path, precision=precision)
     if name == "hashing":
         from rewardlab.embed.hashing import HashingEncoder
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from rewardlab.embed.batching import length_sorted_batches, pad_token_ids
 from rewardlab.embed.digest import file_digest
+from rewardlab.embed.llm_quant import apply_precision, check_precision, precision_tag
 from rewardlab.errors import EncoderError
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -90,7 +91,10 @@ class HFLastTokenEncoder:
     Long texts keep their end (``truncation_keeps``), as the module docstring says.
 
     ``path`` is a model directory (config, weights, tokenizer) or a ``.gguf`` file; ``gguf_file``
-    names a GGUF inside the directory instead. The model loads on the first ``encode``.
+    names a GGUF inside the directory instead. The model loads on the first ``encode``; a GGUF's
+    fp32 conversion is kept in the cache directory (`rewardlab.embed.llm_weights_cache`) unless
+    ``weights_cache`` is False. ``precision`` is fp32, int8 or bf16 (`rewardlab.embed.llm_quant`);
+    int8 runs one text at a time, whatever ``batch_size`` says.
     """
 
     def __init__(
@@ -100,6 +104,9 @@ class HFLastTokenEncoder:
         batch_size: int = 8,
         max_tokens: int = 512,
         padding_side: str = "left",
+        precision: str = "fp32",
+        weights_cache: bool = True,
+        models_dir: str | Path | None = None,
     ) -> None:
         if batch_size < 1:
             raise EncoderError("batch_size must be at least 1")
@@ -107,13 +114,19 @@ class HFLastTokenEncoder:
             raise EncoderError("max_tokens must be at least 1")
         if padding_side not in ("left", "right"):
             raise EncoderError(f"padding_side must be 'left' or 'right', not {padding_side!r}")
+        check_precision(precision)
         path, gguf_file = resolve_model_location(path, gguf_file, EncoderError)
         self.model_dir = path
         self.gguf_file = gguf_file
         self.batch_size = batch_size
         self.max_tokens = max_tokens
         self.padding_side = padding_side
-        self.spec = f"hf-last:{path / gguf_file if gguf_file else path}"
+        self.precision = precision
+        self.weights_cache = weights_cache
+        self.models_dir = Path(models_dir) if models_dir is not None else None
+        self.loaded_from_cache: bool | None = None  # after loading a GGUF: whether its conversion was cached
+        location = path / gguf_file if gguf_file else path
+        self.spec = f"hf-last:{location}" + ("" if precision == "fp32" else f":{precision}")
         self.truncation_keeps: Literal["start", "end"] = "end"
         self._config: Any = None
         self._dim: int | None = None
@@ -139,7 +152,9 @@ class HFLastTokenEncoder:
         h = hashlib.sha256()
         for file in self._weight_files():
             h.update(f"{file.name}:{file_digest(file)}\n".encode())
-        parts = ["hf-last-fp32-last-l2", f"t{self.max_tokens}", f"w{h.hexdigest()[:16]}"]
+        tag = precision_tag(self.precision)
+        head = "hf-last-fp32-last-l2" if not tag else f"hf-last-{tag}-last-l2"
+        parts = [head, f"t{self.max_tokens}", f"w{h.hexdigest()[:16]}"]
         tokenizer_json = self.model_dir / "tokenizer.json"
         if self.gguf_file is None and tokenizer_json.is_file():  # a GGUF carries its tokenizer inside
             parts.append(f"v{file_digest(tokenizer_json)[:8]}")
@@ -199,24 +214,41 @@ class HFLastTokenEncoder:
         """De-quantise a GGUF into an fp32 torch model (transformers needs accelerate for this)."""
         import torch
         from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # the per-tensor "Loading weights" bar
         with _quiet_gguf_progress():
             return AutoModel.from_pretrained(str(self.model_dir), gguf_file=self.gguf_file, dtype=torch.float32)
 
-    def _load_tokenizer(self) -> Any:
-        """The tokenizer alone (enough to count tokens), with the special tokens it puts before a text."""
-        if self._tokenizer is not None:
-            return self._tokenizer
+    def _cache_dir(self) -> Path | None:
+        """The intact cached conversion of this GGUF, or None (not a GGUF, cache off, or not built yet)."""
+        if self.gguf_file is None or not self.weights_cache:
+            return None
+        from rewardlab.embed.llm_weights_cache import is_intact, weights_dir
+
+        directory = weights_dir(self.model_dir / self.gguf_file, self.models_dir)
+        return directory if is_intact(directory) else None
+
+    def _read_tokenizer(self) -> Any:
+        """The raw tokenizer, from the cached GGUF conversion when there is one (much faster than the GGUF)."""
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        kwargs = {"gguf_file": self.gguf_file} if self.gguf_file else {}
+        cached = self._cache_dir()
+        source, kwargs = (cached, {}) if cached else (self.model_dir, {"gguf_file": self.gguf_file} if self.gguf_file else {})
         try:
-            tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), **kwargs)
+            return AutoTokenizer.from_pretrained(str(source), **kwargs)
         except (OSError, ValueError) as exc:
             raise EncoderError(f"{self.spec}: cannot load the tokenizer: {exc}") from exc
+
+    def _load_tokenizer(self, tokenizer: Any = None) -> Any:
+        """The tokenizer alone (enough to count tokens), with the special tokens it puts before a text."""
+        if self._tokenizer is not None:
+            return self._tokenizer
+        if tokenizer is None:
+            tokenizer = self._read_tokenizer()
         # We truncate ourselves (keeping the end); silence the "longer than model_max_length" warning.
         tokenizer.model_max_length = 1 << 60
 
@@ -244,11 +276,21 @@ class HFLastTokenEncoder:
         import torch
         from transformers import AutoModel
 
-        self._load_tokenizer()
         try:
-            if self.gguf_file:
-                model = self._load_gguf_model()
+            if self.gguf_file and self.weights_cache:
+                from rewardlab.embed.llm_weights_cache import cached_gguf_model
+
+                def convert() -> tuple[Any, Any]:
+                    return self._load_gguf_model(), self._read_tokenizer()
+
+                model, tokenizer, self.loaded_from_cache = cached_gguf_model(
+                    self.model_dir / self.gguf_file, convert, self.models_dir)
+                self._load_tokenizer(tokenizer)
+            elif self.gguf_file:
+                self._load_tokenizer()
+                model, self.loaded_from_cache = self._load_gguf_model(), False
             else:
+                self._load_tokenizer()
                 model = AutoModel.from_pretrained(str(self.model_dir), dtype=torch.float32)
         except (OSError, ValueError) as exc:
             raise EncoderError(f"{self.spec}: cannot load the model: {exc}") from exc
@@ -256,7 +298,7 @@ class HFLastTokenEncoder:
         if any(p.dtype != torch.float32 for p in model.parameters()):
             model = model.float()
         model.eval()
-        self._model = model
+        self._model = apply_precision(model, self.precision)
         self._dim = int(self._text_config(model.config).hidden_size)
         torch.set_num_threads(max(1, os.cpu_count() or 1))
 
@@ -299,8 +341,9 @@ class HFLastTokenEncoder:
         if not texts:
             return out
         rows = self._token_ids(texts)
+        batch_size = 1 if self.precision == "int8" else self.batch_size  # see rewardlab.embed.llm_quant
         with torch.inference_mode():
-            for batch in length_sorted_batches([len(r) for r in rows], self.batch_size):
+            for batch in length_sorted_batches([len(r) for r in rows], batch_size):
                 ids, mask = pad_token_ids([rows[i] for i in batch], self._pad_id, self.padding_side)
                 ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
                 positions = (mask_t.cumsum(-1) - 1).clamp(min=0)

@@ -1,0 +1,130 @@
+"""De-quantised GGUF weights, converted once and kept in the cache directory as fp32 safetensors.
+
+transformers turns a GGUF into a float32 torch model by de-quantising every tensor in Python at each
+load, which takes minutes on a small shared CPU. The result depends only on the GGUF's bytes and on
+the converter, so we store it: ``<models dir>/gguf-<stem>-<GGUF sha256[:16]>-tf<transformers>-<RECIPE>/``
+holds ``config.json``, ``model.safetensors``, the tokenizer (converting it from the GGUF vocabulary
+takes seconds too) and a ``manifest.json`` with the SHA-256 of the weights and of ``tokenizer.json``.
+The directory is built aside and renamed into place (two processes may race; either result is whole),
+and the checksum is verified at every load: a damaged file is reported, removed and rebuilt, never used.
+
+The transformers version is in the key because its converter decides the values (name mapping,
+the Q/K row permutation of Llama GGUFs); a new version converts again rather than trusting old files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rewardlab.embed.digest import file_digest
+from rewardlab.errors import EncoderError
+
+RECIPE = "w1"  # bump when what is stored (or how) changes: old directories are then not reused
+WEIGHTS_FILE = "model.safetensors"
+MANIFEST_FILE = "manifest.json"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def default_models_dir() -> Path:
+    """``$REWARDLAB_MODELS_DIR`` or ``models/`` in the rewardlab cache directory (shared with the ONNX builds)."""
+    from rewardlab.embed.onnx_minilm import default_models_dir as models_dir
+
+    return models_dir()
+
+
+def transformers_version() -> str:
+    import transformers
+
+    return str(transformers.__version__)
+
+
+def weights_dir(gguf_path: Path, models_dir: Path | None = None) -> Path:
+    """Where the fp32 weights converted from ``gguf_path`` live: named by its content, not its path."""
+    digest = file_digest(gguf_path)[:16]
+    root = models_dir if models_dir is not None else default_models_dir()
+    return root / f"gguf-{Path(gguf_path).stem}-{digest}-tf{transformers_version()}-{RECIPE}"
+
+
+def is_intact(directory: Path) -> bool:
+    """True when the manifest, config and weights are all there and the weights match the manifest's checksum."""
+    manifest_path, weights = directory / MANIFEST_FILE, directory / WEIGHTS_FILE
+    tokenizer = directory / TOKENIZER_FILE
+    if not all(p.is_file() for p in (manifest_path, weights, tokenizer, directory / "config.json")):
+        return False
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(manifest, dict) and manifest.get("sha256") == file_digest(weights, memoised=False)
+            and manifest.get("tokenizer_sha256") == file_digest(tokenizer, memoised=False))
+
+
+def save_weights(model: Any, tokenizer: Any, gguf_path: Path, directory: Path) -> None:
+    """Write ``model``'s fp32 state, its config and the tokenizer into ``directory`` atomically (aside, then rename)."""
+    from safetensors.torch import save_file
+
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=directory.parent))
+    work.chmod(0o755)
+    try:
+        state = {name: tensor.detach().float().contiguous() for name, tensor in model.state_dict().items()}
+        save_file(state, str(work / WEIGHTS_FILE), metadata={"format": "pt"})
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)  # the stored weights are plain fp32, not a GGUF
+        (work / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+        tokenizer.save_pretrained(str(work))
+        manifest = {"source": str(gguf_path), "source_sha256": file_digest(gguf_path), "recipe": RECIPE,
+                    "transformers": transformers_version(), "dtype": "float32",
+                    "sha256": file_digest(work / WEIGHTS_FILE, memoised=False),
+                    "tokenizer_sha256": file_digest(work / TOKENIZER_FILE, memoised=False)}
+        (work / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        try:
+            os.replace(work, directory)
+        except OSError:  # another process finished first (the target is a non-empty directory): use theirs
+            if not is_intact(directory):
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def load_weights(directory: Path) -> tuple[Any, Any]:
+    """(fp32 torch model, tokenizer) stored in ``directory`` (checked by the caller with `is_intact`)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    hf_logging.disable_progress_bar()
+    try:
+        return AutoModel.from_pretrained(str(directory), dtype=torch.float32), AutoTokenizer.from_pretrained(str(directory))
+    except (OSError, ValueError) as exc:
+        raise EncoderError(f"{directory}: cannot load the cached converted weights: {exc}") from exc
+
+
+def cached_gguf_model(gguf_path: Path, convert: Callable[[], tuple[Any, Any]],
+                      models_dir: Path | None = None) -> tuple[Any, Any, bool]:
+    """(fp32 model, tokenizer, from the cache?): the stored conversion, or ``convert()``'s stored for next time.
+
+    A directory that fails its checksums is reported with a warning, removed and converted again.
+    """
+    directory = weights_dir(gguf_path, models_dir)
+    if is_intact(directory):
+        model, tokenizer = load_weights(directory)
+        return model, tokenizer, True
+    if directory.exists():
+        warnings.warn(f"converted GGUF weights in {directory} are incomplete or corrupted; converting again",
+                      stacklevel=2)
+        shutil.rmtree(directory, ignore_errors=True)
+    model, tokenizer = convert()
+    try:
+        save_weights(model, tokenizer, gguf_path, directory)
+    except OSError as exc:  # a read-only or full cache must not stop embedding: it only costs the next load
+        warnings.warn(f"could not store converted GGUF weights in {directory}: {exc}", stacklevel=2)
+    return model, tokenizer, False
