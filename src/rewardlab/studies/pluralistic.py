@@ -8,7 +8,8 @@ prompts, paired against a unimodal BT-MLP trained on the same labels:
    prompts, a topic the features reveal (the prompts on one side of the first principal direction of the prompts'
    mean feature rows), gold elsewhere; the rest agree with gold everywhere. ``pairs`` same-prompt pairs, one label
    each. Learners: unimodal ``bt-mlp``, the annotator-conditioned ``bt-mlp-annotator`` and the EM mixture
-   ``bt-mixture``. On every within-prompt test pair with distinct gold, each annotator's reward is scored against
+   ``bt-mixture``, and as a reference a BT-MLP trained on the minority's labels alone (what those labels can teach
+   when the groups are known). On every within-prompt test pair with distinct gold, each annotator's reward is scored against
    that annotator's own preference (noise-free), and against their held-out labels in expectation (P(label) under
    their Bradley-Terry noise, so no label draw adds noise). Target: minority accuracy ≥ unimodal + .10 (CI excluding
    0), majority accuracy down by at most .02.
@@ -44,6 +45,9 @@ from rewardlab.rewards.model import RewardModel
 from rewardlab.studies.bon_noise import label_utilities
 
 UNIMODAL = "bt-mlp"
+#: reference: a unimodal BT-MLP trained on the minority's labels alone (as if the groups were known); its accuracy
+#: on the minority is what their labels can teach at this budget
+MINORITY_ONLY = "bt-mlp-minority-only"
 CARELESS_CONDITIONS = ("clean", "none", "dawid-skene")
 #: called with (stage, done, total) as fits finish
 StepCallback = Callable[[str, int, int], None]
@@ -162,7 +166,7 @@ def run_minority(config: PluralisticConfig, train: Sequence[CandidateSet], rule_
               AnnotatorGroup("minority", n_minority, beta=config.beta)]
     ids = groups[0].annotator_ids() + groups[1].annotator_ids()
     # per learner: (seeds, annotators, pairs) correctness against the preference and expected against a label
-    learners = (UNIMODAL, *config.aware_learners)
+    learners = (UNIMODAL, *config.aware_learners, MINORITY_ONLY)
     truth_hits: dict[str, list[np.ndarray]] = {learner: [] for learner in learners}
     label_hits: dict[str, list[np.ndarray]] = {learner: [] for learner in learners}
     chosen_k: list[int] = []
@@ -171,13 +175,17 @@ def run_minority(config: PluralisticConfig, train: Sequence[CandidateSet], rule_
         data = simulate_population(train, config.pairs, groups, disagree_on={"minority": rule_train}, seed=seed)
         group_of = annotator_groups(data)
         for learner in learners:
-            model = RewardModel.create(learner, encoder=encoder, features="interaction", seed=seed).fit(
-                data, feature_rows=dict(rows))
+            labels = data
+            if learner == MINORITY_ONLY:  # the grouping known: what the minority's own labels can teach
+                labels = data.subset(set(data.prompts))
+                labels.comparisons = [c for c in data.comparisons if c.meta.get("group") == "minority"]
+            model = RewardModel.create(UNIMODAL if learner == MINORITY_ONLY else learner, encoder=encoder,
+                                       features="interaction", seed=seed).fit(labels, feature_rows=dict(rows))
             head: Any = model.head
             truth, label = [], []
             for annotator in ids:
                 sign = np.where(pairs.reversed & (group_of[annotator] == "minority"), -1.0, 1.0)
-                if learner == UNIMODAL:
+                if learner in (UNIMODAL, MINORITY_ONLY):
                     margin = model.predict(pairs.x_a) - model.predict(pairs.x_b)
                 else:
                     margin = head.predict_for(pairs.x_a, annotator) - head.predict_for(pairs.x_b, annotator)
@@ -198,7 +206,7 @@ def run_minority(config: PluralisticConfig, train: Sequence[CandidateSet], rule_
     for against, hits in (("preference", truth_hits), ("label", label_hits)):
         mean = {learner: np.mean(hits[learner], axis=0).ravel() for learner in learners}
         table = {}
-        for learner in config.aware_learners:
+        for learner in (*config.aware_learners, MINORITY_ONLY):
             paired = paired_people_accuracy(mean[learner], mean[UNIMODAL], row_annotator, row_prompt, group_of,
                                             n_resamples=config.n_resamples, seed=0)
             table[learner] = {name: stat.as_dict() for name, stat in paired.items()}
@@ -288,7 +296,7 @@ def run_study(config: PluralisticConfig, on_step: StepCallback | None = None,
     train = [sets[i] for i in train_index]
     gold_scale = float(np.concatenate([s.require_gold() for s in sets]).std()) or 1.0
     pairs = test_pairs([sets[i] for i in test_index], rows, rule[test_index], gold_scale)
-    total = config.seeds * (1 + len(config.aware_learners) + len(CARELESS_CONDITIONS))
+    total = config.seeds * (2 + len(config.aware_learners) + len(CARELESS_CONDITIONS))
     done = 0
 
     def fitted() -> None:

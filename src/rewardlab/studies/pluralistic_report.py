@@ -8,14 +8,17 @@ from rewardlab.report import Report, Section, Table, difference, estimate, findi
 
 STATISTIC_NAMES = {"group:minority": "minority group", "group:majority": "majority group", "pooled": "all pairs",
                    "macro": "macro (mean over annotators)", "worst": "worst annotator"}
-LEARNER_NAMES = {"bt-mlp-annotator": "conditioned head (bt-mlp-annotator)", "bt-mixture": "EM mixture (bt-mixture)"}
+LEARNER_NAMES = {"bt-mlp-annotator": "conditioned head (bt-mlp-annotator)", "bt-mixture": "EM mixture (bt-mixture)",
+                 "bt-mlp-minority-only": "reference: BT-MLP on the minority's labels only"}
 
 
 def people_table(record: dict[str, Any], against: str) -> Table:
     """Each learner vs unimodal BT-MLP: accuracy per statistic with CIs and the paired difference."""
     rows = []
     for learner, stats in record["minority"]["against"][against].items():
-        for key in ("group:minority", "group:majority", "pooled", "macro", "worst"):
+        keys = ("group:minority",) if learner == "bt-mlp-minority-only" else (
+            "group:minority", "group:majority", "pooled", "macro", "worst")
+        for key in keys:
             if key in stats:
                 s = stats[key]
                 rows.append([LEARNER_NAMES.get(learner, learner), STATISTIC_NAMES[key], estimate(s["model"]),
