@@ -11,6 +11,7 @@ from rewardlab.cli import judge as judge_module
 from rewardlab.cli import serve as serve_module
 from rewardlab.cli import simulate as simulate_module
 from rewardlab.cli import split as split_module
+from rewardlab.cli import steps as steps_module
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__,
                   context_settings={"help_option_names": ["--help", "-h"]})
@@ -35,5 +36,6 @@ app.add_typer(annotate.annotate_app, name="annotate")
 app.add_typer(generate.generate_app, name="generate")
 app.add_typer(demo_reward.demo_reward_app, name="demo-reward")
 app.add_typer(policy.policy_app, name="policy")
+app.add_typer(steps_module.steps_app, name="steps")
 
 __all__ = ["app"]

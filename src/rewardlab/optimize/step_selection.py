@@ -20,9 +20,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from rewardlab.data.candidates import CandidateSet
 from rewardlab.errors import InvalidValueError
 
 _AGGREGATORS: dict[str, Callable[[np.ndarray], float]] = {
@@ -101,3 +103,25 @@ def prm_pick(step_probs: Sequence[np.ndarray], how: str = "min") -> int:
     if not step_probs:
         raise InvalidValueError("no candidates to select from")
     return int(np.argmax(aggregate_solutions(step_probs, how)))
+
+
+def pick_by_steps(sets: Sequence[CandidateSet], step_probs: Sequence[Sequence[np.ndarray]],
+                  how: str = "min") -> list[dict[str, Any]]:
+    """Per pool, the solution with the best aggregated step score, as JSON-ready rows like `rewardlab select`
+    writes (plus every step's probability and the aggregation used)."""
+    check_aggregation(how)
+    if len(sets) != len(step_probs):
+        raise InvalidValueError(f"{len(sets)} pools but step probabilities for {len(step_probs)}")
+    picks = []
+    for pool, probs in zip(sets, step_probs):
+        scores = aggregate_solutions(probs, how)
+        index = int(np.argmax(scores))
+        row: dict[str, Any] = {"prompt": pool.prompt, "response": pool.responses[index], "index": index,
+                               "reward": float(scores[index]), "step_rewards": [float(p) for p in probs[index]],
+                               "strategy": f"steps:{how}"}
+        if pool.sources:
+            row["source"] = pool.sources[index]
+        if pool.gold is not None:
+            row["gold"] = float(pool.gold[index])
+        picks.append(row)
+    return picks
