@@ -170,6 +170,10 @@ class TorchHead(HeadBase):
         torch.manual_seed(self.seed)
         split = split_for_early_stopping(self.objective, data, self.val_fraction, self.seed)
         ex = split.train_examples
+        if ex.lists is not None:  # a ranking counts as its pairs in a batch, so a listwise head gets as many
+            lengths = (ex.lists >= 0).sum(1)  # optimiser steps per epoch as the pairwise expansion would
+            pairs = int((lengths * (lengths - 1) // 2).sum())
+            params.batch_size = max(1, round(params.batch_size * len(ex) / max(pairs, 1)))
         self.target_mean_, self.target_std_ = 0.0, 1.0
         if objective.regression:
             self.target_mean_ = float(ex.target.mean())
