@@ -70,6 +70,16 @@ def test_label_train_score_select(files: dict[str, Path]) -> None:
     rows = [json.loads(line) for line in picks.read_text().splitlines()]
     assert len(rows) == 40 and all(len(r["step_rewards"]) == 3 and r["strategy"] == "steps:min" for r in rows)
 
+    # the same picks through `rewardlab select --aggregate-steps`
+    again = root / "picks_select.jsonl"
+    code, output = run("select", str(root / "prm"), str(files["candidates"]), "--output", str(again),
+                       "--aggregate-steps", "min", "--quiet")
+    assert code == 0, output
+    assert [json.loads(line) for line in again.read_text().splitlines()] == rows
+    code, output = run("select", str(root / "prm"), str(files["candidates"]), "--output", str(again),
+                       "--aggregate-steps", "max")
+    assert code == 2 and "unknown step aggregation" in output
+
 
 def test_bad_options_are_one_clean_line(files: dict[str, Path]) -> None:
     code, output = run("steps", "label", str(files["data"]), "--out", str(files["root"] / "x"), "--split", "word")

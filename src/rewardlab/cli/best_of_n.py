@@ -157,6 +157,9 @@ def select(
     exclude_sources: ExcludeOpt = "",
     cache_dir: CacheDir = None,
     allow_external_encoder: AllowExternalEncoderOpt = False,
+    aggregate_steps: Annotated[str | None, typer.Option(help="MODEL is a step reward model (`rewardlab steps train`): "
+                                                             "pick by its step rewards folded with min, product, last "
+                                                             "or mean (the strategy options do not apply).")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Pick one response per prompt from candidate sets with a reward model; writes the picks as JSONL."""
@@ -165,6 +168,11 @@ def select(
     from rewardlab.rewards.scoring import score_candidate_sets
 
     with user_errors():
+        if aggregate_steps is not None:
+            from rewardlab.cli.steps import write_step_picks
+
+            return write_step_picks(model, candidates, output, aggregate_steps, limit, exclude_sources, cache_dir,
+                                    allow_external_encoder, quiet)
         sets = load_sets(candidates, limit, exclude_sources)
         rm = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder)
         with progress_bar("embedding candidates", quiet) as on_progress:

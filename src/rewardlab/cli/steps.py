@@ -139,29 +139,37 @@ def select(
     allow_external_encoder: AllowExternalEncoderOpt = False,
     quiet: Quiet = False,
 ) -> None:
-    """PRM-guided best-of-n: pick the solution whose aggregated step rewards are highest, per prompt."""
+    """PRM-guided best-of-n: pick the solution whose aggregated step rewards are highest, per prompt (the same as
+    `rewardlab select MODEL CANDIDATES --aggregate-steps HOW`)."""
+    with user_errors():
+        write_step_picks(model, candidates, output, aggregate_steps, limit, exclude_sources, cache_dir,
+                         allow_external_encoder, quiet)
+
+
+def write_step_picks(model: Path, candidates: str, output: Path, aggregate_steps: str, limit: int | None,
+                     exclude_sources: str, cache_dir: Path | None, allow_external_encoder: bool, quiet: bool) -> None:
+    """Load a step reward model, pick one solution per pool by aggregated step rewards, write them as JSONL."""
     import numpy as np
 
     from rewardlab.cli.best_of_n import load_sets
     from rewardlab.optimize.step_selection import check_aggregation, pick_by_steps
     from rewardlab.rewards.step_rewards import StepRewardModel
 
-    with user_errors():
-        check_aggregation(aggregate_steps)
-        sets = load_sets(candidates, limit, exclude_sources)
-        prm = StepRewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder)
-        with progress_bar("embedding solution prefixes", quiet) as on_progress:
-            flat = prm.step_probabilities([s.prompt for s in sets for _ in s.responses],
-                                          [r for s in sets for r in s.responses], on_progress)
-        bounds = np.cumsum([0] + [len(s) for s in sets])
-        picks = pick_by_steps(sets, [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])], aggregate_steps)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with output.open("w", encoding="utf-8") as f:
-            for row in picks:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        gold = [row["gold"] for row in picks if "gold" in row]
-        summary = f"; mean gold of picks {np.mean(gold):.4f}" if gold else ""
-        out.print(f"{len(picks)} picks (steps: {aggregate_steps}) → {output}{summary}", highlight=False)
+    check_aggregation(aggregate_steps)
+    sets = load_sets(candidates, limit, exclude_sources)
+    prm = StepRewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder)
+    with progress_bar("embedding solution prefixes", quiet) as on_progress:
+        flat = prm.step_probabilities([s.prompt for s in sets for _ in s.responses],
+                                      [r for s in sets for r in s.responses], on_progress)
+    bounds = np.cumsum([0] + [len(s) for s in sets])
+    picks = pick_by_steps(sets, [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])], aggregate_steps)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("w", encoding="utf-8") as f:
+        for row in picks:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    gold = [row["gold"] for row in picks if "gold" in row]
+    summary = f"; mean gold of picks {np.mean(gold):.4f}" if gold else ""
+    out.print(f"{len(picks)} picks (steps: {aggregate_steps}) → {output}{summary}", highlight=False)
 
 
 @steps_app.command("eval")
