@@ -12,6 +12,7 @@ correct or not (outcome labels only). Split the questions in two (by prompt, lea
 On the held-out half, each rule picks one solution per question; the number is best-of-4 accuracy (is the pick
 correct), as an expectation over ties, with a 95% bootstrap CI over questions and differences paired by question:
 PRMs under each aggregation (min, product, last, mean), the ORM, majority vote over final answers, a random pick,
+the length controls (the longest or the shortest solution, in characters),
 the oracle (some solution is correct), and the checker itself used as a verifier with no learning: ``step check``
 picks a solution with no flagged step (uniformly among them), ``step check, then majority`` the most common answer
 among the unflagged solutions (uniformly among tied candidates). A PRM on frozen sentence embeddings cannot redo
@@ -144,6 +145,9 @@ def compare_on_gsm8k(sets: Sequence[CandidateSet], config: PRMStudyConfig = PRMS
     flagged = [np.array([first_wrong_step(check_solution(r, config.split)) is not None for r in s.responses])
                for s in test_sets]
     votes = [majority_scores([extract_final_answer(r) for r in s.responses]) for s in test_sets]
+    lengths = [np.array([len(r) for r in s.responses], dtype=float) for s in test_sets]
+    values["longest"] = np.array([expected_pick_gold(n, g) for n, g in zip(lengths, gold)])
+    values["shortest"] = np.array([expected_pick_gold(-n, g) for n, g in zip(lengths, gold)])
     values["step check"] = np.array([expected_pick_gold(-f.astype(float), g) for f, g in zip(flagged, gold)])
     values["step check, then majority"] = np.array([expected_pick_gold(v - 100.0 * f, g)
                                                     for f, v, g in zip(flagged, votes, gold)])
