@@ -39,13 +39,15 @@ def test_sentence_steps_split_after_full_stops_not_decimal_points() -> None:
     ("7 * 8 = 56", [True]), ("7 * 8 = 55", [False]), ("100 / 3 = 33.33", [True]), ("2 / 3 = 0.66", [True]),
     ("2 / 3 = 0.65", [False]), ("$1,000 - $200 = $800", [True]), ("50 * 20% = 10", [True]),
     ("2 x 3 = 6 and 6 + 1 = 7 = 8", [True, True, False]), ("(3 + 4) * 2 = 14 apples", [True]),
-    ("<<13*2=24>>", [False]), ("In 2019 5 + 3 = 8", [True]),
+    ("<<13*2=24>>", [False]), ("so 5 + 3 = 8", [True]),
+    ("$350 000 x 5/100 = $<<350000*5/100=17500.0>>17 500.", [True]),  # the annotation only: the prose is grouped
 ])
 def test_statements_are_recomputed(text: str, ok: list[bool]) -> None:
     assert [s.ok for s in check_statements(text)] == ok
 
 
-@pytest.mark.parametrize("text", ["x = 5", "2x + 5 = 11", "A: 18", "the total = many", "1 / 0 = 3", "2 ** 999 = 1"])
+@pytest.mark.parametrize("text", ["x = 5", "2x + 5 = 11", "A: 18", "the total = many", "1 / 0 = 3", "2 ** 999 = 1",
+                                  "In 2019 5 + 3 = 8", "5 + 3 = 8 000"])
 def test_what_cannot_be_read_is_skipped_not_flagged(text: str) -> None:
     assert check_statements(text) == []
 

@@ -10,6 +10,8 @@ What is checked, in each step:
 - every calculator annotation ``<<expr=c>>``: ``expr`` is evaluated (numbers, ``+ - * / **`` and brackets only,
   never ``eval``) and compared with ``c``;
 - every visible statement ``a op b [op c ...] = c`` (annotations removed first), ops ``+ - * / x × ÷ ^``;
+  an expression or result next to another bare number (``350 000 x 5``, ``= 17 500``, ``in 2019 5 + 3``) is
+  ambiguous (space-grouped thousands, or prose) and skipped;
   a chain ``a + b = c = d`` also checks ``c = d``. Numbers may carry ``$``, thousands commas and ``%``;
   a ``%`` is read both as a plain number and as a fraction, and the statement passes if either reading does.
   A stated result matches when it equals the exact value rounded, floored or ceiled to the digits it shows
@@ -155,6 +157,8 @@ def _expression_tokens(left: str) -> list[tuple[str, str]] | None:
             continue
         if not any(kind == "op" for kind, _ in tail[1:]) or evaluate(_to_python(tail, False)) is None:
             continue
+        if start and tokens[start - 1][0] == "num":
+            return None  # "350 000 x 5": thousands grouped by a space, or a number from the prose; either way, unsure
         return tail
     return None
 
@@ -207,6 +211,8 @@ def _inline_statements(visible: str) -> list[Statement]:
         else:
             tokens = _expression_tokens(left)
         statement = None
+        if result is not None and re.match(r"\s*\d", visible[result.end():]):
+            result = None  # "= 17 500": a space-grouped result would be misread as its first group
         if result is not None and not result.group("neg") and tokens is not None:
             shown = " ".join(t for _, t in tokens[:1 if previous is not None and not left.strip() else None])
             statement = _check(tokens, result.group("num"), f"{shown} = {result.group('num').strip()}", "inline")
