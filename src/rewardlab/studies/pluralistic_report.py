@@ -63,10 +63,28 @@ def build_report(record: dict[str, Any]) -> Report:
             people_table(record, "preference"),
             "The same, against the annotators' held-out labels (expected accuracy under their Bradley-Terry noise):",
             people_table(record, "label"),
-            f"Mixture: K chosen per seed by held-out likelihood = {', '.join(map(str, minority['mixture_k']))}."]),
+            f"Mixture: K chosen per seed by held-out likelihood = {', '.join(map(str, minority['mixture_k']))}.",
+            _reading(record)]),
         Section("Do Dawid–Skene weights recover what careless annotators cost?", [careless_table(record)]),
         Section("Timing", [f"- total: {number(record['timing']['total_seconds'], 1)} s (embedding "
                            f"{number(record['timing']['embed_seconds'], 1)} s)"]),
     ]
     return Report(f"Pluralistic reward models on simulated populations ({config['candidates']})", sections,
                   settings=config)
+
+
+def _reading(record: dict[str, Any]) -> str:
+    """What the minority-only reference says about the ceiling: an annotator-aware model shares what it learns across
+    people, but it cannot learn a preference that the group's own labels do not teach."""
+    against = record["minority"]["against"]["preference"]
+    reference = against.get("bt-mlp-minority-only", {}).get("group:minority")
+    if not reference:
+        return ""
+    value = reference["model"]
+    teachable = value["ci_low"] > 0.5
+    return (f"Reading: a BT-MLP trained on the minority's labels alone reaches {estimate(value)} on the minority's "
+            "preferences. " + ("Their labels do teach their preference at this budget, so an annotator-aware model "
+                               "has something to recover." if teachable else
+                               "That is chance: at this budget and noise their labels do not teach a preference that "
+                               "reverses with the topic, so no model of who said what can recover it here; the "
+                               "comparison of learners is informative only where this reference is above chance."))
