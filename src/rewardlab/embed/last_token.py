@@ -93,8 +93,7 @@ class HFLastTokenEncoder:
     ``path`` is a model directory (config, weights, tokenizer) or a ``.gguf`` file; ``gguf_file``
     names a GGUF inside the directory instead. The model loads on the first ``encode``; a GGUF's
     fp32 conversion is kept in the cache directory (`rewardlab.embed.llm_weights_cache`) unless
-    ``weights_cache`` is False. ``precision`` is fp32, int8 or bf16 (`rewardlab.embed.llm_quant`);
-    int8 runs one text at a time, whatever ``batch_size`` says.
+    ``weights_cache`` is False. ``precision`` is fp32, int8 or bf16 (`rewardlab.embed.llm_quant`).
     """
 
     def __init__(
@@ -341,9 +340,8 @@ class HFLastTokenEncoder:
         if not texts:
             return out
         rows = self._token_ids(texts)
-        batch_size = 1 if self.precision == "int8" else self.batch_size  # see rewardlab.embed.llm_quant
         with torch.inference_mode():
-            for batch in length_sorted_batches([len(r) for r in rows], batch_size):
+            for batch in length_sorted_batches([len(r) for r in rows], self.batch_size):
                 ids, mask = pad_token_ids([rows[i] for i in batch], self._pad_id, self.padding_side)
                 ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
                 positions = (mask_t.cumsum(-1) - 1).clamp(min=0)
