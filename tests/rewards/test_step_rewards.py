@@ -96,3 +96,14 @@ def test_bad_labels_and_heads_are_clear_errors() -> None:
     only_good.add(StepLabel(rid, 0, 1.0))
     with pytest.raises(ModelError, match="both good and bad steps"):
         StepRewardModel.create("outcome-logistic", encoder="hashing:32").fit(only_good)
+
+
+def test_annotation_service_values_read_as_good_only_when_positive() -> None:
+    """The `steps` task labels each non-blank line -1, 0 or 1: the same steps as the line split, neutral not good."""
+    ds = FeedbackDataset("annotated")
+    rid = ds.add_response(ds.add_prompt("q"), "first\n\n  second  \nthird")
+    for step, value in enumerate((1, 0, -1)):
+        ds.add(StepLabel(rid, step, value, annotator_id="ann"))
+    questions, prefixes, targets, groups = step_examples(ds, "line")
+    assert prefixes == ["first", "first\n\n  second", "first\n\n  second  \nthird"]
+    assert targets.tolist() == [1.0, 0.0, 0.0] and questions == ["q"] * 3 and len(set(groups.tolist())) == 1

@@ -265,7 +265,8 @@ def step_labels_for(response_id: str, checks: list[StepCheck], correct: bool | N
 
 
 def label_steps(dataset: FeedbackDataset, by: str = "line", use_outcome: bool = False) -> tuple[FeedbackDataset, LabelStats]:
-    """``dataset`` plus automatic step labels for each of its responses, and what the labeller could check.
+    """Adds automatic step labels for each response to ``dataset`` (in place; returned for chaining), and says what
+    the labeller could check.
 
     A response's correctness comes from its `Label` rows (the last one wins); ``use_outcome`` lets it add labels
     as the module docstring says. Existing step labels (e.g. from annotators) are kept beside the new ones.
