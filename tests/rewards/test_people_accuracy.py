@@ -43,3 +43,18 @@ def test_annotator_groups_from_meta() -> None:
     ds.add(Comparison(pid, a, b, "b", annotator_id="u1", meta={"group": "majority"}))
     with pytest.raises(DataError, match="u1"):
         annotator_groups(ds)
+
+
+def test_split_calibration_prefers_the_model_that_matches_how_people_split() -> None:
+    from rewardlab.evaluate.per_annotator import split_calibration
+
+    rng = np.random.default_rng(1)
+    observed = rng.choice([0.3, 0.7], size=600)  # people split 30/70 on every item
+    prompts = np.arange(600) // 3
+    matched = observed + rng.normal(scale=0.02, size=600)
+    one_winner = np.where(observed > 0.5, 0.95, 0.05)  # confident single preference
+    result = split_calibration(matched, one_winner, observed, prompts, n_resamples=300)
+    assert result.model.value < 0.03 and abs(result.baseline.value - 0.25) < 1e-9
+    assert result.difference.high < -0.2
+    with pytest.raises(DataError, match="one prediction"):
+        split_calibration(matched[:5], one_winner, observed, prompts)

@@ -223,3 +223,20 @@ def paired_people_accuracy(correct_model: np.ndarray, correct_baseline: np.ndarr
         result[name] = PairedStatistic(Estimate(mv, *_interval(ms, level), n), Estimate(bv, *_interval(bs, level), n),
                                        Estimate(mv - bv, *_interval(ms - bs, level), n))
     return result
+
+
+def split_calibration(predicted: np.ndarray, baseline: np.ndarray, observed_split: np.ndarray, prompt_groups: np.ndarray,
+                      *, n_resamples: int = 2000, seed: int = 0, level: float = 0.95) -> PairedStatistic:
+    """Mean absolute error between a predicted P(a random annotator prefers a) and the observed split of annotators
+    on each item (the share who chose a, on items several people labelled), for a model and a baseline, paired.
+
+    A model of the population's distribution should match how people split, not only who wins; a unimodal BT's
+    σ(r(a) − r(b)) is the baseline that treats disagreement as noise around one preference."""
+    predicted, baseline, observed = (np.asarray(v, dtype=np.float64) for v in (predicted, baseline, observed_split))
+    if not len(observed) or not (len(predicted) == len(baseline) == len(observed) == len(prompt_groups)):
+        raise DataError(f"split calibration needs one prediction, baseline and observed split per item; got "
+                        f"{len(predicted)}, {len(baseline)}, {len(observed)} for {len(prompt_groups)} items")
+    bootstrap = GroupBootstrap(np.asarray(prompt_groups), n_resamples=n_resamples, seed=seed, level=level)
+    model_error, baseline_error = np.abs(predicted - observed), np.abs(baseline - observed)
+    return PairedStatistic(bootstrap.mean(model_error), bootstrap.mean(baseline_error),
+                           bootstrap.mean(model_error - baseline_error))

@@ -12,7 +12,8 @@ prompts, paired against a unimodal BT-MLP trained on the same labels:
    when the groups are known). On every within-prompt test pair with distinct gold, each annotator's reward is scored against
    that annotator's own preference (noise-free), and against their held-out labels in expectation (P(label) under
    their Bradley-Terry noise, so no label draw adds noise). Target: minority accuracy ≥ unimodal + .10 (CI excluding
-   0), majority accuracy down by at most .02.
+   0), majority accuracy down by at most .02. Also: how well P(a random annotator prefers a) matches the
+   population's split on each test pair (mean absolute error; unimodal BT: σ(r(a) − r(b))).
 2. **Careless** (``careless_share`` of the annotators, 20%, flipping coins): ``careless_items`` pairs each labelled
    by ``labels_per_item`` annotators; BT-MLP trained with no weights, with Dawid–Skene weights, and on the same draws
    with everyone careful (the reference). Target: Dawid–Skene recovers at least half the accuracy lost,
@@ -39,7 +40,7 @@ from rewardlab.data.candidates import CandidateSet, candidates_dataset, load_can
 from rewardlab.embed import make_encoder
 from rewardlab.errors import DataError, RewardlabError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
-from rewardlab.evaluate.per_annotator import annotator_groups, paired_people_accuracy
+from rewardlab.evaluate.per_annotator import annotator_groups, paired_people_accuracy, split_calibration
 from rewardlab.rewards.features import featurize_dataset
 from rewardlab.rewards.model import RewardModel
 from rewardlab.studies.bon_noise import label_utilities
@@ -169,6 +170,7 @@ def run_minority(config: PluralisticConfig, train: Sequence[CandidateSet], rule_
     learners = (UNIMODAL, *config.aware_learners, MINORITY_ONLY)
     truth_hits: dict[str, list[np.ndarray]] = {learner: [] for learner in learners}
     label_hits: dict[str, list[np.ndarray]] = {learner: [] for learner in learners}
+    split_prob: dict[str, list[np.ndarray]] = {learner: [] for learner in (UNIMODAL, *config.aware_learners)}
     chosen_k: list[int] = []
     group_of: dict[str, str] = {}
     for seed in range(config.seeds):
@@ -193,6 +195,12 @@ def run_minority(config: PluralisticConfig, train: Sequence[CandidateSet], rule_
                 says_a = expit(config.beta * sign * pairs.gold_diff)
                 truth.append(np.where(margin == 0, 0.5, (margin > 0) == prefers_a))
                 label.append(np.where(margin == 0, 0.5, np.where(margin > 0, says_a, 1 - says_a)))
+            if learner == UNIMODAL:
+                prob_a = expit(model.predict(pairs.x_a) - model.predict(pairs.x_b))
+            elif learner != MINORITY_ONLY:
+                prob_a = head.prob_prefers(pairs.x_a, pairs.x_b)
+            if learner != MINORITY_ONLY:
+                split_prob[learner].append(np.asarray(prob_a, dtype=np.float64))
             truth_hits[learner].append(np.array(truth, dtype=np.float64))
             label_hits[learner].append(np.array(label, dtype=np.float64))
             if "k" in model.head.fit_log:
@@ -203,6 +211,13 @@ def run_minority(config: PluralisticConfig, train: Sequence[CandidateSet], rule_
     row_prompt = np.tile(pairs.prompt, len(ids))
     result: dict[str, Any] = {"annotators": {"majority": config.annotators - n_minority, "minority": n_minority},
                               "test_pairs": n_pairs, "mixture_k": chosen_k, "against": {}}
+    # how the population splits on each test pair: the mean over annotators of P(they say a)
+    observed_split = np.mean([expit(config.beta * np.where(pairs.reversed & (group_of[a] == "minority"), -1.0, 1.0)
+                                    * pairs.gold_diff) for a in ids], axis=0)
+    baseline_prob = np.mean(split_prob[UNIMODAL], axis=0)
+    result["split_calibration"] = {
+        learner: split_calibration(np.mean(split_prob[learner], axis=0), baseline_prob, observed_split, pairs.prompt,
+                                   n_resamples=config.n_resamples).as_dict() for learner in config.aware_learners}
     for against, hits in (("preference", truth_hits), ("label", label_hits)):
         mean = {learner: np.mean(hits[learner], axis=0).ravel() for learner in learners}
         table = {}

@@ -26,6 +26,13 @@ def people_table(record: dict[str, Any], against: str) -> Table:
     return Table(["learner", "over", "accuracy [95% CI]", "unimodal BT [95% CI]", "difference (paired)", "n"], rows)
 
 
+def split_table(record: dict[str, Any]) -> Table:
+    rows = [[LEARNER_NAMES.get(learner, learner), estimate(s["model"]), estimate(s["baseline"]),
+             difference(s["difference"]), str(s["difference"]["n"])]
+            for learner, s in record["minority"].get("split_calibration", {}).items()]
+    return Table(["learner", "split error [95% CI]", "unimodal BT [95% CI]", "difference (paired)", "test pairs"], rows)
+
+
 def careless_table(record: dict[str, Any]) -> Table:
     careless = record["careless"]
     names = {"clean": "every annotator careful (reference)", "none": "careless, unweighted",
@@ -64,7 +71,10 @@ def build_report(record: dict[str, Any]) -> Report:
             "The same, against the annotators' held-out labels (expected accuracy under their Bradley-Terry noise):",
             people_table(record, "label"),
             f"Mixture: K chosen per seed by held-out likelihood = {', '.join(map(str, minority['mixture_k']))}.",
-            _reading(record)]),
+            _reading(record),
+            "Distribution: mean absolute error between the predicted P(a random annotator prefers a) and the "
+            "population's split on each test pair (the mean over annotators of P(they say a)); lower is better:",
+            split_table(record)]),
         Section("Do Dawid–Skene weights recover what careless annotators cost?", [careless_table(record)]),
         Section("Timing", [f"- total: {number(record['timing']['total_seconds'], 1)} s (embedding "
                            f"{number(record['timing']['embed_seconds'], 1)} s)"]),
