@@ -40,4 +40,5 @@ def test_pluralistic_study_runs_and_reports(tmp_path: Path) -> None:
     assert {f["verdict"] for f in record["findings"]} <= {"met", "not met", "not measurable (the loss's CI includes 0)"}
     text = (out / "report.md").read_text(encoding="utf-8")
     assert "minority group" in text and "recovered share" in text
-    assert render_markdown(build_report(record)) == text
+    assert render_markdown(build_report(record), {"people": "figures/people.png"}) == text
+    assert (out / "figures" / "people.png").stat().st_size > 0

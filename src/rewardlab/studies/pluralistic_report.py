@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewardlab.report import Report, Section, Table, difference, estimate, findings_table, number
+from rewardlab.report import Figure, Report, Section, Table, difference, estimate, findings_table, number
 
 STATISTIC_NAMES = {"group:minority": "minority group", "group:majority": "majority group", "pooled": "all pairs",
                    "macro": "macro (mean over annotators)", "worst": "worst annotator"}
@@ -72,6 +72,8 @@ def build_report(record: dict[str, Any]) -> Report:
             people_table(record, "label"),
             f"Mixture: K chosen per seed by held-out likelihood = {', '.join(map(str, minority['mixture_k']))}.",
             _reading(record),
+            Figure("people", "Accuracy against each group's own preferences (95% CIs by prompt): unimodal BT vs the "
+                             "annotator-aware learners", lambda plt: people_figure(plt, record)),
             "Distribution: mean absolute error between the predicted P(a random annotator prefers a) and the "
             "population's split on each test pair (the mean over annotators of P(they say a)); lower is better:",
             split_table(record)]),
@@ -98,3 +100,27 @@ def _reading(record: dict[str, Any]) -> str:
                                "That is chance: at this budget and noise their labels do not teach a preference that "
                                "reverses with the topic, so no model of who said what can recover it here; the "
                                "comparison of learners is informative only where this reference is above chance."))
+
+
+def people_figure(plt: Any, record: dict[str, Any]) -> Any:
+    """Grouped bars: accuracy on the minority, the majority and the worst annotator, per learner, with CIs."""
+    against = record["minority"]["against"]["preference"]
+    aware = [learner for learner in against if learner != "bt-mlp-minority-only"]
+    keys = ("group:minority", "group:majority", "worst")
+    bars = [("unimodal BT", [against[aware[0]][k]["baseline"] for k in keys])]
+    bars += [(LEARNER_NAMES.get(learner, learner).split(" (")[0], [against[learner][k]["model"] for k in keys])
+             for learner in aware]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    width = 0.8 / len(bars)
+    for i, (name, estimates) in enumerate(bars):
+        xs = [j + (i - (len(bars) - 1) / 2) * width for j in range(len(keys))]
+        values = [e["value"] for e in estimates]
+        errors = [[e["value"] - e["ci_low"] for e in estimates], [e["ci_high"] - e["value"] for e in estimates]]
+        ax.bar(xs, values, width, yerr=errors, capsize=3, label=name)
+    ax.axhline(0.5, color="grey", linewidth=0.8, linestyle="--")
+    ax.set_xticks(range(len(keys)), [STATISTIC_NAMES[k] for k in keys])
+    ax.set_ylabel("accuracy vs own preference")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
