@@ -48,6 +48,13 @@ def main() -> None:
           f"{reach['flag_rate_correct']['ci_high']:.3f}] (n={reach['flag_rate_correct']['n']}) vs incorrect "
           f"{reach['flag_rate_incorrect']['value']:.3f} [{reach['flag_rate_incorrect']['ci_low']:.3f}, "
           f"{reach['flag_rate_incorrect']['ci_high']:.3f}] (n={reach['flag_rate_incorrect']['n']})")
+    for name, info in result.training.items():
+        if "held_out_step_separation" in info:
+            sep = info["held_out_step_separation"]
+            diff = sep["good_minus_wrong"]
+            print(f"{name}: mean P(good) on held-out steps the checker passed minus those it flagged "
+                  f"{diff['value']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}] "
+                  f"({sep['good_steps']} passed, {sep['wrong_steps']} flagged)")
     print(f"anchor (Lightman et al. 2023, best-of-1860, GPT-4 scale, MATH): {LIGHTMAN_ANCHOR}")
     elapsed = time.perf_counter() - started
     print(f"total {elapsed:.0f}s")

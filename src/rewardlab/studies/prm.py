@@ -127,6 +127,26 @@ def labeller_reach(sets: Sequence[CandidateSet], split: str, bootstrap_seed: int
             "share_of_flags_in_correct": boot.mean(c.astype(float), f.astype(bool)).as_dict()}
 
 
+def step_separation(test_sets: Sequence[CandidateSet], step_probs: Sequence[np.ndarray],
+                    config: PRMStudyConfig) -> dict[str, Any]:
+    """Does the PRM reproduce the checker on held-out solutions? Its mean P(good) on the steps the checker passed
+    minus on the first wrong steps it flagged, with a CI by question (0: the PRM cannot tell them apart)."""
+    values, good, group = [], [], []
+    flat = iter(step_probs)
+    for q, s in enumerate(test_sets):
+        for text in s.responses:
+            probs = next(flat)
+            for check in check_solution(text, config.split):
+                if check.status in ("ok", "wrong"):
+                    values.append(float(probs[check.step.index]))
+                    good.append(check.status == "ok")
+                    group.append(q)
+    boot = GroupBootstrap(np.array(group), config.n_resamples, config.seed)
+    ok = np.array(good, dtype=bool)
+    return {"good_minus_wrong": boot.mean_difference(np.array(values), ok, ~ok).as_dict(),
+            "good_steps": int(ok.sum()), "wrong_steps": int((~ok).sum())}
+
+
 def compare_on_gsm8k(sets: Sequence[CandidateSet], config: PRMStudyConfig = PRMStudyConfig(),
                      cache_dir: str | None = None, log: Log = lambda _: None) -> PRMComparison:
     """Train the ORM and the PRMs on one half of the questions and compare their best-of-n picks on the other."""
@@ -168,6 +188,7 @@ def compare_on_gsm8k(sets: Sequence[CandidateSet], config: PRMStudyConfig = PRMS
                                      cache_dir=cache_dir).fit(labelled)
         training[f"PRM[{mode}]"] = {**prm.train_info, **prm.head.fit_log, "labeller": stats.as_dict()}
         probs = prm.step_probabilities(prompts, responses)
+        training[f"PRM[{mode}]"]["held_out_step_separation"] = step_separation(test_sets, probs, config)
         for how in STEP_AGGREGATIONS:
             scores = aggregate_solutions(probs, how)
             values[f"PRM[{mode}] {how}"] = np.array([expected_pick_gold(scores[a:b], g)
