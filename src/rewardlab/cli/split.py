@@ -19,6 +19,8 @@ def split(
     data: DataArg,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write train/ and test/ into (Parquet, lossless).")],
     test_size: Annotated[float, typer.Option(help="Share of prompts held out for test/.")] = FROM_CONFIG,
+    by: Annotated[str, typer.Option(help="The unit kept on one side: prompt (the only one offered: pairs of one prompt "
+                                         "on both sides would leak).")] = FROM_CONFIG,
     seed: SeedOpt = FROM_CONFIG,
     overwrite: Annotated[bool, typer.Option(help="Replace existing train/ and test/ folders.")] = False,
     **data_options: Any,
@@ -32,7 +34,7 @@ def split(
 
     with user_errors():
         dataset = load_data(data, **data_options)
-        train, test = dataset.split(by="prompt", test_size=test_size, seed=seed)
+        train, test = dataset.split(by=by, test_size=test_size, seed=seed)
         for part in ("train", "test"):
             target = out_dir / part
             if target.exists() and any(target.iterdir()):
