@@ -53,6 +53,11 @@ TINY_WHY = "the tests' 2-layer GPT-2 instead of SmolLM2 (loading it alone takes 
 #: key: the start of a README command (after `rewardlab`); the longest matching key applies
 OVERRIDES: dict[str, Run] = {
     "train": Run(HASHING + ("--limit", "100"), SMALL),
+    "steps label gsm8k-solutions": Run(("--limit", "40"), "40 GSM8K questions", shared=True),
+    "steps train gsm8k-steps": Run(HASHING, SMALL + " (the labels of 40 questions)", shared=True),
+    "steps score prm": Run(why="the PRM trained on the shared data just above", shared=True),
+    "select prm gsm8k": Run(("--limit", "20"), "20 GSM8K pools", shared=True),
+    "steps eval gsm8k": Run(HASHING + ("--limit", "40"), SMALL + ", 40 questions", shared=True),
     "audit": Run(("--limit", "60", "--probe-items", "20", "--fixed-probes", ""),
                  "60 held-out pairs, 20 responses per probe, no EvalBiasBench (tests/audit run the whole card)"),
     "audit models/hh --data hh-split/test --candidates": Run(
@@ -159,6 +164,9 @@ def write_inputs(folder: Path) -> None:
                                          for q in questions * 2])
     write_jsonl(folder / "pairs.jsonl", [{"prompt": q, "chosen": f"a kind answer to {q}", "rejected": "go away"}
                                          for q in questions])
+    write_jsonl(folder / "labels.jsonl", [{"prompt": q, "chosen": f"a kind answer to {q}", "rejected": f"go away ({w})",
+                                           "worker_id": w} for q in questions for w in ("w1", "w2", "w3")])
+    write_jsonl(folder / "rows.jsonl", [{"prompt": q, "response": f"a kind answer to {q}"} for q in questions])
     (folder / "docs" / "audit").mkdir(parents=True, exist_ok=True)  # the README's example disclosure, as shipped
     (folder / "docs" / "audit" / "disclosure.toml").write_text(
         (REPO / "docs" / "audit" / "disclosure.toml").read_text(encoding="utf-8"), encoding="utf-8")
