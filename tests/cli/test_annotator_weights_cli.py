@@ -78,3 +78,23 @@ def test_crossval_with_weights_and_per_annotator(labelled: Path, tmp_path: Path)
     payload = json.loads(record.read_text())
     assert payload["annotator_weights"] == "agreement" and "bt-linear" in payload["per_annotator"]
     assert "worst:" in output
+
+
+def test_agreement_prints_reliabilities_beside_agreement(labelled: Path, tmp_path: Path) -> None:
+    """The estimated reliabilities (with CIs) next to the agreement statistics, on feedback such as an export."""
+    from rewardlab.data.parquet import write_parquet
+    from rewardlab.data.source import load_source
+
+    export = write_parquet(load_source(labelled, mapping=MAP), tmp_path / "export")
+    code, output = run("agreement", str(export), "--reliability", "dawid-skene")
+    assert code == 0, output
+    assert "Krippendorff" in output and "annotator reliability" in output
+    table = output[output.index("annotator reliability"):]
+    assert table.index("ann4") < table.index("ann0") and table.index("ann5") < table.index("ann0")  # least first
+    code, output = run("agreement", str(export), "--reliability", "dawid-skene", "--json")
+    result = json.loads(output)
+    reliable = result["reliability"]["annotators"]
+    assert reliable["ann0"]["reliability"]["value"] > reliable["ann5"]["reliability"]["value"] + 0.2
+    code, output = run("agreement", str(labelled), "--map", "item=prompt,annotator=annotator,label=label",
+                       "--reliability", "agreement")
+    assert code == 2 and "leave out --map" in output

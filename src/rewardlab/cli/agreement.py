@@ -9,6 +9,7 @@ import typer
 
 from rewardlab.cli.console import out, user_errors
 from rewardlab.cli.options import SeedOpt, format_estimate
+from rewardlab.errors import RewardlabError
 
 LabelMapOpt = Annotated[str | None, typer.Option(
     "--map", help="Label columns: item=COL,annotator=COL,label=COL[,order=COL] (one row per item and annotator) or "
@@ -78,14 +79,28 @@ def agreement(
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples over items for the CIs.")] = 1000,
     seed: SeedOpt = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    reliability: Annotated[str | None, typer.Option(help="Also estimate each annotator's reliability from the "
+                                                         "comparisons several annotators labelled: dawid-skene "
+                                                         "(one-coin EM) or agreement, with bootstrap CIs and the "
+                                                         "pair weights `train --annotator-weights` would use "
+                                                         "(feedback input, not --map).")] = None,
 ) -> None:
     """Krippendorff's α, Fleiss' κ (bootstrap CIs over items), each annotator's agreement with the others'
-    majority, position bias; with --against, agreement between two label sources."""
+    majority, position bias; with --against, agreement between two label sources; with --reliability, each
+    annotator's estimated reliability beside them."""
     from rewardlab.collect.annotation_stats import compare_labels, json_safe, label_stats, read_labels
 
     with user_errors():
+        if reliability is not None and map:
+            raise RewardlabError("--reliability reads comparisons from feedback input; leave out --map")
         labels = read_labels(file, map, level, feedback)
         result: dict[str, Any] = {"source": file, **label_stats(labels, resamples, seed)}
+        if reliability is not None:
+            from rewardlab.data.source import load_source
+            from rewardlab.rewards.annotator_quality import estimate_annotator_quality
+
+            quality = estimate_annotator_quality(load_source(file), reliability, seed=seed)
+            result["reliability"] = quality.as_dict()
         if against is not None:
             other = read_labels(against, against_map if against_map is not None else map, level, feedback)
             result["against"] = {"source": against, **compare_labels(labels, other, level, resamples, seed)}
@@ -94,5 +109,9 @@ def agreement(
             out.print_json(json.dumps(result))
             return
         _print_stats(result, file)
+        if "reliability" in result:
+            from rewardlab.cli.pipeline import print_annotator_quality
+
+            print_annotator_quality(result["reliability"])
         if "against" in result:
             _print_comparison(result["against"], file, against or "")
