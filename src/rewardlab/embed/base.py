@@ -40,7 +40,7 @@ ENCODER_SPECS = {
     "minilm:int8": "all-MiniLM-L6-v2 on ONNX Runtime, per-channel int8 (fastest)",
     "st:<path-or-name>": "any sentence-transformers model",
     "hf-last:<dir|file.gguf|smollm2>": "a decoder LLM's last-token hidden state (fp32; a GGUF's conversion is cached)",
-    "hf-last:<...>:int8": "the same, Linear layers int8 (torch dynamic quantisation; runs on AVX2)",
+    "hf-last:<...>:int8": "the same, Linear layers int8 with per-token scales (faster than fp32 only with VNNI)",
     "hf-last:<...>:bf16": "the same in bf16, only on CPUs with native bf16 (avx512_bf16 or amx_bf16)",
     "hashing[:dim]": "weight-free hashed word n-grams, for smoke tests",
 }
