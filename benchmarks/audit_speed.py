@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe_cpu
 
 from rewardlab.audit import AuditSettings, build_card, run_audit
 from rewardlab.data.registry import REGISTRY
@@ -29,16 +29,6 @@ from rewardlab.report import write_report
 from rewardlab.rewards.default_recipe import DEFAULT_FEATURES, DEFAULT_HEAD
 from rewardlab.rewards.features import featurize_dataset
 from rewardlab.rewards.model import RewardModel
-
-
-def cpu_name() -> str:
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -74,7 +64,7 @@ def main() -> None:
             (args.card / "audit.json").write_text(json.dumps(audit.record, indent=2, ensure_ascii=False) + "\n",
                                                   encoding="utf-8")
             write_report(build_card(audit.record), args.card, html=True)
-    print(f"CPU: {cpu_name()}; held-out: {len(held_out.comparisons)} pairs; probes: all, "
+    print(f"CPU: {describe_cpu()}; held-out: {len(held_out.comparisons)} pairs; probes: all, "
           f"{settings.probe_items} responses each; fixed probes: {'evalbiasbench' if fixed else 'none'}; "
           f"training (embeddings included): {train_seconds:.0f} s")
     print(f"{'state':<6} {'evaluate (s)':>13} {'audit (s)':>10} {'audit / evaluate':>17}")
@@ -83,7 +73,7 @@ def main() -> None:
     warm = rows[-1]["audit_seconds"]
     print(f"target: warm audit ≤ 180 s — {'met' if warm <= 180 else 'NOT met'} ({warm:.1f} s)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"cpu": cpu_name(), "held_out_pairs": len(held_out.comparisons), "rows": rows,
+    args.out.write_text(json.dumps({"cpu": describe_cpu(), "held_out_pairs": len(held_out.comparisons), "rows": rows,
                                     "target_seconds": 180, "met": warm <= 180}, indent=2) + "\n", encoding="utf-8")
     print(f"record: {args.out}")
 

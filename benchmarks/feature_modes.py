@@ -19,25 +19,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe_cpu
 
 from rewardlab.data.registry import REGISTRY
 from rewardlab.embed import embed_texts, make_encoder
 from rewardlab.evaluate.crossval import LearnerSpec, cross_validate
 from rewardlab.rewards.features import MODE_PARTS, joint_texts, prompt_view
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -99,7 +90,7 @@ def main() -> None:
     base_s = next((float(r["embed_seconds"]) for r in rows if r["mode"] == "response"), None)  # type: ignore[arg-type]
     n_pairs = rows[0]["accuracy"]["n"] if rows else 0  # type: ignore[index]
     print(f"\nhh-harmless-demo: {len(dataset.prompts)} prompts, {n_pairs} pairs; {args.k}-fold CV by prompt; "
-          f"encoder {encoder.spec}; CPU {cpu_model()}")
+          f"encoder {encoder.spec}; CPU {describe_cpu()}")
     length_only = control.get("length_only", {})
     print(f"length-only head accuracy: {_fmt(length_only)}")  # type: ignore[arg-type]
     print(f"{'mode':<16}{'head':<9}{'accuracy [95% CI]':<24}{'Δ vs length-only':<26}{'length-balanced':<24}"
@@ -110,7 +101,7 @@ def main() -> None:
               f"{_fmt(r['length_balanced']):<24}{float(r['embed_seconds']):>8.1f}{ratio:>8.2f}")  # type: ignore[arg-type]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"data": "hh-harmless-demo", "encoder": encoder.spec, "k": args.k, "seed": args.seed,
-                                    "cpu": cpu_model(), "controls": control, "results": rows}, indent=2))
+                                    "cpu": describe_cpu(), "controls": control, "results": rows}, indent=2))
     print(f"wrote {args.out}")
 
 

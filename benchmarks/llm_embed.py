@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import cpu_name
 
 SPEC = "hf-last:smollm2"
 
@@ -53,17 +54,6 @@ def build_corpus(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
     chosen = random.Random(seed).sample(responses, min(n, len(responses)))
     texts = [dataset.prompts[r.prompt_id].text.strip() + "\n" + r.text.strip() for r in chosen]
     return texts, [r.prompt_id for r in chosen]
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        return "unknown"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def cpu_ghz() -> float:
