@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from rewardlab.errors import ModelError
-from rewardlab.rewards.annotator_head import AnnotatorHead, UnknownAnnotatorWarning
+from rewardlab.rewards.annotator_aware import UnknownAnnotatorWarning
+from rewardlab.rewards.annotator_head import AnnotatorHead
 from rewardlab.rewards.base import load_head
 from rewardlab.rewards.heads import make_head
 from rewardlab.rewards.torch_head import TorchHead

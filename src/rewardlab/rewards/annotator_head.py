@@ -16,8 +16,6 @@ head directory, so the model's SHA-256 digests cover it.
 
 from __future__ import annotations
 
-import json
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,20 +26,16 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 from torch import nn
 
-from rewardlab.artifacts import read_json_object
 from rewardlab.errors import ModelError
+from rewardlab.rewards.annotator_aware import (
+    VOCABULARY_FILE,
+    AnnotatorAware,
+    read_vocabulary,
+)
 from rewardlab.rewards.base import FitProgress, HeadBase, read_head_json, register_head_class, write_head_json
 from rewardlab.rewards.objectives import Examples, split_for_early_stopping
 from rewardlab.rewards.torch_training import TrainParams, load_numpy_state, state_to_numpy, train_network
 from rewardlab.rewards.training_set import TrainingSet
-
-#: quantiles reported by `predict_distribution`
-QUANTILES = (0.1, 0.5, 0.9)
-VOCABULARY_FILE = "annotators.json"
-
-
-class UnknownAnnotatorWarning(UserWarning):
-    """An annotator id the model was not trained with: it is scored with the population reward."""
 
 
 class AnnotatorNet(nn.Module):
@@ -65,7 +59,7 @@ class AnnotatorNet(nn.Module):
 
 
 @register_head_class
-class AnnotatorHead(HeadBase):
+class AnnotatorHead(HeadBase, AnnotatorAware):
     """Annotator-conditioned Bradley-Terry head (see the module docstring); ``predict`` is the population reward."""
 
     class_name: ClassVar[str] = "annotator"
@@ -158,38 +152,12 @@ class AnnotatorHead(HeadBase):
         """The population reward (the unknown-annotator token)."""
         return self._rewards(x)[0]
 
-    @property
-    def annotators(self) -> list[str]:
-        """The annotator ids the head was trained with (its vocabulary)."""
-        self._check_fitted()
-        return list(self.annotators_)
-
-    def predict_for(self, x: np.ndarray, annotator: str) -> np.ndarray:
-        """Annotator ``annotator``'s reward; an id not in the vocabulary gets the population reward and a warning."""
-        if annotator not in self.annotators:
-            warnings.warn(f"annotator {annotator!r} is not one this model was trained with "
-                          f"({len(self.annotators_)} known); scoring with the population reward",
-                          UnknownAnnotatorWarning, stacklevel=2)
-            return self.predict(x)
-        return self._rewards(x)[self.annotators_.index(annotator) + 1]
-
     def predict_annotators(self, x: np.ndarray) -> np.ndarray:
         """(n_known_annotators, n_rows): every known annotator's reward, in `annotators` order."""
         rewards = self._rewards(x)[1:]
         if not len(rewards):
             raise ModelError("this annotator head was trained without annotator ids: it knows only the population")
         return rewards
-
-    def predict_distribution(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Over the known annotators, per row: ``mean``, ``std`` and quantiles ``q10``/``q50``/``q90`` of their rewards.
-
-        Rewards are comparable across annotators only in differences between responses (each annotator's scale has
-        its own offset); `prob_prefers` is the offset-free summary for pairs."""
-        rewards = self.predict_annotators(x)
-        stats = {"mean": rewards.mean(0), "std": rewards.std(0)}
-        for q, values in zip(QUANTILES, np.quantile(rewards, QUANTILES, axis=0)):
-            stats[f"q{round(q * 100):02d}"] = values
-        return stats
 
     def prob_prefers(self, x_a: np.ndarray, x_b: np.ndarray) -> np.ndarray:
         """P(a random known annotator prefers a over b), per row: the mean over annotators of σ(r_k(a) − r_k(b))."""
@@ -200,8 +168,7 @@ class AnnotatorHead(HeadBase):
     def save(self, directory: Path) -> None:
         self._check_fitted()
         write_head_json(directory, self, self.class_name, dim=self.dim_)
-        (directory / VOCABULARY_FILE).write_text(json.dumps({"annotators": self.annotators_}, indent=1),
-                                                 encoding="utf-8")
+        self.save_vocabulary(directory)
         save_file(state_to_numpy(self.net_), str(directory / "head.safetensors"))
 
     @classmethod
@@ -216,9 +183,7 @@ class AnnotatorHead(HeadBase):
         dim = config.get("dim")
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             raise ModelError(f"{directory / 'head.json'}: 'dim' must be a positive integer, not {str(dim)[:50]!r}")
-        vocabulary = read_json_object(directory / VOCABULARY_FILE, "annotator vocabulary").get("annotators")
-        if not isinstance(vocabulary, list) or not all(isinstance(a, str) and a for a in vocabulary):
-            raise ModelError(f"{directory / VOCABULARY_FILE}: 'annotators' must be a list of non-empty ids")
+        vocabulary = read_vocabulary(directory)
         weights_path = directory / "head.safetensors"
         try:
             arrays = load_file(str(weights_path))

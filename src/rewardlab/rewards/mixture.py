@@ -17,8 +17,6 @@ annotator's posterior-weighted reward, ``prob_prefers`` P(a random annotator pre
 
 from __future__ import annotations
 
-import json
-import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,9 +26,8 @@ from safetensors.numpy import load_file, save_file
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit, logsumexp
 
-from rewardlab.artifacts import read_json_object
 from rewardlab.errors import ModelError
-from rewardlab.rewards.annotator_head import QUANTILES, VOCABULARY_FILE, UnknownAnnotatorWarning
+from rewardlab.rewards.annotator_aware import VOCABULARY_FILE, AnnotatorAware, read_vocabulary
 from rewardlab.rewards.base import FitProgress, HeadBase, read_head_json, register_head_class, write_head_json
 from rewardlab.rewards.training_set import TrainingSet
 
@@ -113,7 +110,7 @@ def _weighted_logistic(diff: np.ndarray, target: np.ndarray, weight: np.ndarray,
 
 
 @register_head_class
-class MixtureBTHead(HeadBase):
+class MixtureBTHead(HeadBase, AnnotatorAware):
     """K linear Bradley-Terry types mixed over annotators (see the module docstring)."""
 
     class_name: ClassVar[str] = "bt-mixture"
@@ -187,33 +184,11 @@ class MixtureBTHead(HeadBase):
         """The mean reward over types, Σ_k π_k r_k(x)."""
         return np.asarray(self.mix_ @ self.component_rewards(x))
 
-    @property
-    def annotators(self) -> list[str]:
-        self._check_fitted()
-        return list(self.annotators_)
-
-    def predict_for(self, x: np.ndarray, annotator: str) -> np.ndarray:
-        """Annotator ``annotator``'s reward, Σ_k γ_ak r_k(x); an unknown id gets `predict` and a warning."""
-        if annotator not in self.annotators:
-            warnings.warn(f"annotator {annotator!r} is not one this model was trained with "
-                          f"({len(self.annotators_)} known); scoring with the population reward",
-                          UnknownAnnotatorWarning, stacklevel=2)
-            return self.predict(x)
-        return np.asarray(self.resp_[self.annotators_.index(annotator)] @ self.component_rewards(x))
-
     def predict_annotators(self, x: np.ndarray) -> np.ndarray:
         """(n_known_annotators, n_rows) rewards."""
         if not self.annotators:
             raise ModelError("this mixture was trained without annotator ids: it knows only the population")
         return np.asarray(self.resp_ @ self.component_rewards(x))
-
-    def predict_distribution(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Mean, std and q10/q50/q90 of the known annotators' rewards, per row."""
-        rewards = self.predict_annotators(x)
-        stats = {"mean": rewards.mean(0), "std": rewards.std(0)}
-        for q, values in zip(QUANTILES, np.quantile(rewards, QUANTILES, axis=0)):
-            stats[f"q{round(q * 100):02d}"] = values
-        return stats
 
     def prob_prefers(self, x_a: np.ndarray, x_b: np.ndarray) -> np.ndarray:
         """P(a random annotator prefers a over b) = Σ_k π_k σ(r_k(a) − r_k(b))."""
@@ -223,8 +198,7 @@ class MixtureBTHead(HeadBase):
     def save(self, directory: Path) -> None:
         self._check_fitted()
         write_head_json(directory, self, self.class_name, dim=self.dim_)
-        (directory / VOCABULARY_FILE).write_text(json.dumps({"annotators": self.annotators_}, indent=1),
-                                                 encoding="utf-8")
+        self.save_vocabulary(directory)
         save_file({"weights": self.weights_.astype(np.float64), "mix": self.mix_.astype(np.float64),
                    "responsibilities": self.resp_.astype(np.float64)}, str(directory / "head.safetensors"))
 
@@ -235,9 +209,7 @@ class MixtureBTHead(HeadBase):
         if not isinstance(params, dict):
             raise ModelError(f"{directory / 'head.json'}: 'params' must be an object")
         head = cls(**params)
-        vocabulary = read_json_object(directory / VOCABULARY_FILE, "annotator vocabulary").get("annotators")
-        if not isinstance(vocabulary, list) or not all(isinstance(a, str) and a for a in vocabulary):
-            raise ModelError(f"{directory / VOCABULARY_FILE}: 'annotators' must be a list of non-empty ids")
+        vocabulary = read_vocabulary(directory)
         weights_path = directory / "head.safetensors"
         try:
             arrays = load_file(str(weights_path))
