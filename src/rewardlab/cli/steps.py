@@ -28,9 +28,12 @@ from rewardlab.cli.options import (
     with_options,
 )
 from rewardlab.errors import ModelError
-from rewardlab.studies.prm import PRMStudyConfig
+from rewardlab.rewards.step_rewards import StepRewardModel
 
 steps_app = typer.Typer(no_args_is_help=True, help=__doc__)
+#: `steps eval` runs a study (`rewardlab.studies.prm`), imported only when it runs: its options left out take the
+#: study's defaults (PRMStudyConfig: the README's run)
+STUDY_DEFAULT = "Default: the study's."
 
 SplitOpt = Annotated[str, typer.Option(help="Cut solutions into steps by 'line' (non-blank lines, as the annotation "
                                             "service shows them) or 'sentence'.")]
@@ -69,16 +72,17 @@ def label(
 
 
 @steps_app.command("train")
+@config_defaults(StepRewardModel.create, head="kind")
 @with_options(DATA_OPTIONS)
 def train(
     data: DataArg,
     out_dir: Annotated[Path, typer.Option("--out", help="Step reward model directory to write.")],
     head: Annotated[str, typer.Option(help="A head kind that learns from labels (outcome-mlp, outcome-logistic, "
-                                           "outcome-lgbm).")] = PRMStudyConfig.head,
-    encoder: EncoderOpt = PRMStudyConfig.encoder,
-    features: FeaturesOpt = PRMStudyConfig.features,
-    split: SplitOpt = PRMStudyConfig.split,
-    seed: SeedOpt = 0,
+                                           "outcome-lgbm).")] = FROM_CONFIG,
+    encoder: EncoderOpt = FROM_CONFIG,
+    features: FeaturesOpt = FROM_CONFIG,
+    split: SplitOpt = FROM_CONFIG,
+    seed: SeedOpt = FROM_CONFIG,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory at --out.")] = False,
     cache_dir: CacheDir = None,
     quiet: Quiet = False,
@@ -87,7 +91,6 @@ def train(
     """Train a process reward model on the step labels of DATA (from `steps label` or the annotation service):
     one example per labelled step, the question with the solution up to that step."""
     from rewardlab.cli.pipeline import load_data
-    from rewardlab.rewards.step_rewards import StepRewardModel
 
     with user_errors():
         if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
@@ -173,16 +176,16 @@ def write_step_picks(model: Path, candidates: str, output: Path, aggregate_steps
 
 
 @steps_app.command("eval")
-@config_defaults(PRMStudyConfig)
 def evaluate(
     candidates: Annotated[str, typer.Argument(help="Candidate pools with correctness gold (gsm8k, or a JSONL file).")]
     = "gsm8k",
-    encoder: EncoderOpt = FROM_CONFIG,
-    features: FeaturesOpt = FROM_CONFIG,
-    head: Annotated[str, typer.Option(help="The head kind of the ORM and of the PRMs.")] = FROM_CONFIG,
-    split: SplitOpt = FROM_CONFIG,
-    test_size: Annotated[float, typer.Option(help="Share of questions held out for the comparison.")] = FROM_CONFIG,
-    seed: SeedOpt = FROM_CONFIG,
+    encoder: Annotated[str | None, typer.Option(help=f"{STUDY_DEFAULT} Encoder spec (see `rewardlab encoders`).")]
+    = None,
+    features: Annotated[str | None, typer.Option(help=f"{STUDY_DEFAULT} Feature mode (as `train --features`).")] = None,
+    head: Annotated[str | None, typer.Option(help=f"{STUDY_DEFAULT} The head kind of the ORM and of the PRMs.")] = None,
+    split: Annotated[str | None, typer.Option(help=f"{STUDY_DEFAULT} Steps by 'line' or 'sentence'.")] = None,
+    test_size: Annotated[float | None, typer.Option(help=f"{STUDY_DEFAULT} Share of questions held out.")] = None,
+    seed: Annotated[int | None, typer.Option(help=f"{STUDY_DEFAULT} Random seed.")] = None,
     limit: LimitPromptsOpt = None,
     record: Annotated[Path | None, typer.Option(help="Write the JSON record here.")] = None,
     cache_dir: CacheDir = None,
@@ -190,11 +193,13 @@ def evaluate(
     """Compare on held-out questions, as best-of-n accuracy with paired CIs by question: PRMs on automatic step
     labels (each aggregation) vs an ORM on outcome labels vs majority vote vs a random pick."""
     from rewardlab.data.candidates import load_candidates
-    from rewardlab.studies.prm import LIGHTMAN_ANCHOR, compare_on_gsm8k, comparison_rows
+    from rewardlab.studies.prm import LIGHTMAN_ANCHOR, PRMStudyConfig, compare_on_gsm8k, comparison_rows
 
     with user_errors():
-        config = PRMStudyConfig(encoder=encoder, features=features, head=head, split=split, test_size=test_size,
-                                seed=seed)
+        settings = {"encoder": encoder, "features": features, "head": head, "split": split, "test_size": test_size,
+                    "seed": seed}
+        given: dict[str, Any] = {name: value for name, value in settings.items() if value is not None}
+        config = PRMStudyConfig(**given)
         result = compare_on_gsm8k(load_candidates(candidates, limit), config,
                                   None if cache_dir is None else str(cache_dir),
                                   log=lambda line: out.print(line, highlight=False))

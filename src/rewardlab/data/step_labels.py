@@ -97,6 +97,10 @@ def _number(text: str, percent_as_fraction: bool) -> float:
     return value / 100 if percent_as_fraction and text.rstrip().endswith("%") else value
 
 
+class _NotChecked(Exception):
+    """An expression the checker does not evaluate (not plain arithmetic, or a power too large): it is skipped."""
+
+
 def _safe_eval(node: ast.AST) -> float:
     if isinstance(node, ast.Expression):
         return _safe_eval(node.body)
@@ -108,16 +112,16 @@ def _safe_eval(node: ast.AST) -> float:
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _safe_eval(node.left), _safe_eval(node.right)
         if isinstance(node.op, ast.Pow) and (abs(right) > 64 or abs(left) > 1e6):
-            raise ValueError("power too large to check")
+            raise _NotChecked("power too large to check")
         return _BINARY[type(node.op)](left, right)
-    raise ValueError("not plain arithmetic")
+    raise _NotChecked("not plain arithmetic")
 
 
 def evaluate(expression: str) -> float | None:
     """The value of plain arithmetic (numbers, + - * / **, brackets), or None if it is anything else."""
     try:
         value = _safe_eval(ast.parse(expression.strip(), mode="eval"))
-    except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, RecursionError, TypeError):
+    except (SyntaxError, _NotChecked, ValueError, ZeroDivisionError, OverflowError, RecursionError, TypeError):
         return None
     return value if math.isfinite(value) else None
 
