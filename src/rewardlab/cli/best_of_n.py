@@ -178,13 +178,18 @@ def select(
         with progress_bar("embedding candidates", quiet) as on_progress:
             scores, members = score_candidate_sets(rm, sets, None, None, on_progress)
         picks = pick_from_sets(sets, scores, members, strategy, temperature, aggregate, lam, seed)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with output.open("w", encoding="utf-8") as f:
-            for row in picks:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        gold = [row["gold"] for row in picks if "gold" in row]
-        summary = f"; mean gold of picks {np.mean(gold):.4f}" if gold else ""
-        out.print(f"{len(picks)} picks ({strategy}) → {output}{summary}", highlight=False)
+        write_picks(picks, output, strategy)
+
+
+def write_picks(picks: list[dict[str, Any]], output: Path, how: str) -> None:
+    """The picks as JSONL at ``output``, and one line saying how many, how they were picked and their mean gold."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("w", encoding="utf-8") as f:
+        for row in picks:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    gold = [row["gold"] for row in picks if "gold" in row]
+    summary = f"; mean gold of picks {np.mean(gold):.4f}" if gold else ""
+    out.print(f"{len(picks)} picks ({how}) → {output}{summary}", highlight=False)
 
 
 @config_defaults(CANDIDATE_SAMPLING, live_best_of_n, make_generator)

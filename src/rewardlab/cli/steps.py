@@ -152,11 +152,9 @@ def select(
 def write_step_picks(model: Path, candidates: str, output: Path, aggregate_steps: str, limit: int | None,
                      exclude_sources: str, cache_dir: Path | None, allow_external_encoder: bool, quiet: bool) -> None:
     """Load a step reward model, pick one solution per pool by aggregated step rewards, write them as JSONL."""
-    import numpy as np
-
-    from rewardlab.cli.best_of_n import load_sets
+    from rewardlab.cli.best_of_n import load_sets, write_picks
+    from rewardlab.data.candidates import pool_offsets
     from rewardlab.optimize.step_selection import check_aggregation, pick_by_steps
-    from rewardlab.rewards.step_rewards import StepRewardModel
 
     check_aggregation(aggregate_steps)
     sets = load_sets(candidates, limit, exclude_sources)
@@ -164,15 +162,9 @@ def write_step_picks(model: Path, candidates: str, output: Path, aggregate_steps
     with progress_bar("embedding solution prefixes", quiet) as on_progress:
         flat = prm.step_probabilities([s.prompt for s in sets for _ in s.responses],
                                       [r for s in sets for r in s.responses], on_progress)
-    bounds = np.cumsum([0] + [len(s) for s in sets])
-    picks = pick_by_steps(sets, [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])], aggregate_steps)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("w", encoding="utf-8") as f:
-        for row in picks:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    gold = [row["gold"] for row in picks if "gold" in row]
-    summary = f"; mean gold of picks {np.mean(gold):.4f}" if gold else ""
-    out.print(f"{len(picks)} picks (steps: {aggregate_steps}) → {output}{summary}", highlight=False)
+    starts = pool_offsets(sets)  # per solution, its step probabilities; sliced pool by pool
+    picks = pick_by_steps(sets, [flat[a:b] for a, b in zip(starts[:-1], starts[1:])], aggregate_steps)
+    write_picks(picks, output, f"steps: {aggregate_steps}")
 
 
 @steps_app.command("eval")
