@@ -12,10 +12,9 @@ Everything heavy is cached: embeddings by the embedding cache, and nothing else 
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import numpy as np
 from rewardlab.collect.simulate import PAIRINGS, SimulatedAnnotator, agreement_with_gold, simulate_comparisons
 from rewardlab.data.candidates import CandidateSet, candidates_dataset, load_candidates, split_by_pool
 from rewardlab.embed.base import DEFAULT_ENCODER, Encoder, make_encoder
-from rewardlab.errors import DataError, InvalidValueError, RewardlabError
+from rewardlab.errors import DataError, InvalidValueError
 from rewardlab.evaluate.best_of_n import (
     BestOfNResult,
     average_results,
@@ -45,6 +44,7 @@ from rewardlab.studies.bon_noise_length import (
     rounded_estimate,
     study_length_rules,
 )
+from rewardlab.studies.settings import study_config
 
 HEADLINE_NS: tuple[int | str, ...] = (1, 4, 16, "max")
 #: soft best-of-n temperatures, in units of each model's reward std over the test pool
@@ -131,24 +131,7 @@ class BonNoiseConfig:
 def make_config(settings: Mapping[str, Any] | None = None, path: str | Path | None = None) -> BonNoiseConfig:
     """The study's settings: ``settings`` (e.g. the options a user typed) over a JSON file of settings at ``path``
     over the defaults. The file takes the keys of results.json's ``config``, so a past run reruns from its record."""
-    merged: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"cannot read study settings: {exc}", source=path) from None
-        if not isinstance(loaded, dict):
-            raise DataError("expected a JSON object of settings", source=path)
-        known = {f.name for f in fields(BonNoiseConfig)}
-        unknown = sorted(set(loaded) - known)
-        if unknown:
-            raise DataError(f"unknown settings {unknown}; known: {', '.join(sorted(known))}", source=path)
-        merged.update({k: tuple(v) if isinstance(v, list) else v for k, v in loaded.items()})
-    merged.update(settings or {})
-    try:
-        return BonNoiseConfig(**merged)
-    except (TypeError, ValueError) as exc:  # an unknown keyword, or a value __post_init__ refuses
-        raise RewardlabError(f"bad study settings: {exc}") from None
+    return study_config(BonNoiseConfig, settings, path)
 
 
 @dataclass

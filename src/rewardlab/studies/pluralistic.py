@@ -25,10 +25,9 @@ bootstrap, so the CIs are over prompts (the seeds' spread is in the record).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +37,13 @@ from scipy.special import expit
 from rewardlab.collect.simulate import AnnotatorGroup, simulate_population
 from rewardlab.data.candidates import CandidateSet, candidates_dataset, load_candidates
 from rewardlab.embed import make_encoder
-from rewardlab.errors import DataError, RewardlabError
+from rewardlab.errors import RewardlabError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
 from rewardlab.evaluate.per_annotator import annotator_groups, paired_people_accuracy, split_calibration
 from rewardlab.rewards.features import featurize_dataset
 from rewardlab.rewards.model import RewardModel
 from rewardlab.studies.bon_noise import label_utilities
+from rewardlab.studies.settings import study_config
 
 UNIMODAL = "bt-mlp"
 #: reference: a unimodal BT-MLP trained on the minority's labels alone (as if the groups were known); its accuracy
@@ -87,23 +87,7 @@ class PluralisticConfig:
 
 def make_config(settings: Mapping[str, Any] | None = None, path: str | Path | None = None) -> PluralisticConfig:
     """``settings`` over a JSON file of settings (results.json's ``config`` keys) at ``path`` over the defaults."""
-    merged: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"cannot read study settings: {exc}", source=path) from None
-        if not isinstance(loaded, dict):
-            raise DataError("expected a JSON object of settings", source=path)
-        unknown = sorted(set(loaded) - {f.name for f in fields(PluralisticConfig)})
-        if unknown:
-            raise DataError(f"unknown settings {unknown}", source=path)
-        merged.update({k: tuple(v) if isinstance(v, list) else v for k, v in loaded.items()})
-    merged.update(settings or {})
-    try:
-        return PluralisticConfig(**merged)
-    except TypeError as exc:
-        raise RewardlabError(f"bad study settings: {exc}") from None
+    return study_config(PluralisticConfig, settings, path)
 
 
 def _subsample(sets: Sequence[CandidateSet], per_prompt: int, seed: int) -> list[CandidateSet]:
