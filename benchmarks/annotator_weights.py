@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from rewardlab.collect.simulate import Pool, SimulatedAnnotator, draw_pairs
-from rewardlab.data.candidates import CandidateSet, candidates_dataset, load_candidates
+from rewardlab.data.candidates import CandidateSet, candidates_dataset, load_candidates, subsample_pools
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.types import Comparison
 from rewardlab.embed import make_encoder
@@ -38,18 +38,6 @@ from rewardlab.rewards.model import RewardModel
 from rewardlab.studies.bon_noise import label_utilities
 
 CONDITIONS = ("clean", "none", "agreement", "dawid-skene")
-
-
-def subsample(sets: list[CandidateSet], per_prompt: int, seed: int) -> list[CandidateSet]:
-    """Each pool cut to ``per_prompt`` random candidates (NullModel, which games the judge, left out)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for s in sets:
-        s = s.without_sources({"NullModel"})
-        keep = np.sort(rng.choice(len(s), size=min(per_prompt, len(s)), replace=False))
-        out.append(CandidateSet(s.prompt, [s.responses[i] for i in keep], s.require_gold()[keep],
-                                [s.sources[i] for i in keep] if s.sources else None))
-    return out
 
 
 def annotate(sets: list[CandidateSet], team: list[SimulatedAnnotator], n_items: int, per_item: int,
@@ -108,7 +96,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
 
-    sets = subsample(label_utilities(load_candidates(args.candidates, args.prompts), "judge-logit"), args.per_prompt, 0)
+    sets = subsample_pools(label_utilities(load_candidates(args.candidates, args.prompts), "judge-logit"), args.per_prompt, 0)
     order = np.random.default_rng(0).permutation(len(sets))
     n_test = int(round(0.3 * len(sets)))
     test, train = [sets[i] for i in order[:n_test]], [sets[i] for i in order[n_test:]]

@@ -77,6 +77,20 @@ class CandidateSet:
         return self.gold
 
 
+def subsample_pools(sets: Sequence[CandidateSet], per_prompt: int, seed: int,
+                   exclude: Collection[str] = ("NullModel",)) -> list[CandidateSet]:
+    """Each pool cut to ``per_prompt`` candidates drawn at random by ``seed`` (in pool order, one draw per pool),
+    after leaving out the ``exclude`` sources (AlpacaEval's NullModel games the judge)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in sets:
+        s = s.without_sources(exclude)
+        keep = np.sort(rng.choice(len(s), size=min(per_prompt, len(s)), replace=False))
+        out.append(CandidateSet(s.prompt, tuple(s.responses[i] for i in keep), s.require_gold()[keep],
+                                tuple(s.sources[i] for i in keep) if s.sources else None))
+    return out
+
+
 def pool_offsets(sets: Sequence[CandidateSet]) -> np.ndarray:
     """(sets + 1,) offsets of each set's candidates when all pools are laid end to end."""
     return np.concatenate([[0], np.cumsum([len(s) for s in sets])]).astype(np.int64)

@@ -35,7 +35,7 @@ import numpy as np
 from scipy.special import expit
 
 from rewardlab.collect.simulate import AnnotatorGroup, simulate_population
-from rewardlab.data.candidates import CandidateSet, candidates_dataset, load_candidates
+from rewardlab.data.candidates import CandidateSet, candidates_dataset, load_candidates, subsample_pools
 from rewardlab.embed import make_encoder
 from rewardlab.errors import RewardlabError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
@@ -88,18 +88,6 @@ class PluralisticConfig:
 def make_config(settings: Mapping[str, Any] | None = None, path: str | Path | None = None) -> PluralisticConfig:
     """``settings`` over a JSON file of settings (results.json's ``config`` keys) at ``path`` over the defaults."""
     return study_config(PluralisticConfig, settings, path)
-
-
-def _subsample(sets: Sequence[CandidateSet], per_prompt: int, seed: int) -> list[CandidateSet]:
-    """Each pool cut to ``per_prompt`` random candidates (NullModel, which games the judge, left out)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for s in sets:
-        s = s.without_sources({"NullModel"})
-        keep = np.sort(rng.choice(len(s), size=min(per_prompt, len(s)), replace=False))
-        out.append(CandidateSet(s.prompt, tuple(s.responses[i] for i in keep), s.require_gold()[keep],
-                                tuple(s.sources[i] for i in keep) if s.sources else None))
-    return out
 
 
 def topic_rule(sets: Sequence[CandidateSet], rows: Mapping[str, np.ndarray], share: float) -> np.ndarray:
@@ -283,7 +271,7 @@ def run_study(config: PluralisticConfig, on_step: StepCallback | None = None,
               on_embed_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Both questions on one embedding of the pools; the JSON-ready record the report is built from."""
     started = time.perf_counter()
-    sets = _subsample(label_utilities(load_candidates(config.candidates, config.prompts), config.label_scale),
+    sets = subsample_pools(label_utilities(load_candidates(config.candidates, config.prompts), config.label_scale),
                       config.per_prompt, 0)
     encoder = make_encoder(config.encoder)
     rows, _ = featurize_dataset(candidates_dataset(sets), encoder, "interaction", on_progress=on_embed_progress)
