@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from machine import peak_rss_mb, reset_peak_rss
 
 from rewardlab.data import load_named
 from rewardlab.data.registry import shared_data_dir
@@ -55,20 +56,6 @@ def build_corpus(n_hh: int, n_alpaca: int, seed: int = 0) -> list[str]:
     texts = rng.sample(sorted(dialogues), min(n_hh, len(dialogues))) + rng.sample(sorted(outputs), min(n_alpaca, len(outputs)))
     rng.shuffle(texts)
     return texts
-
-
-def reset_peak_rss() -> None:
-    """Linux: writing 5 to clear_refs resets this process's VmHWM (peak resident set)."""
-    with open("/proc/self/clear_refs", "w") as handle:
-        handle.write("5")
-
-
-def peak_rss_mb() -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _encode_worker(variant: str, corpus_file: str, vectors_file: str, queue: Any) -> None:

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from machine import cpu_name
+from machine import cpu_name, peak_rss_mb, reset_peak_rss
 
 SPEC = "hf-last:smollm2"
 
@@ -94,19 +94,6 @@ def peak_gflops(precision: str, fp32_per_cycle: float | None) -> tuple[float, st
 def text_gflops(tokens: np.ndarray, linear_params: int, layers: int, attention_width: int) -> np.ndarray:
     s = tokens.astype(np.float64)
     return (2 * linear_params * s + 2 * layers * attention_width * s * (s + 1)) / 1e9
-
-
-def reset_peak_rss() -> None:
-    with open("/proc/self/clear_refs", "w") as handle:
-        handle.write("5")
-
-
-def peak_rss_mb() -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def _worker(spec: str, models_dir: str, corpus_file: str, vectors_file: str, encode_all: bool, queue: Any) -> None:

@@ -1,6 +1,6 @@
 """What machine a benchmark ran on, said the same way by every benchmark: speed figures hold only for the CPU they
 were measured on, so each result names its model, family/model numbers, cores and the SIMD features that decide
-which kernels run (AVX2, AVX-512, VNNI, bf16)."""
+which kernels run (AVX2, AVX-512, VNNI, bf16); and how much memory a benchmark's process used at its peak."""
 
 from __future__ import annotations
 
@@ -39,3 +39,19 @@ def describe_cpu() -> str:
     present = " ".join(f for f in RELEVANT_FLAGS if f in flags) or "no AVX2"
     family = f"family {info['cpu family']} model {info['model']}; " if "cpu family" in info and "model" in info else ""
     return f"{cpu_name()} ({family}{os.cpu_count() or 1} cores; {present})"
+
+
+def reset_peak_rss() -> None:
+    """Linux: writing 5 to clear_refs resets this process's VmHWM (peak resident set), e.g. in a spawned child that
+    starts with its parent's high-water mark."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM) in MB since start or the last `reset_peak_rss`; NaN off Linux."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
