@@ -17,18 +17,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rewardlab.embed import built_dir
 from rewardlab.embed.digest import file_digest
 from rewardlab.errors import EncoderError
 
 RECIPE = "w1"  # bump when what is stored (or how) changes: old directories are then not reused
 WEIGHTS_FILE = "model.safetensors"
-MANIFEST_FILE = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"
 
 
@@ -52,46 +51,31 @@ def weights_dir(gguf_path: Path, models_dir: Path | None = None) -> Path:
     return root / f"gguf-{Path(gguf_path).stem}-{digest}-tf{transformers_version()}-{RECIPE}"
 
 
+#: the files `manifest.json` checks, by manifest key; config.json must be there too
+CHECKED = {"sha256": WEIGHTS_FILE, "tokenizer_sha256": TOKENIZER_FILE}
+REQUIRED = ("config.json",)
+
+
 def is_intact(directory: Path) -> bool:
-    """True when the manifest, config and weights are all there and the weights match the manifest's checksum."""
-    manifest_path, weights = directory / MANIFEST_FILE, directory / WEIGHTS_FILE
-    tokenizer = directory / TOKENIZER_FILE
-    if not all(p.is_file() for p in (manifest_path, weights, tokenizer, directory / "config.json")):
-        return False
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (isinstance(manifest, dict) and manifest.get("sha256") == file_digest(weights, memoised=False)
-            and manifest.get("tokenizer_sha256") == file_digest(tokenizer, memoised=False))
+    """True when the manifest, config, weights and tokenizer are all there and the checksummed files match."""
+    return built_dir.is_intact(directory, CHECKED, REQUIRED)
 
 
 def save_weights(model: Any, tokenizer: Any, gguf_path: Path, directory: Path) -> None:
     """Write ``model``'s fp32 state, its config and the tokenizer into ``directory`` atomically (aside, then rename)."""
     from safetensors.torch import save_file
 
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".build-", dir=directory.parent))
-    work.chmod(0o755)
-    try:
+    def build(work: Path) -> dict[str, Any]:
         state = {name: tensor.detach().float().contiguous() for name, tensor in model.state_dict().items()}
         save_file(state, str(work / WEIGHTS_FILE), metadata={"format": "pt"})
         config = model.config.to_dict()
         config.pop("quantization_config", None)  # the stored weights are plain fp32, not a GGUF
         (work / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
         tokenizer.save_pretrained(str(work))
-        manifest = {"source": str(gguf_path), "source_sha256": file_digest(gguf_path), "recipe": RECIPE,
-                    "transformers": transformers_version(), "dtype": "float32",
-                    "sha256": file_digest(work / WEIGHTS_FILE, memoised=False),
-                    "tokenizer_sha256": file_digest(work / TOKENIZER_FILE, memoised=False)}
-        (work / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        try:
-            os.replace(work, directory)
-        except OSError:  # another process finished first (the target is a non-empty directory): use theirs
-            if not is_intact(directory):
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        return {"source": str(gguf_path), "source_sha256": file_digest(gguf_path), "recipe": RECIPE,
+                "transformers": transformers_version(), "dtype": "float32"}
+
+    built_dir.build_directory(directory, build, CHECKED, REQUIRED)
 
 
 def load_weights(directory: Path) -> tuple[Any, Any]:

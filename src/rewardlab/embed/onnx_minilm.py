@@ -19,11 +19,9 @@ on its batch mates. On its own, a text always gets the same vector.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab.embed.built_dir import build_directory, is_intact
 from rewardlab.embed.cache import default_cache_dir
 from rewardlab.embed.digest import file_digest
 from rewardlab.embed.minilm import DIM, MAX_TOKENS, MiniLMTokens, load_minilm_tokenizer, minilm_identity, minilm_path
@@ -124,16 +123,12 @@ class OnnxMiniLMEncoder(MiniLMTokens):
         return out
 
 
+#: the file `manifest.json` checks, by manifest key
+CHECKED = {"sha256": "model.onnx"}
+
+
 def _is_intact(directory: Path) -> bool:
-    manifest_path = directory / "manifest.json"
-    model_path = directory / "model.onnx"
-    if not (manifest_path.is_file() and model_path.is_file()):
-        return False
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and manifest.get("sha256") == file_digest(model_path, memoised=False)
+    return is_intact(directory, CHECKED)
 
 
 def build_onnx_model(source: Path, precision: str, directory: Path) -> None:
@@ -144,10 +139,8 @@ def build_onnx_model(source: Path, precision: str, directory: Path) -> None:
         from onnxruntime.transformers.optimizer import optimize_model
     except ImportError as exc:
         raise EncoderError(f"building the ONNX encoder needs torch, onnx and onnxruntime ({exc.name} is missing)") from None
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".build-", dir=directory.parent))
-    work.chmod(0o755)
-    try:
+
+    def build(work: Path) -> dict[str, Any]:
         exported = work / "exported.onnx"
         _export(source, exported)
         fused = optimize_model(str(exported), model_type="bert", num_heads=12, hidden_size=DIM, opt_level=1)
@@ -161,16 +154,10 @@ def build_onnx_model(source: Path, precision: str, directory: Path) -> None:
         for leftover in work.iterdir():
             if leftover.name != "model.onnx":
                 leftover.unlink()
-        manifest = {"source": str(source), "precision": precision, "recipe": RECIPE, "opset": OPSET,
-                    "onnxruntime": onnxruntime_version(), "sha256": file_digest(final, memoised=False)}
-        (work / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        try:
-            os.replace(work, directory)
-        except OSError:  # another process finished first (the target is a non-empty directory): use theirs
-            if not _is_intact(directory):
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        return {"source": str(source), "precision": precision, "recipe": RECIPE, "opset": OPSET,
+                "onnxruntime": onnxruntime_version()}
+
+    build_directory(directory, build, CHECKED)
 
 
 def _export(source: Path, target: Path) -> None:
