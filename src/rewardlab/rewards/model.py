@@ -215,14 +215,7 @@ class RewardModel:
         is replaced as one unit, ensembles included), so an interrupted save leaves the old model intact; a non-empty
         directory that is not a saved model is refused rather than replaced.
         """
-        directory = Path(directory)
-
-        def write(tmp: Path) -> None:
-            self.head.save(tmp / "head")
-            config = {**self.config(), DIGESTS_KEY: file_digests(tmp, "head")}
-            (tmp / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-
-        return replace_directory(directory, write)
+        return save_head_with_config(directory, self.head, self.config())
 
     @classmethod
     def load(cls, directory: str | Path, cache_dir: str | Path | None = None, *,
@@ -244,19 +237,11 @@ class RewardModel:
         config = read_json_object(config_path)
         if config.get("format") != MODEL_FORMAT:
             raise ModelError(f"{config_path}: unsupported model format {str(config.get('format'))[:100]!r}")
-        encoder_info = config.get("encoder")
-        if not isinstance(encoder_info, dict) or not isinstance(encoder_info.get("fingerprint"), str):
-            raise ModelError(f"{config_path}: 'encoder' must be an object with a spec and a fingerprint")
-        check_encoder_location(encoder_info.get("spec"), directory, config_path, allow_external_encoder)
+        encoder_info = encoder_record(config, directory, config_path, allow_external_encoder)
         _check_types(config, config_path)
         if DIGESTS_KEY in config:
             verify_digests(directory, config[DIGESTS_KEY], config_path)
-        encoder = make_encoder(encoder_info["spec"])
-        if encoder.fingerprint() != encoder_info["fingerprint"]:
-            raise ModelError(
-                f"{config_path}: the model was trained on embeddings from encoder {encoder_info['fingerprint'][:200]}, "
-                f"but '{encoder_info['spec']}' here is {encoder.fingerprint()}; scores would be meaningless"
-            )
+        encoder = trained_encoder(encoder_info, config_path)
         try:
             model = cls(load_head(directory / "head"), encoder, config["features"], config.get("kind", ""), cache_dir,
                         augment=config.get("augment"), augment_seed=config.get("augment_seed", 0),
@@ -267,6 +252,39 @@ class RewardModel:
             raise ModelError(f"{config_path}: cannot build the model ({type(exc).__name__}: {str(exc)[:200]})") from exc
         model.train_info = config.get("train", {})
         return model
+
+
+def save_head_with_config(directory: str | Path, head: RewardHead, config: dict[str, Any]) -> Path:
+    """``head`` under ``directory/head`` and ``config`` plus the SHA-256 of every head file as ``config.json``, the
+    whole directory written aside and renamed into place (`rewardlab.artifacts.replace_directory`)."""
+    def write(tmp: Path) -> None:
+        head.save(tmp / "head")
+        (tmp / "config.json").write_text(json.dumps({**config, DIGESTS_KEY: file_digests(tmp, "head")}, indent=2),
+                                         encoding="utf-8")
+
+    return replace_directory(Path(directory), write)
+
+
+def encoder_record(config: dict[str, Any], directory: Path, config_path: Path,
+                   allow_external_encoder: bool) -> dict[str, Any]:
+    """A saved model's ``encoder`` entry, checked: an object with a spec and a fingerprint, whose spec names no path
+    outside ``directory`` unless allowed."""
+    encoder_info = config.get("encoder")
+    if not isinstance(encoder_info, dict) or not isinstance(encoder_info.get("fingerprint"), str):
+        raise ModelError(f"{config_path}: 'encoder' must be an object with a spec and a fingerprint")
+    check_encoder_location(encoder_info.get("spec"), directory, config_path, allow_external_encoder)
+    return encoder_info
+
+
+def trained_encoder(encoder_info: dict[str, Any], config_path: Path) -> Encoder:
+    """The encoder a saved model names, refused when here it has another fingerprint than it was trained with."""
+    encoder = make_encoder(encoder_info["spec"])
+    if encoder.fingerprint() != encoder_info["fingerprint"]:
+        raise ModelError(
+            f"{config_path}: the model was trained on embeddings from encoder {encoder_info['fingerprint'][:200]}, "
+            f"but '{encoder_info['spec']}' here is {encoder.fingerprint()}; scores would be meaningless"
+        )
+    return encoder
 
 
 #: config.json fields and the types they must have (absent optional fields take their defaults)

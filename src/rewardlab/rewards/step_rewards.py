@@ -16,7 +16,6 @@ layout; written aside and renamed into place; refused on load if the encoder or 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,10 +27,7 @@ from scipy.special import expit
 import rewardlab
 from rewardlab.artifacts import (
     DIGESTS_KEY,
-    check_encoder_location,
-    file_digests,
     read_json_object,
-    replace_directory,
     verify_digests,
 )
 from rewardlab.data.dataset import FeedbackDataset
@@ -41,6 +37,7 @@ from rewardlab.errors import DataError, ModelError
 from rewardlab.rewards.base import FitProgress, RewardHead, load_head
 from rewardlab.rewards.features import check_mode, featurize_texts
 from rewardlab.rewards.heads import HEAD_KINDS, make_head
+from rewardlab.rewards.model import encoder_record, save_head_with_config, trained_encoder
 from rewardlab.rewards.training_set import TrainingSet
 
 STEP_MODEL_FORMAT = "rewardlab.step_reward_model/1"
@@ -169,12 +166,7 @@ class StepRewardModel:
 
     def save(self, directory: str | Path) -> Path:
         """``directory/head`` plus ``config.json`` with the head files' checksums, written aside and renamed in."""
-        def write(tmp: Path) -> None:
-            self.head.save(tmp / "head")
-            config = {**self.config(), DIGESTS_KEY: file_digests(tmp, "head")}
-            (tmp / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-
-        return replace_directory(Path(directory), write)
+        return save_head_with_config(directory, self.head, self.config())
 
     @classmethod
     def load(cls, directory: str | Path, cache_dir: str | Path | None = None, *,
@@ -189,18 +181,12 @@ class StepRewardModel:
         if config.get("format") != STEP_MODEL_FORMAT:
             raise ModelError(f"{config_path}: not a step reward model (format {str(config.get('format'))[:100]!r}, "
                              f"expected {STEP_MODEL_FORMAT!r})")
-        encoder_info = config.get("encoder")
-        if not isinstance(encoder_info, dict) or not isinstance(encoder_info.get("fingerprint"), str):
-            raise ModelError(f"{config_path}: 'encoder' must be an object with a spec and a fingerprint")
-        check_encoder_location(encoder_info.get("spec"), directory, config_path, allow_external_encoder)
+        encoder_info = encoder_record(config, directory, config_path, allow_external_encoder)
         for key in ("features", "split", "kind"):
             if not isinstance(config.get(key), str):
                 raise ModelError(f"{config_path}: '{key}' must be a string")
         verify_digests(directory, config.get(DIGESTS_KEY), config_path)
-        encoder = make_encoder(encoder_info["spec"])
-        if encoder.fingerprint() != encoder_info["fingerprint"]:
-            raise ModelError(f"{config_path}: trained on embeddings from encoder {encoder_info['fingerprint'][:200]}, but "
-                             f"'{encoder_info['spec']}' here is {encoder.fingerprint()}; scores would be meaningless")
+        encoder = trained_encoder(encoder_info, config_path)
         model = cls(load_head(directory / "head"), encoder, config["features"], config["kind"], config["split"], cache_dir)
         train = config.get("train", {})
         model.train_info = train if isinstance(train, dict) else {}
