@@ -32,7 +32,7 @@ from rewardlab.rewards.annotator_aware import (
     AnnotatorAware,
     read_vocabulary,
 )
-from rewardlab.rewards.base import FitProgress, HeadBase, read_head_json, register_head_class, write_head_json
+from rewardlab.rewards.base import FitProgress, HeadBase, head_params, read_head_json, register_head_class, write_head_json
 from rewardlab.rewards.objectives import Examples, split_for_early_stopping
 from rewardlab.rewards.torch_training import TrainParams, load_numpy_state, state_to_numpy, train_network
 from rewardlab.rewards.training_set import TrainingSet
@@ -175,9 +175,7 @@ class AnnotatorHead(HeadBase, AnnotatorAware):
     def load(cls, directory: Path) -> AnnotatorHead:
         """The head saved in ``directory``: parameters, vocabulary and weights, checked against one another."""
         config = read_head_json(directory)
-        params = config.get("params")
-        if not isinstance(params, dict):
-            raise ModelError(f"{directory / 'head.json'}: 'params' must be an object")
+        params = head_params(config, directory)
         head = cls(**params)
         head._check_params()
         dim = config.get("dim")

@@ -123,6 +123,14 @@ def read_head_json(directory: Path) -> dict[str, Any]:
     return read_json_object(config_path, "head description")
 
 
+def head_params(config: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """The constructor parameters recorded in a saved head's ``head.json`` (a `ModelError` unless an object)."""
+    params = config.get("params")
+    if not isinstance(params, dict):
+        raise ModelError(f"{directory / 'head.json'}: 'params' must be an object")
+    return params
+
+
 def write_head_json(directory: Path, head: RewardHead, class_name: str, **extra: Any) -> None:
     """head.json in the layout every saved model has used: class, params, then head-specific fields, fit_log."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from rewardlab.rewards.base import (
     FitProgress,
     HeadBase,
     RewardHead,
+    head_params,
     load_head,
     read_head_json,
     register_head_class,
@@ -127,9 +128,7 @@ class EnsembleHead(HeadBase):
     @classmethod
     def load(cls, directory: Path) -> EnsembleHead:
         config = read_head_json(directory)
-        params = config["params"]
-        if not isinstance(params, dict):
-            raise ModelError(f"{directory / 'head.json'}: 'params' must be an object")
+        params = head_params(config, directory)
         n: Any = params.get("n")
         check_ensemble(n, params.get("aggregate", "mean"))
         lam = params.get("lam", 1.0)

@@ -28,7 +28,7 @@ from scipy.special import expit, log_expit, logsumexp
 
 from rewardlab.errors import ModelError
 from rewardlab.rewards.annotator_aware import VOCABULARY_FILE, AnnotatorAware, read_vocabulary
-from rewardlab.rewards.base import FitProgress, HeadBase, read_head_json, register_head_class, write_head_json
+from rewardlab.rewards.base import FitProgress, HeadBase, head_params, read_head_json, register_head_class, write_head_json
 from rewardlab.rewards.training_set import TrainingSet
 
 #: nats per held-out label: the smallest K within this of the best K's held-out log-likelihood is chosen (extra types
@@ -205,9 +205,7 @@ class MixtureBTHead(HeadBase, AnnotatorAware):
     @classmethod
     def load(cls, directory: Path) -> MixtureBTHead:
         config = read_head_json(directory)
-        params = config.get("params")
-        if not isinstance(params, dict):
-            raise ModelError(f"{directory / 'head.json'}: 'params' must be an object")
+        params = head_params(config, directory)
         head = cls(**params)
         vocabulary = read_vocabulary(directory)
         weights_path = directory / "head.safetensors"

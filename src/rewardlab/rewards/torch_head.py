@@ -14,7 +14,7 @@ from safetensors.numpy import load_file, save_file
 from torch import nn
 
 from rewardlab.errors import ModelError
-from rewardlab.rewards.base import FitProgress, HeadBase, read_head_json, register_head_class, write_head_json
+from rewardlab.rewards.base import FitProgress, HeadBase, head_params, read_head_json, register_head_class, write_head_json
 from rewardlab.rewards.length_debias import LengthAdjustedReward, length_features, log_length_scale
 from rewardlab.rewards.likelihoods import LabelParams, Ordinal, get_label_model
 from rewardlab.rewards.objectives import Examples, Objective, get_objective, split_for_early_stopping
@@ -253,9 +253,7 @@ class TorchHead(HeadBase):
         shapes match ``dim``/``hidden`` (so absurd dims in head.json fail at once instead of allocating), and
         weights that are not finite are refused: they would score everything NaN."""
         config = read_head_json(directory)
-        params = config["params"]
-        if not isinstance(params, dict):
-            raise ModelError(f"{directory / 'head.json'}: 'params' must be an object")
+        params = head_params(config, directory)
         head = cls(**params)
         get_objective(head.objective)  # a damaged head.json fails here, not at the first prediction
         head.dim_ = config["dim"]
