@@ -187,7 +187,9 @@ def run_audit(
     model_dir = Path(model_dir)
     config = model.config()
     step("held-out accuracy, calibration and length controls")
-    holdout = evaluate_model(model, dataset, n_resamples=settings.n_resamples, seed=settings.seed, on_progress=on_progress)
+    rows, _ = featurize_dataset(dataset, model.encoder, model.features, cache_dir=model.cache_dir,
+                                on_progress=on_progress)
+    holdout = evaluate_model(model, dataset, n_resamples=settings.n_resamples, seed=settings.seed, feature_rows=rows)
     comps = dataset.comparisons
     target = holdout.pair_lengths.target
     groups = dataset.prompt_groups()
@@ -201,10 +203,9 @@ def run_audit(
                             n_resamples=settings.n_resamples)
 
     step("reward scale: ensemble disagreement and the top tail")
-    rows, _ = featurize_dataset(dataset, model.encoder, model.features, cache_dir=model.cache_dir)
     response_ids = list(rows)
-    members = model.predict_members(np.stack([rows[rid] for rid in response_ids]))
-    rewards = model.predict(np.stack([rows[rid] for rid in response_ids]))
+    x = np.stack([rows[rid] for rid in response_ids])
+    members, rewards = model.predict_members(x), model.predict(x)
     response_group = np.array([groups[dataset.responses[rid].prompt_id] for rid in response_ids])
     disagreement = disagreement_along_scale(members, response_group, n_resamples=settings.n_resamples, seed=settings.seed)
     tail = tail_shape(rewards)

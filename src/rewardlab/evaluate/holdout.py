@@ -48,14 +48,17 @@ def evaluate_model(
     n_resamples: int = 2000,
     seed: int = 0,
     on_progress: Callable[[int, int], None] | None = None,
+    feature_rows: dict[str, np.ndarray] | None = None,
 ) -> HoldoutResult:
     """Pairwise accuracy and calibration of ``model`` on ``dataset``'s comparisons, with CIs by prompt, and the
     length controls. The model's training data is not at hand, so the length-only head is cross-fitted on these
     pairs with folds by prompt: every pair is scored by a one-weight fit on the other folds' pairs."""
     if not dataset.comparisons:
         raise DataError("no comparisons to evaluate on", source=dataset.name)
-    feats, _ = featurize_dataset(dataset, model.encoder, model.features, cache_dir=model.cache_dir,
-                                 on_progress=on_progress)
+    feats = feature_rows
+    if feats is None:  # a caller that needs the rows too (the audit) passes them, so nothing is featurized twice
+        feats, _ = featurize_dataset(dataset, model.encoder, model.features, cache_dir=model.cache_dir,
+                                     on_progress=on_progress)
     comps = dataset.comparisons
     score_a = model.predict(np.stack([feats[c.a] for c in comps]))
     score_b = model.predict(np.stack([feats[c.b] for c in comps]))
