@@ -21,6 +21,11 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 EncoderOpt = Annotated[str, typer.Option(help="Encoder spec (see `rewardlab encoders`), e.g. minilm:int8, minilm, st:PATH.")]
 CacheDir = Annotated[Path | None, typer.Option(help="Embedding cache directory (default: user cache dir).")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed (results are deterministic given it).")]
+RayOpt = Annotated[str | None, typer.Option(
+    "--ray", metavar="ADDRESS",
+    help="Embed the texts missing from the cache on a Ray cluster (Ray Data, one encoder per actor, GPU actors when "
+         "the cluster has GPUs): 'local' starts Ray on this machine, 'auto' joins the cluster `ray start` runs here, "
+         "HOST:PORT a head node elsewhere. Same vectors, same cache. Needs pip install 'rewardlab[ray]'.")]
 
 # ------------------------------------------------------------------ feedback data
 DataArg = Annotated[str, typer.Argument(help="A feedback file/directory, or a dataset name from `rewardlab datasets`.")]

@@ -23,6 +23,7 @@ from rewardlab.cli.options import (
     HeadParamOpt,
     LimitOpt,
     Quiet,
+    RayOpt,
     SeedOpt,
     config_defaults,
     parse_head_params,
@@ -137,10 +138,12 @@ def train(
     augment: AugmentOpt = None,
     annotator_weights: AnnotatorWeightsOpt = "none",
     cache_dir: CacheDir = None,
+    ray: RayOpt = None,
     quiet: Quiet = False,
     **data_options: Any,
 ) -> None:
     """Train a reward model on a feedback file and save it as a directory."""
+    from rewardlab.cli.ray_embedding import warm_dataset_on_ray
     from rewardlab.rewards.heads import HEAD_KINDS
     from rewardlab.rewards.model import RewardModel
 
@@ -152,6 +155,7 @@ def train(
         model = RewardModel.create(head, encoder=encoder, features=features, seed=seed, ensemble=ensemble,
                                    cache_dir=cache_dir, augment=augment, annotator_weights=annotator_weights,
                                    **parse_head_params(head_param))
+        warm_dataset_on_ray(dataset, model.encoder, model.features, ray, cache_dir, quiet)
         thin = dataset.thin_data_warning(HEAD_KINDS.lookup(head).feedback)
         if thin:
             warn(thin)
@@ -188,11 +192,13 @@ def evaluate(
     per_annotator: PerAnnotatorOpt = False,
     cache_dir: CacheDir = None,
     allow_external_encoder: AllowExternalEncoderOpt = False,
+    ray: RayOpt = None,
     quiet: Quiet = False,
     **data_options: Any,
 ) -> None:
     """Held-out pairwise accuracy and calibration with 95% CIs, beside length controls: of a saved model, or k-fold CV
     of heads."""
+    from rewardlab.cli.ray_embedding import warm_dataset_on_ray
     from rewardlab.embed import make_encoder
     from rewardlab.evaluate.crossval import LearnerSpec, cross_validate
     from rewardlab.evaluate.holdout import evaluate_model
@@ -223,6 +229,7 @@ def evaluate(
             raise DataError("evaluation needs comparisons; this data has none", source=data)
         if model is not None:
             rm = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder)
+            warm_dataset_on_ray(dataset, rm.encoder, rm.features, ray, cache_dir, quiet)
             with progress_bar("embedding", quiet) as on_progress:
                 held_out = evaluate_model(rm, dataset, seed=seed, on_progress=on_progress)
             print_table(metrics_table(held_out.metrics, f"{model} on {dataset.name}"))
@@ -237,6 +244,7 @@ def evaluate(
         else:
             enc = make_encoder(encoder)
             learners = [LearnerSpec(kind.strip(), kind.strip(), params=params) for kind in heads.split(",") if kind.strip()]
+            warm_dataset_on_ray(dataset, enc, features, ray, cache_dir, quiet)
             with progress_bars(quiet) as bars:
                 result = cross_validate(dataset, learners, enc, features=features, k=folds, seed=seed,
                                         cache_dir=cache_dir, augment=augment, annotator_weights=annotator_weights,
@@ -340,6 +348,7 @@ def embed(
                                                "prompt and response together).")] = "interaction",
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor fill the cache.")] = False,
     cache_dir: CacheDir = None,
+    ray: RayOpt = None,
     quiet: Quiet = False,
     **data_options: Any,
 ) -> None:
@@ -364,8 +373,17 @@ def embed(
         load_started = time.perf_counter()
         enc.encode(["warm-up"])  # load weights (first use of an ONNX spec: build it) outside the throughput
         console.print(f"encoder {enc.spec} ready in {time.perf_counter() - load_started:.1f}s", highlight=False)
-        with progress_bar(f"embedding ({encoder})", quiet) as on_progress:
-            vectors, stats = embed_texts(items, enc, cache_dir=cache_dir, use_cache=not no_cache, on_progress=on_progress)
+        if ray is None:
+            with progress_bar(f"embedding ({encoder})", quiet) as on_progress:
+                vectors, stats = embed_texts(items, enc, cache_dir=cache_dir, use_cache=not no_cache,
+                                             on_progress=on_progress)
+        else:
+            from rewardlab.embed.ray_embed import embed_texts_ray
+
+            with progress_bar(f"embedding on Ray ({encoder})", quiet) as on_progress:
+                vectors, stats = embed_texts_ray(items, enc, address=ray, cache_dir=cache_dir, use_cache=not no_cache,
+                                                 on_progress=on_progress)
+            console.print(f"Ray ({ray}): {stats.workers} workers", highlight=False)
         rate = stats.misses / stats.seconds if stats.misses and stats.seconds else float("nan")
         out.print(f"{stats.texts} texts ({stats.unique} unique) with {enc.spec}: {stats.hits} cached "
                   f"(hit rate {stats.hit_rate:.0%}), {stats.misses} embedded in {stats.seconds:.1f}s"

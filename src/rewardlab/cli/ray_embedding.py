@@ -1,0 +1,38 @@
+"""`--ray ADDRESS` for the commands where embedding is the cost: the texts a command will embed are sent through
+a Ray cluster into the cache first, so the command itself then finds every vector cached. The commands keep one
+embedding path (the serial one reads the cache), and Ray is imported only when the option is given."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rewardlab.cli.console import out, progress_bar
+from rewardlab.embed.base import Encoder
+
+
+def embed_on_ray(texts: Sequence[str], encoder: Encoder, address: str, cache_dir: str | Path | None,
+                 quiet: bool = False) -> Any:
+    """Embed ``texts`` on the Ray cluster at ``address`` into the cache; prints one summary line; returns the stats."""
+    from rewardlab.embed.ray_embed import embed_texts_ray
+
+    with progress_bar(f"embedding on Ray ({encoder.spec})", quiet) as on_progress:
+        _, stats = embed_texts_ray(texts, encoder, address=address, cache_dir=cache_dir, on_progress=on_progress)
+    if stats.misses:
+        out.print(f"Ray ({address}): {stats.misses} texts embedded by {stats.workers} workers in {stats.seconds:.1f}s "
+                  f"({stats.misses / stats.seconds:.1f} texts/s, start-up included); {stats.hits} were cached",
+                  highlight=False)
+    else:
+        out.print(f"Ray: all {stats.unique} texts were already cached; nothing sent to the cluster", highlight=False)
+    return stats
+
+
+def warm_dataset_on_ray(dataset: Any, encoder: Encoder, features: str, address: str | None,
+                        cache_dir: str | Path | None, quiet: bool = False) -> None:
+    """With ``--ray``: fill the cache with every text featurizing ``dataset`` in ``features`` needs; else nothing."""
+    if address is None:
+        return
+    from rewardlab.rewards.features import dataset_texts
+
+    embed_on_ray(dataset_texts(dataset, features, encoder), encoder, address, cache_dir, quiet)

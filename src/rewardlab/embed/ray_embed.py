@@ -1,0 +1,281 @@
+"""Embedding on a Ray cluster: the texts missing from the cache go through Ray Data over an actor pool.
+
+Why it is shaped this way:
+
+- Each actor builds the encoder once (from its spec) and checks that its fingerprint equals the driver's, so a
+  worker with another onnxruntime or other weights fails loudly instead of filling the cache with other vectors.
+- A Ray Data row is one *chunk*: the same length-sorted chunks of ``chunk_size`` texts as the serial path
+  (`rewardlab.embed.embedding.embed_texts`), encoded by one ``encode`` call. Batch composition is therefore the
+  serial path's, so even an encoder whose output depended on its batch neighbours (padding) would give the same
+  vectors; the ones shipped (MiniLM int8/ONNX, hashing) do not depend on them anyway (tested).
+- Vectors come back to the driver, which writes each chunk into the content-addressed cache as it arrives: workers
+  need no shared filesystem, an interrupted run keeps what was done, and a chunk that Ray re-ran after a worker died
+  is stored once (the driver keeps the first copy of each chunk id).
+- Ray is imported only here, inside functions: the core never imports it (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardlab.embed.base import Encoder, make_encoder
+from rewardlab.embed.cache import EmbeddingCache
+from rewardlab.embed.embedding import EmbedStats
+from rewardlab.errors import EncoderError, RewardlabError
+
+#: the `--ray` value that means "start a Ray instance on this machine" (also what a bare `--ray` gives)
+LOCAL = "local"
+CONNECT_TIMEOUT_S = 5.0
+
+
+class RayClusterError(RewardlabError):
+    """Ray is missing, or the cluster at an address cannot be reached or used."""
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """One chunk as a worker returned it: which texts (by chunk id), which worker process, how long ``encode`` took."""
+
+    chunk: int
+    texts: int
+    worker: str  # "node-ip:pid"
+    pid: int
+    encode_seconds: float
+
+
+@dataclass
+class RayEmbedStats(EmbedStats):
+    """`EmbedStats` plus what the cluster did: workers, chunks, time inside ``encode`` per worker."""
+
+    workers: int = 0
+    chunks: list[ChunkResult] = field(default_factory=list)
+    duplicate_chunks: int = 0  # chunks Ray ran twice (a worker died after finishing one); stored once
+
+    def encode_seconds_by_worker(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for chunk in self.chunks:
+            totals[chunk.worker] = totals.get(chunk.worker, 0.0) + chunk.encode_seconds
+        return totals
+
+
+def require_ray() -> Any:
+    """The ``ray`` module, or one clear line saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise RayClusterError("--ray needs Ray: pip install 'rewardlab[ray]' (or pip install 'ray[data]')") from None
+    return ray
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast, in one line, when nothing listens at ``host:port`` (ray.init would retry for a minute)."""
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        raise RayClusterError(f"Ray address {address!r}: expected HOST:PORT (e.g. 10.0.0.5:6379), 'auto' or '{LOCAL}'")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise RayClusterError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc} (start one with "
+                              f"`ray start --head`, or give --ray local for a Ray instance on this machine)") from None
+
+
+@contextmanager
+def ray_session(address: str | None = LOCAL, num_cpus: int | None = None) -> Iterator[Any]:
+    """Connected Ray for the duration: an existing connection is reused and left open; otherwise this connects to
+    ``address`` (``local``/None: a new local instance, no dashboard, logs in a temporary folder) and disconnects."""
+    ray = require_ray()
+    if address not in (None, LOCAL, "auto"):
+        _check_reachable(address)
+    if ray.is_initialized():
+        yield ray
+        return
+    quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": "error", "configure_logging": True}
+    try:
+        if address in (None, LOCAL):
+            temp = tempfile.mkdtemp(prefix="rewardlab-ray-")
+            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, _temp_dir=temp, **quiet)
+        else:
+            ray.init(address=address, **quiet)
+    except RayClusterError:
+        raise
+    except Exception as exc:  # ConnectionError, RuntimeError, version mismatch... all one line for the user
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RayClusterError(f"cannot use the Ray cluster at {address}: {first}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+class _ChunkEncoder:
+    """The Ray Data actor: one encoder per actor process, built from the driver's spec and checked by fingerprint."""
+
+    def __init__(self, spec: str, fingerprint: str, threads: int, settings: dict[str, str]) -> None:
+        import ray
+
+        os.environ.update(settings)  # the driver's REWARDLAB_* settings (models dir...), whatever env the node has
+        encoder = make_encoder(spec)
+        if encoder.fingerprint() != fingerprint:
+            raise EncoderError(f"a Ray worker built encoder {spec!r} with fingerprint {encoder.fingerprint()!r}, "
+                               f"not the driver's {fingerprint!r} (different weights or library versions on that node)")
+        if hasattr(encoder, "workers"):  # ONNX MiniLM runs one text per thread: one thread per CPU this actor holds
+            encoder.workers = threads
+        self.encoder = encoder
+        self.worker = f"{ray.util.get_node_ip_address()}:{os.getpid()}"
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        vectors, seconds = [], []
+        for texts in batch["texts"]:
+            started = time.perf_counter()
+            encoded = np.asarray(self.encoder.encode([str(t) for t in texts]), dtype=np.float32)
+            seconds.append(time.perf_counter() - started)
+            vectors.append(encoded.tobytes())
+        n = len(batch["chunk"])
+        return {"chunk": batch["chunk"], "vectors": np.array(vectors, dtype=object),
+                "texts": np.array([len(t) for t in batch["texts"]]), "seconds": np.array(seconds),
+                "worker": np.array([self.worker] * n, dtype=object), "pid": np.array([os.getpid()] * n)}
+
+
+def _settings() -> dict[str, str]:
+    """The driver's ``REWARDLAB_*`` environment, for the workers (where built models live, for instance)."""
+    return {name: value for name, value in os.environ.items() if name.startswith("REWARDLAB_")}
+
+
+def length_sorted_chunks(texts: Sequence[str], chunk_size: int) -> list[list[str]]:
+    """The serial path's chunks: shortest texts first, ``chunk_size`` at a time."""
+    ordered = sorted(texts, key=len)
+    return [ordered[start : start + chunk_size] for start in range(0, len(ordered), chunk_size)]
+
+
+def embed_texts_ray(
+    texts: Sequence[str],
+    encoder: Encoder,
+    *,
+    address: str | None = LOCAL,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    chunk_size: int = 256,
+    workers: int | None = None,
+    cpus_per_worker: int = 1,
+    on_progress: Callable[[int, int], None] | None = None,
+    on_chunk: Callable[[ChunkResult], None] | None = None,
+) -> tuple[np.ndarray, RayEmbedStats]:
+    """Like `embed_texts`, with the cache misses encoded on a Ray cluster (see the module docstring).
+
+    ``workers``: actors in the pool (default: one per GPU when the cluster has GPUs, else one per
+    ``cpus_per_worker`` CPUs). ``on_chunk`` sees each chunk as it arrives (benchmarks, tests).
+    """
+    started = time.perf_counter()
+    unique = list(dict.fromkeys(texts))
+    if on_progress:
+        on_progress(0, len(unique))
+    cache = EmbeddingCache(encoder.fingerprint(), encoder.dim, cache_dir) if use_cache else None
+    vectors: dict[str, np.ndarray] = cache.get_many(unique) if cache else {}
+    hits = len(vectors)
+    chunks = length_sorted_chunks([t for t in unique if t not in vectors], chunk_size)
+    missing = sum(len(c) for c in chunks)
+    if on_progress:
+        on_progress(hits, len(unique))
+    stats = RayEmbedStats(len(texts), len(unique), hits, missing, 0.0, cache.corrupt_packs if cache else 0)
+    if chunks:
+        with ray_session(address) as ray:
+            stats.workers, done = _run_chunks(ray, chunks, encoder, workers, cpus_per_worker, cache, vectors, stats,
+                                              hits, len(unique), on_progress, on_chunk)
+    out = np.stack([vectors[t] for t in texts]) if texts else np.zeros((0, encoder.dim), np.float32)
+    stats.seconds = time.perf_counter() - started
+    return out, stats
+
+
+def _pool_size(ray: Any, workers: int | None, cpus_per_worker: int) -> tuple[int, float]:
+    """(actors, GPUs per actor): one actor per GPU on a GPU cluster, else per ``cpus_per_worker`` CPUs."""
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    if workers is not None and workers < 1:
+        raise RayClusterError("--ray workers must be at least 1")
+    if gpus:
+        return workers or gpus, 1.0
+    cpus = int(resources.get("CPU", 1))
+    return workers or max(1, cpus // cpus_per_worker), 0.0
+
+
+def _run_chunks(ray: Any, chunks: list[list[str]], encoder: Encoder, workers: int | None, cpus_per_worker: int,
+                cache: EmbeddingCache | None, vectors: dict[str, np.ndarray], stats: RayEmbedStats, hits: int,
+                total: int, on_progress: Callable[[int, int], None] | None,
+                on_chunk: Callable[[ChunkResult], None] | None) -> tuple[int, int]:
+    import ray.data
+
+    size, gpus = _pool_size(ray, workers, cpus_per_worker)
+    size = min(size, len(chunks))
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # no per-run INFO lines or progress-bar advice in the output
+    rows = [{"chunk": i, "texts": chunk} for i, chunk in enumerate(chunks)]
+    dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
+        _ChunkEncoder, fn_constructor_args=(encoder.spec, encoder.fingerprint(), cpus_per_worker, _settings()),
+        batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=size),
+        num_cpus=0 if gpus else cpus_per_worker, num_gpus=gpus or None)
+    # Ray Data's actors default to max_restarts=-1 and max_task_retries=-1: a dead worker's actor is restarted and
+    # its chunk runs again (tests/embed/test_ray_embed.py kills one mid-run)
+    done = hits
+    seen: set[int] = set()
+    try:
+        for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+            for i in range(len(batch["chunk"])):
+                chunk_id = int(batch["chunk"][i])
+                if chunk_id in seen:
+                    stats.duplicate_chunks += 1
+                    continue
+                seen.add(chunk_id)
+                chunk = chunks[chunk_id]
+                encoded = np.frombuffer(batch["vectors"][i], dtype=np.float32).reshape(len(chunk), encoder.dim)
+                if cache:
+                    cache.put_many(chunk, encoded)  # per chunk, so an interrupted run keeps its work
+                vectors.update(zip(chunk, encoded))
+                result = ChunkResult(chunk_id, len(chunk), str(batch["worker"][i]), int(batch["pid"][i]),
+                                     float(batch["seconds"][i]))
+                stats.chunks.append(result)
+                done += len(chunk)
+                if on_chunk:
+                    on_chunk(result)
+                if on_progress:
+                    on_progress(done, total)
+    except RewardlabError:
+        raise
+    except Exception as exc:
+        cause = _user_cause(exc)
+        if cause is not None:
+            raise cause from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RayClusterError(f"embedding on Ray failed: {first}") from None
+    if len(seen) != len(chunks):
+        raise RayClusterError(f"embedding on Ray returned {len(seen)} of {len(chunks)} chunks")
+    return size, done
+
+
+def _user_cause(exc: BaseException) -> RewardlabError | None:
+    """A `RewardlabError` raised inside a worker (e.g. a fingerprint mismatch), found in Ray's wrapped chain."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, RewardlabError):
+            return current
+        stack += [current.__cause__, current.__context__, getattr(current, "cause", None)]
+    return None
