@@ -9,8 +9,9 @@ study's vocabulary; the studies (`rewardlab.studies`) build their reports from t
 
 from rewardlab.report.document import Block, Callout, Figure, Report, Section, Table
 from rewardlab.report.format import MISSING, difference, estimate, findings_table, number, setting_rows, significant
+from rewardlab.report.heatmap import TokenHeatmap
 from rewardlab.report.html import render_html
 from rewardlab.report.markdown import render_markdown, write_report
 
-__all__ = ["MISSING", "Block", "Callout", "Figure", "Report", "Section", "Table", "difference", "estimate",
+__all__ = ["MISSING", "Block", "Callout", "Figure", "Report", "Section", "Table", "TokenHeatmap", "difference", "estimate",
            "findings_table", "number", "render_html", "render_markdown", "setting_rows", "significant", "write_report"]

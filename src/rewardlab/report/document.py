@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rewardlab.errors import InvalidValueError
+from rewardlab.report.heatmap import TokenHeatmap
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ class Callout:
 
 
 #: a section's content, in order: a Markdown paragraph (may hold several lines, e.g. a list), a table, a figure
-#: or a callout
-Block = str | Table | Figure | Callout
+#: or a callout, or a token heat-map
+Block = str | Table | Figure | Callout | TokenHeatmap
 
 
 @dataclass

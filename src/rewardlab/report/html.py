@@ -15,6 +15,7 @@ from html import escape
 
 from rewardlab.report.document import Block, Callout, Figure, Report, Table
 from rewardlab.report.format import MISSING, setting_rows
+from rewardlab.report.heatmap import TokenHeatmap
 from rewardlab.report.markup import blocks_html, inline_html
 
 CONTENT_SECURITY_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -160,6 +161,8 @@ def _block_html(block: Block, figures: Mapping[str, bytes]) -> str:
         return table_html(block)
     if isinstance(block, Callout):
         return callout_html(block)
+    if isinstance(block, TokenHeatmap):
+        return block.html()
     if isinstance(block, Figure):
         # not drawn (e.g. rendering without matplotlib): left out, as in the Markdown
         return figure_html(block, figures[block.name]) if block.name in figures else ""

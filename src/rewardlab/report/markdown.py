@@ -15,6 +15,7 @@ from typing import Any
 from rewardlab.errors import InvalidValueError
 from rewardlab.report.document import Block, Callout, Figure, Report, Table
 from rewardlab.report.format import setting_rows
+from rewardlab.report.heatmap import TokenHeatmap
 
 DPI = 110
 RECORD_FILE = "results.json"
@@ -43,6 +44,8 @@ def _block_lines(block: Block, figures: Mapping[str, str]) -> list[str]:
         return table_lines(block)
     if isinstance(block, Callout):
         return callout_lines(block)
+    if isinstance(block, TokenHeatmap):
+        return block.markdown_lines()
     if isinstance(block, Figure):
         if block.name not in figures:  # not drawn (e.g. rendering without writing files): leave it out
             return []
