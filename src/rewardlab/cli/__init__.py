@@ -7,6 +7,7 @@ import typer
 from rewardlab.cli import agreement as agreement_module
 from rewardlab.cli import annotate, best_of_n, catalog, demo_reward, experiment, generate, pipeline, policy, prompt_opt
 from rewardlab.cli import audit as audit_module
+from rewardlab.cli import credit as credit_module
 from rewardlab.cli import judge as judge_module
 from rewardlab.cli import serve as serve_module
 from rewardlab.cli import simulate as simulate_module
@@ -28,6 +29,7 @@ app.command("agreement")(agreement_module.agreement)
 app.command("judge")(judge_module.judge)
 app.command("audit")(audit_module.audit)
 app.command("split")(split_module.split)
+app.command("credit")(credit_module.credit)
 experiment.experiment_app.command("bon-noise")(experiment.bon_noise)
 experiment.experiment_app.command("demo-reward")(experiment.demo_reward)
 app.add_typer(experiment.experiment_app, name="experiment")
