@@ -7,10 +7,19 @@ This package sits at the pipeline's edge: it composes `evaluate`, `rewards`, `da
 `collect`, and nothing in the core imports it.
 """
 
-from rewardlab.audit.card import build_card
-from rewardlab.audit.compare import build_comparison, compare_runs
-from rewardlab.audit.disclosure import DISCLOSURE_FIELDS, read_disclosure
-from rewardlab.audit.run import AuditRun, AuditSettings, run_audit
+from rewardlab.lazy import lazy_exports
+
+#: imported on first use: the card and the run load torch, and the command line must not pay for that at start-up
+__getattr__ = lazy_exports(__name__, {
+    "build_card": "rewardlab.audit.card",
+    "build_comparison": "rewardlab.audit.compare",
+    "compare_runs": "rewardlab.audit.compare",
+    "DISCLOSURE_FIELDS": "rewardlab.audit.disclosure",
+    "read_disclosure": "rewardlab.audit.disclosure",
+    "AuditRun": "rewardlab.audit.run",
+    "run_audit": "rewardlab.audit.run",
+    "AuditSettings": "rewardlab.audit.settings",
+})
 
 __all__ = ["DISCLOSURE_FIELDS", "AuditRun", "AuditSettings", "build_card", "build_comparison", "compare_runs",
            "read_disclosure", "run_audit"]

@@ -27,6 +27,7 @@ from rewardlab.audit.measures import (
     score_distribution,
     top_rewarded,
 )
+from rewardlab.audit.settings import AuditSettings
 from rewardlab.data.candidates import CandidateSet
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.errors import DataError, RewardlabError
@@ -42,17 +43,6 @@ from rewardlab.rewards.model import RewardModel
 AUDIT_FORMAT = "rewardlab.audit/1"
 #: best-of-n is shown up to this n (or the smallest pool, if smaller)
 MAX_BON_N = 64
-
-
-@dataclass(frozen=True)
-class AuditSettings:
-    """Every default of `rewardlab audit` in one place."""
-
-    probes: tuple[str, ...] | None = None  # None: every registered perturbation probe
-    probe_items: int = 200  # held-out responses each probe perturbs (one per prompt first)
-    n_examples: int = 10
-    seed: int = 0
-    n_resamples: int = 2000
 
 
 @dataclass
@@ -171,7 +161,7 @@ def run_audit(
     model_dir: str | Path,
     model: RewardModel,
     dataset: FeedbackDataset,
-    settings: AuditSettings = AuditSettings(),
+    settings: AuditSettings | None = None,
     *,
     candidate_sets: Sequence[CandidateSet] | None = None,
     fixed_probe_set: FeedbackDataset | None = None,
@@ -182,6 +172,7 @@ def run_audit(
 ) -> AuditRun:
     """Audit ``model`` on the held-out comparisons of ``dataset`` (see the module docstring)."""
     step = on_step or (lambda _: None)
+    settings = settings or AuditSettings()
     if not dataset.comparisons:
         raise DataError("an audit needs held-out comparisons; this data has none", source=dataset.name)
     model_dir = Path(model_dir)

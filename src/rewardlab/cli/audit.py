@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rewardlab.audit.run import AuditSettings
+from rewardlab.audit.settings import AuditSettings
 from rewardlab.cli.console import out, progress_bar, user_errors
 from rewardlab.cli.options import (
     DATA_OPTIONS,

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.errors import InvalidValueError
@@ -244,6 +243,8 @@ def reward_length_spearman(ids_a: Sequence[str], ids_b: Sequence[str], score_a: 
         rows = values[values[:, 2] == s]
         if len(rows) < 3 or np.ptp(rows[:, 0]) == 0 or np.ptp(rows[:, 1]) == 0:
             continue
+        from scipy.stats import spearmanr  # scipy.stats takes seconds to import: only when needed
+
         rho = float(spearmanr(rows[:, 0], rows[:, 1]).statistic)
         total += rho * len(rows)
         weight += len(rows)

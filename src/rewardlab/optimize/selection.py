@@ -9,7 +9,6 @@ so T traces a smooth reward-vs-KL curve from 0 (T → ∞) to log N (T → 0, di
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logsumexp, softmax
 
 from rewardlab.errors import InvalidValueError
 from rewardlab.rewards.ensemble import AGGREGATES, aggregate_members
@@ -29,6 +28,8 @@ def soft_best_of_n_probs(scores: np.ndarray, temperature: float) -> np.ndarray:
     """p_i ∝ exp(r_i / T) over the pool."""
     if temperature <= 0:
         raise InvalidValueError("temperature must be > 0 (use best_of_n_index for T → 0)")
+    from scipy.special import softmax  # imported when used: the command line imports this module at start-up
+
     return np.asarray(softmax(np.asarray(scores, dtype=np.float64) / temperature))
 
 
@@ -41,6 +42,8 @@ def kl_to_uniform(probs: np.ndarray) -> float:
 
 def soft_best_of_n_kl(scores: np.ndarray, temperature: float) -> float:
     """Closed form of soft best-of-n's KL: E_p[r]/T − logsumexp(r/T) + log N."""
+    from scipy.special import logsumexp, softmax
+
     scaled = np.asarray(scores, dtype=np.float64) / temperature
     probs = softmax(scaled)
     return float(probs @ scaled - logsumexp(scaled) + np.log(len(scaled)))
