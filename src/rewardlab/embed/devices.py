@@ -70,6 +70,16 @@ def resolve_device(spec: str = DEFAULT_DEVICE) -> torch.device:
     return torch.device("cuda", index)
 
 
+def gpu_or_none(device: torch.device | str) -> torch.device | None:
+    """The CUDA device ``device`` (a spec or a ``torch.device``) stands for, or None for the CPU; the spec ``cpu``
+    imports no torch, so CPU-only paths (ONNX) stay light."""
+    if isinstance(device, str):
+        if parse_device_spec(device)[0] == "cpu":
+            return None
+        device = resolve_device(device)
+    return device if device.type == "cuda" else None
+
+
 def compute_dtype(device: torch.device) -> torch.dtype:
     """fp32 on the CPU (half precision there is emulated: slower, and no more accurate); on a GPU bf16 where it is
     supported (Ampere and later: fp32's range, so no overflow in large activations), else fp16."""

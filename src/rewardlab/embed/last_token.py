@@ -11,6 +11,10 @@ side was padded. That is why ``padding_side`` and ``batch_size`` are left out of
 Texts longer than ``max_tokens`` keep their END (plus any leading BOS the tokenizer adds): with
 last-token pooling the end of a response is what the vector sees most directly, and cutting the end
 off would pool a token in the middle of the text.
+
+On a GPU (``device``) batches run one after another, sized by a token budget, at the precision the spec's
+runs as there (`rewardlab.embed.llm_quant.gpu_precision`: int8 runs as fp16); the fingerprint names that
+precision, not the device.
 """
 
 from __future__ import annotations
@@ -24,16 +28,23 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from rewardlab.embed.batching import length_sorted_batches, pad_token_ids
+from rewardlab.embed.devices import gpu_or_none
 from rewardlab.embed.digest import file_digest
-from rewardlab.embed.llm_quant import apply_precision, check_precision, precision_tag
+from rewardlab.embed.llm_quant import apply_precision, check_precision, gpu_precision, precision_tag
 from rewardlab.errors import EncoderError
 
+if TYPE_CHECKING:
+    import torch
+
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: on a GPU: up to this many texts per batch, and at most this many (padded) tokens
+GPU_BATCH_SIZE = 128
+GPU_TOKEN_BUDGET = 65536
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 
@@ -95,7 +106,8 @@ class HFLastTokenEncoder:
     names a GGUF inside the directory instead. The model loads on the first ``encode``; a GGUF's
     fp32 conversion is kept in the cache directory (`rewardlab.embed.llm_weights_cache`) unless
     ``weights_cache`` is False. ``precision`` is fp32, int8 or bf16 (`rewardlab.embed.llm_quant`).
-    Batches run ``workers`` at a time (default: one per CPU core), each on one thread.
+    Batches run ``workers`` at a time (default: one per CPU core), each on one thread. ``device`` (the CPU, or a
+    CUDA device or spec) runs the model there instead, in batches of at most ``GPU_TOKEN_BUDGET`` tokens.
     """
 
     def __init__(
@@ -109,14 +121,19 @@ class HFLastTokenEncoder:
         weights_cache: bool = True,
         models_dir: str | Path | None = None,
         workers: int | None = None,
+        device: torch.device | str = "cpu",
     ) -> None:
+        self.gpu = gpu_or_none(device)
         if batch_size < 1:
             raise EncoderError("batch_size must be at least 1")
         if max_tokens < 1:
             raise EncoderError("max_tokens must be at least 1")
         if padding_side not in ("left", "right"):
             raise EncoderError(f"padding_side must be 'left' or 'right', not {padding_side!r}")
-        check_precision(precision)
+        #: the precision computed: the spec's on the CPU, what it runs as on a GPU
+        self.run_precision = gpu_precision(precision) if self.gpu is not None else precision
+        if self.gpu is None:
+            check_precision(precision)
         path, gguf_file = resolve_model_location(path, gguf_file, EncoderError)
         self.model_dir = path
         self.gguf_file = gguf_file
@@ -155,7 +172,7 @@ class HFLastTokenEncoder:
         h = hashlib.sha256()
         for file in self._weight_files():
             h.update(f"{file.name}:{file_digest(file)}\n".encode())
-        tag = precision_tag(self.precision)
+        tag = precision_tag(self.run_precision)
         head = "hf-last-fp32-last-l2" if not tag else f"hf-last-{tag}-last-l2"
         parts = [head, f"t{self.max_tokens}", f"w{h.hexdigest()[:16]}"]
         tokenizer_json = self.model_dir / "tokenizer.json"
@@ -301,7 +318,10 @@ class HFLastTokenEncoder:
         if any(p.dtype != torch.float32 for p in model.parameters()):
             model = model.float()
         model.eval()
-        self._model = apply_precision(model, self.precision)
+        if self.gpu is None:
+            self._model = apply_precision(model, self.precision)
+        else:
+            self._model = apply_precision(model, self.run_precision, on_gpu=True).to(self.gpu)
         self._dim = int(self._text_config(model.config).hidden_size)
         torch.set_num_threads(max(1, os.cpu_count() or 1))
 
@@ -344,22 +364,27 @@ class HFLastTokenEncoder:
         if not texts:
             return out
         rows = self._token_ids(texts)
-        batches = list(length_sorted_batches([len(r) for r in rows], self.batch_size))
+        lengths = [len(r) for r in rows]
+        if self.gpu is None:
+            batches = list(length_sorted_batches(lengths, self.batch_size))
+        else:
+            batches = list(length_sorted_batches(lengths, max(self.batch_size, GPU_BATCH_SIZE), GPU_TOKEN_BUDGET))
+        device = self.gpu if self.gpu is not None else "cpu"
 
         def embed_batch(batch: Any) -> None:
             with torch.inference_mode():
                 ids, mask = pad_token_ids([rows[i] for i in batch], self._pad_id, self.padding_side)
-                ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
+                ids_t, mask_t = torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)
                 positions = (mask_t.cumsum(-1) - 1).clamp(min=0)
                 hidden = self._model(
                     input_ids=ids_t, attention_mask=mask_t, position_ids=positions, use_cache=False
                 ).last_hidden_state
                 # Index of each row's last real token: the highest column where the mask is 1.
-                last = (mask_t * torch.arange(mask_t.shape[1])).argmax(-1)
-                pooled = hidden[torch.arange(hidden.shape[0]), last].float()
-                out[batch] = torch.nn.functional.normalize(pooled, p=2, dim=-1).numpy()
+                last = (mask_t * torch.arange(mask_t.shape[1], device=device)).argmax(-1)
+                pooled = hidden[torch.arange(hidden.shape[0], device=device), last].float()
+                out[batch] = torch.nn.functional.normalize(pooled, p=2, dim=-1).cpu().numpy()
 
-        if self.workers < 2 or len(batches) < 2:
+        if self.gpu is not None or self.workers < 2 or len(batches) < 2:
             for batch in batches:
                 embed_batch(batch)
             return out

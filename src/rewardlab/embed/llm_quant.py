@@ -21,6 +21,11 @@ than fp32, so we refuse with an error that says so rather than silently running 
 
 Each precision's tag (precision, torch version, `RECIPE`) goes into the encoder
 fingerprint: any of them can change the vectors.
+
+On a GPU (`gpu_precision`): fp32 and bf16 run as such and share the CPU's tags (the same recipe; the
+vectors differ by rounding only), and ``int8``, a CPU recipe, runs as ``fp16`` (weights and activations in
+float16), whose tag is its own. Measured on the CPU with fp16 emulated (SmolLM2-135M, 4 texts): cosine to
+fp32 mean 0.999998, min 0.999994; bf16 mean 0.99992, min 0.99991.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from typing import Any
 from rewardlab.errors import EncoderError
 
 PRECISIONS = ("fp32", "int8", "bf16")
+#: what a precision of a spec runs as on a GPU
+GPU_RUNS_AS = {"fp32": "fp32", "int8": "fp16", "bf16": "bf16"}
 RECIPE = "q3"  # bump when what is quantised (or how) changes
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni")
@@ -64,22 +71,40 @@ def check_precision(precision: str) -> None:
                            "this one has neither, and emulated bf16 is slower than fp32: use int8 or fp32")
 
 
+def gpu_precision(precision: str) -> str:
+    """What a spec's ``precision`` runs as on a GPU; a clear `EncoderError` for bf16 on a GPU without it."""
+    if precision not in PRECISIONS:
+        check_precision(precision)  # the unknown-precision error
+    import torch
+
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise EncoderError("precision bf16 needs a GPU with bf16 (compute capability 8.0 or later); "
+                           "use fp32, or int8 (which runs as fp16 on a GPU)")
+    return GPU_RUNS_AS[precision]
+
+
 def precision_tag(precision: str) -> str:
-    """What besides the weights decides the vectors at this precision; ``fp32`` keeps the historic (empty) tag."""
-    check_precision(precision)
+    """What besides the weights decides the vectors at this precision (as run: ``fp16`` too); ``fp32`` keeps the
+    historic (empty) tag."""
+    if precision not in (*PRECISIONS, "fp16"):
+        check_precision(precision)
     if precision == "fp32":
         return ""
     import torch
 
     if precision == "int8":
         return f"int8pt-torch{torch.__version__}-{RECIPE}"
-    return f"bf16-torch{torch.__version__}-{RECIPE}"
+    return f"{precision}-torch{torch.__version__}-{RECIPE}"
 
 
-def apply_precision(model: Any, precision: str) -> Any:
-    """The fp32 ``model`` converted to ``precision`` (in eval mode)."""
+def apply_precision(model: Any, precision: str, on_gpu: bool = False) -> Any:
+    """The fp32 ``model`` converted to ``precision`` (in eval mode); ``on_gpu``: ``precision`` is what
+    `gpu_precision` gave (fp32, fp16 or bf16), the model goes to the GPU after."""
     import torch
 
+    if on_gpu:
+        model.eval()
+        return model.to({"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision])
     check_precision(precision)
     model.eval()
     if precision == "int8":

@@ -4,6 +4,11 @@ Mean pooling over real tokens and L2 normalisation, as sentence-transformers doe
 truncation at 256 tokens and dynamic padding (the bundled tokenizer.json pins both at 128, so we
 reset them). Texts are batched by token length so batches carry little padding. ``precision="bf16"``
 runs the matmuls under torch's bf16 autocast where the CPU has native bf16, else falls back to fp32.
+
+On a GPU (``device``) the same recipes run there, in batches sized by a token budget: fp32 shares the CPU's
+fingerprint (the vectors differ by rounding only, cosine > 0.99999), bf16 autocast shares the CPU bf16 one,
+and ``fp16`` (fp16 autocast, GPU only: what ``minilm:int8`` runs as on a GPU) is its own vector space.
+Measured on 48 HH texts on the CPU (fp16 emulated): fp16 vs fp32 cosine mean 0.999999, min 0.999999.
 """
 
 from __future__ import annotations
@@ -22,11 +27,17 @@ from rewardlab.embed.digest import file_digest
 from rewardlab.errors import EncoderError
 
 if TYPE_CHECKING:
+    import torch
     from tokenizers import Tokenizer
 
 MAX_TOKENS = 256
 DIM = 384
 TORCH_PRECISIONS = ("fp32", "bf16")
+#: what a GPU runs: the CPU's precisions and fp16 (int8 and ONNX graphs are CPU recipes)
+GPU_PRECISIONS = ("fp32", "bf16", "fp16")
+#: on a GPU: up to this many texts per batch, and at most this many (padded) tokens
+GPU_BATCH_SIZE = 512
+GPU_TOKEN_BUDGET = 65536
 
 
 def minilm_path() -> Path:
@@ -92,17 +103,38 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+def _gpu_has_bf16() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_bf16_supported())
+
+
 class MiniLMEncoder(MiniLMTokens):
-    def __init__(self, batch_size: int = 32, max_tokens: int = MAX_TOKENS, precision: str = "fp32") -> None:
-        if precision not in TORCH_PRECISIONS:
-            raise EncoderError(f"minilm precision {precision!r}: choose one of {', '.join(TORCH_PRECISIONS)}")
-        if precision == "bf16" and not cpu_has_bf16():
-            warnings.warn("this CPU has no native bf16; minilm:bf16 falls back to minilm (fp32)", stacklevel=2)
+    """all-MiniLM-L6-v2 in torch on ``device`` (a ``torch.device`` or a spec for `resolve_device`; default the CPU).
+
+    ``spec`` names the encoder as the user asked for it (``minilm:int8`` runs as fp16 on a GPU); the
+    fingerprint names what is computed.
+    """
+
+    def __init__(self, batch_size: int | None = None, max_tokens: int = MAX_TOKENS, precision: str = "fp32",
+                 device: torch.device | str = "cpu", spec: str | None = None) -> None:
+        from rewardlab.embed.devices import resolve_device
+
+        self.device = device if not isinstance(device, str) else resolve_device(device)
+        on_gpu = self.device.type == "cuda"
+        allowed = GPU_PRECISIONS if on_gpu else TORCH_PRECISIONS
+        if precision not in allowed:
+            where = "on a GPU" if on_gpu else "on the CPU (fp16 is a GPU precision)"
+            raise EncoderError(f"minilm precision {precision!r} {where}: choose one of {', '.join(allowed)}")
+        if precision == "bf16" and not (_gpu_has_bf16() if on_gpu else cpu_has_bf16()):
+            what = "GPU" if on_gpu else "CPU"
+            warnings.warn(f"this {what} has no native bf16; minilm:bf16 falls back to minilm (fp32)", stacklevel=2)
             precision = "fp32"
         self.precision = precision
-        self.spec = "minilm" if precision == "fp32" else f"minilm:{precision}"
+        self.spec = spec or ("minilm" if precision == "fp32" else f"minilm:{precision}")
         self.dim = DIM
-        self.batch_size = batch_size
+        self.batch_size = batch_size or (GPU_BATCH_SIZE if on_gpu else 32)
+        self.token_budget = GPU_TOKEN_BUDGET if on_gpu else None
         self.max_tokens = max_tokens
         self.path = minilm_path()
         self._model = None
@@ -123,7 +155,7 @@ class MiniLMEncoder(MiniLMTokens):
         self._tokenizer = load_minilm_tokenizer(self.path, self.max_tokens)
         model = AutoModel.from_pretrained(str(self.path))
         model.eval()
-        self._model = model
+        self._model = model.to(self.device)
         torch.set_num_threads(max(1, os.cpu_count() or 1))
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -133,14 +165,16 @@ class MiniLMEncoder(MiniLMTokens):
         assert self._tokenizer is not None and self._model is not None
         encodings = self._tokenizer.encode_batch(list(texts))
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        half = torch.float16 if self.precision == "fp16" else torch.bfloat16
+        autocast = torch.autocast(self.device.type, dtype=half, enabled=self.precision != "fp32")
+        lengths = [len(e.ids) for e in encodings]
         with torch.inference_mode(), autocast:
-            for batch in length_sorted_batches([len(e.ids) for e in encodings], self.batch_size):
+            for batch in length_sorted_batches(lengths, self.batch_size, self.token_budget):
                 ids, mask = pad_token_ids([encodings[i].ids for i in batch])
-                ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
+                ids_t, mask_t = torch.from_numpy(ids).to(self.device), torch.from_numpy(mask).to(self.device)
                 hidden = self._model(input_ids=ids_t, attention_mask=mask_t, token_type_ids=torch.zeros_like(ids_t))[0]
                 hidden = hidden.float()
                 weights = mask_t.unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-                out[batch] = torch.nn.functional.normalize(pooled, p=2, dim=1).numpy()
+                out[batch] = torch.nn.functional.normalize(pooled, p=2, dim=1).cpu().numpy()
         return out

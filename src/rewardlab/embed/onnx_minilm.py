@@ -15,6 +15,11 @@ Each text runs on its own (no padding at all), one per CPU core at a time, each 
 on two cores that is ~25% faster than batches with two intra-op threads, and it matters for int8:
 dynamic quantisation picks one activation scale per tensor, so in a batch a text's vector would depend
 on its batch mates. On its own, a text always gets the same vector.
+
+This is the CPU route. On a GPU, `rewardlab.embed.base.make_encoder` runs ``minilm:int8`` as torch fp16 and
+``minilm:onnx`` as torch fp32 (`rewardlab.embed.minilm`): ONNX Runtime's CUDA provider would need the
+``onnxruntime-gpu`` build and has no GPU kernels for the dynamically quantised int8 graph, while torch on the
+GPU computes the same network in batches.
 """
 
 from __future__ import annotations

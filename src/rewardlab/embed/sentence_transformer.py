@@ -2,6 +2,8 @@
 
 A local directory is fingerprinted by the hash of its weight files; a hub name by the name and the
 revision resolved in the local Hugging Face cache, so a changed checkpoint never reuses old vectors.
+The model runs in fp32 on ``device`` (the CPU or a GPU); the device is not in the fingerprint, since fp32 GPU
+and CPU vectors differ by rounding only.
 """
 
 from __future__ import annotations
@@ -9,23 +11,28 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rewardlab.embed.digest import file_digest
 from rewardlab.errors import EncoderError
 
+if TYPE_CHECKING:
+    import torch
+
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 class SentenceTransformerEncoder:
-    def __init__(self, name_or_path: str, batch_size: int = 32, max_tokens: int | None = None) -> None:
+    def __init__(self, name_or_path: str, batch_size: int | None = None, max_tokens: int | None = None,
+                 device: torch.device | str = "cpu") -> None:
         if not name_or_path:
             raise EncoderError("encoder spec 'st:' needs a model directory or name, e.g. st:/models/all-mpnet-base-v2")
         self.name_or_path = name_or_path
         self.spec = f"st:{name_or_path}"
-        self.batch_size = batch_size
+        self.device = str(device)
+        self.batch_size = batch_size or (32 if self.device == "cpu" else 256)
         self.max_tokens = max_tokens
         self._model: Any = None
 
@@ -37,7 +44,7 @@ class SentenceTransformerEncoder:
             except ImportError:
                 raise EncoderError("st: encoders need sentence-transformers (pip install sentence-transformers)") from None
             try:
-                self._model = SentenceTransformer(self.name_or_path, device="cpu")
+                self._model = SentenceTransformer(self.name_or_path, device=self.device)
             except (OSError, ValueError) as exc:
                 raise EncoderError(f"cannot load sentence-transformers model {self.name_or_path!r}: {exc}") from None
             if self.max_tokens is not None:
