@@ -29,6 +29,7 @@ from rewardlab.artifacts import (
 )
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.embed.base import DEFAULT_ENCODER, Encoder, make_encoder
+from rewardlab.embed.devices import gpu_or_none
 from rewardlab.errors import ModelError, RewardlabError
 from rewardlab.rewards.annotator_quality import METHODS as ANNOTATOR_METHODS
 from rewardlab.rewards.annotator_quality import estimate_annotator_quality
@@ -277,8 +278,11 @@ def encoder_record(config: dict[str, Any], directory: Path, config_path: Path,
 
 
 def trained_encoder(encoder_info: dict[str, Any], config_path: Path) -> Encoder:
-    """The encoder a saved model names, refused when here it has another fingerprint than it was trained with."""
+    """The encoder a saved model names, refused when here it has another fingerprint than it was trained with.
+    A model trained on a GPU's own vectors (an int8 spec runs as fp16 there) gets its encoder on the GPU, if any."""
     encoder = make_encoder(encoder_info["spec"])
+    if encoder.fingerprint() != encoder_info["fingerprint"] and gpu_or_none("auto") is not None:
+        encoder = make_encoder(encoder_info["spec"], "auto")
     if encoder.fingerprint() != encoder_info["fingerprint"]:
         raise ModelError(
             f"{config_path}: the model was trained on embeddings from encoder {encoder_info['fingerprint'][:200]}, "
