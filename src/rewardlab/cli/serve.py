@@ -52,6 +52,13 @@ def serve(
     prompt_format: Annotated[str | None, typer.Option(
         help="/get_reward: score the prompt as the TRL bridge does with this --prompt-format (hh or last-user), so "
              "OpenRLHF and TRL runs get the same rewards (default: the prompt as cut).")] = None,
+    ray_serve: Annotated[bool, typer.Option(
+        "--ray-serve", help="Deploy the same app as Ray Serve replicas behind Ray's HTTP proxy (on --host/--port); "
+                            "every node must see the model paths. Needs pip install 'rewardlab[ray]'.")] = False,
+    replicas: Annotated[int, typer.Option(min=1, help="--ray-serve: replicas of the app.")] = 2,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="ADDRESS", help="--ray-serve: the Ray cluster: local (default: Ray started on this machine), "
+                                         "auto (the one `ray start` runs here) or HOST:PORT of a head node.")] = None,
 ) -> None:
     """Serve reward models over HTTP for trainers (OpenRLHF --remote_rm_url, TRL) and apps."""
     from rewardlab.serve.reward_server import serve as run_server
@@ -68,6 +75,17 @@ def serve(
                                prompt_format=prompt_format)
         except ValueError as exc:
             raise RewardlabError(str(exc)) from None
+        if ray is not None and not ray_serve:
+            raise RewardlabError("--ray names the cluster of --ray-serve; give --ray-serve too")
+        if ray_serve:
+            from rewardlab.serve.ray_serve import serve_on_ray
+
+            load_served_models(models, config)  # a bad model is one clear line here, not a replica crash loop
+            where = f"http://{host}:{port}"
+            serve_on_ray(models, host, port, config, split, replicas, ray or "local", on_ready=lambda: out.print(
+                f"{replicas} Ray Serve replica(s) on {where} (/score /compare /get_reward /models /metrics)"
+                f"{' (API key required)' if config.api_key else ''}", highlight=False))
+            return
         console.print(f"loading {len(models)} reward model(s) …", highlight=False)
         served = load_served_models(models, config)
         names = ", ".join(m.name for m in served)

@@ -16,6 +16,7 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import socket
@@ -120,6 +121,21 @@ def ray_session(address: str | None = LOCAL, num_cpus: int | None = None) -> Ite
         ray.shutdown()
 
 
+def matching_encoder(spec: str, fingerprint: str, on_gpu: bool) -> tuple[Encoder, str]:
+    """The encoder for ``spec`` whose fingerprint is the driver's, and its device: on a GPU actor the GPU build when
+    it computes the same vector space (fp32 specs), else the CPU build; neither matching is an `EncoderError`."""
+    devices = ["cuda", "cpu"] if on_gpu and "device" in inspect.signature(make_encoder).parameters else ["cpu"]
+    build: Any = make_encoder  # takes device= once encoders have devices (embed/devices.py)
+    seen = []
+    for device in devices:
+        encoder = build(spec) if device == "cpu" else build(spec, device=device)
+        if encoder.fingerprint() == fingerprint:
+            return encoder, device
+        seen.append(f"{encoder.fingerprint()!r} on {device}")
+    raise EncoderError(f"a Ray worker built encoder {spec!r} as {', '.join(seen)}, not the driver's {fingerprint!r} "
+                       "(different weights or library versions on that node, or a GPU-only precision)")
+
+
 class _ChunkEncoder:
     """The Ray Data actor: one encoder per actor process, built from the driver's spec and checked by fingerprint."""
 
@@ -127,10 +143,7 @@ class _ChunkEncoder:
         import ray
 
         os.environ.update(settings)  # the driver's REWARDLAB_* settings (models dir...), whatever env the node has
-        encoder = make_encoder(spec)
-        if encoder.fingerprint() != fingerprint:
-            raise EncoderError(f"a Ray worker built encoder {spec!r} with fingerprint {encoder.fingerprint()!r}, "
-                               f"not the driver's {fingerprint!r} (different weights or library versions on that node)")
+        encoder, self.device = matching_encoder(spec, fingerprint, on_gpu=bool(ray.get_gpu_ids()))
         if hasattr(encoder, "workers"):  # ONNX MiniLM runs one text per thread: one thread per CPU this actor holds
             encoder.workers = threads
         self.encoder = encoder
@@ -223,7 +236,8 @@ def _run_chunks(ray: Any, chunks: list[list[str]], encoder: Encoder, workers: in
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.ERROR)  # no per-run INFO lines or progress-bar advice in the output
-    rows = [{"chunk": i, "texts": chunk} for i, chunk in enumerate(chunks)]
+    # longest chunks first (they are length-sorted): the slowest work starts early instead of forming the tail
+    rows = [{"chunk": i, "texts": chunks[i]} for i in reversed(range(len(chunks)))]
     dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
         _ChunkEncoder, fn_constructor_args=(encoder.spec, encoder.fingerprint(), cpus_per_worker, _settings()),
         batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=size),
