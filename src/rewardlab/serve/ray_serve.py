@@ -103,17 +103,18 @@ def serve_on_ray(specs: Sequence[str], host: str, port: int, config: ServeConfig
     with ray_session(address, num_cpus=max(os.cpu_count() or 1, 1)):
         from ray import serve
 
-        start_ray_serve(specs, host, port, config, split, replicas)
-        if on_ready:
-            on_ready()
         stop = False
 
         def request_stop(*_: Any) -> None:
             nonlocal stop
             stop = True
 
+        # after ray.init, whose native handler would abort the process with a stack dump on SIGTERM
         previous = signal.signal(signal.SIGTERM, request_stop)
         try:
+            start_ray_serve(specs, host, port, config, split, replicas)
+            if on_ready and not stop:
+                on_ready()
             while not stop:
                 time.sleep(0.5)
         except KeyboardInterrupt:
