@@ -13,6 +13,7 @@ from rewardlab.cli.console import console, out, progress_bar, user_errors
 from rewardlab.cli.options import (
     FROM_CONFIG,
     GENERATOR_OPTIONS,
+    DeviceOpt,
     GgufOpt,
     LimitPromptsOpt,
     ModelOpt,
@@ -22,6 +23,7 @@ from rewardlab.cli.options import (
     config_defaults,
     with_options,
 )
+from rewardlab.embed.devices import DEFAULT_DEVICE
 from rewardlab.generate.base import CANDIDATE_SAMPLING, Generator
 from rewardlab.generate.factory import local_generator, make_generator
 from rewardlab.serve.limits import GenerateLimits
@@ -93,6 +95,7 @@ def serve(
                         "it gets a 504 and its sampling stops.")] = FROM_CONFIG,
     max_body_bytes: Annotated[int, typer.Option(min=1, help="Largest request body, counted as it arrives.")]
     = FROM_CONFIG,
+    device: DeviceOpt = DEFAULT_DEVICE,
 ) -> None:
     """Serve a local model as an OpenAI-compatible API (/v1/chat/completions, /v1/models)."""
     from rewardlab.generate.server import serve as run_server
@@ -100,7 +103,7 @@ def serve(
     with user_errors():
         limits = GenerateLimits(api_key=api_key or None, max_body_bytes=max_body_bytes, max_tokens=max_tokens,
                                 max_n=max_n, request_timeout=request_timeout)
-        generator = local_generator(model, gguf, batch_size=1)
+        generator = local_generator(model, gguf, batch_size=1, device=device)
         console.print(f"loading {generator.id} …", highlight=False)
         generator.load()
         out.print(f"{model_name or generator.id} on http://{host}:{port}/v1"

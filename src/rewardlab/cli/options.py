@@ -21,6 +21,8 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 EncoderOpt = Annotated[str, typer.Option(help="Encoder spec (see `rewardlab encoders`), e.g. minilm:int8, minilm, st:PATH.")]
 CacheDir = Annotated[Path | None, typer.Option(help="Embedding cache directory (default: user cache dir).")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed (results are deterministic given it).")]
+DeviceOpt = Annotated[str, typer.Option(help="Where the model runs: auto (a CUDA GPU when there is one, else the "
+                                            "CPU), cpu, cuda or cuda:N.")]
 RayOpt = Annotated[str | None, typer.Option(
     "--ray", metavar="ADDRESS",
     help="Embed the texts missing from the cache on a Ray cluster (Ray Data, one encoder per actor, GPU actors when "
@@ -189,6 +191,7 @@ GENERATOR_OPTIONS = (
     option("batch_size", BatchOpt, FROM_CONFIG),
     option("concurrency", ConcurrencyOpt, FROM_CONFIG),
     option("timeout", TimeoutOpt, FROM_CONFIG),
+    option("device", DeviceOpt, FROM_CONFIG),
 )
 
 

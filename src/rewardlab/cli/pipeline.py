@@ -18,6 +18,7 @@ from rewardlab.cli.options import (
     AllowExternalEncoderOpt,
     CacheDir,
     DataArg,
+    DeviceOpt,
     EncoderOpt,
     FeaturesOpt,
     HeadParamOpt,
@@ -30,6 +31,7 @@ from rewardlab.cli.options import (
     with_options,
 )
 from rewardlab.embed.base import DEFAULT_ENCODER
+from rewardlab.embed.devices import DEFAULT_DEVICE
 from rewardlab.errors import DataError, ModelError, RewardlabError
 from rewardlab.evaluate.quickstart import QuickstartConfig
 from rewardlab.rewards.default_recipe import DEFAULT_FEATURES, DEFAULT_HEAD
@@ -138,12 +140,16 @@ def train(
     augment: AugmentOpt = None,
     annotator_weights: AnnotatorWeightsOpt = "none",
     cache_dir: CacheDir = None,
+    device: Annotated[str, typer.Option(help="Where the encoder runs: auto (a CUDA GPU when there is one, else "
+                                             "the CPU), cpu, cuda or cuda:N. On a GPU int8 encoders run as fp16: "
+                                             "the model then names that encoder.")] = DEFAULT_DEVICE,
     ray: RayOpt = None,
     quiet: Quiet = False,
     **data_options: Any,
 ) -> None:
     """Train a reward model on a feedback file and save it as a directory."""
     from rewardlab.cli.ray_embedding import warm_dataset_on_ray
+    from rewardlab.embed import make_encoder
     from rewardlab.rewards.heads import HEAD_KINDS
     from rewardlab.rewards.model import RewardModel
 
@@ -152,8 +158,8 @@ def train(
         if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
             raise ModelError(f"{out_dir} already exists; pass --overwrite to replace it, or choose another --out")
         dataset = load_data(data, **data_options)
-        model = RewardModel.create(head, encoder=encoder, features=features, seed=seed, ensemble=ensemble,
-                                   cache_dir=cache_dir, augment=augment, annotator_weights=annotator_weights,
+        model = RewardModel.create(head, encoder=make_encoder(encoder, device), features=features, seed=seed,
+                                   ensemble=ensemble, cache_dir=cache_dir, augment=augment, annotator_weights=annotator_weights,
                                    **parse_head_params(head_param))
         warm_dataset_on_ray(dataset, model.encoder, model.features, ray, cache_dir, quiet)
         thin = dataset.thin_data_warning(HEAD_KINDS.lookup(head).feedback)
@@ -192,6 +198,8 @@ def evaluate(
     per_annotator: PerAnnotatorOpt = False,
     cache_dir: CacheDir = None,
     allow_external_encoder: AllowExternalEncoderOpt = False,
+    device: Annotated[str, typer.Option(help="Without --model: where the encoder runs: auto (a CUDA GPU when there "
+                                             "is one, else the CPU), cpu, cuda or cuda:N.")] = DEFAULT_DEVICE,
     ray: RayOpt = None,
     quiet: Quiet = False,
     **data_options: Any,
@@ -242,7 +250,7 @@ def evaluate(
                 payload["per_annotator"] = {"model": show_per_annotator(dataset, held_out.score_a, held_out.score_b,
                                                                         str(model), seed)}
         else:
-            enc = make_encoder(encoder)
+            enc = make_encoder(encoder, device)
             learners = [LearnerSpec(kind.strip(), kind.strip(), params=params) for kind in heads.split(",") if kind.strip()]
             warm_dataset_on_ray(dataset, enc, features, ray, cache_dir, quiet)
             with progress_bars(quiet) as bars:
@@ -348,6 +356,7 @@ def embed(
                                                "prompt and response together).")] = "interaction",
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor fill the cache.")] = False,
     cache_dir: CacheDir = None,
+    device: DeviceOpt = DEFAULT_DEVICE,
     ray: RayOpt = None,
     quiet: Quiet = False,
     **data_options: Any,
@@ -364,7 +373,7 @@ def embed(
             raise RewardlabError("give either DATA (a feedback file or dataset name) or --texts FILE")
         if output is not None and texts is None:
             raise RewardlabError("--output needs --texts (the vectors of a dataset go to the cache)")
-        enc = make_encoder(encoder)
+        enc = make_encoder(encoder, device)
         if texts is not None:
             items = read_texts(texts, field, data_options["limit"])
         else:

@@ -141,7 +141,7 @@ class LocalJudge:
             for start in range(0, len(chats), self.batch_size):
                 texts = [generator.render(chat) for chat in chats[start:start + self.batch_size]]
                 inputs = tokenizer(texts, padding=True, truncation=True, max_length=generator.context_length,
-                                   add_special_tokens=not templated, return_tensors="pt")
+                                   add_special_tokens=not templated, return_tensors="pt").to(model.device)
                 # left padding: positions count from each row's first real token, so a prompt's answer does not
                 # depend on what it was batched with
                 positions = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)

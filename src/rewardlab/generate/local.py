@@ -1,10 +1,16 @@
-"""`LocalGenerator`: sample responses in-process with transformers, on CPU, from a model folder or a GGUF file.
+"""`LocalGenerator`: sample responses in-process with transformers, on the CPU or a GPU, from a model folder or a GGUF file.
 
 Prompts go through the tokenizer's chat template when it has one (instruct models answer garbage to a
 bare prompt), are left-padded (a decoder-only model continues from the last column, so padding must sit
 before the prompt) and sampled ``n`` times each in one batch. The torch RNG is seeded inside a forked
 RNG state, so a fixed seed gives the same texts for the same prompts and batch size, and the caller's
 global RNG is left untouched.
+
+``device`` (auto, cpu, cuda[:i]; `rewardlab.embed.devices`) says where the model runs: in fp32 on the CPU, in
+the GPU's half precision (bf16 where supported, else fp16) on a GPU. A seed fixes the texts on one device
+and precision; the same seed on another device samples other texts (other kernels, another RNG stream).
+The class defaults to the CPU because some callers use its loaded model directly (SFT trains it in place in
+fp32, the server hooks it); `rewardlab.generate.factory.make_generator`, which only samples, defaults to auto.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rewardlab.embed.devices import parse_device_spec
 from rewardlab.embed.last_token import resolve_model_location
 from rewardlab.generate.base import ChatPrompt, Completion, GenerationError, SamplingParams, as_chat
 
@@ -31,15 +38,20 @@ def default_model_path() -> Path:
 
 
 class LocalGenerator:
-    """A causal LM from a Hugging Face folder or a ``.gguf`` file (default: SmolLM2-135M-Instruct), on CPU.
+    """A causal LM from a Hugging Face folder or a ``.gguf`` file (default: SmolLM2-135M-Instruct), on ``device``.
 
     ``batch_size`` counts prompts per forward batch; each batch holds ``batch_size * n`` sequences. The
-    model loads on first use (or `load`), so building one is cheap.
+    model loads on first use (or `load`), so building one is cheap; the device spec is checked here, the
+    device itself when the model loads.
     """
 
-    def __init__(self, path: str | Path | None = None, gguf_file: str | None = None, batch_size: int = 8) -> None:
+    def __init__(self, path: str | Path | None = None, gguf_file: str | None = None, batch_size: int = 8,
+                 device: str = "cpu") -> None:
         if batch_size < 1:
             raise GenerationError("batch_size must be at least 1")
+        parse_device_spec(device)
+        self.device_spec = device
+        self.device: Any = None  # the torch.device, once loaded
         path, gguf_file = resolve_model_location(default_model_path() if path is None else path, gguf_file,
                                                  GenerationError)
         self.model_dir = path
@@ -65,8 +77,10 @@ class LocalGenerator:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from rewardlab.embed.devices import compute_dtype, resolve_device
         from rewardlab.embed.last_token import _quiet_gguf_progress
 
+        device = resolve_device(self.device_spec)
         kwargs: dict[str, Any] = {"gguf_file": self.gguf_file} if self.gguf_file else {}
         try:
             with _quiet_gguf_progress():
@@ -74,6 +88,8 @@ class LocalGenerator:
                 model = AutoModelForCausalLM.from_pretrained(str(self.model_dir), dtype=torch.float32, **kwargs)
         except (OSError, ValueError, KeyError) as exc:
             raise GenerationError(f"{self.model_dir / (self.gguf_file or '')}: cannot load the model: {exc}") from exc
+        if device.type != "cpu":  # (mypy misreads transformers' wrapped `to`)
+            model = model.to(device=device, dtype=compute_dtype(device))  # type: ignore[call-arg]
         model.eval()
         eos = model.generation_config.eos_token_id
         if eos is None:
@@ -85,7 +101,7 @@ class LocalGenerator:
             tokenizer.pad_token_id = min(self._eos_ids)
         tokenizer.padding_side = "left"
         tokenizer.truncation_side = "left"  # a prompt too long for the context keeps its end
-        self._tokenizer, self._model = tokenizer, model
+        self._tokenizer, self._model, self.device = tokenizer, model, device
         return self
 
     @property
@@ -149,7 +165,8 @@ class LocalGenerator:
                                       f"this model's {context}-token context")
         seed = secrets.randbits(31) if params.seed is None else params.seed
         results: list[list[Completion]] = []
-        with self._lock, torch.inference_mode(), torch.random.fork_rng(devices=[]):
+        gpus = [self.device.index or 0] if self.device.type == "cuda" else []
+        with self._lock, torch.inference_mode(), torch.random.fork_rng(devices=gpus):
             torch.manual_seed(seed)
             for start in range(0, len(prompts), self.batch_size):
                 texts = [self.render(p) for p in prompts[start:start + self.batch_size]]
@@ -163,7 +180,7 @@ class LocalGenerator:
                       on_finished: Callable[[int], None] | None = None) -> list[list[Completion]]:
         from transformers import GenerationConfig, StoppingCriteriaList
 
-        inputs = self._encode(texts, max_prompt)
+        inputs = self._encode(texts, max_prompt).to(self.device)
         sampling = params.temperature > 0
         # a fresh config, not the checkpoint's: its top_k/repetition_penalty defaults would change what
         # temperature and top_p mean to an OpenAI-style caller
@@ -210,6 +227,7 @@ def _finished_prompts(prompt_length: int, per_prompt: int, eos_ids: set[int], on
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
             rows = input_ids.shape[0]
             if self.eos.numel():
+                self.eos = self.eos.to(input_ids.device)
                 ended = torch.isin(input_ids[:, prompt_length:], self.eos).any(dim=1)
                 finished = int(ended.view(rows // per_prompt, per_prompt).all(dim=1).sum())
                 if finished > self.reported:

@@ -1,0 +1,64 @@
+"""`--device` on the command line: one clear line (not a traceback) for a GPU that is not here or a malformed spec,
+and the same vectors with --device cpu and auto on a machine without a GPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rewardlab.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def texts(tmp_path: Path) -> Path:
+    path = tmp_path / "texts.txt"
+    path.write_text("a helpful answer\na rude answer\nanother text\n", encoding="utf-8")
+    return path
+
+
+def _error_line(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert "Traceback" not in output and len(lines) == 1, output
+    return lines[0]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
+@pytest.mark.parametrize("device", ["cuda", "cuda:7"])
+def test_embed_on_a_missing_gpu_is_one_line(texts: Path, device: str) -> None:
+    result = runner.invoke(app, ["embed", "--texts", str(texts), "--encoder", "hashing:32", "--device", device,
+                                 "--quiet"], terminal_width=400)
+    assert result.exit_code == 2
+    line = _error_line(result.output)
+    assert line.startswith("error: device") and f"'{device}'" in line and "--device cpu" in line
+
+
+def test_a_malformed_device_is_one_line(texts: Path) -> None:
+    result = runner.invoke(app, ["embed", "--texts", str(texts), "--encoder", "hashing:32", "--device", "gpu",
+                                 "--quiet"], terminal_width=400)
+    assert result.exit_code == 2
+    assert "expected auto, cpu, cuda or cuda:N" in _error_line(result.output)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="auto means the GPU on this machine")
+def test_cpu_and_auto_give_the_same_vectors_here(texts: Path, tmp_path: Path) -> None:
+    for device in ("cpu", "auto"):
+        result = runner.invoke(app, ["embed", "--texts", str(texts), "--encoder", "hashing:32", "--device", device,
+                                     "--output", str(tmp_path / f"{device}.npy"), "--no-cache", "--quiet"])
+        assert result.exit_code == 0, result.output
+    assert np.array_equal(np.load(tmp_path / "cpu.npy"), np.load(tmp_path / "auto.npy"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without a GPU")
+def test_generate_on_a_missing_gpu_is_one_line(tiny_model: Path, tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("hello\n", encoding="utf-8")
+    result = runner.invoke(app, ["generate", "run", str(prompts), "--model", str(tiny_model), "--device", "cuda:1",
+                                 "--out", str(tmp_path / "c.jsonl"), "--quiet"], terminal_width=400)
+    assert result.exit_code == 2
+    assert "'cuda:1'" in _error_line(result.output)
