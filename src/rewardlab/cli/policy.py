@@ -1,4 +1,4 @@
-"""`rewardlab policy`: optimize a policy (a causal LM) against a reward model through TRL, on CPU."""
+"""`rewardlab policy`: optimize a policy (a causal LM) against a reward model through TRL, on the CPU or a GPU."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rewardlab.cli.console import console, out, user_errors
 from rewardlab.cli.options import (
     FROM_CONFIG,
     AllowExternalEncoderOpt,
+    DeviceOpt,
     FieldOpt,
     GgufOpt,
     LimitPromptsOpt,
@@ -27,7 +28,7 @@ from rewardlab.optimize.policy_config import DPO_DEFAULTS, GRPO_DEFAULTS
 if TYPE_CHECKING:
     from rewardlab.optimize.policy import PolicyRunConfig, PolicyRunResult
 
-policy_app = typer.Typer(no_args_is_help=True, help="Optimize a policy against a reward model (TRL on CPU): GRPO, "
+policy_app = typer.Typer(no_args_is_help=True, help="Optimize a policy against a reward model (TRL, CPU or GPU): GRPO, "
                                                     "on-policy DPO; logs proxy reward, KL and a held-out gold reward.")
 
 RewardModelOpt = Annotated[Path, typer.Option("--reward-model", help="The proxy reward model directory (optimized).")]
@@ -68,6 +69,7 @@ RUN_OPTIONS = (
     option("field", FieldOpt, "prompt"),
     option("limit", LimitPromptsOpt, None),
     option("seed", SeedOpt, FROM_CONFIG),
+    option("device", DeviceOpt, FROM_CONFIG),
     option("allow_external_encoder", AllowExternalEncoderOpt, False),
     option("quiet", Quiet, False),
 )

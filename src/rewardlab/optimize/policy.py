@@ -1,7 +1,9 @@
-"""KL-regularized policy optimization through TRL against rewardlab reward models, on CPU: GRPO and on-policy DPO.
+"""KL-regularized policy optimization through TRL against rewardlab reward models: GRPO and on-policy DPO.
 
 Both runs train a causal LM (default SmolLM2-135M-Instruct, its GGUF de-quantised to float32) with the
-real TRL trainers (`GRPOTrainer`, `DPOTrainer`) on CPU, against a frozen copy of the starting policy:
+real TRL trainers (`GRPOTrainer`, `DPOTrainer`) against a frozen copy of the starting policy, on
+``config.device``: the CPU in float32, or a GPU (TRL/accelerate place the model; mixed precision in bf16
+where the GPU has it, else fp16, with fp32 master weights). The reward models score texts on the CPU:
 
 - **GRPO** samples ``num_generations`` completions per prompt each step and scores them with the proxy
   reward model through `RewardFunction`; ``beta`` weights TRL's KL penalty to the reference.
@@ -67,12 +69,19 @@ def _reward_function(model: RewardModel | str | Path, config: PolicyRunConfig, n
     return RewardFunction(model if isinstance(model, RewardModel) else RewardModel.load(model), config.prompt_format, name)
 
 
-def _trl_config(kind: Any, config: PolicyRunConfig, workdir: Path, **specific: Any) -> Any:
-    """A TRL config: CPU, float32, no hub, no checkpoints, a log line per step, then the method's own
-    settings and ``config.extra``. The learning rate is constant: over a few dozen steps a decay schedule
-    mostly shrinks the run."""
+def _trl_config(kind: Any, config: PolicyRunConfig, workdir: Path, device: Any, **specific: Any) -> Any:
+    """A TRL config: the CPU in float32 or the GPU ``device`` in mixed precision, no hub, no checkpoints, a log line
+    per step, then the method's own settings and ``config.extra``. The learning rate is constant: over a few dozen
+    steps a decay schedule mostly shrinks the run."""
+    import torch
+
+    from rewardlab.embed.devices import compute_dtype
+
+    half = compute_dtype(device)
+    on_gpu = device.type == "cuda"
     shared = {"output_dir": str(workdir / "trainer"), "max_steps": config.steps, "learning_rate": config.learning_rate,
-            "lr_scheduler_type": "constant", "use_cpu": True, "bf16": False, "fp16": False, "report_to": "none",
+            "lr_scheduler_type": "constant", "use_cpu": not on_gpu, "bf16": on_gpu and half == torch.bfloat16,
+            "fp16": on_gpu and half == torch.float16, "report_to": "none",
             "logging_steps": 1, "save_strategy": "no", "disable_dropout": True,
             "seed": config.seed, "data_seed": config.seed, "disable_tqdm": True, "dataloader_num_workers": 0,
             "push_to_hub": False}
@@ -105,8 +114,10 @@ class _Run:
         self.rows: list[dict[str, Any]] = []
         self.proxy = _reward_function(proxy, config, "proxy")
         self.gold = None if gold is None else _reward_function(gold, config, "gold")
+        self.device = _policy_device(config.device)
         self.status("loading the policy")
         self.model, self.tokenizer, self.model_id = load_policy(config.model, config.gguf_file, workdir)
+        self.model.to(self.device)  # fp32 weights; on a GPU the trainer adds mixed precision
         self.sampler = PolicySampler(self.model, self.tokenizer, config.sample_batch_size)
         shuffled = list(prompts)
         random.Random(config.seed).shuffle(shuffled)
@@ -209,6 +220,18 @@ class _Run:
         return PolicyRunResult(self.out, summary, self.rows)
 
 
+def _policy_device(spec: str) -> Any:
+    """The resolved device; a GPU other than cuda:0 is made the current one, where accelerate places the model."""
+    import torch
+
+    from rewardlab.embed.devices import resolve_device
+
+    device = resolve_device(spec)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return device
+
+
 def _require_trl() -> None:
     try:
         import datasets  # noqa: F401
@@ -237,8 +260,9 @@ def run_grpo(proxy: RewardModel | str | Path, prompts: Sequence[ChatPrompt], out
         run.evaluate(0)
         # one prompt's group per forward/backward pass, accumulated over the step's prompts: the same update as
         # one big batch (the whole step's completions are still generated together) at about 60% of the memory
-        args = _trl_config(GRPOConfig, config, run.workdir, beta=config.beta, num_generations=config.num_generations,
-                           per_device_train_batch_size=config.num_generations, gradient_accumulation_steps=config.batch_size,
+        args = _trl_config(GRPOConfig, config, run.workdir, run.device, beta=config.beta,
+                           num_generations=config.num_generations, per_device_train_batch_size=config.num_generations,
+                           gradient_accumulation_steps=config.batch_size,
                            max_completion_length=config.max_completion_tokens, temperature=config.temperature, top_p=1.0)
         dataset = Dataset.from_list([{"prompt": run.trl_prompt(p)} for p in run.train_set])
         trainer = GRPOTrainer(model=run.model, reward_funcs=run.proxy, args=args, train_dataset=dataset,  # type: ignore[arg-type]
@@ -279,7 +303,8 @@ def run_dpo(proxy: RewardModel | str | Path, prompts: Sequence[ChatPrompt], out:
 
         dataset = Dataset.from_list([{"prompt": run.trl_prompt(r["prompt"]), "chosen": side(r["chosen"]),
                                       "rejected": side(r["rejected"])} for r in pairs.rows])
-        args = _trl_config(DPOConfig, config, run.workdir, beta=config.beta, per_device_train_batch_size=config.batch_size,
+        args = _trl_config(DPOConfig, config, run.workdir, run.device, beta=config.beta,
+                           per_device_train_batch_size=config.batch_size,
                            max_length=config.max_prompt_tokens + config.max_completion_tokens + 16)
         trainer = DPOTrainer(model=run.model, ref_model=run.reference, args=args, train_dataset=dataset,
                              processing_class=run.tokenizer, callbacks=[run.callback()])

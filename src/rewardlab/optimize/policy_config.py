@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rewardlab.embed.devices import DEFAULT_DEVICE, parse_device_spec
 from rewardlab.optimize.trl_rewards import PolicyError, check_prompt_format
 
 
@@ -34,6 +35,7 @@ class PolicyRunConfig:
     prompt_format: str = "hh"  # how chat prompts become the reward model's prompt text: "hh" or "last-user"
     min_margin: float = 0.0  # DPO: a pair's rewards must differ by more than this
     sample_batch_size: int = 16  # sequences per forward pass when sampling or scoring log-probabilities
+    device: str = DEFAULT_DEVICE  # auto, cpu, cuda or cuda:N: where the policy trains (mixed bf16/fp16 on a GPU)
     extra: dict[str, Any] = field(default_factory=dict)  # more TRL config fields, e.g. {"loss_type": "dr_grpo"}
 
     def check(self) -> None:
@@ -50,6 +52,7 @@ class PolicyRunConfig:
         if self.learning_rate <= 0 or self.beta < 0 or self.temperature <= 0 or self.min_margin < 0:
             raise PolicyError("learning_rate and temperature must be > 0, beta and min_margin >= 0")
         check_prompt_format(self.prompt_format)
+        parse_device_spec(self.device)
 
 
 #: GRPO's defaults are the dataclass's; DPO's differ where the method needs it (its β scales an implicit reward,

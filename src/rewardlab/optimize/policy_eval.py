@@ -97,7 +97,7 @@ class PolicySampler:
                       max_new_tokens: int, out: Samples) -> None:
         from transformers import GenerationConfig
 
-        input_ids, mask = left_pad(prompt_ids, self.pad_id)
+        input_ids, mask = (t.to(self.model.device) for t in left_pad(prompt_ids, self.pad_id))
         # a fresh config, not the checkpoint's: its top_k / repetition penalty would change the distribution
         # whose KL is estimated
         config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=temperature > 0,
@@ -169,6 +169,8 @@ def _batch_logprobs(model: Any, prompts: list[list[int]], completions: list[list
     completion_mask = torch.tensor([[1] * len(c) + [0] * (width - len(c)) for c in completions], dtype=torch.long)
     input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
     mask = torch.cat([prompt_mask, completion_mask], dim=1)
+    input_ids, mask, completion_ids, completion_mask = (t.to(model.device) for t in (input_ids, mask, completion_ids,
+                                                                                      completion_mask))
     positions = (mask.cumsum(1) - 1).clamp(min=0)
     # the logits at the last prompt position and every completion position but the last predict the completion
     logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=width + 1).logits
