@@ -114,6 +114,8 @@ class TokenCreditor:
             raise DataError("the response has no tokens to give credit to (empty or blank)", field="response")
         views = self._views(prompt, response, spans)
         seen = sorted({i for view in views for i in view.response_index if i >= 0})
+        if not seen:
+            raise DataError("none of the response's tokens reaches the encoder", field="response")
         reward = float(self.model.score([prompt], [response])[0])
         if not math.isfinite(reward):
             raise ModelError(f"the model's reward of response {response_id or response[:40]!r} is not finite")
@@ -186,7 +188,7 @@ class TokenCreditor:
             pad = self.twin.word_embeddings([self.twin.pad_id])[0]
             baselines.append(torch.where(varied[:, None], pad, x))
 
-        def reward_at(alphas: torch.Tensor, embeds: list[torch.Tensor]) -> torch.Tensor:
+        def reward_at(embeds: list[torch.Tensor]) -> torch.Tensor:
             pooled = [self.twin.pooled(e) for e in embeds]
             return self.reward_fn(self._features(views, prompt_vec, pooled))  # type: ignore[misc]
 
@@ -196,7 +198,7 @@ class TokenCreditor:
         for chunk in alphas.split(IG_CHUNK):
             a = chunk[:, None, None]
             embeds = [(b + a * (x - b)).requires_grad_(True) for x, b in zip(inputs, baselines)]
-            reward_at(chunk, embeds).sum().backward()
+            reward_at(embeds).sum().backward()
             for g, e in zip(grads, embeds):
                 assert e.grad is not None
                 g += e.grad.sum(0)
@@ -207,7 +209,7 @@ class TokenCreditor:
                 if index >= 0:
                     attributions[index] += per_position[position]
         with torch.no_grad():
-            twin_reward = float(reward_at(torch.ones(1), [x[None] for x in inputs])[0])
+            twin_reward = float(reward_at([x[None] for x in inputs])[0])
         return attributions, twin_reward
 
 
