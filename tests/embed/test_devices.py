@@ -79,3 +79,15 @@ def test_token_budget_lets_short_texts_travel_in_bigger_batches() -> None:
     batches = length_sorted_batches(lengths, 64, token_budget=800)
     sizes = {max(lengths[i] for i in b): len(b) for b in batches}
     assert sizes[4] == 50 and all(len(b) <= 4 for b in batches if lengths[b[0]] == 200)
+
+
+def test_a_cpu_only_torch_build_is_read_without_importing_torch() -> None:
+    """`auto` on a CPU-only torch costs no torch import (seconds) for encoders that do not need it (ONNX, hashing)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from rewardlab.embed.devices import cpu_only_torch, gpu_or_none; answer = cpu_only_torch(); "
+            "gpu = gpu_or_none('auto') if answer else 'skipped'; imported = 'torch' in sys.modules; import torch; "
+            "print(answer == (torch.version.cuda is None), not (answer and imported), gpu in (None, 'skipped'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["True", "True", "True"]

@@ -11,7 +11,10 @@ spec (see `rewardlab.embed.base.make_encoder`), not by the device; this module o
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rewardlab.errors import InvalidValueError
@@ -70,11 +73,29 @@ def resolve_device(spec: str = DEFAULT_DEVICE) -> torch.device:
     return torch.device("cuda", index)
 
 
+def cpu_only_torch() -> bool:
+    """True when the installed torch was built without CUDA (or is not installed), read from ``torch/version.py``
+    without importing torch, which takes seconds that a CPU-only path (ONNX, hashing) need not pay."""
+    if "torch" in sys.modules:
+        return sys.modules["torch"].version.cuda is None
+    spec = importlib.util.find_spec("torch")
+    for location in (spec.submodule_search_locations or []) if spec is not None else []:
+        try:
+            text = (Path(location) / "version.py").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        match = re.search(r"^cuda\s*(?::[^=\n]*)?=\s*(.+?)\s*$", text, re.MULTILINE)
+        if match is not None:
+            return match.group(1) == "None"
+    return spec is None
+
+
 def gpu_or_none(device: torch.device | str) -> torch.device | None:
-    """The CUDA device ``device`` (a spec or a ``torch.device``) stands for, or None for the CPU; the spec ``cpu``
-    imports no torch, so CPU-only paths (ONNX) stay light."""
+    """The CUDA device ``device`` (a spec or a ``torch.device``) stands for, or None for the CPU. The spec ``cpu``, and
+    ``auto`` under a CPU-only torch build, import no torch, so CPU-only paths (ONNX, hashing) stay light."""
     if isinstance(device, str):
-        if parse_device_spec(device)[0] == "cpu":
+        kind = parse_device_spec(device)[0]
+        if kind == "cpu" or (kind == "auto" and cpu_only_torch()):
             return None
         device = resolve_device(device)
     return device if device.type == "cuda" else None
