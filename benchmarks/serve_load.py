@@ -88,12 +88,13 @@ def one_call(model: Any, requests: list[list[tuple[str, str]]]) -> float:
     return time.perf_counter() - started
 
 
-def start_server(model_dir: Path, port: int, max_wait_ms: float, env: dict[str, str]) -> subprocess.Popen[str]:
+def start_server(model_dir: Path, port: int, max_wait_ms: float, env: dict[str, str],
+                 extra: tuple[str, ...] = ()) -> subprocess.Popen[str]:
     import httpx
 
     command = [sys.executable, "-c", "from rewardlab.cli import app; app()", "serve", str(model_dir), "--port",
                str(port), "--max-wait-ms", str(max_wait_ms), "--max-items", "100000", "--request-timeout", "600",
-               "--max-queue", "10000000"]
+               "--max-queue", "10000000", *extra]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180
     while True:
@@ -142,6 +143,30 @@ async def load(base: str, per_client: list[list[list[tuple[str, str]]]]) -> tupl
     return time.perf_counter() - started, latencies, errors, list(results)
 
 
+def ray_serve_rows(model_dir: Path, port: int, max_wait_ms: float, env: dict[str, str], warmup: list[tuple[str, str]],
+                   per_client: list[list[list[tuple[str, str]]]], expected: list[list[float]], n: int
+                   ) -> dict[str, dict[str, Any]]:
+    """The same load against `serve --ray-serve` with 1 and then 2 replicas (a fresh local Ray instance each)."""
+    import httpx
+
+    rows: dict[str, dict[str, Any]] = {}
+    for replicas in (1, 2):
+        server = start_server(model_dir, port, max_wait_ms, env, ("--ray-serve", "--replicas", str(replicas)))
+        try:
+            httpx.post(f"http://127.0.0.1:{port}/score",
+                       json={"items": [{"prompt": p, "response": r} for p, r in warmup]}, timeout=120)
+            wall, latencies, errors, served = asyncio.run(load(f"http://127.0.0.1:{port}", per_client))
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+        flat = [r for client in served for r in client]
+        lat = np.asarray(latencies) * 1000
+        rows[f"{replicas}"] = {"seconds": wall, "pairs_per_s": n / wall, "p50_ms": float(np.percentile(lat, 50)),
+                               "p99_ms": float(np.percentile(lat, 99)), "errors": errors,
+                               "rewards_identical_to_in_process": all(s == e for s, e in zip(flat, expected))}
+    return rows
+
+
 def metric(text: str, name: str) -> float:
     for line in text.splitlines():
         if line.startswith(name + "{") or line.startswith(name + " "):
@@ -159,6 +184,8 @@ def main() -> None:
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--train-rows", type=int, default=60, help="demo rows the benchmark's model trains on")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--ray-serve", action="store_true", help="also serve with --ray-serve, 1 and 2 replicas "
+                                                                  "(needs pip install 'rewardlab[ray]')")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/serve_load.json"))
     args = parser.parse_args()
 
@@ -194,6 +221,8 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
+        ray_rows = (ray_serve_rows(model_dir, args.port, args.max_wait_ms, env, warmup, per_client, expected, n)
+                    if args.ray_serve else {})
         after_s, _ = per_request(model, requests)
         one_call_s = one_call(model, requests)
         per_request_s = (before_s + after_s) / 2
@@ -220,16 +249,26 @@ def main() -> None:
         "max_abs_reward_diff": max(diffs) if diffs else None,
         "run_seconds": time.perf_counter() - run_started,
     }
+    if ray_rows:
+        result["ray_serve_replicas"] = ray_rows
+        result["ray_serve_2_vs_1"] = ray_rows["2"]["pairs_per_s"] / ray_rows["1"]["pairs_per_s"]
     rows = [("served (rewardlab serve)", wall, "", f"{result['served']['p50_ms']:.0f} / {result['served']['p99_ms']:.0f}",
              str(errors)),
             ("in-process, per request", per_request_s, f"{result['ratio_vs_per_request']:.2f}", "", ""),
             ("in-process, one call", one_call_s, f"{result['ratio_vs_one_call']:.2f}", "", "")]
     print(f"{'variant':<28}{'seconds':>9}{'pairs/s':>10}{'served ÷':>10}{'p50 / p99 ms':>16}{'errors':>8}")
+    for replicas, row in ray_rows.items():
+        rows.append((f"Ray Serve, {replicas} replica{'s' if replicas != '1' else ''}", row["seconds"], "",
+                     f"{row['p50_ms']:.0f} / {row['p99_ms']:.0f}", str(row["errors"])))
     for name, seconds, ratio, latency, errs in rows:
         print(f"{name:<28}{seconds:>9.2f}{n / seconds:>10.1f}{ratio:>10}{latency:>16}{errs:>8}")
     print(f"micro-batches: {batches:.0f} (mean {result['served']['mean_batch_pairs'] or 0:.1f} pairs, largest "
           f"{result['served']['largest_batch_pairs']:.0f}); served rewards identical to in-process per request: "
           f"{identical} (max |diff| {result['max_abs_reward_diff']})")
+    if ray_rows:
+        same = ", ".join(f"{k} replica(s): {v['rewards_identical_to_in_process']}" for k, v in ray_rows.items())
+        print(f"Ray Serve 2 replicas ÷ 1: {result['ray_serve_2_vs_1']:.2f}× pairs/s; rewards identical to in-process: "
+              f"{same}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(f"→ {args.out} ({result['run_seconds']:.0f} s)")

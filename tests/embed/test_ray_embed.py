@@ -121,3 +121,19 @@ def test_the_core_and_the_cli_do_not_import_ray() -> None:
             "rewardlab.cli.ray_embedding; assert 'ray' not in sys.modules, 'ray was imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_train_and_evaluate_take_ray_and_then_find_every_vector_cached(cluster: object, tmp_path: Path) -> None:
+    from cli_helpers import demo_lines, run
+
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(demo_lines(40)), encoding="utf-8")
+    address = cluster.address  # type: ignore[attr-defined]
+    code, output = run("train", str(data), "--out", str(tmp_path / "rm"), "--encoder", "hashing", "--head", "bt-linear",
+                       "--cache-dir", str(tmp_path / "cache"), "--quiet", "--ray", address)
+    assert code == 0, output
+    assert f"Ray ({address}): 120 texts embedded by 1 worker in" in output  # 40 pairs: 80 responses, 40 prompts; 1 chunk
+    code, output = run("evaluate", str(data), "--model", str(tmp_path / "rm"), "--cache-dir", str(tmp_path / "cache"),
+                       "--quiet", "--ray", address)
+    assert code == 0, output
+    assert "texts were already cached; nothing sent to the cluster" in output  # train's Ray pass filled the cache

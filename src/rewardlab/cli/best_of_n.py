@@ -27,6 +27,7 @@ from rewardlab.cli.options import (
     PromptFormatOpt,
     PromptsFileArg,
     Quiet,
+    RayOpt,
     RewardModelOpt,
     SeedOpt,
     StrategyOpt,
@@ -64,11 +65,13 @@ def bon_eval(
     record: Annotated[Path | None, typer.Option(help="Write the JSON record here.")] = None,
     cache_dir: CacheDir = None,
     allow_external_encoder: AllowExternalEncoderOpt = False,
+    ray: RayOpt = None,
     quiet: Quiet = False,
 ) -> None:
     """Best-of-n against gold: expected gold of the pick (unbiased, all subsets), oracle, gain recovered, Spearman;
     beside it, on the same pools and n, picking the longest or the shortest candidate (a model that cannot beat
     both has learned length)."""
+    from rewardlab.cli.ray_embedding import warm_pairs_on_ray
     from rewardlab.evaluate.best_of_n import (
         best_of_n,
         length_rules,
@@ -86,6 +89,8 @@ def bon_eval(
         if any(s.gold is None for s in sets):
             raise DataError("bon-eval needs gold scores for every candidate set", source=candidates)
         rm = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder)
+        warm_pairs_on_ray([s.prompt for s in sets for _ in s.responses], [r for s in sets for r in s.responses], rm,
+                          ray, quiet)
         with progress_bar("embedding candidates", quiet) as on_progress:
             scores, _ = score_candidate_sets(rm, sets, aggregate, lam, on_progress)
         max_n = max([k for k in ns if isinstance(k, int)] + [1])

@@ -20,7 +20,8 @@ def embed_on_ray(texts: Sequence[str], encoder: Encoder, address: str, cache_dir
     with progress_bar(f"embedding on Ray ({encoder.spec})", quiet) as on_progress:
         _, stats = embed_texts_ray(texts, encoder, address=address, cache_dir=cache_dir, on_progress=on_progress)
     if stats.misses:
-        out.print(f"Ray ({address}): {stats.misses} texts embedded by {stats.workers} workers in {stats.seconds:.1f}s "
+        workers = f"{stats.workers} worker{'s' if stats.workers != 1 else ''}"
+        out.print(f"Ray ({address}): {stats.misses} texts embedded by {workers} in {stats.seconds:.1f}s "
                   f"({stats.misses / stats.seconds:.1f} texts/s, start-up included); {stats.hits} were cached",
                   highlight=False)
     else:
@@ -36,3 +37,14 @@ def warm_dataset_on_ray(dataset: Any, encoder: Encoder, features: str, address: 
     from rewardlab.rewards.features import dataset_texts
 
     embed_on_ray(dataset_texts(dataset, features, encoder), encoder, address, cache_dir, quiet)
+
+
+def warm_pairs_on_ray(prompts: Sequence[str], responses: Sequence[str], model: Any, address: str | None,
+                      quiet: bool = False) -> None:
+    """With ``--ray``: fill ``model``'s cache with every text featurizing these (prompt, response) pairs needs."""
+    if address is None:
+        return
+    from rewardlab.rewards.features import feature_texts
+
+    texts = feature_texts(prompts, responses, model.features, model.encoder)
+    embed_on_ray(texts, model.encoder, address, model.cache_dir, quiet)
