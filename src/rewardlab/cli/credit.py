@@ -56,7 +56,8 @@ def credit(
                 credits = token_credit(loaded, [prompt], [response], config=config, on_progress=on_progress)
         written = write_token_credits(credits, out_path)
         summary = summarize_credits(credits)
-        out.print(f"credited {len(credits)} responses by {method} through {credits[0].attributed_with} → {written}",
+        noun = "response" if len(credits) == 1 else "responses"
+        out.print(f"credited {len(credits)} {noun} by {method} through {credits[0].attributed_with} → {written}",
                   highlight=False)
         out.print(f"|twin − model reward| {summary['twin_gap']}, top token's share of |credit| {summary['top_share']}, "
                   f"evenly spread residual {summary['residual']} (means, 95% CI by prompt, n={len(credits)})",
