@@ -19,9 +19,11 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import shutil
 import socket
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -104,6 +106,7 @@ def ray_session(address: str | None = LOCAL, num_cpus: int | None = None) -> Ite
         yield ray
         return
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": "error", "configure_logging": True}
+    temp: str | None = None
     try:
         if address in (None, LOCAL):
             temp = tempfile.mkdtemp(prefix="rewardlab-ray-")
@@ -117,8 +120,14 @@ def ray_session(address: str | None = LOCAL, num_cpus: int | None = None) -> Ite
         raise RayClusterError(f"cannot use the Ray cluster at {address}: {first}") from None
     try:
         yield ray
-    finally:
+    except BaseException as exc:
         ray.shutdown()
+        if temp is not None and not isinstance(exc, RewardlabError | KeyboardInterrupt):
+            warnings.warn(f"the local Ray instance's logs are kept in {temp}", stacklevel=3)
+        raise
+    ray.shutdown()
+    if temp is not None:  # a run that went well leaves no Ray session folders behind
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def matching_encoder(spec: str, fingerprint: str, on_gpu: bool) -> tuple[Encoder, str]:
