@@ -137,3 +137,24 @@ def test_train_and_evaluate_take_ray_and_then_find_every_vector_cached(cluster: 
                        "--quiet", "--ray", address)
     assert code == 0, output
     assert "texts were already cached; nothing sent to the cluster" in output  # train's Ray pass filled the cache
+
+
+def test_scoring_pairs_warmed_on_ray_are_all_cached_for_the_model(cluster: object, tmp_path: Path) -> None:
+    """What bon-eval --ray does: every text the model's feature mode needs for the pairs lands in its cache."""
+    from rewardlab.cli.ray_embedding import warm_pairs_on_ray
+    from rewardlab.rewards.features import feature_texts
+    from rewardlab.rewards.model import RewardModel
+    from synthetic import preference_dataset
+
+    rows = [(f"question {i}", f"a careful answer {i}", "no") for i in range(20)]
+    model = RewardModel.create("bt-linear", encoder="hashing:64", cache_dir=tmp_path / "cache", max_epochs=5)
+    model.fit(preference_dataset("polite", rows))
+    prompts = [f"pool prompt {i // 4}" for i in range(300)]
+    responses = [f"candidate {i} " + "word " * (i % 17) for i in range(300)]
+    warm_pairs_on_ray(prompts, responses, model, cluster.address, quiet=True)  # type: ignore[attr-defined]
+    texts = list(dict.fromkeys(feature_texts(prompts, responses, model.features, model.encoder)))
+    cache = EmbeddingCache(model.encoder.fingerprint(), model.encoder.dim, tmp_path / "cache")
+    stored = cache.get_many(texts)
+    assert len(stored) == len(texts)
+    expected, _ = embed_texts(texts, model.encoder, use_cache=False)
+    assert np.array_equal(np.stack([stored[t] for t in texts]), expected)
