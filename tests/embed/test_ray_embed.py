@@ -158,3 +158,29 @@ def test_scoring_pairs_warmed_on_ray_are_all_cached_for_the_model(cluster: objec
     assert len(stored) == len(texts)
     expected, _ = embed_texts(texts, model.encoder, use_cache=False)
     assert np.array_equal(np.stack([stored[t] for t in texts]), expected)
+
+
+def test_score_input_with_ray_keeps_stdout_jsonl_and_scores_as_without(cluster: object, tmp_path: Path) -> None:
+    import json
+
+    from cli_helpers import demo_lines, run, runner
+    from rewardlab.cli import app
+
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(demo_lines(20)), encoding="utf-8")
+    code, output = run("train", str(data), "--out", str(tmp_path / "rm"), "--encoder", "hashing", "--head", "bt-linear",
+                       "--quiet")
+    assert code == 0, output
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"prompt": f"p{i}", "response": f"answer {i}"}) + "\n" for i in range(30)) +
+                    json.dumps({"prompt": "pool", "responses": ["x", {"text": "y"}]}) + "\n", encoding="utf-8")
+    plain = tmp_path / "plain.jsonl"
+    code, output = run("score", "--model", str(tmp_path / "rm"), "--input", str(rows), "--output", str(plain))
+    assert code == 0, output
+    address = cluster.address  # type: ignore[attr-defined]
+    result = runner.invoke(app, ["score", "--model", str(tmp_path / "rm"), "--input", str(rows), "--ray", address,
+                                 "--cache-dir", str(tmp_path / "fresh-cache")])
+    assert result.exit_code == 0, result.output
+    assert "texts embedded by 1 worker" in result.stderr  # the summary goes to stderr ...
+    scored = [json.loads(line) for line in result.stdout.splitlines()]  # ... so stdout is the scored rows alone
+    assert scored == [json.loads(line) for line in plain.read_text(encoding="utf-8").splitlines()]

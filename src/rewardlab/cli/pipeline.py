@@ -306,6 +306,7 @@ def score(
     distribution: Annotated[bool, typer.Option("--distribution", help="Add the spread of the known annotators' "
                                                                       "rewards: mean, std, q10, q50, q90 "
                                                                       "(annotator-aware models).")] = False,
+    ray: RayOpt = None,
 ) -> None:
     """Reward of one (prompt, response), or of every row of a file (ensembles add mean/std/min/lcb; annotator-aware
     models score as one annotator, or add the spread over annotators)."""
@@ -330,6 +331,10 @@ def score(
             if row["score"] is None:
                 warn("the reward is not a finite number (NaN or inf); written as null")
             return
+        if ray is not None:
+            from rewardlab.cli.ray_embedding import record_file_pairs, warm_pairs_on_ray
+
+            warm_pairs_on_ray(*record_file_pairs(input, prompt_field, response_field), loaded, ray, quiet=True)
         scored = list(score_record_file(rm, input, prompt_field, response_field))
         missing = sum(count_missing(row) for row in scored)
         if missing:  # stderr: stdout may be the scored rows themselves

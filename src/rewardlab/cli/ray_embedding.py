@@ -8,24 +8,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rewardlab.cli.console import out, progress_bar
+from rewardlab.cli.console import console, progress_bar
 from rewardlab.embed.base import Encoder
+from rewardlab.errors import RewardlabError
 
 
 def embed_on_ray(texts: Sequence[str], encoder: Encoder, address: str, cache_dir: str | Path | None,
                  quiet: bool = False) -> Any:
-    """Embed ``texts`` on the Ray cluster at ``address`` into the cache; prints one summary line; returns the stats."""
+    """Embed ``texts`` on the Ray cluster at ``address`` into the cache; one summary line on stderr (stdout may be a
+    command's data, e.g. score's JSONL); returns the stats."""
     from rewardlab.embed.ray_embed import embed_texts_ray
 
     with progress_bar(f"embedding on Ray ({encoder.spec})", quiet) as on_progress:
         _, stats = embed_texts_ray(texts, encoder, address=address, cache_dir=cache_dir, on_progress=on_progress)
     if stats.misses:
         workers = f"{stats.workers} worker{'s' if stats.workers != 1 else ''}"
-        out.print(f"Ray ({address}): {stats.misses} texts embedded by {workers} in {stats.seconds:.1f}s "
+        console.print(f"Ray ({address}): {stats.misses} texts embedded by {workers} in {stats.seconds:.1f}s "
                   f"({stats.misses / stats.seconds:.1f} texts/s, start-up included); {stats.hits} were cached",
                   highlight=False)
     else:
-        out.print(f"Ray: all {stats.unique} texts were already cached; nothing sent to the cluster", highlight=False)
+        console.print(f"Ray: all {stats.unique} texts were already cached; nothing sent to the cluster", highlight=False)
     return stats
 
 
@@ -48,3 +50,28 @@ def warm_pairs_on_ray(prompts: Sequence[str], responses: Sequence[str], model: A
 
     texts = feature_texts(prompts, responses, model.features, model.encoder)
     embed_on_ray(texts, model.encoder, address, model.cache_dir, quiet)
+
+
+def record_file_pairs(path: str | Path, prompt_field: str, response_field: str) -> tuple[list[str], list[str]]:
+    """The (prompt, response) pairs `score --input` will score, read leniently: this only decides what to embed
+    ahead, so a row it cannot read is left out here and reported, with file, row and field, by the scoring pass."""
+    from rewardlab.data.records import iter_records
+
+    prompts: list[str] = []
+    responses: list[str] = []
+    try:
+        for _, record in iter_records(path):
+            prompt = record.get(prompt_field)
+            if not isinstance(prompt, str):
+                continue
+            if response_field not in record and isinstance(record.get("responses"), list):
+                texts = [item.get("text") if isinstance(item, dict) else item for item in record["responses"]]
+            else:
+                texts = [record.get(response_field)]
+            for text in texts:
+                if isinstance(text, str):
+                    prompts.append(prompt)
+                    responses.append(text)
+    except RewardlabError:
+        pass  # the scoring pass reads the file again and says what is wrong with it
+    return prompts, responses
