@@ -142,6 +142,39 @@ class EmbeddingCache:
                 found[wanted.pop(key)] = vectors[index[key]].copy()
         return found
 
+    def lookup(self, texts: Sequence[str], out: np.ndarray | None = None) -> np.ndarray:
+        """Copy the cached vector of each of ``texts`` that is present into the same row of ``out`` (shape
+        (len(texts), dim)); returns which rows were found (``out=None``: only which are cached). Unlike `get_many`,
+        no array per text is made, and each pack is matched by its own keys, so the cost is one pass over the cache
+        and memory stays ``out`` plus one pack: the way to read a few hundred thousand vectors."""
+        if out is not None and out.shape != (len(texts), self.dim):
+            raise InvalidValueError(f"expected an output of shape {(len(texts), self.dim)}, got {out.shape}")
+        wanted: dict[bytes, list[int]] = {}
+        for row, text in enumerate(texts):
+            wanted.setdefault(text_key(text), []).append(row)
+        found = np.zeros(len(texts), dtype=bool)
+        for path in self._pack_paths():
+            if not wanted:
+                break
+            index = self._index.get(path.name)
+            if index is not None and not any(k in wanted for k in index):
+                continue  # an indexed pack with none of the wanted keys: no need to read it again
+            pack = self._read_pack(path)
+            if pack is None:
+                continue
+            keys, vectors = pack
+            if index is None:
+                index = {bytes(k): row for row, k in enumerate(keys)}
+                self._index[path.name] = index
+            hits = [(rows, index[key]) for key in [k for k in index if k in wanted] for rows in [wanted.pop(key)]]
+            if hits:
+                targets = np.concatenate([np.asarray(rows, dtype=np.int64) for rows, _ in hits])
+                sources = np.concatenate([np.full(len(rows), source, dtype=np.int64) for rows, source in hits])
+                if out is not None:
+                    out[targets] = vectors[sources]
+                found[targets] = True
+        return found
+
     def put_many(self, texts: Sequence[str], vectors: np.ndarray) -> Path:
         """Store a batch as one new pack (atomic: written aside, then renamed into place)."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
