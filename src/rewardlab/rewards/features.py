@@ -28,14 +28,14 @@ text, so they cache like any other text; `dataset_texts` lists them for pre-fill
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.embed.base import Encoder
-from rewardlab.embed.embedding import EmbedStats, embed_texts
+from rewardlab.embed.embedding import EmbedStats, embed_unique
 from rewardlab.embed.tokens import TokenMeter, head, tail, token_meter
 from rewardlab.errors import ModelError
 
@@ -183,6 +183,40 @@ def feature_dim(encoder_dim: int, mode: str) -> int:
     return len(MODE_PARTS[mode]) * encoder_dim
 
 
+#: rows of the feature matrix filled per step: bounds the temporaries of a product like r*p
+FILL_ROWS = 65536
+
+
+def _embedded_views(prompts: Sequence[str], responses: Sequence[str], encoder: Encoder, mode: str, *,
+                    cache_dir: str | Path | None, use_cache: bool,
+                    on_progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, dict[str, np.ndarray], EmbedStats]:
+    """(vectors of the distinct texts, per view of the mode ("r", "p", "j") each pair's row in them, stats)."""
+    if len(prompts) != len(responses):
+        raise ModelError(f"prompts and responses must have the same length, got {len(prompts)} and {len(responses)}")
+    check_mode(mode)
+    texts = feature_texts(prompts, responses, mode, encoder)
+    vectors, inverse, stats = embed_unique(texts, encoder, cache_dir=cache_dir, use_cache=use_cache,
+                                           on_progress=on_progress)
+    n = len(responses)
+    views: dict[str, np.ndarray] = {}
+    for name, used in zip(("r", "p", "j"), _views(mode)):
+        if used:
+            views[name] = inverse[len(views) * n : (len(views) + 1) * n]
+    return vectors, views, stats
+
+
+def _fill(out: np.ndarray, target: slice | np.ndarray, vectors: np.ndarray, views: dict[str, np.ndarray],
+          pairs: slice | np.ndarray, mode: str) -> None:
+    """Write the feature rows of ``pairs`` (indices into the views) into rows ``target`` of ``out``."""
+    dim = vectors.shape[1]
+    for column, part in enumerate(MODE_PARTS[mode]):
+        columns = slice(column * dim, (column + 1) * dim)
+        if part == "r*p":
+            out[target, columns] = vectors[views["r"][pairs]] * vectors[views["p"][pairs]]
+        else:
+            out[target, columns] = vectors[views[part][pairs]]
+
+
 def featurize_texts(
     prompts: Sequence[str],
     responses: Sequence[str],
@@ -192,21 +226,58 @@ def featurize_texts(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
+    row_order: np.ndarray | None = None,
 ) -> tuple[np.ndarray, EmbedStats]:
-    """Feature rows for (prompt, response) pairs; every text the mode needs goes through one cached pass."""
-    if len(prompts) != len(responses):
-        raise ModelError(f"prompts and responses must have the same length, got {len(prompts)} and {len(responses)}")
-    check_mode(mode)
-    use_r, use_p, use_j = _views(mode)
-    texts = feature_texts(prompts, responses, mode, encoder)
-    vectors, stats = embed_texts(texts, encoder, cache_dir=cache_dir, use_cache=use_cache, on_progress=on_progress)
+    """Feature rows for (prompt, response) pairs; every text the mode needs goes through one cached pass.
+
+    The rows are written straight into one float32 matrix from the vectors of the distinct texts: a prompt shared
+    by many responses is held once, and no per-view copy is made on the way (at 400k responses, the views and their
+    concatenation had cost three times the matrix). ``row_order`` (a permutation) puts pair i in row
+    ``row_order[i]``, without a second matrix."""
+    vectors, views, stats = _embedded_views(prompts, responses, encoder, mode, cache_dir=cache_dir,
+                                            use_cache=use_cache, on_progress=on_progress)
     n = len(responses)
-    blocks = iter(np.split(vectors, range(n, len(texts), n)) if len(texts) else [])
-    empty = np.zeros((n, encoder.dim), dtype=np.float32)
-    response_vecs = next(blocks) if use_r else empty
-    prompt_vecs = next(blocks) if use_p else empty
-    joint_vecs = next(blocks) if use_j else None
-    return combine(prompt_vecs, response_vecs, mode, joint_vecs).astype(np.float32), stats
+    out = np.empty((n, feature_dim(encoder.dim, mode)), dtype=np.float32)
+    for start in range(0, n, FILL_ROWS):
+        rows = slice(start, min(n, start + FILL_ROWS))
+        _fill(out, rows if row_order is None else row_order[rows], vectors, views, rows, mode)
+    return out, stats
+
+
+class FeatureRows(Mapping[str, np.ndarray]):
+    """response id -> feature row, each made when asked from the vectors of the distinct texts, so a caller that
+    needs the rows a block at a time (scoring 200k held-out pairs) never holds them all: memory is the distinct
+    texts' vectors, not the (responses × width) matrix. ``rows(ids)`` makes a block; the values are exactly those
+    of `featurize_dataset`."""
+
+    def __init__(self, ids: Sequence[str], vectors: np.ndarray, views: dict[str, np.ndarray], mode: str) -> None:
+        self._position = {rid: i for i, rid in enumerate(ids)}
+        self._vectors, self._views, self.mode = vectors, views, mode
+        self.width = feature_dim(vectors.shape[1], mode)
+
+    def rows(self, ids: Sequence[str]) -> np.ndarray:
+        """The feature rows of ``ids`` as one (len(ids), width) float32 matrix (KeyError for an unknown id)."""
+        at = np.fromiter((self._position[rid] for rid in ids), dtype=np.int64, count=len(ids))
+        out = np.empty((len(ids), self.width), dtype=np.float32)
+        _fill(out, slice(None), self._vectors, self._views, at, self.mode)
+        return out
+
+    def __getitem__(self, rid: str) -> np.ndarray:
+        return self.rows([rid])[0]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._position)
+
+    def __len__(self) -> int:
+        return len(self._position)
+
+
+def _dataset_pairs(dataset: FeedbackDataset) -> tuple[list[str], list[str], list[str]]:
+    """(response ids, their prompts' texts, their texts) in the dataset's order: embedded in that order, as always
+    (the same chunks, so the same vectors)."""
+    ids = list(dataset.responses)
+    prompts = [dataset.prompts[dataset.responses[rid].prompt_id].text for rid in ids]
+    return ids, prompts, [dataset.responses[rid].text for rid in ids]
 
 
 def featurize_dataset(
@@ -215,9 +286,28 @@ def featurize_dataset(
     mode: str,
     **kwargs: object,
 ) -> tuple[dict[str, np.ndarray], EmbedStats]:
-    """response id -> feature row, for every response in ``dataset``."""
-    ids = list(dataset.responses)
-    prompts = [dataset.prompts[dataset.responses[rid].prompt_id].text for rid in ids]
-    responses = [dataset.responses[rid].text for rid in ids]
-    x, stats = featurize_texts(prompts, responses, encoder, mode, **kwargs)  # type: ignore[arg-type]
-    return dict(zip(ids, x)), stats
+    """response id -> feature row, for every response in ``dataset``.
+
+    The rows are views of one matrix whose rows follow the sorted response ids, the order `build_training_set`
+    arranges them in, so a training set over the same responses uses that matrix as it is instead of a copy."""
+    ids, prompts, responses = _dataset_pairs(dataset)
+    order = np.empty(len(ids), dtype=np.int64)
+    order[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
+    x, stats = featurize_texts(prompts, responses, encoder, mode, row_order=order, **kwargs)  # type: ignore[arg-type]
+    return {rid: x[row] for rid, row in zip(ids, order.tolist())}, stats
+
+
+def feature_rows_on_demand(
+    dataset: FeedbackDataset,
+    encoder: Encoder,
+    mode: str,
+    *,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[FeatureRows, EmbedStats]:
+    """`featurize_dataset` as `FeatureRows`: the same rows, made a block at a time when asked."""
+    ids, prompts, responses = _dataset_pairs(dataset)
+    vectors, views, stats = _embedded_views(prompts, responses, encoder, mode, cache_dir=cache_dir,
+                                            use_cache=use_cache, on_progress=on_progress)
+    return FeatureRows(ids, vectors, views, mode), stats

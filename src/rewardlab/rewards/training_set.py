@@ -202,9 +202,8 @@ def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np
                 weight.append(weights.get(ranking.annotator_id or "(none)", 1.0))
                 annotator.append(ranking.annotator_id or "")
                 strength.append(np.nan)
-    x = np.stack([response_features[rid] for rid in response_ids]) if response_ids else np.zeros((0, 0), np.float32)
     return TrainingSet(
-        x=x.astype(np.float32),
+        x=feature_matrix([response_features[rid] for rid in response_ids]),
         response_ids=response_ids,
         group=item_group,
         pair_a=np.array(pa, dtype=np.int64),
@@ -226,3 +225,34 @@ def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np
         rating_scale=np.array([r.scale if r.scale is not None else (np.nan, np.nan) for r in dataset.ratings],
                               dtype=np.float64).reshape(-1, 2),
     )
+
+
+def feature_matrix(rows: list[np.ndarray]) -> np.ndarray:
+    """The rows as one float32 matrix. When they are, in order, every row of one float32 matrix (as
+    `rewardlab.rewards.features.featurize_dataset` makes them for the same responses), that matrix itself, else a
+    copy filled row by row (at 400k rows of 768, a stack and a cast had made two 1.2 GB copies). Heads read ``x``
+    and never write to it."""
+    if not rows:
+        return np.zeros((0, 0), np.float32)
+    base = _common_matrix(rows)
+    if base is not None:
+        return base
+    out = np.empty((len(rows), len(rows[0])), dtype=np.float32)
+    for i, row in enumerate(rows):
+        out[i] = row
+    return out
+
+
+def _common_matrix(rows: list[np.ndarray]) -> np.ndarray | None:
+    """The float32 C-contiguous matrix whose rows, in order, are exactly ``rows`` (views of it); None otherwise."""
+    base = rows[0].base
+    if (not isinstance(base, np.ndarray) or base.ndim != 2 or base.dtype != np.float32
+            or not base.flags.c_contiguous or base.shape[0] != len(rows)):
+        return None
+    start = base.__array_interface__["data"][0]
+    stride = base.strides[0]
+    for i, row in enumerate(rows):
+        if (row.base is not base or row.ndim != 1 or row.shape[0] != base.shape[1]
+                or row.__array_interface__["data"][0] != start + i * stride):
+            return None
+    return base
