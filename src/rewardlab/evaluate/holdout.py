@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +22,7 @@ from rewardlab.evaluate.length_controls import (
     reward_length_spearman,
 )
 from rewardlab.evaluate.pairwise import pairwise_metrics
-from rewardlab.rewards.features import featurize_dataset
+from rewardlab.rewards.features import FeatureRows, feature_rows_on_demand
 from rewardlab.rewards.model import RewardModel
 from rewardlab.rewards.training_set import OUTCOME_TARGET
 
@@ -41,6 +41,32 @@ class HoldoutResult:
     pair_fold: np.ndarray  # the cross-fitting fold of each pair (for the length-only head)
 
 
+#: rows scored per call: a 200k-pair set is scored without stacking all its feature rows at once
+PREDICT_ROWS = 16384
+
+
+def predict_rows(model: RewardModel, feature_rows: Mapping[str, np.ndarray], response_ids: Sequence[str]) -> np.ndarray:
+    """The model's reward of each response, from its feature row, ``PREDICT_ROWS`` rows at a time (memory: one
+    block of rows, not a second copy of every pair's features)."""
+    def block(ids: Sequence[str]) -> np.ndarray:
+        if isinstance(feature_rows, FeatureRows):
+            return feature_rows.rows(ids)
+        return np.stack([feature_rows[rid] for rid in ids])
+
+    scores = [model.predict(block(response_ids[start : start + PREDICT_ROWS]))
+              for start in range(0, len(response_ids), PREDICT_ROWS)]
+    return np.concatenate(scores) if scores else np.zeros(0)
+
+
+def pair_groups(dataset: FeedbackDataset) -> np.ndarray:
+    """Each comparison's prompt group as an integer that sorts as the group's name does (so resamples and folds are
+    those the names gave): an array of names is as wide as the longest prompt, 400 MB at 200k pairs."""
+    groups = dataset.prompt_groups()
+    names = [groups[c.prompt_id] for c in dataset.comparisons]
+    rank = {name: i for i, name in enumerate(sorted(set(names)))}
+    return np.fromiter((rank[name] for name in names), dtype=np.int64, count=len(names))
+
+
 def evaluate_model(
     model: RewardModel,
     dataset: FeedbackDataset,
@@ -49,22 +75,24 @@ def evaluate_model(
     seed: int = 0,
     on_progress: Callable[[int, int], None] | None = None,
     feature_rows: dict[str, np.ndarray] | None = None,
+    on_bootstrap_progress: Callable[[int, int], None] | None = None,
 ) -> HoldoutResult:
     """Pairwise accuracy and calibration of ``model`` on ``dataset``'s comparisons, with CIs by prompt, and the
     length controls. The model's training data is not at hand, so the length-only head is cross-fitted on these
-    pairs with folds by prompt: every pair is scored by a one-weight fit on the other folds' pairs."""
+    pairs with folds by prompt: every pair is scored by a one-weight fit on the other folds' pairs.
+    ``on_progress`` follows the embedding, ``on_bootstrap_progress`` the resamples being drawn."""
     if not dataset.comparisons:
         raise DataError("no comparisons to evaluate on", source=dataset.name)
-    feats = feature_rows
+    feats: Mapping[str, np.ndarray] | None = feature_rows
     if feats is None:  # a caller that needs the rows too (the audit) passes them, so nothing is featurized twice
-        feats, _ = featurize_dataset(dataset, model.encoder, model.features, cache_dir=model.cache_dir,
-                                     on_progress=on_progress)
+        # made a block at a time while scoring: the (responses × width) matrix is never held whole
+        feats, _ = feature_rows_on_demand(dataset, model.encoder, model.features, cache_dir=model.cache_dir,
+                                          on_progress=on_progress)
     comps = dataset.comparisons
-    score_a = model.predict(np.stack([feats[c.a] for c in comps]))
-    score_b = model.predict(np.stack([feats[c.b] for c in comps]))
-    groups = dataset.prompt_groups()
-    pair_group = np.array([groups[c.prompt_id] for c in comps])
-    bootstrap = GroupBootstrap(pair_group, n_resamples=n_resamples, seed=seed)
+    score_a = predict_rows(model, feats, [c.a for c in comps])
+    score_b = predict_rows(model, feats, [c.b for c in comps])
+    pair_group = pair_groups(dataset)
+    bootstrap = GroupBootstrap(pair_group, n_resamples=n_resamples, seed=seed, on_progress=on_bootstrap_progress)
     target = np.array([OUTCOME_TARGET[c.outcome] for c in comps])
     # cross-fitting folds by prompt group (duplicated prompts share one), drawn from the groups already at hand
     unique_groups, group_of_pair = np.unique(pair_group, return_inverse=True)
