@@ -174,3 +174,13 @@ def progress_bar(description: str, quiet: bool) -> Iterator[Callable[[int, int],
     """A single progress bar."""
     with progress_bars(quiet) as bars:
         yield bars.bar(description)
+
+
+@contextmanager
+def reading_progress(quiet: bool, description: str = "reading") -> Iterator[None]:
+    """A bar for every record file read inside this block (a 200k-row JSONL takes a while to parse): kB of the file
+    (compressed kB of a .gz), rows of a Parquet file. Wrap a command's data loading in it."""
+    from rewardlab.data.streaming import read_progress
+
+    with progress_bar(description, quiet) as bar, read_progress(None if quiet else bar):
+        yield

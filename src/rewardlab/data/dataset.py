@@ -106,7 +106,7 @@ class FeedbackDataset:
             seen: set[tuple[Any, ...]] = set()
             repeats = 0
             for row in self.table(name):
-                key = tuple(getattr(row, f.name) for f in fields(row) if f.name != "meta")
+                key = tuple(getattr(row, field) for field in _field_names(type(row)) if field != "meta")
                 if key in seen:
                     repeats += 1
                 else:
@@ -192,9 +192,10 @@ class FeedbackDataset:
             r = self.responses[rid]
             h.update(f"R{rid}\x00{r.prompt_id}\x00{r.text}\x00{r.source}\x00".encode())
         for name in FEEDBACK_TABLES:
+            tag = name.encode()
             for row in self.table(name):
-                h.update(name.encode())
-                h.update(json.dumps(asdict(row), sort_keys=True, default=str).encode())
+                h.update(tag)
+                h.update(_FINGERPRINT_JSON.encode(_row_dict(row)).encode())
         return h.hexdigest()[:20]
 
     def prompt_groups(self) -> dict[str, str]:
@@ -290,3 +291,28 @@ def _response_refs(row: Feedback) -> list[str]:
         return list(row.response_ids)
     names = {f.name for f in fields(row)}
     return [row.response_id] if "response_id" in names else []  # type: ignore[union-attr]
+
+
+_PLAIN = (str, int, float, bool, type(None))
+#: ``json.dumps(..., sort_keys=True, default=str)`` without building an encoder per row
+_FINGERPRINT_JSON = json.JSONEncoder(sort_keys=True, default=str)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(row_type: type) -> tuple[str, ...]:
+    """A row type's field names, looked up once per type (``fields()`` per row was a tenth of reading a file)."""
+    names = _FIELD_NAMES.get(row_type)
+    if names is None:
+        names = _FIELD_NAMES[row_type] = tuple(f.name for f in fields(row_type))
+    return names
+
+
+def _row_dict(row: Feedback) -> dict[str, Any]:
+    """``asdict(row)`` for the fingerprint, without its deep copy where nothing needs one (fields are ids, numbers,
+    tuples of them, and a ``meta`` of plain values: the same JSON). A 200k-row set's fingerprint took 49 s with
+    ``asdict`` on a loaded 2-core machine."""
+    if any(not isinstance(value, _PLAIN) for value in row.meta.values()):
+        return asdict(row)
+    return {name: getattr(row, name) for name in _field_names(type(row))}

@@ -6,11 +6,13 @@ Lossless: every feedback kind, annotator ids, meta and the readers' notes surviv
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from rewardlab.data.dataset import FEEDBACK_TABLES, FeedbackDataset
+from rewardlab.data.streaming import iter_parquet_rows
 from rewardlab.data.types import Message, Prompt, Response
 from rewardlab.errors import DataError
 
@@ -56,8 +58,6 @@ def write_parquet(dataset: FeedbackDataset, directory: str | Path) -> Path:
 
 def read_parquet(directory: str | Path) -> FeedbackDataset:
     """The dataset `write_parquet` wrote to ``directory``; a `DataError` if the manifest is missing or of another format."""
-    import pyarrow.parquet as pq
-
     directory = Path(directory)
     manifest_path = directory / MANIFEST
     if not manifest_path.exists():
@@ -68,11 +68,10 @@ def read_parquet(directory: str | Path) -> FeedbackDataset:
     dataset = FeedbackDataset(manifest.get("name", directory.name))
     dataset.notes = list(manifest.get("notes", []))
 
-    def rows(name: str) -> list[dict[str, Any]]:
-        if name not in manifest["tables"]:
-            return []
-        records: list[dict[str, Any]] = pq.read_table(directory / f"{name}.parquet").to_pylist()
-        return records
+    def rows(name: str) -> Iterator[dict[str, Any]]:
+        """A table's rows, streamed a batch at a time (never the whole table as Python objects twice over)."""
+        if name in manifest["tables"]:
+            yield from iter_parquet_rows(directory / f"{name}.parquet")
 
     for rec in rows("prompts"):
         messages = None

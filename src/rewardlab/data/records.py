@@ -11,11 +11,13 @@ import csv
 import gzip
 import io
 import json
+import re
 import zlib
 from collections.abc import Callable, Container, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from rewardlab.data import streaming
 from rewardlab.errors import DataError
 
 RECORD_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
@@ -59,6 +61,11 @@ def parse_json(text: str, path: Path, row: int | None) -> Any:
     except ValueError as exc:  # e.g. an integer longer than Python's digit limit
         raise DataError(f"broken JSON ({str(exc)[:120]})", source=path, row=row) from None
     return value
+
+
+#: the only way JSON text holds a lone surrogate: a \uD800-\uDFFF escape (decoded UTF-8 never holds one), so a row
+#: without one is not walked (most escapes are of ordinary characters, as ``ensure_ascii`` writes them)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def check_unicode(record: Any, path: Path, row: int | None) -> None:
@@ -120,7 +127,7 @@ def iter_records(path: str | Path, limit: int | None = None,
     suffix = _base_suffix(path)
     try:
         if suffix == ".parquet":
-            yield from _iter_parquet(path, limit)
+            yield from streaming.iter_parquet(path, limit)
         elif suffix == ".jsonl":
             yield from _iter_jsonl(path, limit, on_bad)
         elif suffix == ".json":
@@ -140,14 +147,20 @@ def _bad_row(error: DataError, on_bad: OnBadRow) -> None:
 
 def _iter_jsonl(path: Path, limit: int | None, on_bad: OnBadRow) -> Iterator[tuple[int, dict[str, Any]]]:
     count = 0
+    report = streaming.READ_PROGRESS.get()
+    total = streaming.kb(path.stat().st_size) if report else 0
+    every = streaming.PROGRESS_EVERY
     with _open_bytes(path) as handle:
+        position = getattr(handle, "fileobj", handle)  # a gzip file: how far into the compressed bytes
         for line_no, raw in enumerate(handle, start=1):
+            if report and line_no % every == 0:
+                report(min(total, streaming.kb(position.tell())), total)
             text = _decode(raw, path, line_no).strip()
             if not text:
                 continue
             try:
                 record = parse_json(text, path, line_no)
-                if "\\u" in text:
+                if _SURROGATE_ESCAPE.search(text):
                     check_unicode(record, path, line_no)
             except DataError as error:
                 _bad_row(error, on_bad)
@@ -160,6 +173,8 @@ def _iter_jsonl(path: Path, limit: int | None, on_bad: OnBadRow) -> Iterator[tup
             count += 1
             if limit is not None and count >= limit:
                 return
+    if report:
+        report(total, total)
 
 
 def _iter_json_list(path: Path, limit: int | None, on_bad: OnBadRow) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -170,7 +185,7 @@ def _iter_json_list(path: Path, limit: int | None, on_bad: OnBadRow) -> Iterator
         data = [data]
     if not isinstance(data, list):
         raise DataError("expected a JSON list of objects", source=path)
-    escaped = "\\u" in text
+    escaped = _SURROGATE_ESCAPE.search(text) is not None
     for index, record in enumerate(data if limit is None else data[:limit], start=1):
         if not isinstance(record, dict):
             _bad_row(DataError(f"expected a JSON object, got {type(record).__name__}", source=path, row=index), on_bad)
@@ -219,18 +234,6 @@ def _decode_whole(raw: bytes, path: Path, delimiter: str) -> str:
         if row == 0:
             raise DataError(f"header bytes at offset {offset} are not valid UTF-8", source=path) from None
         raise DataError(f"bytes at offset {offset} are not valid UTF-8", source=path, row=row) from None
-
-
-def _iter_parquet(path: Path, limit: int | None) -> Iterator[tuple[int, dict[str, Any]]]:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for unreadable files
-        raise DataError(f"cannot read Parquet: {exc}", source=path) from None
-    if limit is not None:
-        table = table.slice(0, limit)
-    yield from enumerate(table.to_pylist(), start=1)
 
 
 def show_value(value: Any, limit: int = 80) -> str:
