@@ -120,26 +120,37 @@ def run_step(args: list[str], timeout: float) -> dict[str, Any]:
             "timed_out": timed_out.is_set(), "returncode": proc.returncode}
 
 
-def run_pipeline(data: Path, rows: int, encoder: str, work: Path, timeout: float) -> list[dict[str, Any]]:
-    """embed, train bt-linear, evaluate --model on ``data``, each its own process, sharing one fresh cache."""
+def run_pipeline(data: Path, rows: int, encoder: str, work: Path, timeout: float,
+                 fallback_model: Path | None = None) -> list[dict[str, Any]]:
+    """embed, train bt-linear, evaluate --model on ``data``, each its own process, sharing one fresh cache. Where
+    training did not finish, evaluate scores with ``fallback_model`` (the baseline's: its memory does not depend on
+    the data a model was trained on), and says so."""
     cache = work / f"cache-{rows}"
     model = work / f"model-{rows}"
     shutil.rmtree(cache, ignore_errors=True)
+    shutil.rmtree(model, ignore_errors=True)
     common = ["--encoder", encoder, "--cache-dir", str(cache), "--quiet"]
     steps = [
         ("embed", ["embed", str(data), *common]),
         ("train bt-linear", ["train", str(data), "--head", "bt-linear", "--out", str(model), "--overwrite", *common]),
-        ("evaluate --model", ["evaluate", str(data), "--model", str(model), "--cache-dir", str(cache), "--quiet"]),
     ]
     results = []
-    for name, args in steps:
+
+    def run(name: str, args: list[str], note: str = "") -> dict[str, Any]:
         result = run_step(args, timeout)
-        results.append({"step": name, "rows": rows, **result})
+        results.append({"step": name, "rows": rows, **result, "note": note})
         state = "ok" if result["finished"] else ("TIMED OUT" if result["timed_out"] else "FAILED")
-        print(f"  {name:<18} {rows:>8} rows {result['seconds']:>8.1f}s {result['peak_rss_mb']:>9.0f} MB  {state}",
+        print(f"  {name:<18} {rows:>8} rows {result['seconds']:>8.1f}s {result['peak_rss_mb']:>9.0f} MB  {state} {note}",
               flush=True)
-        if not result["finished"] and name == "train bt-linear":
-            break  # evaluate needs the model
+        return result
+
+    for name, args in steps:
+        run(name, args)
+    trained = (model / "config.json").exists()
+    scorer, note = (model, "") if trained else (fallback_model, "with the 1k-row model (training did not finish)")
+    if scorer is not None:
+        run("evaluate --model", ["evaluate", str(data), "--model", str(scorer), "--cache-dir", str(cache), "--quiet"],
+            note)
     return results
 
 
@@ -165,7 +176,8 @@ def main() -> None:
             if not data.exists():
                 write_comparisons(data, rows)
             print(f"{rows} rows ({data.stat().st_size / 1e6:.1f} MB JSONL):", flush=True)
-            results += run_pipeline(data, rows, args.encoder, work, args.step_timeout)
+            results += run_pipeline(data, rows, args.encoder, work, args.step_timeout,
+                                    work / f"model-{BASELINE_ROWS}")
     finally:
         if temp is not None:
             temp.cleanup()
@@ -177,7 +189,7 @@ def main() -> None:
         r["beyond_baseline_mb"] = r["peak_rss_mb"] - base["peak_rss_mb"] if base else float("nan")
         status = "ok" if r["finished"] else ("timed out" if r["timed_out"] else f"failed ({r['returncode']})")
         print(f"{r['step']:<18}{r['rows']:>9}{r['seconds']:>10.1f}{r['rows'] / r['seconds']:>10.0f}"
-              f"{r['peak_rss_mb']:>10.0f}{r['beyond_baseline_mb']:>14.0f}  {status}")
+              f"{r['peak_rss_mb']:>10.0f}{r['beyond_baseline_mb']:>14.0f}  {status} {r['note']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"cpu": describe_cpu(), "encoder": args.encoder, "rows": args.rows,
                                     "baseline_rows": BASELINE_ROWS, "label": args.label,
