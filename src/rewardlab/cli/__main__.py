@@ -2,4 +2,5 @@
 
 from rewardlab.cli import app
 
-app()
+if __name__ == "__main__":  # worker processes (spawned, e.g. cross-validation's fold workers) import this module too
+    app()

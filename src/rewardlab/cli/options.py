@@ -21,6 +21,8 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 EncoderOpt = Annotated[str, typer.Option(help="Encoder spec (see `rewardlab encoders`), e.g. minilm:int8, minilm, st:PATH.")]
 CacheDir = Annotated[Path | None, typer.Option(help="Embedding cache directory (default: user cache dir).")]
 SeedOpt = Annotated[int, typer.Option(help="Random seed (results are deterministic given it).")]
+WorkersOpt = Annotated[int, typer.Option(help="Processes for the cross-validation's fits: 0 = one per core, 1 = none "
+                                              "(in this process). The numbers are the same either way.")]
 DeviceOpt = Annotated[str, typer.Option(help="Where the model runs: auto (a CUDA GPU when there is one, else the "
                                             "CPU), cpu, cuda or cuda:N.")]
 RayOpt = Annotated[str | None, typer.Option(

@@ -26,6 +26,7 @@ from rewardlab.cli.options import (
     Quiet,
     RayOpt,
     SeedOpt,
+    WorkersOpt,
     config_defaults,
     parse_head_params,
     with_options,
@@ -96,6 +97,7 @@ def quickstart(
     runs: Annotated[Path, typer.Option(help="Where run directories are written.")] = FROM_CONFIG,
     limit: LimitOpt = FROM_CONFIG,
     cache_dir: CacheDir = FROM_CONFIG,
+    workers: WorkersOpt = FROM_CONFIG,
     quiet: Quiet = False,
 ) -> None:
     """Bundled HH-RLHF harmless → embed → k-fold by prompt → BT-MLP debiased (the default), BT-MLP, CLF-MLP,
@@ -103,7 +105,7 @@ def quickstart(
     from rewardlab.evaluate.quickstart import run_quickstart
 
     with user_errors():
-        config = QuickstartConfig(encoder, folds, seed, runs, limit, cache_dir)
+        config = QuickstartConfig(encoder, folds, seed, runs, limit, cache_dir, workers)
 
         def show(dataset: Any) -> None:
             print_notes(dataset)
@@ -201,6 +203,7 @@ def evaluate(
     device: Annotated[str, typer.Option(help="Without --model: where the encoder runs: auto (a CUDA GPU when there "
                                              "is one, else the CPU), cpu, cuda or cuda:N.")] = DEFAULT_DEVICE,
     ray: RayOpt = None,
+    workers: WorkersOpt = 0,
     quiet: Quiet = False,
     **data_options: Any,
 ) -> None:
@@ -256,6 +259,7 @@ def evaluate(
             with progress_bars(quiet) as bars:
                 result = cross_validate(dataset, learners, enc, features=features, k=folds, seed=seed,
                                         cache_dir=cache_dir, augment=augment, annotator_weights=annotator_weights,
+                                        workers=workers,
                                         on_embed_progress=bars.bar(f"embedding ({encoder})"),
                                         on_fit_progress=bars.bar("training (fold × learner)"))
             print_table(crossval_table(result, f"{dataset.name}, {folds}-fold CV by prompt"))

@@ -6,7 +6,6 @@ differences are computed on these pooled out-of-fold scores.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,15 @@ from rewardlab.embed.base import Encoder
 from rewardlab.embed.embedding import EmbedStats
 from rewardlab.errors import DataError, InvalidValueError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
+from rewardlab.evaluate.fold_workers import (
+    FitResult,
+    FoldJob,
+    fit_and_score,
+    job_model_args,
+    rebuilds_from_spec,
+    resolve_workers,
+    run_fits,
+)
 from rewardlab.evaluate.length_controls import (
     LengthAudit,
     LengthControls,
@@ -102,6 +110,7 @@ def cross_validate(
     n_resamples: int = 2000,
     augment: str | None = None,
     annotator_weights: str = "none",
+    workers: int = 1,
     on_embed_progress: Callable[[int, int], None] | None = None,
     on_fit_progress: Callable[[int, int], None] | None = None,
 ) -> CrossValResult:
@@ -109,8 +118,12 @@ def cross_validate(
     after each fit. ``augment`` (a `rewardlab.rewards.augment` spec) is given to every learner's model, so synthetic
     pairs are made inside each training fold only: test pairs are never augmented, and never lend a response.
     ``annotator_weights`` (dawid-skene, agreement, none) likewise estimates annotator reliabilities on each training
-    fold alone (`rewardlab.rewards.annotator_quality`)."""
-    from rewardlab.rewards.model import RewardModel  # torch loads only when a model is trained
+    fold alone (`rewardlab.rewards.annotator_quality`).
+
+    ``workers`` > 1 (0: one per core) runs the fits in that many processes, one thread each
+    (`rewardlab.evaluate.fold_workers`); the scores are the in-process ones. Augmented runs and encoders that cannot be
+    rebuilt from their spec stay in-process (the workers would embed into one cache at once, or not at all).
+    ``fit_seconds`` sums each learner's fits wherever they ran."""
     if not dataset.comparisons:
         raise DataError("cross-validation of pairwise accuracy needs comparisons", source=dataset.name)
     check_folds(k, dataset)  # before the (slow) embedding
@@ -136,17 +149,27 @@ def cross_validate(
         length_head = fit_length_head_on(train)
         length_score_a[test], length_score_b[test] = length_head.score(length_a[test]), length_head.score(length_b[test])
         length_weights.append(length_head.weight)
-        for spec in learners:
-            started = time.perf_counter()
-            model = RewardModel.create(spec.kind, encoder=encoder, features=features, seed=seed,
-                                       ensemble=spec.ensemble, cache_dir=cache_dir, augment=augment,
-                                       annotator_weights=annotator_weights, **spec.params)
-            model.fit(train, feature_rows=feats)
-            scores[spec.name][0][test] = model.predict(x_a[test])
-            scores[spec.name][1][test] = model.predict(x_b[test])
-            fit_seconds[spec.name] += time.perf_counter() - started
-            if on_fit_progress:
-                on_fit_progress(fold * len(learners) + learners.index(spec) + 1, k * len(learners))
+    job = FoldJob(dataset, fold_of, feats, x_a, x_b, pair_fold, encoder.spec, encoder.fingerprint(),
+                  job_model_args(features, seed, cache_dir, augment, annotator_weights))
+    done = 0
+
+    def record(fit: FitResult) -> None:
+        nonlocal done
+        name = learners[fit.learner].name
+        test = pair_fold == fit.fold
+        scores[name][0][test], scores[name][1][test] = fit.score_a, fit.score_b
+        fit_seconds[name] += fit.seconds
+        done += 1
+        if on_fit_progress:
+            on_fit_progress(done, k * len(learners))
+
+    n_workers = resolve_workers(workers, k * len(learners))
+    if n_workers > 1 and augment is None and rebuilds_from_spec(encoder):
+        run_fits(job, learners, k, n_workers, record)
+    else:
+        for fold in range(k):
+            for index in range(len(learners)):
+                record(fit_and_score(job, learners, fold, index, encoder))
     pair_target = np.array([OUTCOME_TARGET[c.outcome] for c in comparisons])
     result = CrossValResult(
         learners=learners,

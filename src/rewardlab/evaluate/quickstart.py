@@ -46,6 +46,8 @@ class QuickstartConfig:
     runs: Path = Path("runs")
     limit: int | None = None
     cache_dir: Path | None = None
+    #: processes for the fold × learner fits (0: one per core; 1: in this process). The numbers do not change.
+    workers: int = 0
 
 
 @dataclass
@@ -75,7 +77,8 @@ def run_quickstart(
         on_dataset(dataset)
     encoder = make_encoder(config.encoder)
     result = cross_validate(dataset, list(QUICKSTART_LEARNERS), encoder, features=DEFAULT_FEATURES, k=config.folds,
-                            seed=config.seed, cache_dir=config.cache_dir, on_embed_progress=on_embed_progress,
+                            seed=config.seed, cache_dir=config.cache_dir, workers=config.workers,
+                            on_embed_progress=on_embed_progress,
                             on_fit_progress=on_fit_progress)
     run_dir = new_run_dir(config.runs, "quickstart")
     final_started = time.perf_counter()

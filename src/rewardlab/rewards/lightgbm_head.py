@@ -19,6 +19,13 @@ from rewardlab.rewards.objectives import get_objective, split_for_early_stopping
 from rewardlab.rewards.training_set import TrainingSet
 
 
+def _threads() -> int:
+    """``OMP_NUM_THREADS`` where set (a cross-validation's fold worker sets it to its share of the cores: threads
+    beyond the cores make LightGBM's busy-waiting threads crawl), else every core."""
+    setting = os.environ.get("OMP_NUM_THREADS", "")
+    return int(setting) if setting.isdigit() and int(setting) > 0 else max(1, os.cpu_count() or 1)
+
+
 @register_head_class
 class LightGBMHead(HeadBase):
     """Boosted trees on pointwise examples: logits for probability objectives, values for regression ones."""
@@ -67,7 +74,7 @@ class LightGBMHead(HeadBase):
             "seed": self.seed,
             "deterministic": True,
             "force_row_wise": True,
-            "num_threads": max(1, os.cpu_count() or 1),
+            "num_threads": _threads(),
             "verbosity": -1,
         }
         weight = None  # the training set's pair weights (e.g. annotator reliability) reach the rows of their pairs

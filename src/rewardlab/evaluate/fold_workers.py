@@ -1,0 +1,157 @@
+"""Fold × learner fits of a cross-validation in worker processes.
+
+The fits are independent, and one process cannot keep a small machine's cores busy: a reward head's minibatch steps
+are small matrix products with Python between them, and LightGBM's rounds on a few thousand rows are short. So each
+worker runs whole fits with one thread, and the workers fill the cores. Each fit keeps its seed, so the scores are
+those of the in-process path (tests check it).
+
+Workers are spawned (never forked: torch's thread pools do not survive a fork), and get the data once, when they
+start. They rebuild the encoder from its spec and refuse one whose fingerprint differs from the parent's.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rewardlab.data.dataset import FeedbackDataset
+from rewardlab.embed.base import Encoder, make_encoder
+from rewardlab.errors import ModelError
+
+if TYPE_CHECKING:
+    from rewardlab.evaluate.crossval import LearnerSpec
+
+#: environment variables that size the thread pools of torch, OpenMP (LightGBM) and BLAS in a worker
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity masks on this OS
+        return os.cpu_count() or 1
+
+
+def resolve_workers(workers: int, tasks: int) -> int:
+    """``workers`` as asked (0: one per available core), never more than there are fits."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ModelError(f"workers must be 0 (one per core) or a positive number of processes, not {workers!r}")
+    return max(1, min(workers or available_cores(), tasks))
+
+
+def rebuilds_from_spec(encoder: Encoder) -> bool:
+    """Whether a worker can rebuild ``encoder`` from its spec alone, with the same fingerprint (an encoder made in
+    code, not from a spec, cannot: its fits stay in the parent)."""
+    try:
+        return make_encoder(encoder.spec).fingerprint() == encoder.fingerprint()
+    except Exception:  # noqa: BLE001 — any spec that does not rebuild means "no"; the fits still run, in-process
+        return False
+
+
+@dataclass(frozen=True)
+class FoldJob:
+    """What every fit of one cross-validation shares; sent once to each worker."""
+
+    dataset: FeedbackDataset
+    fold_of: dict[str, int]
+    feature_rows: dict[str, np.ndarray]
+    x_a: np.ndarray
+    x_b: np.ndarray
+    pair_fold: np.ndarray
+    encoder_spec: str
+    encoder_fingerprint: str
+    model_args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    fold: int
+    learner: int
+    score_a: np.ndarray
+    score_b: np.ndarray
+    seconds: float
+
+
+def fit_and_score(job: FoldJob, learners: list[LearnerSpec], fold: int, learner: int, encoder: Encoder) -> FitResult:
+    """Fit learner ``learner`` on every fold but ``fold`` and score the pairs of ``fold`` (both sides)."""
+    from rewardlab.rewards.model import RewardModel  # torch loads only when a model is trained
+
+    spec = learners[learner]
+    started = time.perf_counter()
+    train = job.dataset.subset({pid for pid, f in job.fold_of.items() if f != fold})
+    model = RewardModel.create(spec.kind, encoder=encoder, ensemble=spec.ensemble, **job.model_args, **spec.params)
+    model.fit(train, feature_rows=job.feature_rows)
+    test = job.pair_fold == fold
+    return FitResult(fold, learner, model.predict(job.x_a[test]), model.predict(job.x_b[test]),
+                     time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------- in a worker process
+_JOB: tuple[FoldJob, list[LearnerSpec], Encoder] | None = None
+
+
+def _start_worker(payload: bytes) -> None:
+    global _JOB
+    job, learners = pickle.loads(payload)
+    encoder = make_encoder(job.encoder_spec)
+    if encoder.fingerprint() != job.encoder_fingerprint:
+        raise ModelError(f"a worker's encoder {job.encoder_spec!r} has fingerprint {encoder.fingerprint()}, not the "
+                         f"parent's {job.encoder_fingerprint}; run with workers=1")
+    _JOB = (job, learners, encoder)
+
+
+def _run_task(fold: int, learner: int) -> FitResult:
+    if _JOB is None:
+        raise ModelError("a fold worker ran a task before it was started")
+    job, learners, encoder = _JOB
+    return fit_and_score(job, learners, fold, learner, encoder)
+
+
+# ---------------------------------------------------------------- in the parent
+@contextmanager
+def _one_thread_per_worker(threads: int) -> Iterator[None]:
+    """Spawned workers read their thread counts from the environment at start; the parent's is put back after."""
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    os.environ.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_fits(job: FoldJob, learners: list[LearnerSpec], k: int, workers: int,
+             on_result: Callable[[FitResult], None]) -> None:
+    """Every (fold, learner) fit on ``workers`` processes; ``on_result`` gets each as it finishes (in any order).
+    The longest fits (ensembles) start first, so no worker is left with one at the end."""
+    tasks = sorted(((fold, i) for fold in range(k) for i in range(len(learners))),
+                   key=lambda task: -(learners[task[1]].ensemble or 1))
+    threads = max(1, available_cores() // workers)
+    payload = pickle.dumps((job, learners), protocol=pickle.HIGHEST_PROTOCOL)
+    with _one_thread_per_worker(threads), ProcessPoolExecutor(
+            max_workers=workers, mp_context=get_context("spawn"), initializer=_start_worker,
+            initargs=(payload,)) as pool:
+        futures = [pool.submit(_run_task, fold, learner) for fold, learner in tasks]
+        for future in as_completed(futures):
+            on_result(future.result())
+
+
+def job_model_args(features: str, seed: int, cache_dir: str | Path | None, augment: str | None,
+                   annotator_weights: str) -> dict[str, Any]:
+    """The `RewardModel.create` arguments every learner of a cross-validation shares (besides its own)."""
+    return {"features": features, "seed": seed, "cache_dir": cache_dir, "augment": augment,
+            "annotator_weights": annotator_weights}
