@@ -33,3 +33,12 @@ def test_unknown_names_are_attribute_errors() -> None:
 def test_importing_rewardlab_does_not_load_torch() -> None:
     code = "import sys, rewardlab; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_the_command_line_starts_without_heavy_libraries() -> None:
+    """Every `rewardlab` command imports the CLI first: torch, scipy or LightGBM there would cost every command
+    (``--help`` included) seconds before it does anything. Commands import them when they run."""
+    heavy = ("torch", "scipy", "lightgbm", "sklearn", "transformers", "pandas", "onnxruntime", "ray")
+    code = f"import sys, rewardlab.cli; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "", f"importing rewardlab.cli loaded {loaded}"

@@ -10,8 +10,8 @@ import typer
 from rewardlab.cli.console import out, progress_bar, user_errors
 from rewardlab.cli.options import FROM_CONFIG, AllowExternalEncoderOpt, CacheDir, Quiet, config_defaults
 from rewardlab.errors import RewardlabError
+from rewardlab.rewards.credit_config import CreditConfig
 from rewardlab.rewards.credit_export import credit_record_file
-from rewardlab.rewards.token_credit import CreditConfig
 
 
 @config_defaults(CreditConfig, credit_record_file)

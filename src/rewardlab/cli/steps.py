@@ -28,7 +28,7 @@ from rewardlab.cli.options import (
     with_options,
 )
 from rewardlab.errors import ModelError
-from rewardlab.rewards.step_rewards import StepRewardModel
+from rewardlab.rewards.step_config import StepModelConfig
 
 steps_app = typer.Typer(no_args_is_help=True, help=__doc__)
 #: `steps eval` runs a study (`rewardlab.studies.prm`), imported only when it runs: its options left out take the
@@ -72,7 +72,7 @@ def label(
 
 
 @steps_app.command("train")
-@config_defaults(StepRewardModel.create, head="kind")
+@config_defaults(StepModelConfig, head="kind")
 @with_options(DATA_OPTIONS)
 def train(
     data: DataArg,
@@ -96,6 +96,8 @@ def train(
         if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
             raise ModelError(f"{out_dir} already exists; pass --overwrite to replace it, or choose another --out")
         dataset = load_data(data, **data_options)
+        from rewardlab.rewards.step_rewards import StepRewardModel
+
         model = StepRewardModel.create(head, encoder, features, split, seed=seed, cache_dir=cache_dir)
         with progress_bars(quiet) as bars:
             model.fit(dataset, on_progress=bars.bar(f"embedding prefixes ({encoder})"),
@@ -155,6 +157,7 @@ def write_step_picks(model: Path, candidates: str, output: Path, aggregate_steps
     from rewardlab.cli.best_of_n import load_sets, write_picks
     from rewardlab.data.candidates import pool_offsets
     from rewardlab.optimize.step_selection import check_aggregation, pick_by_steps
+    from rewardlab.rewards.step_rewards import StepRewardModel
 
     check_aggregation(aggregate_steps)
     sets = load_sets(candidates, limit, exclude_sources)

@@ -15,14 +15,17 @@ import os
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rewardlab.data.records import get_field, iter_records, require_text
 from rewardlab.errors import DataError
 from rewardlab.report import Callout, Report, Section, TokenHeatmap, render_html
 from rewardlab.report.markdown import write_aside
-from rewardlab.rewards.model import RewardModel
-from rewardlab.rewards.token_credit import CreditConfig, TokenCredit, TokenCreditor, summarize_credits
+from rewardlab.rewards.credit_config import CreditConfig
+
+if TYPE_CHECKING:  # the computation (torch) is imported when credit is computed, not when the CLI starts
+    from rewardlab.rewards.model import RewardModel
+    from rewardlab.rewards.token_credit import TokenCredit
 
 FORMATS = (".jsonl", ".parquet")
 #: responses a heat-map report shows (the export holds them all)
@@ -48,6 +51,8 @@ def credit_record_file(model: RewardModel, path: str | Path, config: CreditConfi
                      str(record.get("response_id", f"r{row}"))))
     if not rows:
         raise DataError("no rows to credit", source=path)
+    from rewardlab.rewards.token_credit import TokenCreditor
+
     creditor = TokenCreditor(model, config)
     credits = []
     for done, (row, prompt, response, prompt_id, response_id) in enumerate(rows, 1):
@@ -136,6 +141,8 @@ def credit_report(credits: Sequence[TokenCredit], title: str = "Token credit",
     if not credits:
         raise DataError("no per-token rewards to show")
     first = credits[0]
+    from rewardlab.rewards.token_credit import summarize_credits
+
     summary = summarize_credits(credits)
     lead = (f"Per-token rewards by **{first.method}**, through {first.attributed_with}; each response's token rewards "
             f"sum to the model's reward ({first.encoder}). Over n = {len(credits)} responses "

@@ -38,10 +38,10 @@ from rewardlab.rewards.base import FitProgress, RewardHead, load_head
 from rewardlab.rewards.features import check_mode, featurize_texts
 from rewardlab.rewards.heads import HEAD_KINDS, make_head
 from rewardlab.rewards.model import encoder_record, save_head_with_config, trained_encoder
+from rewardlab.rewards.step_config import StepModelConfig
 from rewardlab.rewards.training_set import TrainingSet
 
 STEP_MODEL_FORMAT = "rewardlab.step_reward_model/1"
-DEFAULT_STEP_HEAD = "outcome-mlp"
 
 
 def step_examples(dataset: FeedbackDataset, by: str = "line") -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
@@ -101,8 +101,9 @@ class StepRewardModel:
         self.train_info: dict[str, Any] = {}
 
     @classmethod
-    def create(cls, kind: str = DEFAULT_STEP_HEAD, encoder: Encoder | str = DEFAULT_ENCODER,
-               features: str = "interaction", split: str = "line", seed: int = 0,
+    def create(cls, kind: str = StepModelConfig.kind, encoder: Encoder | str = StepModelConfig.encoder,
+               features: str = StepModelConfig.features, split: str = StepModelConfig.split,
+               seed: int = StepModelConfig.seed,
                cache_dir: str | Path | None = None, **params: Any) -> StepRewardModel:
         """An unfitted PRM with a head of ``kind``, which must learn from correctness labels."""
         if HEAD_KINDS.lookup(kind).feedback != "labels":

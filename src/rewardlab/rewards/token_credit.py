@@ -38,28 +38,13 @@ import torch
 
 from rewardlab.errors import DataError, ModelError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
+from rewardlab.rewards.credit_config import CreditConfig
 from rewardlab.rewards.credit_twin import MiniLMTwin, Tokens, torch_reward
 from rewardlab.rewards.features import JOINT_TEMPLATE, MODE_PARTS, joint_texts, prompt_view
 from rewardlab.rewards.model import RewardModel
 
-METHODS = ("attention", "gradient")
 #: integrated-gradient points evaluated in one forward/backward pass (bounds memory on long texts)
 IG_CHUNK = 8
-
-
-@dataclass(frozen=True)
-class CreditConfig:
-    """How credit is computed; every default of `rewardlab credit` is here."""
-
-    method: str = "attention"
-    #: integrated-gradient points (gradient method): more is closer to completeness, linearly slower
-    steps: int = 32
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ModelError(f"unknown credit method {self.method!r}; known: {', '.join(METHODS)}")
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise ModelError(f"steps must be a positive integer, not {self.steps!r}")
 
 
 @dataclass(frozen=True)
