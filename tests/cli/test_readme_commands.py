@@ -98,6 +98,8 @@ OVERRIDES: dict[str, Run] = {
     "prompt-opt table": Run(why="the whole Prompt-OIRL table (448 s)", parse_only=True),
     "prompt-opt train": Run(HASHING, "hashing encoder: the README's path, seconds instead of minutes", shared=True),
     "prompt-opt select": Run(why="the model comes from prompt-opt train on the shared data", shared=True),
+    "credit": Run(why="needs a MiniLM model (this test trains with the hashing encoder, which has no torch path); "
+                      "tests/cli/test_credit.py runs it end to end", parse_only=True),
 }
 
 
