@@ -1,5 +1,5 @@
 """`rewardlab experiment`: reproducible studies that write a report (bon-noise, demo-reward, rm-recipes,
-pluralistic).
+pluralistic, prm).
 
 The studies live in `rewardlab.studies`, which no library module imports; these commands import a study inside
 their bodies, so loading the CLI never loads one. A study setting left out takes the study's own default (its
@@ -212,6 +212,50 @@ def pluralistic(
         for finding in record["findings"]:
             console.print(f"[bold]{finding['verdict']}[/]: {finding['claim']} — {finding['evidence']}", highlight=False)
         out.print(f"report: {report} ({record['timing']['total_seconds']:.0f}s)", highlight=False)
+
+
+@experiment_app.command("prm")
+def prm(
+    candidates: Annotated[str | None, typer.Option(help="Pools with correctness gold: gsm8k or a JSONL file "
+                                                        "(default gsm8k).")] = None,
+    config: Annotated[Path | None, typer.Option(help="JSON file of study settings (the keys of results.json's config); "
+                                                     "command-line options given explicitly win.")] = None,
+    limit: Annotated[int | None, typer.Option(help="The first N pools only (quick runs; default all).")] = None,
+    encoder: StudyEncoderOpt = None,
+    head: Annotated[str | None, typer.Option(help="Head of the ORM and the PRMs (default outcome-mlp).")] = None,
+    split: Annotated[str | None, typer.Option(help="Steps by 'line' or 'sentence' (default line).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the split and the fits.")] = None,
+    resamples: Annotated[int | None, typer.Option(help="Bootstrap resamples per CI.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Embedding cache folder (default: the user cache).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory (default: runs/<time>-prm).")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Process vs outcome rewards on GSM8K: best-of-n accuracy of PRM aggregations, the ORM, majority vote and the
+    arithmetic checker, paired CIs by question, read against Lightman et al."""
+    from rich.markup import escape
+
+    from rewardlab.evaluate.record import new_run_dir
+    from rewardlab.report import write_report
+    from rewardlab.studies.prm import make_config, run_study
+    from rewardlab.studies.prm_report import build_report
+
+    with user_errors():
+        study = make_config(_given(candidates=candidates, limit=limit, encoder=encoder, head=head, split=split,
+                                   seed=seed, n_resamples=resamples), config)
+        record = run_study(study, None if cache_dir is None else str(cache_dir),
+                           log=(lambda _: None) if quiet else (lambda line: console.print(line, highlight=False)))
+        report = write_report(build_report(record), out_dir or new_run_dir("runs", "prm"), record, html=True)
+        table = Table(title=f"best-of-{record['pool_size']} on {record['questions']['test']} held-out questions "
+                            "(95% CIs by question, differences paired)", title_justify="left")
+        for column in ("rule", "accuracy", "minus ORM", "minus majority vote", "n"):
+            table.add_column(column)
+        for name, accuracy in record["accuracy"].items():
+            table.add_row(escape(name), format_estimate(accuracy),
+                          format_estimate(record["minus_orm"].get(name), signed=True),
+                          format_estimate(record["minus_majority"].get(name), signed=True), str(accuracy["n"]))
+        out.print(table)
+        out.print(f"report: {report} ({record['timing']['total_seconds']:.0f}s)", highlight=False)
+
 
 def _num(x: float | None) -> str:
     return "—" if x is None else f"{x:.3f}"

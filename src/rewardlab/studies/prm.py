@@ -25,14 +25,17 @@ or a slip the answer survived) vs incorrect.
 
 from __future__ import annotations
 
+import os
+import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rewardlab.data.candidates import CandidateSet
+from rewardlab.data.candidates import CandidateSet, load_candidates
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.step_labels import check_solution, first_wrong_step, label_steps
 from rewardlab.data.types import Label
@@ -49,6 +52,7 @@ from rewardlab.optimize.step_selection import (
 from rewardlab.rewards.model import RewardModel
 from rewardlab.rewards.scoring import score_candidate_sets
 from rewardlab.rewards.step_rewards import StepRewardModel
+from rewardlab.studies.settings import study_config
 
 #: step-label sources a PRM is trained on: name -> whether outcome labels are added to the computation check
 LABEL_MODES = {"computation": False, "computation+outcome": True}
@@ -60,8 +64,12 @@ Log = Callable[[str], None]
 
 @dataclass(frozen=True)
 class PRMStudyConfig:
-    """Everything the comparison depends on; the defaults are the README's run."""
+    """Everything the comparison depends on; the defaults are the README's run (`rewardlab experiment prm`)."""
 
+    #: candidate pools with correctness gold: ``gsm8k`` (the shared pools) or a JSONL file
+    candidates: str = "gsm8k"
+    #: the first N pools only (quick runs); None: all
+    limit: int | None = None
     encoder: str = DEFAULT_ENCODER
     features: str = "interaction"
     head: str = "outcome-mlp"
@@ -201,6 +209,34 @@ def compare_on_gsm8k(sets: Sequence[CandidateSet], config: PRMStudyConfig = PRMS
     return PRMComparison(config, {"train": len(train.prompts), "test": len(test_sets)}, accuracy, minus_orm,
                          minus_majority, labeller_reach(sets, config.split, config.seed, config.n_resamples), training,
                          time.perf_counter() - started)
+
+
+def make_config(settings: Mapping[str, Any] | None = None, path: str | Path | None = None) -> PRMStudyConfig:
+    """The study's settings: ``settings`` over a JSON file of them (a past record's ``config``) over the defaults."""
+    return study_config(PRMStudyConfig, settings, path)
+
+
+def run_study(config: PRMStudyConfig = PRMStudyConfig(), cache_dir: str | None = None,
+              log: Log = lambda _: None) -> dict[str, Any]:
+    """Load the pools and run the comparison; the JSON record a report is built from (`studies.prm_report`)."""
+    started = time.perf_counter()
+    sets = load_candidates(config.candidates, config.limit)
+    log(f"{len(sets)} candidate pools from {config.candidates}")
+    result = compare_on_gsm8k(sets, config, cache_dir, log)
+    return {**result.as_dict(), "pools": len(sets), "pool_size": max((len(s) for s in sets), default=0),
+            "timing": {"total_seconds": round(time.perf_counter() - started, 1), "cpu": cpu_name(),
+                       "cores": os.cpu_count() or 1}}
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), so a record says what its timings were measured on."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def comparison_rows(result: PRMComparison) -> list[tuple[str, str, str, str]]:
