@@ -311,9 +311,13 @@ def score(
                                                                       "rewards: mean, std, q10, q50, q90 "
                                                                       "(annotator-aware models).")] = False,
     ray: RayOpt = None,
+    steps: Annotated[bool, typer.Option("--steps", help="MODEL is a step reward model (`rewardlab steps train`): "
+                                                        "P(good) of each step of --response and each aggregation "
+                                                        "(min, product, last, mean), as `rewardlab steps score`.")]
+    = False,
 ) -> None:
     """Reward of one (prompt, response), or of every row of a file (ensembles add mean/std/min/lcb; annotator-aware
-    models score as one annotator, or add the spread over annotators)."""
+    models score as one annotator, or add the spread over annotators; step reward models score each step)."""
     from rewardlab.rewards.annotator_scoring import AnnotatorScoring
     from rewardlab.rewards.model import RewardModel
     from rewardlab.rewards.scoring import count_missing, json_numbers, reported_stats, score_record_file
@@ -321,6 +325,14 @@ def score(
     with user_errors():
         if (input is None) == (prompt is None or response is None):
             raise RewardlabError("give either --prompt and --response, or --input FILE")
+        if steps:
+            if input is not None or annotator is not None or distribution or ray is not None:
+                raise RewardlabError("--steps scores one solution: give --prompt and --response, without --input, "
+                                     "--annotator, --distribution or --ray")
+            from rewardlab.cli.steps import score as score_steps
+
+            assert prompt is not None and response is not None
+            return score_steps(model, prompt, response, cache_dir, allow_external_encoder)
         loaded = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder)
         rm: Any = loaded  # an annotator view scores like the model, with the chosen annotator's statistics
         if annotator is not None or distribution:
