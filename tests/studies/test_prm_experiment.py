@@ -83,3 +83,12 @@ def test_verdicts_follow_the_ci() -> None:
     assert verdict({"value": -0.1, "ci_low": -0.2, "ci_high": -0.01, "n": 9}).startswith("reversed")
     assert verdict({"value": 0.1, "ci_low": -0.02, "ci_high": 0.2, "n": 9}).startswith("not resolved")
     assert verdict(None) == "not measured"
+
+
+def test_the_committed_report_is_its_record_rendered() -> None:
+    """docs/prm/report.md is what the renderer makes of docs/prm/results.json (so every number in it is measured)."""
+    docs = Path(__file__).resolve().parents[2] / "docs" / "prm"
+    record = json.loads((docs / "results.json").read_text(encoding="utf-8"))
+    text = (docs / "report.md").read_text(encoding="utf-8")
+    assert render_markdown(build_report(record), {"accuracy": "figures/accuracy.png"}) == text
+    assert record["questions"]["test"] == 660 and record["config"]["limit"] is None
