@@ -15,7 +15,9 @@ import pytest
 from cli_helpers import run
 from rewardlab.data.candidates import CANDIDATE_SOURCES
 from rewardlab.data.registry import shared_data_dir
+from rewardlab.errors import RewardlabError
 from rewardlab.report import render_markdown
+from rewardlab.studies.prm import make_config
 from rewardlab.studies.prm_report import build_report, verdict
 
 GSM8K = shared_data_dir() / CANDIDATE_SOURCES["gsm8k"][0]
@@ -92,3 +94,10 @@ def test_the_committed_report_is_its_record_rendered() -> None:
     text = (docs / "report.md").read_text(encoding="utf-8")
     assert render_markdown(build_report(record), {"accuracy": "figures/accuracy.png"}) == text
     assert record["questions"]["test"] == 660 and record["config"]["limit"] is None
+
+
+@pytest.mark.parametrize("settings", [{"split": "word"}, {"test_size": 1.0}, {"label_modes": ("reasoning",)},
+                                      {"label_modes": ()}, {"limit": 1}])
+def test_bad_settings_are_refused_before_any_work(settings: dict[str, Any]) -> None:
+    with pytest.raises(RewardlabError, match="bad study settings"):
+        make_config(settings)

@@ -38,8 +38,10 @@ import numpy as np
 from rewardlab.data.candidates import CandidateSet, load_candidates
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.step_labels import check_solution, first_wrong_step, label_steps
+from rewardlab.data.steps import check_split
 from rewardlab.data.types import Label
 from rewardlab.embed.base import DEFAULT_ENCODER
+from rewardlab.errors import InvalidValueError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
 from rewardlab.optimize.step_selection import (
     STEP_AGGREGATIONS,
@@ -78,6 +80,17 @@ class PRMStudyConfig:
     seed: int = 0
     n_resamples: int = 2000
     label_modes: tuple[str, ...] = tuple(LABEL_MODES)
+
+    def __post_init__(self) -> None:
+        """Refuse bad settings before any pool is read or model trained."""
+        check_split(self.split)
+        if not 0 < self.test_size < 1:
+            raise InvalidValueError(f"test_size must be between 0 and 1, got {self.test_size}")
+        unknown = sorted(set(self.label_modes) - set(LABEL_MODES))
+        if unknown or not self.label_modes:
+            raise InvalidValueError(f"label_modes must be some of {', '.join(LABEL_MODES)}, got {self.label_modes!r}")
+        if self.limit is not None and self.limit < 2:
+            raise InvalidValueError(f"limit must be at least 2 pools (one to train, one to test), got {self.limit}")
 
 
 @dataclass
