@@ -67,3 +67,10 @@ def test_score_steps_scores_one_solution_only(models: dict[str, Path], tmp_path:
     rows.write_text('{"prompt": "q", "response": "a"}\n', encoding="utf-8")
     code, output = run("score", "--model", str(models["prm"]), "--input", str(rows), "--steps")
     assert code == 2 and "--steps scores one solution" in output
+
+
+def test_score_without_steps_on_a_prm_says_to_add_it(models: dict[str, Path]) -> None:
+    code, output = run("score", "--model", str(models["prm"]), "--prompt", "q", "--response", "a")
+    assert code == 2
+    lines = output.strip().splitlines()
+    assert len(lines) == 1 and "step reward model; score it with --steps" in lines[0], output

@@ -333,7 +333,14 @@ def score(
 
             assert prompt is not None and response is not None
             return score_steps(model, prompt, response, cache_dir, allow_external_encoder)
-        loaded = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder)
+        try:
+            loaded = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder)
+        except ModelError as exc:
+            from rewardlab.rewards.step_rewards import STEP_MODEL_FORMAT
+
+            if repr(STEP_MODEL_FORMAT) in str(exc):  # a PRM: its own format, scored step by step
+                raise ModelError(f"{exc}: a step reward model; score it with --steps") from None
+            raise
         rm: Any = loaded  # an annotator view scores like the model, with the chosen annotator's statistics
         if annotator is not None or distribution:
             rm = AnnotatorScoring(loaded, annotator, distribution)
