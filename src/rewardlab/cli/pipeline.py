@@ -11,7 +11,16 @@ from typing import Annotated, Any
 
 import typer
 
-from rewardlab.cli.console import console, out, print_table, progress_bar, progress_bars, user_errors, warn
+from rewardlab.cli.console import (
+    console,
+    out,
+    print_table,
+    progress_bar,
+    progress_bars,
+    reading_progress,
+    user_errors,
+    warn,
+)
 from rewardlab.cli.options import (
     DATA_OPTIONS,
     FROM_CONFIG,
@@ -80,11 +89,14 @@ def print_notes(dataset: Any) -> None:
 
 
 def load_data(data: str, format: str = "auto", map: str | None = None, label_values: str | None = None,
-              on_empty: str | None = None, limit: int | None = None, on_error: str = "error") -> Any:
-    """The data a command names, with `DATA_OPTIONS` as given; what the reader left out is printed as notes."""
+              on_empty: str | None = None, limit: int | None = None, on_error: str = "error", *,
+              quiet: bool = True) -> Any:
+    """The data a command names, with `DATA_OPTIONS` as given; what the reader left out is printed as notes. Unless
+    ``quiet``, a bar follows the file being read (a 200k-row JSONL takes tens of seconds to parse)."""
     from rewardlab.data.source import load_source
 
-    dataset = load_source(data, format, map, label_values, on_empty, limit, on_error)
+    with reading_progress(quiet):
+        dataset = load_source(data, format, map, label_values, on_empty, limit, on_error)
     print_notes(dataset)
     return dataset
 
@@ -159,7 +171,7 @@ def train(
     with user_errors():
         if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
             raise ModelError(f"{out_dir} already exists; pass --overwrite to replace it, or choose another --out")
-        dataset = load_data(data, **data_options)
+        dataset = load_data(data, **data_options, quiet=quiet)
         model = RewardModel.create(head, encoder=make_encoder(encoder, device), features=features, seed=seed,
                                    ensemble=ensemble, cache_dir=cache_dir, augment=augment, annotator_weights=annotator_weights,
                                    **parse_head_params(head_param))
@@ -235,14 +247,15 @@ def evaluate(
         if model is not None and head_param:
             raise RewardlabError("--head-param applies to training: give it with --heads (cross-validation), not --model")
         params = parse_head_params(head_param)
-        dataset = load_data(data, **data_options)
+        dataset = load_data(data, **data_options, quiet=quiet)
         if not dataset.comparisons:
             raise DataError("evaluation needs comparisons; this data has none", source=data)
         if model is not None:
             rm = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder)
             warm_dataset_on_ray(dataset, rm.encoder, rm.features, ray, cache_dir, quiet)
-            with progress_bar("embedding", quiet) as on_progress:
-                held_out = evaluate_model(rm, dataset, seed=seed, on_progress=on_progress)
+            with progress_bars(quiet) as bars:
+                held_out = evaluate_model(rm, dataset, seed=seed, on_progress=bars.bar("embedding"),
+                                          on_bootstrap_progress=bars.bar("bootstrap resamples"))
             print_table(metrics_table(held_out.metrics, f"{model} on {dataset.name}"))
             print_table(length_table(held_out.length, {"model": held_out.metrics["accuracy"]},
                                      {"model": held_out.length_audit}, "length controls (same pairs)"))
@@ -394,6 +407,7 @@ def embed(
 
     from rewardlab.data.records import read_texts
     from rewardlab.embed import embed_texts, make_encoder
+    from rewardlab.embed.embedding import fill_cache
     from rewardlab.rewards.features import dataset_texts
 
     with user_errors():
@@ -406,11 +420,15 @@ def embed(
             items = read_texts(texts, field, data_options["limit"])
         else:
             assert data is not None
-            items = dataset_texts(load_data(data, **data_options), features, enc)
+            items = dataset_texts(load_data(data, **data_options, quiet=quiet), features, enc)
         load_started = time.perf_counter()
         enc.encode(["warm-up"])  # load weights (first use of an ONNX spec: build it) outside the throughput
         console.print(f"encoder {enc.spec} ready in {time.perf_counter() - load_started:.1f}s", highlight=False)
-        if ray is None:
+        vectors = None
+        if ray is None and output is None and not no_cache:  # the vectors go to the cache only: hold one chunk
+            with progress_bar(f"embedding ({encoder})", quiet) as on_progress:
+                stats = fill_cache(items, enc, cache_dir=cache_dir, on_progress=on_progress)
+        elif ray is None:
             with progress_bar(f"embedding ({encoder})", quiet) as on_progress:
                 vectors, stats = embed_texts(items, enc, cache_dir=cache_dir, use_cache=not no_cache,
                                              on_progress=on_progress)
@@ -425,7 +443,7 @@ def embed(
         out.print(f"{stats.texts} texts ({stats.unique} unique) with {enc.spec}: {stats.hits} cached "
                   f"(hit rate {stats.hit_rate:.0%}), {stats.misses} embedded in {stats.seconds:.1f}s"
                   f"{f' ({rate:.1f} texts/s)' if stats.misses else ''}", highlight=False)
-        if output is not None:
+        if output is not None and vectors is not None:
             output.parent.mkdir(parents=True, exist_ok=True)
             np.save(output, vectors)
             out.print(f"vectors {vectors.shape} → {output}", highlight=False)
