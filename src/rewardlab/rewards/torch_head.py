@@ -23,6 +23,7 @@ from rewardlab.rewards.torch_training import (
     TrainParams,
     build_net,
     load_numpy_state,
+    one_thread,
     predict_net,
     state_to_numpy,
     train_network,
@@ -157,11 +158,13 @@ class TorchHead(HeadBase):
         length_inputs = torch.from_numpy(length_features(data.length, *self.length_scale_))
         weight = self._example_weights(data, ex)
         optimizer = torch.optim.Adam(net.length.parameters(), lr=0.05)
-        for _ in range(LENGTH_WARM_START_STEPS):
-            optimizer.zero_grad()
-            loss = self._loss(objective, lambda items: net.length(length_inputs[items]).squeeze(-1), ex, weight, None)
-            loss.backward()
-            optimizer.step()
+        with one_thread():
+            for _ in range(LENGTH_WARM_START_STEPS):
+                optimizer.zero_grad()
+                loss = self._loss(objective, lambda items: net.length(length_inputs[items]).squeeze(-1), ex, weight,
+                                  None)
+                loss.backward()
+                optimizer.step()
 
     def fit(self, data: TrainingSet, on_progress: FitProgress | None = None) -> TorchHead:
         objective = get_objective(self.objective)
