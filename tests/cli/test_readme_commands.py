@@ -57,7 +57,7 @@ OVERRIDES: dict[str, Run] = {
     "steps train gsm8k-steps": Run(HASHING, SMALL + " (the labels of 40 questions)", shared=True),
     "steps score prm": Run(why="the PRM trained on the shared data just above", shared=True),
     "select prm gsm8k": Run(("--limit", "20"), "20 GSM8K pools", shared=True),
-    "steps eval gsm8k": Run(HASHING + ("--limit", "40"), SMALL + ", 40 questions", shared=True),
+    "score --model prm": Run(why="the PRM trained on the shared data just above", shared=True),
     "audit": Run(("--limit", "60", "--probe-items", "20", "--fixed-probes", ""),
                  "60 held-out pairs, 20 responses per probe, no EvalBiasBench (tests/audit run the whole card)"),
     "audit models/hh --data hh-split/test --candidates": Run(
@@ -75,6 +75,7 @@ OVERRIDES: dict[str, Run] = {
     "select models/sim5": Run(("--limit", "30"), "30 prompts' pools", shared=True),
     "experiment": Run(why="a whole study (12 min; SmolLM2 sampling); tests/studies run the studies on slices",
                       parse_only=True),
+    "experiment prm": Run(HASHING + ("--limit", "40", "--resamples", "200"), SMALL + ", 40 questions", shared=True),
     "generate run": Run(TINY, TINY_WHY),
     "generate run prompts.jsonl": Run(("--base-url", "{tiny_server}", "--max-new-tokens", "8"),
                                       "the tests' server over the tiny GPT-2 stands in for the one on port 8001"),
