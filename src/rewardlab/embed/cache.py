@@ -122,25 +122,11 @@ class EmbeddingCache:
             pass  # another process moved it first
 
     def get_many(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """Cached vectors for whichever of ``texts`` are present."""
-        wanted = {text_key(t): t for t in texts}
-        found: dict[str, np.ndarray] = {}
-        for path in self._pack_paths():
-            if not wanted:
-                break
-            index = self._index.get(path.name)
-            if index is not None and not any(k in index for k in wanted):
-                continue
-            pack = self._read_pack(path)
-            if pack is None:
-                continue
-            keys, vectors = pack
-            if index is None:
-                index = {bytes(k): row for row, k in enumerate(keys)}
-                self._index[path.name] = index
-            for key in [k for k in wanted if k in index]:
-                found[wanted.pop(key)] = vectors[index[key]].copy()
-        return found
+        """Cached vectors for whichever of ``texts`` are present, one array per text (`lookup` fills one matrix)."""
+        unique = list(dict.fromkeys(texts))
+        vectors = np.empty((len(unique), self.dim), dtype=np.float32)
+        found = self.lookup(unique, vectors)
+        return {unique[row]: vectors[row].copy() for row in np.flatnonzero(found).tolist()}
 
     def lookup(self, texts: Sequence[str], out: np.ndarray | None = None) -> np.ndarray:
         """Copy the cached vector of each of ``texts`` that is present into the same row of ``out`` (shape

@@ -26,7 +26,6 @@ or a slip the answer survived) vs incorrect.
 from __future__ import annotations
 
 import os
-import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -54,6 +53,7 @@ from rewardlab.optimize.step_selection import (
 from rewardlab.rewards.model import RewardModel
 from rewardlab.rewards.scoring import score_candidate_sets
 from rewardlab.rewards.step_rewards import StepRewardModel
+from rewardlab.studies.machine import cpu_model
 from rewardlab.studies.settings import study_config
 
 #: step-label sources a PRM is trained on: name -> whether outcome labels are added to the computation check
@@ -237,19 +237,8 @@ def run_study(config: PRMStudyConfig = PRMStudyConfig(), cache_dir: str | None =
     log(f"{len(sets)} candidate pools from {config.candidates}")
     result = compare_on_gsm8k(sets, config, cache_dir, log)
     return {**result.as_dict(), "pools": len(sets), "pool_size": max((len(s) for s in sets), default=0),
-            "timing": {"total_seconds": round(time.perf_counter() - started, 1), "cpu": cpu_name(),
+            "timing": {"total_seconds": round(time.perf_counter() - started, 1), "cpu": cpu_model(),
                        "cores": os.cpu_count() or 1}}
-
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux: /proc/cpuinfo), so a record says what its timings were measured on."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def comparison_rows(result: PRMComparison) -> list[tuple[str, str, str, str]]:

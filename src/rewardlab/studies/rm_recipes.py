@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import resource
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -45,6 +44,7 @@ from rewardlab.evaluate.length_controls import (
 from rewardlab.evaluate.pairwise import pairwise_correct
 from rewardlab.rewards.features import dataset_texts, featurize_dataset
 from rewardlab.rewards.training_set import OUTCOME_TARGET
+from rewardlab.studies.machine import cpu_model
 from rewardlab.studies.rm_recipes_verdicts import conclusions
 
 
@@ -284,17 +284,6 @@ def cpu_seconds() -> float:
     machine the run had."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo; else what `platform` says)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run_study(config: RmRecipesConfig, on_step: Callable[[str, int, int], None] | None = None,
