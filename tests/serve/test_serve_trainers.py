@@ -38,6 +38,7 @@ class Recording:
 
 def test_grpo_gets_the_same_rewards_from_the_server(tiny_model: Path, model_dirs: dict[str, Path], tmp_path: Path) -> None:
     pytest.importorskip("trl")
+    import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
@@ -50,8 +51,8 @@ def test_grpo_gets_the_same_rewards_from_the_server(tiny_model: Path, model_dirs
         config = PolicyRunConfig(model=str(tiny_model), steps=2, batch_size=2, num_generations=2,
                                  max_completion_tokens=8, learning_rate=1e-3)
         # both functions score every batch; only the served one's rewards train the policy
-        args = _trl_config(GRPOConfig, config, tmp_path, beta=0.0, num_generations=2, per_device_train_batch_size=2,
-                           max_completion_length=8, reward_weights=[1.0, 0.0])
+        args = _trl_config(GRPOConfig, config, tmp_path, torch.device("cpu"), beta=0.0, num_generations=2,
+                           per_device_train_batch_size=2, max_completion_length=8, reward_weights=[1.0, 0.0])
         tokenizer = AutoTokenizer.from_pretrained(tiny_model)
         tokenizer.padding_side = "left"
         trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_model), reward_funcs=[remote, local],
