@@ -22,6 +22,7 @@ from rewardlab.evaluate.fold_workers import (
     FitResult,
     FoldJob,
     fit_and_score,
+    fold_training_set,
     job_model_args,
     rebuilds_from_spec,
     resolve_workers,
@@ -142,15 +143,15 @@ def cross_validate(
     length_a = response_lengths(dataset, [c.a for c in comparisons])
     length_b = response_lengths(dataset, [c.b for c in comparisons])
     length_score_a, length_score_b = np.zeros(len(comparisons)), np.zeros(len(comparisons))
+    job = FoldJob(dataset, fold_of, feats, x_a, x_b, pair_fold, encoder.spec, encoder.fingerprint(),
+                  job_model_args(features, seed, cache_dir, augment, annotator_weights))
+    trains = [fold_training_set(job, fold) for fold in range(k)]
     length_weights = []
-    for fold in range(k):
-        train = dataset.subset({pid for pid, f in fold_of.items() if f != fold})
+    for fold, train in enumerate(trains):
         test = pair_fold == fold
         length_head = fit_length_head_on(train)
         length_score_a[test], length_score_b[test] = length_head.score(length_a[test]), length_head.score(length_b[test])
         length_weights.append(length_head.weight)
-    job = FoldJob(dataset, fold_of, feats, x_a, x_b, pair_fold, encoder.spec, encoder.fingerprint(),
-                  job_model_args(features, seed, cache_dir, augment, annotator_weights))
     done = 0
 
     def record(fit: FitResult) -> None:
@@ -167,9 +168,9 @@ def cross_validate(
     if n_workers > 1 and augment is None and rebuilds_from_spec(encoder):
         run_fits(job, learners, k, n_workers, record)
     else:
-        for fold in range(k):
+        for fold, train in enumerate(trains):
             for index in range(len(learners)):
-                record(fit_and_score(job, learners, fold, index, encoder))
+                record(fit_and_score(job, learners, train, fold, index, encoder))
     pair_target = np.array([OUTCOME_TARGET[c.outcome] for c in comparisons])
     result = CrossValResult(
         learners=learners,

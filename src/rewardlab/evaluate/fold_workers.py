@@ -83,13 +83,18 @@ class FitResult:
     seconds: float
 
 
-def fit_and_score(job: FoldJob, learners: list[LearnerSpec], fold: int, learner: int, encoder: Encoder) -> FitResult:
-    """Fit learner ``learner`` on every fold but ``fold`` and score the pairs of ``fold`` (both sides)."""
+def fold_training_set(job: FoldJob, fold: int) -> FeedbackDataset:
+    """The data of every fold but ``fold``: what the learners held out on ``fold`` are trained on."""
+    return job.dataset.subset({pid for pid, f in job.fold_of.items() if f != fold})
+
+
+def fit_and_score(job: FoldJob, learners: list[LearnerSpec], train: FeedbackDataset, fold: int, learner: int,
+                  encoder: Encoder) -> FitResult:
+    """Fit learner ``learner`` on ``train`` (`fold_training_set` of ``fold``) and score the pairs of ``fold``."""
     from rewardlab.rewards.model import RewardModel  # torch loads only when a model is trained
 
     spec = learners[learner]
     started = time.perf_counter()
-    train = job.dataset.subset({pid for pid, f in job.fold_of.items() if f != fold})
     model = RewardModel.create(spec.kind, encoder=encoder, ensemble=spec.ensemble, **job.model_args, **spec.params)
     model.fit(train, feature_rows=job.feature_rows)
     test = job.pair_fold == fold
@@ -99,6 +104,8 @@ def fit_and_score(job: FoldJob, learners: list[LearnerSpec], fold: int, learner:
 
 # ---------------------------------------------------------------- in a worker process
 _JOB: tuple[FoldJob, list[LearnerSpec], Encoder] | None = None
+#: each fold's training set, made once per worker (a worker runs several learners on the same fold)
+_TRAINING_SETS: dict[int, FeedbackDataset] = {}
 
 
 def _start_worker(payload: bytes) -> None:
@@ -115,7 +122,9 @@ def _run_task(fold: int, learner: int) -> FitResult:
     if _JOB is None:
         raise ModelError("a fold worker ran a task before it was started")
     job, learners, encoder = _JOB
-    return fit_and_score(job, learners, fold, learner, encoder)
+    if fold not in _TRAINING_SETS:
+        _TRAINING_SETS[fold] = fold_training_set(job, fold)
+    return fit_and_score(job, learners, _TRAINING_SETS[fold], fold, learner, encoder)
 
 
 # ---------------------------------------------------------------- in the parent
