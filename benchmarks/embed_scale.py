@@ -30,7 +30,8 @@ from embed_throughput import build_corpus
 from machine import describe_cpu
 
 from rewardlab.embed import EmbeddingCache, embed_texts, make_encoder
-from rewardlab.embed.ray_embed import embed_texts_ray, length_sorted_chunks
+from rewardlab.embed.embedding import length_sorted_chunks
+from rewardlab.embed.ray_embed import embed_texts_ray
 
 
 def serial_round(texts: list[str], encoder: Any) -> dict[str, Any]:

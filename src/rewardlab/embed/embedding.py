@@ -93,16 +93,23 @@ def fill_cache(
         on_progress(0, len(unique))
     cache = EmbeddingCache(encoder.fingerprint(), encoder.dim, cache_dir)
     found = cache.lookup(unique)
-    hits = int(found.sum())
-    missing = sorted((unique[i] for i in np.flatnonzero(~found).tolist()), key=len)
+    hits = done = int(found.sum())
+    chunks = length_sorted_chunks([unique[i] for i in np.flatnonzero(~found).tolist()], chunk_size)
     if on_progress:
         on_progress(hits, len(unique))
-    for start in range(0, len(missing), chunk_size):
-        chunk = missing[start : start + chunk_size]
+    for chunk in chunks:
         cache.put_many(chunk, _encode_chunk(encoder, chunk))
+        done += len(chunk)
         if on_progress:
-            on_progress(hits + start + len(chunk), len(unique))
-    return EmbedStats(len(texts), len(unique), hits, len(missing), time.perf_counter() - started, cache.corrupt_packs)
+            on_progress(done, len(unique))
+    return EmbedStats(len(texts), len(unique), hits, done - hits, time.perf_counter() - started, cache.corrupt_packs)
+
+
+def length_sorted_chunks(texts: Sequence[str], chunk_size: int) -> list[list[str]]:
+    """Texts to embed, shortest first, ``chunk_size`` at a time: the chunks of `embed_unique` (which sorts row
+    indices the same way), `fill_cache` and the Ray path, so every path embeds the same batches."""
+    ordered = sorted(texts, key=len)
+    return [ordered[start : start + chunk_size] for start in range(0, len(ordered), chunk_size)]
 
 
 def _encode_chunk(encoder: Encoder, chunk: list[str]) -> np.ndarray:

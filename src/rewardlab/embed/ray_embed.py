@@ -34,7 +34,7 @@ import numpy as np
 
 from rewardlab.embed.base import Encoder, make_encoder
 from rewardlab.embed.cache import EmbeddingCache
-from rewardlab.embed.embedding import EmbedStats
+from rewardlab.embed.embedding import EmbedStats, length_sorted_chunks
 from rewardlab.errors import EncoderError, RewardlabError
 
 #: the `--ray` value that means "start a Ray instance on this machine" (also what a bare `--ray` gives)
@@ -174,12 +174,6 @@ class _ChunkEncoder:
 def _settings() -> dict[str, str]:
     """The driver's ``REWARDLAB_*`` environment, for the workers (where built models live, for instance)."""
     return {name: value for name, value in os.environ.items() if name.startswith("REWARDLAB_")}
-
-
-def length_sorted_chunks(texts: Sequence[str], chunk_size: int) -> list[list[str]]:
-    """The serial path's chunks: shortest texts first, ``chunk_size`` at a time."""
-    ordered = sorted(texts, key=len)
-    return [ordered[start : start + chunk_size] for start in range(0, len(ordered), chunk_size)]
 
 
 def embed_texts_ray(
