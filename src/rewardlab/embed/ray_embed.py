@@ -34,7 +34,7 @@ import numpy as np
 
 from rewardlab.embed.base import Encoder, make_encoder
 from rewardlab.embed.cache import EmbeddingCache
-from rewardlab.embed.embedding import EmbedStats, length_sorted_chunks
+from rewardlab.embed.embedding import EmbedStats, length_sorted_chunks, unique_index
 from rewardlab.errors import EncoderError, RewardlabError
 
 #: the `--ray` value that means "start a Ray instance on this machine" (also what a bare `--ray` gives)
@@ -195,22 +195,24 @@ def embed_texts_ray(
     ``cpus_per_worker`` CPUs). ``on_chunk`` sees each chunk as it arrives (benchmarks, tests).
     """
     started = time.perf_counter()
-    unique = list(dict.fromkeys(texts))
+    unique, inverse = unique_index(texts)
     if on_progress:
         on_progress(0, len(unique))
     cache = EmbeddingCache(encoder.fingerprint(), encoder.dim, cache_dir) if use_cache else None
-    vectors: dict[str, np.ndarray] = cache.get_many(unique) if cache else {}
-    hits = len(vectors)
-    chunks = length_sorted_chunks([t for t in unique if t not in vectors], chunk_size)
+    vectors = np.zeros((len(unique), encoder.dim), dtype=np.float32)  # one row per distinct text, as embed_unique
+    found = cache.lookup(unique, vectors) if cache else np.zeros(len(unique), dtype=bool)
+    hits = int(found.sum())
+    chunks = length_sorted_chunks([unique[i] for i in np.flatnonzero(~found).tolist()], chunk_size)
     missing = sum(len(c) for c in chunks)
     if on_progress:
         on_progress(hits, len(unique))
     stats = RayEmbedStats(len(texts), len(unique), hits, missing, 0.0, cache.corrupt_packs if cache else 0)
     if chunks:
         with ray_session(address) as ray:
-            stats.workers, done = _run_chunks(ray, chunks, encoder, workers, cpus_per_worker, cache, vectors, stats,
-                                              hits, len(unique), on_progress, on_chunk)
-    out = np.stack([vectors[t] for t in texts]) if texts else np.zeros((0, encoder.dim), np.float32)
+            row_of = {text: row for row, text in enumerate(unique)}
+            stats.workers, done = _run_chunks(ray, chunks, encoder, workers, cpus_per_worker, cache, vectors, row_of,
+                                              stats, hits, len(unique), on_progress, on_chunk)
+    out = vectors[inverse]
     stats.seconds = time.perf_counter() - started
     return out, stats
 
@@ -228,8 +230,8 @@ def _pool_size(ray: Any, workers: int | None, cpus_per_worker: int) -> tuple[int
 
 
 def _run_chunks(ray: Any, chunks: list[list[str]], encoder: Encoder, workers: int | None, cpus_per_worker: int,
-                cache: EmbeddingCache | None, vectors: dict[str, np.ndarray], stats: RayEmbedStats, hits: int,
-                total: int, on_progress: Callable[[int, int], None] | None,
+                cache: EmbeddingCache | None, vectors: np.ndarray, row_of: dict[str, int], stats: RayEmbedStats,
+                hits: int, total: int, on_progress: Callable[[int, int], None] | None,
                 on_chunk: Callable[[ChunkResult], None] | None) -> tuple[int, int]:
     import ray.data
 
@@ -261,7 +263,7 @@ def _run_chunks(ray: Any, chunks: list[list[str]], encoder: Encoder, workers: in
                 encoded = np.frombuffer(batch["vectors"][i], dtype=np.float32).reshape(len(chunk), encoder.dim)
                 if cache:
                     cache.put_many(chunk, encoded)  # per chunk, so an interrupted run keeps its work
-                vectors.update(zip(chunk, encoded))
+                vectors[[row_of[text] for text in chunk]] = encoded
                 result = ChunkResult(chunk_id, len(chunk), str(batch["worker"][i]), int(batch["pid"][i]),
                                      float(batch["seconds"][i]))
                 stats.chunks.append(result)
