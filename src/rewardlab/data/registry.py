@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rewardlab.data.convabuse import read_convabuse
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.evalbiasbench import read_evalbiasbench
 from rewardlab.data.hh_rlhf import read_hh_rlhf
@@ -17,6 +18,7 @@ from rewardlab.data.qa_feedback import read_qa_feedback
 from rewardlab.data.records import SkippedRows, iter_records, read_rows, require_text
 from rewardlab.data.types import Label
 from rewardlab.data.vicuna80 import read_vicuna80
+from rewardlab.data.wmt_mqm import read_wmt_mqm
 from rewardlab.errors import DataError
 
 DEMO_FILE = "hh_rlhf_harmless_base_test.jsonl.gz"
@@ -183,6 +185,24 @@ REGISTRY: dict[str, DatasetEntry] = {
             on_empty="skip",  # llama-13b's answer to question 74 is empty: its 4 reviews carry nothing to learn from
             licence="Apache-2.0",
         ),
+        DatasetEntry(
+            "wmt23-mqm",
+            "WMT23 side-by-side MQM (Google, Apache-2.0): en-de + zh-en, 481 source segments x 10 system entries, 3 "
+            "expert raters each; per-rater comparisons (fewer MQM points preferred, equal a tie), rater as annotator",
+            "comparisons",
+            "wmt-mqm-human-evaluation",
+            lambda path, limit, on_empty, on_error: read_wmt_mqm(path, limit, on_empty, on_error),
+            licence="Apache-2.0",
+        ),
+        DatasetEntry(
+            "convabuse",
+            "ConvAbuse (CC BY 4.0): 12,768 abuse ratings of users' turns to chatbots by 8 annotators, ordinal "
+            "(1 not abusive .. -3 very strongly abusive); prompt = the conversation before, response = the user turn",
+            "ratings",
+            "convabuse/ConvAbuseEMNLPfull.csv.gz",
+            read_convabuse,
+            licence="CC BY 4.0",
+        ),
     )
 }
 
@@ -210,10 +230,8 @@ OTHER_FOLDERS: dict[str, str] = {
     "qa-feedback-finegrained-rlhf": "also span errors of answer 1 (in its corrections' meta) and ASQA gold answers "
                                     "(not read)",
     "vicuna80-gpt4-reviews": "also the model and reviewer registries and the GPT-4 judge prompts (not read)",
-    "wmt-mqm-human-evaluation": "feedback on translations (expert MQM errors, per rater), but rewardlab has no reader "
-                                "for it yet",
-    "convabuse": "per-annotator abuse ratings of users' turns to chatbots: about user text, not responses; no "
-                 "command reads it yet",
+    "wmt-mqm-human-evaluation": "also the TED talks MQM files (one rater per translation; not read)",
+    "convabuse": "also the older train/valid/test splits in wide format (not read; the long file has every rating)",
 }
 
 
