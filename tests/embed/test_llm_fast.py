@@ -93,6 +93,68 @@ def test_damaged_conversion_is_detected_and_rebuilt(tmp_path: Path, fake_gguf: P
     assert is_intact(directory)
 
 
+def _tiny_causal_llama(tied: bool) -> tuple[Any, Any]:
+    """`_tiny_llama`'s decoder with a language-model head, tied to its embeddings or not."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    base, tokenizer = _tiny_llama()
+    config = base.config
+    config.tie_word_embeddings = tied
+    model = LlamaForCausalLM(config).eval()
+    model.model.load_state_dict(base.state_dict())
+    if not tied:
+        torch.manual_seed(1)
+        model.lm_head.weight.data.normal_()
+    return model, tokenizer
+
+
+def _logits(model: Any) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        return model(torch.tensor([[1, 5, 9, 42]])).logits.numpy()
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_generator_reads_the_conversion_it_stored(tmp_path: Path, fake_gguf: Path, tied: bool) -> None:
+    models = tmp_path / "models"
+    original, _ = _tiny_causal_llama(tied)
+    stored, _, cached = cached_gguf_model(fake_gguf, lambda: _tiny_causal_llama(tied), models, causal_lm=True)
+    assert not cached
+    loaded, _, cached = cached_gguf_model(fake_gguf, lambda: pytest.fail("converted again"), models, causal_lm=True)
+    assert cached
+    np.testing.assert_array_equal(_logits(loaded), _logits(original))
+    # the encoder reads the same directory as a bare decoder
+    encoder_model, _, cached = cached_gguf_model(fake_gguf, lambda: pytest.fail("converted again"), models)
+    assert cached and type(encoder_model).__name__ == "LlamaModel"
+
+
+def test_generator_uses_an_encoder_conversion_only_when_the_head_is_tied(tmp_path: Path, fake_gguf: Path) -> None:
+    models = tmp_path / "models"
+    tied, tokenizer = _tiny_causal_llama(tied=True)
+    cached_gguf_model(fake_gguf, lambda: (tied.model, tokenizer), models)  # an encoder stored the bare decoder
+    loaded, _, cached = cached_gguf_model(fake_gguf, lambda: pytest.fail("converted again"), models, causal_lm=True)
+    assert cached
+    np.testing.assert_array_equal(_logits(loaded), _logits(tied))  # the head is the embedding matrix
+
+    # an untied head is not in the encoder's directory: convert, and leave the directory as it is
+    untied, _ = _tiny_causal_llama(tied=False)
+    directory = weights_dir(fake_gguf, models)
+    config = directory / "config.json"
+    config.write_text(config.read_text().replace('"tie_word_embeddings": true', '"tie_word_embeddings": false'))
+    calls = []
+
+    def convert() -> tuple[Any, Any]:
+        calls.append(1)
+        return _tiny_causal_llama(tied=False)
+
+    loaded, _, cached = cached_gguf_model(fake_gguf, convert, models, causal_lm=True)
+    assert not cached and calls == [1]
+    np.testing.assert_array_equal(_logits(loaded), _logits(untied))
+    assert is_intact(directory)
+
+
 def test_another_gguf_gets_another_directory(tmp_path: Path, fake_gguf: Path) -> None:
     other = tmp_path / "other.gguf"
     other.write_bytes(b"GGUF another model")

@@ -102,6 +102,11 @@ def test_smollm2_gguf_generates() -> None:
     assert a.strip() and b.strip()
     assert "<|im_end|>" not in a + b
     assert generator.generate(["What is the capital of France?"], n=2, max_new_tokens=8, seed=0) == [[a, b]]
+    # the second load reads the stored fp32 conversion, and samples the same texts from it
+    again = LocalGenerator(path).load()
+    assert again.loaded_from_cache
+    assert again.render("What is the capital of France?") == generator.render("What is the capital of France?")
+    assert again.generate(["What is the capital of France?"], n=2, max_new_tokens=8, seed=0) == [[a, b]]
 
 
 def test_progress_counts_prompts_as_they_finish(tiny_model: Path) -> None:

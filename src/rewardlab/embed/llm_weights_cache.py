@@ -66,7 +66,12 @@ def save_weights(model: Any, tokenizer: Any, gguf_path: Path, directory: Path) -
     from safetensors.torch import save_file
 
     def build(work: Path) -> dict[str, Any]:
-        state = {name: tensor.detach().float().contiguous() for name, tensor in model.state_dict().items()}
+        state, stored = {}, set()
+        for name, tensor in model.state_dict().items():
+            if tensor.data_ptr() in stored:  # a tied head shares the embeddings' memory: loading ties it again
+                continue
+            stored.add(tensor.data_ptr())
+            state[name] = tensor.detach().float().contiguous()
         save_file(state, str(work / WEIGHTS_FILE), metadata={"format": "pt"})
         config = model.config.to_dict()
         config.pop("quantization_config", None)  # the stored weights are plain fp32, not a GGUF
@@ -78,35 +83,61 @@ def save_weights(model: Any, tokenizer: Any, gguf_path: Path, directory: Path) -
     built_dir.build_directory(directory, build, CHECKED, REQUIRED)
 
 
-def load_weights(directory: Path) -> tuple[Any, Any]:
-    """(fp32 torch model, tokenizer) stored in ``directory`` (checked by the caller with `is_intact`)."""
+def load_weights(directory: Path, causal_lm: bool = False) -> tuple[Any, Any]:
+    """(fp32 torch model, tokenizer) stored in ``directory`` (checked by the caller with `is_intact`).
+
+    ``causal_lm`` loads the model with its language-model head (for generation) rather than the bare
+    decoder (for embeddings). Either kind reads a directory written from either: transformers adds or
+    strips the base model's prefix, and the head of a model with tied embeddings is the embedding matrix.
+    """
     import torch
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     hf_logging.disable_progress_bar()
+    model_class = AutoModelForCausalLM if causal_lm else AutoModel
     try:
-        return AutoModel.from_pretrained(str(directory), dtype=torch.float32), AutoTokenizer.from_pretrained(str(directory))
+        return (model_class.from_pretrained(str(directory), dtype=torch.float32),
+                AutoTokenizer.from_pretrained(str(directory)))
     except (OSError, ValueError) as exc:
         raise EncoderError(f"{directory}: cannot load the cached converted weights: {exc}") from exc
 
 
+def has_language_model_head(directory: Path) -> bool:
+    """Whether generation can use the stored weights: the head is stored, or tied to the stored embeddings.
+
+    An encoder stores the bare decoder; for a model with an untied head that is not enough to generate
+    (transformers would initialise the missing head at random), so the generator converts the GGUF itself.
+    """
+    from safetensors import safe_open
+
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    if config.get("tie_word_embeddings", True):
+        return True
+    with safe_open(str(directory / WEIGHTS_FILE), framework="pt") as weights:
+        return any(name.endswith("lm_head.weight") for name in weights.keys())  # noqa: SIM118 (not a dict)
+
+
 def cached_gguf_model(gguf_path: Path, convert: Callable[[], tuple[Any, Any]],
-                      models_dir: Path | None = None) -> tuple[Any, Any, bool]:
+                      models_dir: Path | None = None, causal_lm: bool = False) -> tuple[Any, Any, bool]:
     """(fp32 model, tokenizer, from the cache?): the stored conversion, or ``convert()``'s stored for next time.
 
     A directory that fails its checksums is reported with a warning, removed and converted again.
+    ``causal_lm`` as in `load_weights`: the encoder and the generator share one stored conversion.
     """
     directory = weights_dir(gguf_path, models_dir)
-    if is_intact(directory):
-        model, tokenizer = load_weights(directory)
+    intact = is_intact(directory)
+    if intact and (not causal_lm or has_language_model_head(directory)):
+        model, tokenizer = load_weights(directory, causal_lm)
         return model, tokenizer, True
-    if directory.exists():
+    if directory.exists() and not intact:
         warnings.warn(f"converted GGUF weights in {directory} are incomplete or corrupted; converting again",
                       stacklevel=2)
         shutil.rmtree(directory, ignore_errors=True)
     model, tokenizer = convert()
+    if intact:  # stored by an encoder without the untied head generation needs: keep it, convert each time
+        return model, tokenizer, False
     try:
         save_weights(model, tokenizer, gguf_path, directory)
     except OSError as exc:  # a read-only or full cache must not stop embedding: it only costs the next load

@@ -60,6 +60,8 @@ class LocalGenerator:
         self._model: Any = None
         self._tokenizer: Any = None
         self._eos_ids: set[int] = set()
+        #: whether the last load read a GGUF's stored fp32 conversion (`rewardlab.embed.llm_weights_cache`)
+        self.loaded_from_cache = False
         # one model, one RNG: concurrent requests (the server's thread pool) take turns
         self._lock = threading.Lock()
 
@@ -71,7 +73,8 @@ class LocalGenerator:
     # -- loading ----------------------------------------------------------------------------------
 
     def load(self) -> LocalGenerator:
-        """Load tokenizer and model now (a GGUF is de-quantised to float32, which takes a while)."""
+        """Load tokenizer and model now. A GGUF is de-quantised to float32 once (minutes on a slow CPU) and the
+        result kept in the models cache, which the `hf-last` encoder of the same file reads too."""
         if self._model is not None:
             return self
         import torch
@@ -79,14 +82,25 @@ class LocalGenerator:
 
         from rewardlab.embed.devices import compute_dtype, resolve_device
         from rewardlab.embed.last_token import _quiet_gguf_progress
+        from rewardlab.errors import EncoderError
 
         device = resolve_device(self.device_spec)
         kwargs: dict[str, Any] = {"gguf_file": self.gguf_file} if self.gguf_file else {}
-        try:
+
+        def convert() -> tuple[Any, Any]:
             with _quiet_gguf_progress():
-                tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), **kwargs)
-                model = AutoModelForCausalLM.from_pretrained(str(self.model_dir), dtype=torch.float32, **kwargs)
-        except (OSError, ValueError, KeyError) as exc:
+                return (AutoModelForCausalLM.from_pretrained(str(self.model_dir), dtype=torch.float32, **kwargs),
+                        AutoTokenizer.from_pretrained(str(self.model_dir), **kwargs))
+
+        try:
+            if self.gguf_file:  # de-quantised once, then read from the cache the encoder shares
+                from rewardlab.embed.llm_weights_cache import cached_gguf_model
+
+                model, tokenizer, self.loaded_from_cache = cached_gguf_model(
+                    self.model_dir / self.gguf_file, convert, causal_lm=True)
+            else:
+                model, tokenizer = convert()
+        except (OSError, ValueError, KeyError, EncoderError) as exc:
             raise GenerationError(f"{self.model_dir / (self.gguf_file or '')}: cannot load the model: {exc}") from exc
         if device.type != "cpu":  # (mypy misreads transformers' wrapped `to`)
             model = model.to(device=device, dtype=compute_dtype(device))  # type: ignore[call-arg]
