@@ -102,8 +102,8 @@ class LocalGenerator:
                 model, tokenizer = convert()
         except (OSError, ValueError, KeyError, EncoderError) as exc:
             raise GenerationError(f"{self.model_dir / (self.gguf_file or '')}: cannot load the model: {exc}") from exc
-        if device.type != "cpu":  # (mypy misreads transformers' wrapped `to`)
-            model = model.to(device=device, dtype=compute_dtype(device))  # type: ignore[call-arg]
+        if device.type != "cpu":
+            model = model.to(device=device, dtype=compute_dtype(device))
         model.eval()
         eos = model.generation_config.eos_token_id
         if eos is None:
