@@ -1,0 +1,53 @@
+"""The defaults of a span reward model, and its light registries (context views, aggregations), apart from
+`rewards.span_rewards` so that the command line reads them without importing torch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from rewardlab.embed.base import DEFAULT_ENCODER
+from rewardlab.errors import ModelError
+from rewardlab.registry import Registry
+
+#: per context mode, the blocks a span's feature row concatenates. Vectors: s (the span's text), l (its left
+#: context: the response before it, i.e. through the previous span), c (the response through the span), r (the
+#: whole response), p (the prompt's tail); ``a*b`` is their elementwise product and ``a.b`` their dot product (one
+#: column: the cosine for unit-norm encoders), a similarity a linear head would otherwise have to learn weight by
+#: weight: span-to-passages for grounding, span-to-what-came-before for redundancy. ``pos`` is where the span
+#: starts, as a share of the response (answers that ramble do it at their end).
+CONTEXT_MODES: Registry[tuple[str, ...]] = Registry("span context", ModelError)
+CONTEXT_MODES.register("span+left", ("s", "l", "p", "s*p", "s.p", "s.l", "pos"))
+CONTEXT_MODES.register("span+response", ("s", "r", "p", "s*p", "s.p", "s.r", "pos"))
+CONTEXT_MODES.register("span", ("s", "p", "s*p", "s.p"))
+CONTEXT_MODES.register("prefix", ("c", "p", "c*p", "c.p"))
+
+#: (P(error) of each span of one kind, each span's length in characters) -> that kind's share of the response reward
+SpanAggregation = Callable[[np.ndarray, np.ndarray], float]
+SPAN_AGGREGATIONS: Registry[SpanAggregation] = Registry("span aggregation", ModelError)
+
+
+def _length_weighted(p: np.ndarray, lengths: np.ndarray) -> float:
+    return -float(np.dot(p, lengths) / lengths.sum()) if len(p) else 0.0
+
+
+SPAN_AGGREGATIONS.register("length-weighted", _length_weighted)  # minus the expected share of text in error
+SPAN_AGGREGATIONS.register("sum", lambda p, lengths: -float(p.sum()))  # minus the expected number of bad spans
+SPAN_AGGREGATIONS.register("min", lambda p, lengths: -float(p.max()) if len(p) else 0.0)  # the worst span decides
+SPAN_AGGREGATIONS.register("mean", lambda p, lengths: -float(p.mean()) if len(p) else 0.0)
+
+
+@dataclass(frozen=True)
+class SpanModelConfig:
+    """What `SpanRewardModel.create` builds unless told otherwise."""
+
+    #: the head of each error kind: one that learns from labels (a logistic output per kind by default)
+    kind: str = "outcome-logistic"
+    encoder: str = DEFAULT_ENCODER
+    #: what a span's features see besides its own text (`CONTEXT_MODES`)
+    context: str = "span+left"
+    #: how span probabilities become the response's reward (`SPAN_AGGREGATIONS`), summed over kinds
+    aggregate: str = "length-weighted"
+    seed: int = 0
