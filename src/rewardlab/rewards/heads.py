@@ -18,6 +18,7 @@ from rewardlab.rewards.default_recipe import DEFAULT_HEAD
 from rewardlab.rewards.ensemble import EnsembleHead, check_ensemble
 from rewardlab.rewards.lightgbm_head import LightGBMHead
 from rewardlab.rewards.mixture import MixtureBTHead
+from rewardlab.rewards.multi_objective import MultiObjectiveHead
 from rewardlab.rewards.objectives import get_objective
 from rewardlab.rewards.torch_head import TorchHead
 
@@ -69,6 +70,7 @@ register_head_kind("ordinal-linear", TorchHead, objective="ordinal", hidden=0)
 register_head_kind("ordinal-mlp", TorchHead, objective="ordinal", hidden=256)
 register_head_kind("bt-mlp-annotator", AnnotatorHead, "comparisons")
 register_head_kind("bt-mixture", MixtureBTHead, "comparisons")
+register_head_kind("multi-objective", MultiObjectiveHead, "comparisons")
 
 
 def kinds_learning_from(feedback: str) -> list[str]:
