@@ -126,7 +126,7 @@ class TorchHead(HeadBase):
         if objective.regression or not len(data.pair_a):
             raise ModelError(f"length_debias and balance_length apply to heads learning from comparisons; "
                              f"objective {objective.name!r} does not")
-        if len(data.length) != len(data.x):
+        if len(data.length) != data.n_items:
             raise ModelError("length_debias and balance_length need each response's length; this training set has none")
 
     def _example_weights(self, data: TrainingSet, ex: Examples) -> torch.Tensor | None:
@@ -144,11 +144,17 @@ class TorchHead(HeadBase):
 
     def _item_reward(self, net: nn.Module, data: TrainingSet) -> ItemReward:
         """Reward of item rows of ``data`` under ``net`` (q + g while training a length-debiased head)."""
-        x = torch.from_numpy(data.x)
+        matrix, item_rows = data.feature_source()  # a split's rows are read from its parent's matrix, not a copy
+        x = torch.from_numpy(matrix)
+        rows = None if item_rows is None else torch.from_numpy(item_rows)
+
+        def features(items: torch.Tensor) -> torch.Tensor:
+            return x[items if rows is None else rows[items]]
+
         if not self.length_debias:
-            return lambda items: net(x[items]).squeeze(-1)
+            return lambda items: net(features(items)).squeeze(-1)
         length_inputs = torch.from_numpy(length_features(data.length, *self.length_scale_))
-        return lambda items: net(x[items], length_inputs[items])
+        return lambda items: net(features(items), length_inputs[items])
 
     def _warm_start_length_term(self, net: LengthAdjustedReward, objective: Objective, data: TrainingSet,
                                 ex: Examples) -> None:
