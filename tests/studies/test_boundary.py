@@ -14,7 +14,7 @@ import rewardlab
 PACKAGE = Path(rewardlab.__file__).parent
 STUDIES = "rewardlab.studies"
 #: the only modules outside the studies that may import them, and only inside a function
-ALLOWED = {"rewardlab.cli.experiment", "rewardlab.cli.prompt_opt", "rewardlab.cli.steps"}
+ALLOWED = {"rewardlab.cli.experiment", "rewardlab.cli.prompt_opt", "rewardlab.cli.spans", "rewardlab.cli.steps"}
 
 
 def module_name(path: Path) -> str:

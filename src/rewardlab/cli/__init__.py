@@ -11,6 +11,7 @@ from rewardlab.cli import credit as credit_module
 from rewardlab.cli import judge as judge_module
 from rewardlab.cli import serve as serve_module
 from rewardlab.cli import simulate as simulate_module
+from rewardlab.cli import spans as spans_module
 from rewardlab.cli import split as split_module
 from rewardlab.cli import steps as steps_module
 
@@ -39,5 +40,6 @@ app.add_typer(generate.generate_app, name="generate")
 app.add_typer(demo_reward.demo_reward_app, name="demo-reward")
 app.add_typer(policy.policy_app, name="policy")
 app.add_typer(steps_module.steps_app, name="steps")
+app.add_typer(spans_module.spans_app, name="spans")
 
 __all__ = ["app"]

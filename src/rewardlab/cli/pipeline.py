@@ -171,7 +171,17 @@ def train(
     with user_errors():
         if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
             raise ModelError(f"{out_dir} already exists; pass --overwrite to replace it, or choose another --out")
+        from rewardlab.cli import fine_grained_train as fine  # span rows and step labels have their own trainers
+
+        extras = {"ensemble": ensemble, "augment": augment, "head_param": head_param,
+                  "annotator_weights": annotator_weights != "none"}
+        if fine.is_span_source(data):
+            fine.train_span_source(data, out_dir, head, encoder, seed, cache_dir, quiet, **extras)
+            return
         dataset = load_data(data, **data_options, quiet=quiet)
+        if fine.wants_steps(dataset, head):
+            fine.train_steps(dataset, out_dir, encoder, features, seed, cache_dir, quiet, **extras)
+            return
         model = RewardModel.create(head, encoder=make_encoder(encoder, device), features=features, seed=seed,
                                    ensemble=ensemble, cache_dir=cache_dir, augment=augment, annotator_weights=annotator_weights,
                                    **parse_head_params(head_param))
@@ -328,6 +338,11 @@ def score(
                                                         "P(good) of each step of --response and each aggregation "
                                                         "(min, product, last, mean), as `rewardlab steps score`.")]
     = False,
+    objectives: Annotated[bool, typer.Option("--objectives", help="Add one column per objective (a multi-objective "
+                                                                  "model: its logit of each).")] = False,
+    weights: Annotated[str | None, typer.Option(help="Re-scalarize a multi-objective model: the reward is "
+                                                     "Σ weight·objective, e.g. relevance=1,factuality=2 (objectives "
+                                                     "left out weigh 0).")] = None,
 ) -> None:
     """Reward of one (prompt, response), or of every row of a file (ensembles add mean/std/min/lcb; annotator-aware
     models score as one annotator, or add the spread over annotators; step reward models score each step)."""
@@ -355,6 +370,12 @@ def score(
                 raise ModelError(f"{exc}: a step reward model; score it with --steps") from None
             raise
         rm: Any = loaded  # an annotator view scores like the model, with the chosen annotator's statistics
+        if objectives or weights is not None:
+            from rewardlab.rewards.objective_scoring import ObjectiveScoring
+
+            if annotator is not None or distribution:
+                raise RewardlabError("--objectives/--weights do not combine with --annotator or --distribution")
+            rm = ObjectiveScoring(loaded, objectives, weights)
         if annotator is not None or distribution:
             rm = AnnotatorScoring(loaded, annotator, distribution)
             if rm.unknown:

@@ -1,0 +1,215 @@
+"""The span section of the fine-grained study (issue 19, item 2): span rewards on QA-Feedback's held-out questions.
+
+Protocol. QA-Feedback's 500 questions are cut into ``folds`` folds by question (the study's own assignment when it
+passes one); every question is held out once (cross-fitting), so every span and every preference pair gets a
+prediction from models that never saw its question. In each fold:
+
+- a **span reward model** (`rewardlab.rewards.span_rewards`: one logistic output per error kind, each span scored
+  with its left context and the prompt) is trained on the training questions' span rows of ``prediction 1`` (the
+  only answer with error spans): relevance on clauses, factuality on sentences;
+- a **response-level BT** head is trained on the training questions' holistic preferences among the 4 answers.
+
+Reported, with n and 95% cluster-bootstrap CIs by question:
+
+- **span detection** per kind: precision, recall and F1 of flagging a span (P(error) >= the threshold chosen for
+  best F1 on the fold's training spans), and AUC;
+- **holistic preferences**: pairwise accuracy on the held-out decided pairs of the span-aggregate reward (each
+  aggregation), the response-level BT, and the length controls, with the span aggregate minus BT paired by
+  question. The span model never saw a preference: this asks how much of the holistic judgement the error
+  spans of one answer explain.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardlab.data.qa_feedback import read_qa_feedback
+from rewardlab.data.spans import SpanRow, parse_splits, qa_feedback_spans, split_spans
+from rewardlab.embed.base import Encoder, make_encoder
+from rewardlab.errors import InvalidValueError
+from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
+from rewardlab.evaluate.pairwise import pairwise_correct
+from rewardlab.evaluate.span_detection import DETECTION_METRICS, DetectionRow, detection_table
+from rewardlab.rewards.features import featurize_dataset
+from rewardlab.rewards.model import RewardModel
+from rewardlab.rewards.span_config import SPAN_AGGREGATIONS, SpanModelConfig
+from rewardlab.rewards.span_rewards import SpanRewardModel, span_features
+
+
+@dataclass(frozen=True)
+class SpanSectionConfig:
+    encoder: str = SpanModelConfig.encoder
+    context: str = SpanModelConfig.context
+    head: str = SpanModelConfig.kind
+    aggregate: str = SpanModelConfig.aggregate
+    #: ``relevance=clause,factuality=sentence`` (the kinds' defaults), or one split for every kind
+    splits: str | None = None
+    bt_head: str = "bt-mlp"
+    bt_features: str = "interaction"
+    folds: int = 5
+    seed: int = 0
+    n_resamples: int = 2000
+
+    def __post_init__(self) -> None:
+        if self.folds < 2:
+            raise InvalidValueError(f"folds must be at least 2, got {self.folds}")
+        SPAN_AGGREGATIONS.lookup(self.aggregate)
+
+
+@dataclass
+class SpanSection:
+    """What `span_section` measured, as plain data (``as_dict`` for a JSON record)."""
+
+    config: SpanSectionConfig
+    detection: list[DetectionRow]
+    #: rule -> pairwise accuracy on held-out decided pairs ("span: <aggregation>", "bt", "prefer shorter", ...)
+    preference: dict[str, Estimate]
+    #: "span: <configured aggregation> - bt", paired by question
+    difference: Estimate
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"config": vars(self.config), "detection": [row.as_dict() for row in self.detection],
+                "preference": {k: v.as_dict() for k, v in self.preference.items()},
+                "difference": self.difference.as_dict(), "counts": self.counts, "seconds": self.seconds}
+
+
+def question_folds(question_ids: Sequence[str], folds: int, seed: int) -> dict[str, int]:
+    """Each distinct question (group) id -> its fold, by a seeded permutation of the sorted ids (sizes differ by <= 1)."""
+    unique = sorted(set(question_ids))
+    order = np.random.default_rng(seed).permutation(len(unique))
+    return {unique[i]: rank % folds for rank, i in enumerate(order)}
+
+
+def _response_spans(prompts: Sequence[str], responses: Sequence[str], splits: Mapping[str, str]) -> list[SpanRow]:
+    """Every span of every kind of each response, unlabelled (label 0), its question id the response's index."""
+    return [SpanRow(str(i), p, r, a, b, kind, 0) for i, (p, r) in enumerate(zip(prompts, responses))
+            for kind, by in splits.items() for a, b in split_spans(r, by)]
+
+
+def span_section(data: str | Path, config: SpanSectionConfig = SpanSectionConfig(),
+                 fold_of: Mapping[str, int] | None = None, cache_dir: str | Path | None = None,
+                 log: Callable[[str], None] | None = None, limit: int | None = None,
+                 encoder: Encoder | None = None) -> SpanSection:
+    """Cross-fitted span detection and span-aggregate vs BT on the holistic preferences of the QA-Feedback file at
+    ``data``. ``fold_of`` (prompt id -> fold, prompt ids as `read_qa_feedback` makes them) reuses a study's folds."""
+    say = log or (lambda line: None)
+    started = time.perf_counter()
+    enc = encoder or make_encoder(config.encoder)
+    splits = parse_splits(config.splits)
+    rows = qa_feedback_spans(data, splits, limit=limit)
+    dataset = read_qa_feedback(data, limit)
+    groups = dataset.prompt_groups()  # questions equal up to case and punctuation share a fold
+    group_fold = question_folds(list(groups.values()), config.folds, config.seed)
+    folds = dict(fold_of) if fold_of is not None else {p: group_fold[g] for p, g in groups.items()}
+    n_folds = max(folds.values()) + 1
+    response_ids = list(dataset.responses)
+    prompts = [dataset.prompts[dataset.responses[r].prompt_id].text for r in response_ids]
+    texts = [dataset.responses[r].text for r in response_ids]
+    candidates = _response_spans(prompts, texts, splits)
+    say(f"{len(rows)} labelled spans of {len({r.question_id for r in rows})} questions; {len(candidates)} spans of "
+        f"{len(texts)} answers to score; {len(dataset.comparisons)} preference pairs")
+
+    x_rows = span_features([r.prompt for r in rows], [r.response for r in rows], [(r.start, r.end) for r in rows],
+                           enc, config.context, cache_dir=cache_dir)
+    x_cand = span_features([r.prompt for r in candidates], [r.response for r in candidates],
+                           [(r.start, r.end) for r in candidates], enc, config.context, cache_dir=cache_dir)
+    bt_rows, _ = featurize_dataset(dataset, enc, config.bt_features, cache_dir=cache_dir)
+    embedded = time.perf_counter()
+    say(f"embedded in {embedded - started:.0f}s")
+
+    row_fold = np.array([folds[r.question_id] for r in rows])
+    response_fold = np.array([folds[dataset.responses[r].prompt_id] for r in response_ids])
+    cand_response = np.array([int(r.question_id) for r in candidates])
+    detected = np.zeros(len(rows))
+    thresholds = np.zeros(len(rows))
+    span_scores = {how: np.zeros(len(texts)) for how in SPAN_AGGREGATIONS}
+    bt_scores = np.zeros(len(texts))
+    for fold in range(n_folds):
+        train, test = row_fold != fold, row_fold == fold
+        model = SpanRewardModel.create(config.head, enc, config.context, config.aggregate, dict(splits),
+                                       seed=config.seed, cache_dir=cache_dir)
+        model.fit([r for r, keep in zip(rows, train) if keep], x=x_rows[train])
+        detected[test] = model.predict_rows([r for r, keep in zip(rows, test) if keep], x_rows[test])
+        thresholds[test] = [model.thresholds[r.kind] for r, keep in zip(rows, test) if keep]
+        held = response_fold[cand_response] == fold
+        probs = model.predict_rows([c for c, keep in zip(candidates, held) if keep], x_cand[held])
+        _fold_rewards(span_scores, [c for c, keep in zip(candidates, held) if keep], probs)
+        subset = dataset.subset({p for p in dataset.prompts if folds[p] != fold})
+        bt = RewardModel.create(config.bt_head, encoder=enc, features=config.bt_features, seed=config.seed,
+                                cache_dir=cache_dir)
+        bt.fit(subset, feature_rows={r: bt_rows[r] for r in subset.responses})
+        test_ids = [r for r, f in zip(response_ids, response_fold) if f == fold]
+        bt_scores[response_fold == fold] = bt.predict(np.stack([bt_rows[r] for r in test_ids]))
+        say(f"fold {fold + 1}/{n_folds} done")
+
+    detection = detection_table([r.kind for r in rows], detected, np.array([r.label for r in rows]),
+                                [r.question_id for r in rows], thresholds, config.n_resamples, config.seed)
+    preference, difference, pairs = _preference_accuracy(dataset, response_ids, span_scores, bt_scores, config)
+    return SpanSection(config, detection, preference, difference,
+                       counts={"spans": len(rows), "questions": len({r.question_id for r in rows}),
+                               "answers": len(texts), "decided_pairs": pairs, "folds": n_folds},
+                       seconds={"embedding": round(embedded - started, 1),
+                                "total": round(time.perf_counter() - started, 1)})
+
+
+def _fold_rewards(scores: dict[str, np.ndarray], spans: Sequence[SpanRow], probs: np.ndarray) -> None:
+    """Each held-out answer's reward under every aggregation, from its spans' probabilities (kinds summed)."""
+    by_answer: dict[tuple[int, str], list[int]] = {}
+    for k, span in enumerate(spans):
+        by_answer.setdefault((int(span.question_id), span.kind), []).append(k)
+    answers = {a for a, _ in by_answer}
+    for how, fold in SPAN_AGGREGATIONS.items():
+        for a in answers:
+            scores[how][a] = 0.0
+        for (a, _), ks in by_answer.items():
+            scores[how][a] += fold(probs[ks], np.array([spans[k].end - spans[k].start for k in ks], float))
+
+
+def _preference_accuracy(dataset: Any, response_ids: list[str], span_scores: dict[str, np.ndarray],
+                         bt_scores: np.ndarray, config: SpanSectionConfig) -> tuple[dict[str, Estimate], Estimate, int]:
+    """Accuracy on decided held-out pairs of each rule, and the configured span aggregate minus BT, by question."""
+    index = {r: i for i, r in enumerate(response_ids)}
+    decided = [c for c in dataset.comparisons if c.outcome != "tie"]
+    a = np.array([index[c.a] for c in decided])
+    b = np.array([index[c.b] for c in decided])
+    target = np.array([1.0 if c.outcome == "a" else 0.0 for c in decided])
+    bootstrap = GroupBootstrap(np.array([c.prompt_id for c in decided]), config.n_resamples, config.seed)
+    length = -np.array([len(dataset.responses[r].text) for r in response_ids], float)
+    rules = {**{f"span: {how}": s for how, s in span_scores.items()}, "bt": bt_scores, "prefer shorter": length,
+             "prefer longer": -length}
+    correct = {name: pairwise_correct(s[a], s[b], target) for name, s in rules.items()}
+    accuracy = {name: bootstrap.mean(c) for name, c in correct.items()}
+    difference = bootstrap.mean(correct[f"span: {config.aggregate}"] - correct["bt"])
+    return accuracy, difference, len(decided)
+
+
+# ---------------------------------------------------------------------- rendering
+def _ci(e: Estimate) -> str:
+    return f"{e.value:.3f} [{e.low:.3f}, {e.high:.3f}]"
+
+
+def render_span_section(section: SpanSection) -> str:
+    """The section as Markdown: the detection table, then the preference table."""
+    c = section.config
+    lines = [f"Span detection on held-out questions ({section.counts['folds']}-fold cross-fitting by question; "
+             f"{c.encoder}, context `{c.context}`, head `{c.head}`; 95% CIs by question):", "",
+             "| kind | n spans | errors | questions | threshold | " + " | ".join(DETECTION_METRICS) + " |",
+             "|---|---|---|---|---|" + "---|" * len(DETECTION_METRICS)]
+    for row in section.detection:
+        lines.append(f"| {row.kind} | {row.n} | {row.errors} | {row.questions} | {row.threshold:.2f} | "
+                     + " | ".join(_ci(row.metrics[m]) for m in DETECTION_METRICS) + " |")
+    lines += ["", f"Holistic preferences, pairwise accuracy on {section.counts['decided_pairs']} held-out decided pairs "
+                  "(ties left out; 95% CIs by question):", "", "| rule | accuracy | n |", "|---|---|---|"]
+    for name, e in section.preference.items():
+        lines.append(f"| {name} | {_ci(e)} | {e.n} |")
+    d = section.difference
+    lines += ["", f"span ({c.aggregate}) minus BT ({c.bt_head}), paired by question: {_ci(d)} (n = {d.n} pairs)."]
+    return "\n".join(lines)
