@@ -27,7 +27,8 @@ def test_pluralistic_study_runs_and_reports(tmp_path: Path) -> None:
                                     "aware_learners": ["bt-mlp-annotator"]}))
     out = tmp_path / "report"
     code, output = run("experiment", "pluralistic", "--candidates", str(pools), "--config", str(settings), "--prompts",
-                       "30", "--pairs", "300", "--seeds", "1", "--encoder", "hashing:32", "--out", str(out), "--quiet")
+                       "30", "--pairs", "300", "--seeds", "1", "--encoder", "hashing:32", "--real", "", "--out", str(out),
+                       "--quiet")  # simulated only: the real-data part has its own test (tests/studies)
     assert code == 0, output
     assert "minority accuracy" in output and "Dawid–Skene" in output
     record = json.loads((out / "results.json").read_text(encoding="utf-8"))

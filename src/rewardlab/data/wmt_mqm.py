@@ -164,7 +164,8 @@ def read_wmt_mqm(path: str | Path, limit: int | None = None, on_empty: str = "er
     """Per-rater comparisons of the translations of each source segment (see the module docstring).
 
     ``path`` is the ``wmt-mqm-human-evaluation`` folder (``language_pairs`` chooses the archives) or one archive /
-    TSV. ``limit`` counts source segments, in file order, over the pairs read. A bad row is an error naming the
+    TSV. ``limit`` counts source segments of each language pair, in file order (so a quick read keeps every
+    rater of both pairs). A bad row is an error naming the
     archive and row (1 = the first row after the header); ``on_error="skip"`` counts it and leaves out its whole
     segment, whose comparisons need all of its rows. ``on_empty`` is accepted for the registry's sake: an empty
     translation is a bad row (there is no text to rate).
@@ -185,17 +186,13 @@ def read_wmt_mqm(path: str | Path, limit: int | None = None, on_empty: str = "er
     dataset = FeedbackDataset("wmt23-mqm-sxs")
     identical: list[int] = []
     checks: Counter[tuple[str, str]] = Counter()
-    remaining = limit
     for pair, file in files:
-        if remaining is not None and remaining <= 0:
-            break
         skipped = SkippedRows()
         segments, pair_checks = _read_pair(file, pair, skipped if on_error == "skip" else None)
         dataset.notes.extend(skipped.notes(str(file)))
         checks.update(pair_checks)
-        for segment_id, segment in list(segments.items())[:remaining]:
+        for segment_id, segment in list(segments.items())[:limit]:
             _add_segment(dataset, pair, segment_id, segment, str(file), identical)
-        remaining = None if remaining is None else remaining - min(remaining, len(segments))
     if identical:
         dataset.notes.append(f"skipped {len(identical)} pair(s) of identical translations (the GPT-4 entry shown in "
                              f"two screens), e.g. of rows {', '.join(map(str, identical[:5]))}")

@@ -43,6 +43,7 @@ from rewardlab.evaluate.per_annotator import annotator_groups, paired_people_acc
 from rewardlab.rewards.features import featurize_dataset
 from rewardlab.rewards.model import RewardModel
 from rewardlab.studies.bon_noise import label_utilities
+from rewardlab.studies.pluralistic_real import REAL_SETS, fits_per_seed, real_findings, run_real
 from rewardlab.studies.settings import study_config
 
 UNIMODAL = "bt-mlp"
@@ -73,8 +74,19 @@ class PluralisticConfig:
     labels_per_item: int = 3
     seeds: int = 3
     n_resamples: int = 2000
-    #: annotator-aware learners compared with unimodal bt-mlp on the minority question
+    #: annotator-aware learners compared with unimodal bt-mlp (the minority question and WMT)
     aware_learners: tuple[str, ...] = ("bt-mlp-annotator", "bt-mixture")
+    #: run the simulated populations (the minority and careless questions)
+    simulated: bool = True
+    #: real multi-annotator sets (`studies.pluralistic_real`): "wmt" (WMT23 MQM, per-rater comparisons) and
+    #: "convabuse" (ordinal abuse ratings)
+    real: tuple[str, ...] = ("wmt", "convabuse")
+    #: WMT source segments per language pair (None: all, 104 en-de + 377 zh-en; the fits grow with them)
+    wmt_segments: int | None = 60
+    #: ConvAbuse rating rows read (None: all 12,768)
+    convabuse_ratings: int | None = None
+    #: seeds of the real-data fits (per-pair results averaged over them)
+    real_seeds: int = 1
 
     def __post_init__(self) -> None:
         if not 0 < self.minority_share < 1 or not 0 < self.careless_share < 1 or not 0 < self.disagree <= 1:
@@ -83,6 +95,13 @@ class PluralisticConfig:
             raise RewardlabError("aware_learners must include bt-mlp-annotator (the findings are about it)")
         if self.annotators < 2 or self.seeds < 1 or self.pairs < 10 or self.careless_items < 10:
             raise RewardlabError("need at least 2 annotators, 1 seed and 10 pairs")
+        unknown = [name for name in self.real if name not in REAL_SETS]
+        if unknown:
+            raise RewardlabError(f"unknown real data set(s) {', '.join(unknown)}; known: {', '.join(REAL_SETS)}")
+        if not self.simulated and not self.real:
+            raise RewardlabError("nothing to run: turn on the simulated populations or name a real data set")
+        if self.real_seeds < 1 or any(v is not None and v < 1 for v in (self.wmt_segments, self.convabuse_ratings)):
+            raise RewardlabError("real_seeds, wmt_segments and convabuse_ratings must be at least 1")
 
 
 def make_config(settings: Mapping[str, Any] | None = None, path: str | Path | None = None) -> PluralisticConfig:
@@ -269,10 +288,42 @@ def findings(record: Mapping[str, Any]) -> list[dict[str, str]]:
 
 def run_study(config: PluralisticConfig, on_step: StepCallback | None = None,
               on_embed_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Both questions on one embedding of the pools; the JSON-ready record the report is built from."""
+    """The simulated questions on one embedding of the pools, then the real sets; the JSON-ready record the report
+    is built from."""
+    started = time.perf_counter()
+    total = ((config.seeds * (2 + len(config.aware_learners) + len(CARELESS_CONDITIONS)) if config.simulated else 0)
+             + config.real_seeds * fits_per_seed(config.real, config.aware_learners))
+    done = 0
+
+    def fitted() -> None:
+        nonlocal done
+        done += 1
+        if on_step is not None:
+            on_step("fit", done, total)
+
+    record: dict[str, Any] = {"config": asdict(config), "findings": []}
+    embed_seconds = 0.0
+    if config.simulated:
+        embed_seconds = _run_simulated(config, record, fitted, on_embed_progress)
+        record["findings"] = findings(record)
+    if config.real:
+        encoder = make_encoder(config.encoder)
+        record["real"] = run_real(config.real, encoder=encoder, aware=config.aware_learners,
+                                  test_fraction=config.test_fraction, seeds=config.real_seeds,
+                                  limits={"wmt": config.wmt_segments, "convabuse": config.convabuse_ratings},
+                                  n_resamples=config.n_resamples, on_fit=fitted, on_embed_progress=on_embed_progress)
+        record["findings"] += real_findings(record["real"])
+    record["timing"] = {"total_seconds": round(time.perf_counter() - started, 1),
+                        "embed_seconds": round(embed_seconds, 1)}
+    return record
+
+
+def _run_simulated(config: PluralisticConfig, record: dict[str, Any], fitted: Callable[[], None],
+                   on_embed_progress: Callable[[int, int], None] | None) -> float:
+    """Both simulated questions into ``record``; returns the seconds spent embedding the pools."""
     started = time.perf_counter()
     sets = subsample_pools(label_utilities(load_candidates(config.candidates, config.prompts), config.label_scale),
-                      config.per_prompt, 0)
+                           config.per_prompt, 0)
     encoder = make_encoder(config.encoder)
     rows, _ = featurize_dataset(candidates_dataset(sets), encoder, "interaction", on_progress=on_embed_progress)
     embedded = time.perf_counter()
@@ -283,21 +334,8 @@ def run_study(config: PluralisticConfig, on_step: StepCallback | None = None,
     train = [sets[i] for i in train_index]
     gold_scale = float(np.concatenate([s.require_gold() for s in sets]).std()) or 1.0
     pairs = test_pairs([sets[i] for i in test_index], rows, rule[test_index], gold_scale)
-    total = config.seeds * (2 + len(config.aware_learners) + len(CARELESS_CONDITIONS))
-    done = 0
-
-    def fitted() -> None:
-        nonlocal done
-        done += 1
-        if on_step is not None:
-            on_step("fit", done, total)
-
-    record: dict[str, Any] = {"config": asdict(config),
-                              "data": {"pools": len(sets), "train_pools": len(train), "test_pools": n_test,
-                                       "reversed_test_pools": int(rule[test_index].sum())}}
+    record["data"] = {"pools": len(sets), "train_pools": len(train), "test_pools": n_test,
+                      "reversed_test_pools": int(rule[test_index].sum())}
     record["minority"] = run_minority(config, train, rule[train_index], pairs, encoder, rows, fitted)
     record["careless"] = run_careless(config, train, pairs, encoder, rows, fitted)
-    record["findings"] = findings(record)
-    record["timing"] = {"total_seconds": round(time.perf_counter() - started, 1),
-                        "embed_seconds": round(embedded - started, 1)}
-    return record
+    return embedded - started

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rewardlab.report import Figure, Report, Section, Table, difference, estimate, findings_table, number
+from rewardlab.studies.pluralistic_real_report import real_sections
 
 STATISTIC_NAMES = {"group:minority": "minority group", "group:majority": "majority group", "pooled": "all pairs",
                    "macro": "macro (mean over annotators)", "worst": "worst annotator"}
@@ -46,6 +47,19 @@ def careless_table(record: dict[str, Any]) -> Table:
 
 
 def build_report(record: dict[str, Any]) -> Report:
+    """The simulated questions (when run) and the real-data sections (when run), from the record alone."""
+    config = record["config"]
+    sections = simulated_sections(record) if "minority" in record else [Section("Findings", [
+        findings_table(record["findings"])])]
+    sections += real_sections(record)
+    sections.append(Section("Timing", [f"- total: {number(record['timing']['total_seconds'], 1)} s (embedding the "
+                                       f"simulated pools {number(record['timing']['embed_seconds'], 1)} s)"]))
+    parts = ([f"simulated populations ({config['candidates']})"] if "minority" in record else []) + [
+        {"wmt": "WMT23 MQM raters", "convabuse": "ConvAbuse annotators"}[name] for name in record.get("real", {})]
+    return Report(f"Pluralistic reward models: {', '.join(parts)}", sections, settings=config)
+
+
+def simulated_sections(record: dict[str, Any]) -> list[Section]:
     config, data, minority = record["config"], record["data"], record["minority"]
     protocol = (
         f"- Candidate pools: {config['candidates']}, {data['pools']} prompts × ≤ {config['per_prompt']} candidates, "
@@ -78,11 +92,8 @@ def build_report(record: dict[str, Any]) -> Report:
             "population's split on each test pair (the mean over annotators of P(they say a)); lower is better:",
             split_table(record)]),
         Section("Do Dawid–Skene weights recover what careless annotators cost?", [careless_table(record)]),
-        Section("Timing", [f"- total: {number(record['timing']['total_seconds'], 1)} s (embedding "
-                           f"{number(record['timing']['embed_seconds'], 1)} s)"]),
     ]
-    return Report(f"Pluralistic reward models on simulated populations ({config['candidates']})", sections,
-                  settings=config)
+    return sections
 
 
 def _reading(record: dict[str, Any]) -> str:
