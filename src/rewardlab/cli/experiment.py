@@ -190,19 +190,30 @@ def pluralistic(
                                                         "(default 0.5).")] = None,
     careless_share: Annotated[float | None, typer.Option(help="Share of annotators flipping coins (default 0.2).")] = None,
     seeds: int | None = None,
+    simulated: Annotated[bool | None, typer.Option("--simulated/--no-simulated", help="Run the simulated populations "
+                                                                                     "(default: yes).")] = None,
+    real: Annotated[str | None, typer.Option(help="Real multi-annotator sets, comma-separated: wmt (WMT23 MQM raters), "
+                                                  "convabuse (ordinal ratings); '' for none (default both).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Quick runs: the first N WMT segments per language pair and N "
+                                                   "ConvAbuse ratings (default: 60 segments, every rating).")] = None,
+    real_seeds: Annotated[int | None, typer.Option(help="Seeds of the real-data fits (default 1).")] = None,
     encoder: StudyEncoderOpt = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory (default: runs/<time>-pluralistic).")] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Annotator-aware vs unimodal reward models on simulated populations: a minority, careless annotators."""
+    """Annotator-aware vs unimodal reward models: simulated populations (a minority, careless annotators) and real
+    raters (WMT23 MQM per-rater comparisons, ConvAbuse ordinal ratings), paired CIs."""
     from rewardlab.evaluate.record import new_run_dir
     from rewardlab.report import write_report
     from rewardlab.studies.pluralistic import make_config, run_study
     from rewardlab.studies.pluralistic_report import build_report
 
     with user_errors():
+        real_sets = None if real is None else split_list(real, str, "--real")  # '' is () : no real set
         study = make_config(_given(candidates=candidates, prompts=prompts, pairs=pairs, minority_share=minority_share,
-                                   disagree=disagree, careless_share=careless_share, seeds=seeds, encoder=encoder),
+                                   disagree=disagree, careless_share=careless_share, seeds=seeds, encoder=encoder,
+                                   simulated=simulated, real=real_sets, wmt_segments=limit, convabuse_ratings=limit,
+                                   real_seeds=real_seeds),
                             config)
         with progress_bars(quiet) as bars:
             on_embed = bars.bar("embedding")
