@@ -17,7 +17,9 @@ from rewardlab.registry import Registry
 #: whole response), p (the prompt's tail); ``a*b`` is their elementwise product and ``a.b`` their dot product (one
 #: column: the cosine for unit-norm encoders), a similarity a linear head would otherwise have to learn weight by
 #: weight: span-to-passages for grounding, span-to-what-came-before for redundancy. ``pos`` is where the span
-#: starts, as a share of the response (answers that ramble do it at their end).
+#: starts, as a share of the response (answers that ramble do it at their end). On QA-Feedback (minilm:int8, 5-fold
+#: cross-fitting by question, logistic heads; CIs about ±0.03) held-out AUC relevance / factuality was: span+left
+#: 0.616 / 0.579, span+response 0.601 / 0.556, span 0.566 / 0.592, prefix 0.505 / 0.590; hence the default.
 CONTEXT_MODES: Registry[tuple[str, ...]] = Registry("span context", ModelError)
 CONTEXT_MODES.register("span+left", ("s", "l", "p", "s*p", "s.p", "s.l", "pos"))
 CONTEXT_MODES.register("span+response", ("s", "r", "p", "s*p", "s.p", "s.r", "pos"))
