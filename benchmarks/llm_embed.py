@@ -6,7 +6,8 @@ process (its peak RSS is its own):
 
 * load: ``first`` converts the GGUF into an empty models directory (what a first use costs), ``cached``
   loads the stored conversion (every later use); both include importing torch and transformers;
-* throughput per precision (fp32, int8, bf16 where the CPU has native bf16), texts/s and achieved GFLOP/s;
+* throughput per precision (fp32, int8, bf16 where the CPU has native bf16; ``onnx`` and ``onnx-int8``, the
+  same network on ONNX Runtime, whose graph is built once in a warm-up process), texts/s and achieved GFLOP/s;
 * cosine of each precision's vectors to fp32's, mean with a bootstrap 95% CI grouped by prompt, and min.
 
 FLOPs counted per text of ``s`` tokens: ``2 · P_linear · s`` for the decoder's matrix products
@@ -23,7 +24,7 @@ the ISA detected in ``/proc/cpuinfo``:
 These are the textbook ceilings of the instructions, not of the kernels; ``--flops-per-cycle`` overrides
 the fp32 figure. ``cores`` is ``os.cpu_count()``: where those are SMT siblings, the peak is overstated.
 
-    python benchmarks/llm_embed.py [--texts 200] [--precisions fp32,int8,bf16] [--out benchmarks/results/llm_embed.json]
+    python benchmarks/llm_embed.py [--texts 200] [--precisions fp32,int8,bf16,onnx,onnx-int8] [--out ...]
 """
 
 from __future__ import annotations
@@ -84,11 +85,12 @@ def peak_gflops(precision: str, fp32_per_cycle: float | None) -> tuple[float, st
             fp32_per_cycle = 32.0
         else:
             fp32_per_cycle = 8.0
+    computed = {"onnx": "fp32", "onnx-int8": "int8"}.get(precision, precision)
     factor = {"fp32": 1.0, "bf16": 2.0 if "avx512_bf16" in flags else 1.0,
-              "int8": 4.0 if ("avx512_vnni" in flags or "avx_vnni" in flags) else 2.0}[precision]
+              "int8": 4.0 if ("avx512_vnni" in flags or "avx_vnni" in flags) else 2.0}[computed]
     cores, ghz = os.cpu_count() or 1, cpu_ghz()
     per_cycle = fp32_per_cycle * factor
-    return cores * ghz * per_cycle, f"{cores} cores × {ghz:.2f} GHz × {per_cycle:g} {precision} FLOPs/cycle"
+    return cores * ghz * per_cycle, f"{cores} cores × {ghz:.2f} GHz × {per_cycle:g} {computed} FLOPs/cycle"
 
 
 def text_gflops(tokens: np.ndarray, linear_params: int, layers: int, attention_width: int) -> np.ndarray:
@@ -136,7 +138,7 @@ def run(spec: str, models_dir: Path, corpus_file: Path, vectors_file: Path, enco
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--texts", type=int, default=200)
-    parser.add_argument("--precisions", default="fp32,int8,bf16")
+    parser.add_argument("--precisions", default="fp32,int8,bf16,onnx,onnx-int8")
     parser.add_argument("--flops-per-cycle", type=float, default=None, help="fp32 FLOPs per cycle per core")
     parser.add_argument("--skip-first-load", action="store_true", help="do not time a conversion from the GGUF")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/llm_embed.json"))
@@ -186,6 +188,8 @@ def main() -> None:
         rows = []
         for precision in precisions:
             spec = SPEC if precision == "fp32" else f"{SPEC}:{precision}"
+            if precision.startswith("onnx"):  # the one-off export (and quantisation) is not the load a user waits for
+                run(spec, default_models_dir(), corpus_file, Path(tmp) / "x.npy", encode_all=False)
             stats = run(spec, default_models_dir(), corpus_file, Path(tmp) / f"{precision}.npy", encode_all=True)
             vectors[precision] = np.load(Path(tmp) / f"{precision}.npy")
             peak, formula = peak_gflops(precision, args.flops_per_cycle)

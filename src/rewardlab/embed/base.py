@@ -47,6 +47,8 @@ ENCODER_SPECS = {
     "hf-last:<...>:int8": "the same, Linear layers int8 with per-token scales (faster than fp32 only with VNNI; "
                           "on a GPU: fp16)",
     "hf-last:<...>:bf16": "the same in bf16, only on CPUs with native bf16 (avx512_bf16 or amx_bf16)",
+    "hf-last:<...>:onnx": "the same on ONNX Runtime, fp32 (the fp32 vectors, faster; on a GPU: torch fp32)",
+    "hf-last:<...>:onnx-int8": "ONNX Runtime with int8 weights, edge layers and FFN outputs fp32 (on a GPU: fp16)",
     "hashing[:dim]": "weight-free hashed word n-grams, for smoke tests",
 }
 
@@ -79,13 +81,18 @@ def make_encoder(spec: str, device: str = ENCODER_LIBRARY_DEVICE) -> Encoder:
     if name == "hf-last":
         from rewardlab.embed.last_token import HFLastTokenEncoder, smollm2_gguf_path
         from rewardlab.embed.llm_quant import PRECISIONS
+        from rewardlab.embed.onnx_decoder import ONNX_DECODER_PRECISIONS, OnnxLastTokenEncoder
 
         location, _, precision = arg.rpartition(":")
-        if precision not in PRECISIONS:
+        if precision not in (*PRECISIONS, *ONNX_DECODER_PRECISIONS):
             location, precision = arg, "fp32"
         if not location:
             raise EncoderError("encoder spec 'hf-last:' needs a model directory, a .gguf file, or 'smollm2'")
         path = smollm2_gguf_path() if location == "smollm2" else location
+        if precision in ONNX_DECODER_PRECISIONS:
+            if torch_device is None:
+                return OnnxLastTokenEncoder(path, precision)
+            precision = ONNX_DECODER_PRECISIONS[precision]  # ONNX graphs are the CPU route: torch on a GPU
         return HFLastTokenEncoder(path, precision=precision, device=torch_device or "cpu")
     if name == "hashing":
         from rewardlab.embed.hashing import HashingEncoder
