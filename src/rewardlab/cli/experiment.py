@@ -268,5 +268,51 @@ def prm(
         out.print(f"report: {report} ({record['timing']['total_seconds']:.0f}s)", highlight=False)
 
 
+@experiment_app.command("fine-grained")
+def fine_grained(
+    data: Annotated[str | None, typer.Option(help="A QA-Feedback file (default: the shared copy).")] = None,
+    config: Annotated[Path | None, typer.Option(help="JSON file of study settings (the keys of results.json's config); "
+                                                     "command-line options given explicitly win.")] = None,
+    limit: Annotated[int | None, typer.Option(help="The first N questions only (quick runs; default all 500).")] = None,
+    encoder: StudyEncoderOpt = None,
+    bt_head: Annotated[str | None, typer.Option(help="The direct Bradley-Terry head (default bt-mlp).")] = None,
+    folds: Annotated[int | None, typer.Option(help="Cross-validation folds by question (default 5).")] = None,
+    seeds: Annotated[str | None, typer.Option(help="Seeds, comma-separated: each another fold assignment and "
+                                                   "initialisation (default 0,1,2).")] = None,
+    resamples: Annotated[int | None, typer.Option(help="Bootstrap resamples per CI.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Embedding cache folder (default: the user cache).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory (default: runs/<time>-fine-grained).")]
+    = None,
+    quiet: Quiet = False,
+) -> None:
+    """Multi-objective rewards on QA-Feedback (relevance, factuality, completeness): holistic pairwise accuracy vs a
+    direct BT, fixed vs gated weights, which objective decided, each objective as a detector; paired CIs by question."""
+    from rich.markup import escape
+
+    from rewardlab.evaluate.record import new_run_dir
+    from rewardlab.report import write_report
+    from rewardlab.studies.fine_grained import make_config, run_study
+    from rewardlab.studies.fine_grained_report import build_report
+
+    with user_errors():
+        study = make_config(_given(data=data, limit=limit, encoder=encoder, bt_head=bt_head, folds=folds,
+                                   seeds=_listed(seeds, int, "--seeds"), n_resamples=resamples), config)
+        with progress_bars(quiet) as bars:
+            record = run_study(study, None if cache_dir is None else str(cache_dir),
+                               log=(lambda _: None) if quiet else (lambda line: console.print(line, highlight=False)),
+                               on_embed=bars.bar("embedding"))
+        report = write_report(build_report(record), out_dir or new_run_dir("runs", "fine-grained"), record, html=True)
+        table = Table(title=f"pairwise accuracy on {record['decided_pairs']} held-out preferences of "
+                            f"{record['questions']} questions (95% CIs by question, differences paired)",
+                      title_justify="left")
+        for column in ("rule", "accuracy", "minus direct BT", "n"):
+            table.add_column(column)
+        for name, accuracy in record["accuracy"].items():
+            table.add_row(escape(name), format_estimate(accuracy),
+                          format_estimate(record["minus_bt"].get(name), signed=True), str(accuracy["n"]))
+        out.print(table)
+        out.print(f"report: {report} ({record['timing']['total_seconds']:.0f}s)", highlight=False)
+
+
 def _num(x: float | None) -> str:
     return "—" if x is None else f"{x:.3f}"

@@ -1,0 +1,200 @@
+"""Multi-objective rewards on QA-Feedback: does a reward built from relevance, factuality and completeness predict the
+holistic preference as well as a direct Bradley-Terry model, and which objective decided each comparison?
+
+Protocol (issue 19, item 1). QA-Feedback: 500 questions × 4 answers, six holistic preferences per question, and span
+feedback on answer 1 only, read as three binary objective labels (`rewardlab.data.objectives_qa`: 1 = no error of that
+kind). k-fold cross-validation by question (folds × seeds: each seed another fold assignment and initialisation); on
+each fold, on the same feature rows:
+
+- ``direct BT``: a Bradley-Terry head (``bt_head``) on the training questions' preferences;
+- ``multi-objective, fixed``: `MultiObjectiveHead`, its three outputs learned from the training questions' objective
+  labels (answers 2–4 masked), then one weight vector over them fitted to the same preferences;
+- ``multi-objective, gated``: the same frozen outputs, weights from a gate over the prompt (ArmoRM's scalarization);
+- ``objectives summed``: the same outputs with equal weights and no preference fitting, and the length controls.
+
+Held out: pairwise accuracy on decided preferences (ties left out), each pair averaged over seeds, 95% CIs from a
+bootstrap over questions and differences paired on the same pairs; per objective, AUC and accuracy (logit > 0 read as
+"no error") of its output on the held-out answers 1, beside the direct BT reward and length read as the same detector.
+"Which objective decided": per held-out pair, the objective whose weighted difference w_k·(o_k(a) − o_k(b)) has the
+largest magnitude among those agreeing with the model's pick; shares over pairs, and the accuracy of each group.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardlab.data.dataset import FeedbackDataset
+from rewardlab.data.objectives_qa import OBJECTIVES, qa_objectives
+from rewardlab.embed.base import DEFAULT_ENCODER, make_encoder
+from rewardlab.errors import InvalidValueError
+from rewardlab.evaluate.bootstrap import GroupBootstrap
+from rewardlab.rewards.features import MODE_PARTS, featurize_dataset
+from rewardlab.rewards.heads import make_head
+from rewardlab.rewards.multi_objective import MultiObjectiveHead
+from rewardlab.rewards.objective_labels import objective_matrix, prompt_columns
+from rewardlab.rewards.training_set import build_training_set
+from rewardlab.studies.fine_grained_metrics import auc_estimate, deciders, pair_correct
+from rewardlab.studies.machine import cpu_model
+from rewardlab.studies.settings import study_config
+
+Log = Callable[[str], None]
+#: the rules compared on the holistic preferences, in table order
+MODELS = ("direct BT", "multi-objective, fixed", "multi-objective, gated", "objectives summed")
+CONTROLS = ("longer answer", "shorter answer")
+
+
+@dataclass(frozen=True)
+class FineGrainedConfig:
+    """Everything the comparison depends on; the defaults are the README's run (`rewardlab experiment fine-grained`)."""
+
+    #: the QA-Feedback file (None: the shared copy)
+    data: str | None = None
+    #: the first N questions only (quick runs); None: all 500
+    limit: int | None = None
+    encoder: str = DEFAULT_ENCODER
+    features: str = "interaction"
+    bt_head: str = "bt-mlp"
+    #: width of the multi-objective trunk (bt-mlp's is 256 too)
+    hidden: int = 256
+    folds: int = 5
+    seeds: tuple[int, ...] = (0, 1, 2)
+    n_resamples: int = 2000
+
+    def __post_init__(self) -> None:
+        """Refuse bad settings before anything is read or trained."""
+        if self.features not in MODE_PARTS or "p" not in MODE_PARTS[self.features]:
+            raise InvalidValueError(f"features must be a mode with a prompt vector (the gate reads it): "
+                                    f"{', '.join(m for m, p in MODE_PARTS.items() if 'p' in p)}; got {self.features!r}")
+        if self.folds < 2:
+            raise InvalidValueError(f"folds must be at least 2, got {self.folds}")
+        if not self.seeds:
+            raise InvalidValueError("seeds must name at least one seed")
+        if self.limit is not None and self.limit < 2 * self.folds:
+            raise InvalidValueError(f"limit must leave at least 2 questions per fold ({2 * self.folds}), got "
+                                    f"{self.limit}")
+
+
+@dataclass
+class FoldOutputs:
+    """One seed's held-out outputs for every item (each item is held out in exactly one fold)."""
+
+    reward: dict[str, np.ndarray]
+    objectives: np.ndarray  # (n_items, K) logits
+    weights: dict[str, np.ndarray]  # scalarization -> (n_items, K)
+    fit_logs: list[dict[str, Any]]
+
+
+def cross_validate(dataset: FeedbackDataset, rows: Mapping[str, np.ndarray], config: FineGrainedConfig, seed: int,
+                   columns: tuple[int, int], log: Log) -> FoldOutputs:
+    """Train every rule on k − 1 folds of questions and predict the held-out fold, for each fold."""
+    data = build_training_set(dataset, dict(rows))
+    fold_of = dataset.fold_of_prompt(config.folds, seed)
+    item_fold = np.array([fold_of[dataset.responses[rid].prompt_id] for rid in data.response_ids])
+    k = len(OBJECTIVES)
+    out = FoldOutputs({name: np.zeros(len(data.x)) for name in MODELS}, np.zeros((len(data.x), k)),
+                      {"fixed": np.zeros((len(data.x), k)), "gated": np.zeros((len(data.x), k))}, [])
+    for fold in range(config.folds):
+        train = dataset.subset({pid for pid, f in fold_of.items() if f != fold})
+        train_set = build_training_set(train, {rid: rows[rid] for rid in train.responses})
+        labels = objective_matrix(train, train_set.response_ids, OBJECTIVES)
+        held = item_fold == fold
+        x = data.x[held]
+        log(f"seed {seed}, fold {fold + 1}/{config.folds}: {len(train.prompts)} training questions")
+        bt = make_head(config.bt_head, seed=seed).fit(train_set)
+        fixed = MultiObjectiveHead(OBJECTIVES, "fixed", hidden=config.hidden, seed=seed).fit(train_set, labels=labels)
+        gated = fixed.rescalarized(train_set, "gated", list(columns))
+        out.reward["direct BT"][held] = bt.predict(x)
+        out.reward["multi-objective, fixed"][held] = fixed.predict(x)
+        out.reward["multi-objective, gated"][held] = gated.predict(x)
+        out.objectives[held] = fixed.predict_objectives(x)
+        out.reward["objectives summed"][held] = out.objectives[held].sum(1)
+        out.weights["fixed"][held] = fixed.predict_weights(x)
+        out.weights["gated"][held] = gated.predict_weights(x)
+        out.fit_logs.append({"seed": seed, "fold": fold, "direct BT": bt.fit_log,
+                             "multi-objective, fixed": fixed.fit_log, "multi-objective, gated": gated.fit_log})
+    return out
+
+
+def compare(dataset: FeedbackDataset, rows: Mapping[str, np.ndarray], config: FineGrainedConfig, encoder_dim: int,
+            log: Log = lambda _: None) -> dict[str, Any]:
+    """Every number of the study from the featurized ``dataset``: accuracies, objectives, deciders, weights."""
+    data = build_training_set(dataset, dict(rows))
+    labels = objective_matrix(dataset, data.response_ids, OBJECTIVES)
+    columns = prompt_columns(config.features, encoder_dim)
+    assert columns is not None  # checked by the config
+    runs = [cross_validate(dataset, rows, config, seed, columns, log) for seed in config.seeds]
+    decided = data.pair_target != 0.5
+    a, b, target = data.pair_a[decided], data.pair_b[decided], data.pair_target[decided]
+    pairs = GroupBootstrap(data.group[a], config.n_resamples, config.seeds[0])
+    correct = {name: np.mean([pair_correct(run.reward[name], a, b, target) for run in runs], axis=0)
+               for name in MODELS}
+    correct["longer answer"] = pair_correct(data.length, a, b, target)
+    correct["shorter answer"] = pair_correct(-data.length, a, b, target)
+    accuracy = {name: pairs.mean(v).as_dict() for name, v in correct.items()}
+    minus_bt = {name: pairs.mean(v - correct["direct BT"]).as_dict() for name, v in correct.items()
+                if name != "direct BT"}
+    gated_minus_fixed = pairs.mean(correct["multi-objective, gated"] - correct["multi-objective, fixed"]).as_dict()
+    decider_record: dict[str, Any] = {}
+    for scalarization in ("fixed", "gated"):
+        model = f"multi-objective, {scalarization}"
+        shares = np.mean([deciders(run.objectives, run.weights[scalarization], a, b) for run in runs], axis=0)
+        decider_record[scalarization] = {
+            name: {"share": pairs.mean(shares[:, k]).as_dict(),
+                   "accuracy": pairs.ratio(shares[:, k] * correct[model], shares[:, k]).as_dict()}
+            for k, name in enumerate(OBJECTIVES)}
+    labelled = np.isfinite(labels).any(1)
+    logits = np.mean([run.objectives for run in runs], axis=0)[labelled]
+    bt_reward = np.mean([run.reward["direct BT"] for run in runs], axis=0)[labelled]
+    objectives: dict[str, Any] = {}
+    for k, name in enumerate(OBJECTIVES):
+        y, have = labels[labelled, k], np.isfinite(labels[labelled, k])
+        sub = GroupBootstrap(data.group[labelled][have], config.n_resamples, config.seeds[0])
+        objectives[name] = {
+            "clean_share": sub.mean(y[have]).as_dict(),
+            "auc": auc_estimate(logits[have, k], y[have], sub).as_dict(),
+            "accuracy": sub.mean(((logits[have, k] > 0) == (y[have] > 0.5)).astype(float)).as_dict(),
+            "bt_reward_auc": auc_estimate(bt_reward[have], y[have], sub).as_dict(),
+            "length_auc": auc_estimate(data.length[labelled][have], y[have], sub).as_dict()}
+    weights: dict[str, Any] = {}
+    questions = GroupBootstrap(data.group, config.n_resamples, config.seeds[0])
+    for scalarization in ("fixed", "gated"):
+        w = np.mean([run.weights[scalarization] for run in runs], axis=0)
+        share = w / w.sum(1, keepdims=True)
+        weights[scalarization] = {name: {"share": questions.mean(share[:, k]).as_dict(),
+                                         "spread": float(share[:, k].std()), "scale": float(w.sum(1).mean())}
+                                  for k, name in enumerate(OBJECTIVES)}
+    return {"questions": len(dataset.prompts), "answers": len(data.x), "pairs": len(data.pair_a),
+            "decided_pairs": int(decided.sum()), "ties": int((~decided).sum()),
+            "objective_labels": {name: int(np.isfinite(labels[:, k]).sum()) for k, name in enumerate(OBJECTIVES)},
+            "accuracy": accuracy, "minus_bt": minus_bt, "gated_minus_fixed": gated_minus_fixed,
+            "deciders": decider_record, "objectives": objectives, "weights": weights,
+            "training": [log_ for run in runs for log_ in run.fit_logs]}
+
+
+def make_config(settings: Mapping[str, Any] | None = None, path: str | Path | None = None) -> FineGrainedConfig:
+    """The study's settings: ``settings`` over a JSON file of them (a past record's ``config``) over the defaults."""
+    return study_config(FineGrainedConfig, settings, path)
+
+
+def run_study(config: FineGrainedConfig = FineGrainedConfig(), cache_dir: str | None = None,
+              log: Log = lambda _: None, on_embed: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Read QA-Feedback with its objective labels, embed (cached), cross-validate; the JSON record a report is built
+    from (`studies.fine_grained_report`)."""
+    started = time.perf_counter()
+    dataset = qa_objectives(config.data, config.limit)
+    log(f"{len(dataset.prompts)} questions, {len(dataset.responses)} answers, {len(dataset.comparisons)} preferences")
+    encoder = make_encoder(config.encoder)
+    rows, _ = featurize_dataset(dataset, encoder, config.features, cache_dir=cache_dir, on_progress=on_embed)
+    embedded = time.perf_counter()
+    result = compare(dataset, rows, config, encoder.dim, log)
+    done = time.perf_counter()
+    return {"config": asdict(config), **result,
+            "timing": {"total_seconds": round(done - started, 1), "embed_seconds": round(embedded - started, 1),
+                       "fit_seconds": round(done - embedded, 1), "cpu": cpu_model(), "cores": os.cpu_count() or 1}}
