@@ -97,3 +97,27 @@ def test_a_plain_model_with_objectives_is_one_error_line(models: dict[str, Path]
     code, output = score("--model", str(models["plain"]), "--objectives")
     assert code != 0 and "needs a multi-objective reward model" in " ".join(output.split())
     assert "'bt-linear'" in output
+
+
+def test_train_learns_the_objectives_a_dataset_names_and_score_prints_them(shared_data: Path, tmp_path: Path) -> None:
+    code, output = run("train", "qa-feedback-objectives", "--head", "multi-objective", "--encoder", "hashing:64",
+                       "--limit", "30", "--out", str(tmp_path / "mo"), "--quiet")
+    assert code == 0, output
+    assert "relevance 30, factuality 30, completeness 30" in " ".join(output.split())
+    model = RewardModel.load(tmp_path / "mo")
+    assert model.head.objective_names == ["relevance", "factuality", "completeness"]
+    assert model.head.scalarization == "gated" and model.train_info["data_summary"]["ratings"] == 90
+    code, output = run("score", "--model", str(tmp_path / "mo"), "--prompt", "Question: who?", "--response", "Me.",
+                       "--objectives")
+    assert code == 0 and list(json.loads(output)) == ["score", "relevance", "factuality", "completeness"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((), "no rating names an objective"),
+    (("--ensemble", "3"), "--ensemble does not apply to a multi-objective model"),
+])
+def test_train_without_objective_labels_or_with_plain_options_is_one_error(tmp_path: Path, args: tuple[str, ...],
+                                                                           message: str) -> None:
+    code, output = run("train", "hh-harmless-demo", "--limit", "20", "--head", "multi-objective", "--encoder",
+                       "hashing:64", "--out", str(tmp_path / "m"), "--quiet", *args)
+    assert code != 0 and message in " ".join(output.split()) and "Traceback" not in output

@@ -182,6 +182,11 @@ def train(
         if fine.wants_steps(dataset, head):
             fine.train_steps(dataset, out_dir, encoder, features, seed, cache_dir, quiet, **extras)
             return
+        if head == "multi-objective":  # it also learns from ratings naming an objective, which fit() does not read
+            from rewardlab.cli.objectives_train import train_multi_objective
+
+            return train_multi_objective(dataset, out_dir, make_encoder(encoder, device), features, seed, cache_dir,
+                                         parse_head_params(head_param), quiet, **extras)
         model = RewardModel.create(head, encoder=make_encoder(encoder, device), features=features, seed=seed,
                                    ensemble=ensemble, cache_dir=cache_dir, augment=augment, annotator_weights=annotator_weights,
                                    **parse_head_params(head_param))

@@ -30,7 +30,6 @@ from typing import Any
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.qa_feedback import passage_prompt, read_qa_feedback
 from rewardlab.data.records import iter_records
-from rewardlab.data.registry import shared_data_dir
 from rewardlab.data.types import Rating, prompt_id_for, response_id_for
 from rewardlab.errors import DataError
 
@@ -45,6 +44,8 @@ QA_FEEDBACK_FILE = "qa-feedback-finegrained-rlhf/dev_feedback.json.gz"
 
 
 def default_path() -> Path:
+    from rewardlab.data.registry import shared_data_dir  # the registry lists this reader: import it late
+
     return shared_data_dir() / QA_FEEDBACK_FILE
 
 
@@ -91,13 +92,22 @@ def objective_labels(feedback: dict[str, Any], answer: str, *, source: str = "",
     return out
 
 
-def qa_objectives(path: str | Path | None = None, limit: int | None = None, passages: bool = True) -> FeedbackDataset:
+def qa_objectives(path: str | Path | None = None, limit: int | None = None, on_empty: str = "error",
+                  on_error: str = "error", passages: bool = True) -> FeedbackDataset:
     """QA-Feedback as `read_qa_feedback` reads it, plus one `Rating` per objective for each question's prediction 1
-    (``meta``: ``objective``, ``row``, ``error_chars``). Row = the question's place in the list."""
+    (``meta``: ``objective``, ``row``, ``error_chars``). Row = the question's place in the list; a row the reader
+    skipped (``on_empty``/``on_error="skip"``) gets no labels."""
     path = default_path() if path is None else Path(path)
     source = str(path)
-    dataset = read_qa_feedback(path, limit, passages=passages)
-    for row, record in iter_records(path, limit):
+    dataset = read_qa_feedback(path, limit, on_empty, on_error, passages=passages)
+    for row, record in iter_records(path, limit, (lambda _: None) if on_error == "skip" else None):
+        if on_error == "skip" or on_empty == "skip":
+            try:
+                prompt = passage_prompt(record["question"], record["passages"] if passages else [])
+                if response_id_for(prompt_id_for(prompt), record["prediction 1"]) not in dataset.responses:
+                    continue  # the reader left this row out
+            except (KeyError, TypeError, ValueError):
+                continue
         feedback = record.get("feedback")
         if not isinstance(feedback, dict):
             raise DataError("expected the span feedback object of prediction 1", source=source, row=row,

@@ -14,6 +14,7 @@ from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.evalbiasbench import read_evalbiasbench
 from rewardlab.data.hh_rlhf import read_hh_rlhf
 from rewardlab.data.mapping import ColumnMapping, read_mapped
+from rewardlab.data.objectives_qa import qa_objectives
 from rewardlab.data.qa_feedback import read_qa_feedback
 from rewardlab.data.records import SkippedRows, iter_records, read_rows, require_text
 from rewardlab.data.types import Label
@@ -173,6 +174,15 @@ REGISTRY: dict[str, DatasetEntry] = {
             "comparisons",
             "qa-feedback-finegrained-rlhf/dev_feedback.json.gz",
             lambda path, limit, on_empty, on_error: read_qa_feedback(path, limit, on_empty, on_error),
+            licence="Apache-2.0",
+        ),
+        DatasetEntry(
+            "qa-feedback-objectives",
+            "qa-feedback plus answer 1's span feedback as three objective labels (relevance, factuality, "
+            "completeness: 1 = no such error), for --head multi-objective",
+            "comparisons",
+            "qa-feedback-finegrained-rlhf/dev_feedback.json.gz",
+            qa_objectives,
             licence="Apache-2.0",
         ),
         DatasetEntry(

@@ -11,7 +11,7 @@ the head masks.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,8 @@ def create_model(encoder: Encoder | str = DEFAULT_ENCODER, features: str = "inte
     """An unfitted multi-objective `RewardModel`; gated weights read the prompt columns of ``features``."""
     model = RewardModel.create(KIND, encoder, features, seed=seed, cache_dir=cache_dir, objectives=list(objectives),
                                scalarization=scalarization, **params)
+    if scalarization not in ("fixed", "gated"):
+        raise ModelError(f"unknown scalarization {scalarization!r}; known: fixed, gated")
     if scalarization == "gated":
         columns = prompt_columns(features, model.encoder.dim)
         if columns is None:
@@ -97,17 +99,36 @@ def create_model(encoder: Encoder | str = DEFAULT_ENCODER, features: str = "inte
     return model
 
 
-def fit_model(model: RewardModel, dataset: FeedbackDataset,
-              feature_rows: dict[str, np.ndarray] | None = None) -> RewardModel:
-    """Train a multi-objective ``model`` on ``dataset``: its objective-naming ratings and its comparisons."""
+def fit_model(model: RewardModel, dataset: FeedbackDataset, feature_rows: dict[str, np.ndarray] | None = None,
+              on_progress: Callable[[int, int], None] | None = None) -> RewardModel:
+    """Train a multi-objective ``model`` on ``dataset``: its objective-naming ratings and its comparisons
+    (``on_progress`` follows the embedding)."""
     head = model.head
     if not isinstance(head, MultiObjectiveHead):
         raise ModelError(f"fit_model trains a multi-objective head, not {type(head).__name__}")
     started = time.perf_counter()
     if feature_rows is None:
-        feature_rows, _ = featurize_dataset(dataset, model.encoder, model.features, cache_dir=model.cache_dir)
+        feature_rows, _ = featurize_dataset(dataset, model.encoder, model.features, cache_dir=model.cache_dir,
+                                            on_progress=on_progress)
     data = build_training_set(dataset, {rid: feature_rows[rid] for rid in dataset.responses})
     head.fit(data, labels=objective_matrix(dataset, data.response_ids, head.objective_names))
     model.train_info = {"data": dataset.name, "data_fingerprint": dataset.fingerprint(),
                         "data_summary": dataset.summary(), "fit_seconds": round(time.perf_counter() - started, 3)}
     return model
+
+
+def train_on_dataset(dataset: FeedbackDataset, encoder: Encoder | str = DEFAULT_ENCODER, features: str = "interaction",
+                     seed: int = 0, cache_dir: str | Path | None = None,
+                     on_progress: Callable[[int, int], None] | None = None, **params: Any) -> RewardModel:
+    """A multi-objective model on the objectives ``dataset``'s ratings name (gated weights where ``features`` has a
+    prompt vector, else fixed; ``params`` override, e.g. ``scalarization="fixed"``). No such rating is an error: the
+    objectives would be unnamed factors, not what a user asked for."""
+    names = objective_names(dataset)
+    if not names:
+        raise DataError("no rating names an objective (meta.objective); a multi-objective model learns each objective "
+                        "from such ratings (e.g. the qa-feedback-objectives dataset)", source=dataset.name)
+    check_mode(features)
+    params.setdefault("scalarization", "gated" if "p" in MODE_PARTS[features] else "fixed")
+    params.setdefault("objectives", names)
+    model = create_model(encoder, features, seed=seed, cache_dir=cache_dir, **params)
+    return fit_model(model, dataset, on_progress=on_progress)
