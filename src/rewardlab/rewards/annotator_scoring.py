@@ -17,8 +17,10 @@ from rewardlab.rewards.model import RewardModel
 
 
 def is_annotator_aware(head: Any) -> bool:
-    """Whether ``head`` scores per annotator (``predict_for``) and as a distribution (``predict_distribution``)."""
-    return all(callable(getattr(head, name, None)) for name in ("predict_for", "predict_distribution"))
+    """Whether ``head`` scores per annotator (``predict_for``) and as a distribution (``predict_distribution``); an
+    ensemble does when its members do (its ``annotator_aware``)."""
+    return getattr(head, "annotator_aware", True) and all(
+        callable(getattr(head, name, None)) for name in ("predict_for", "predict_distribution"))
 
 
 def require_annotator_aware(model: RewardModel, what: str) -> None:

@@ -2,10 +2,15 @@
 
 Conservative aggregates (``min`` over members, ``mean - λ·std``) are the standard guard against a policy
 exploiting one model's mistakes (Coste et al., 2023).
+
+An ensemble of annotator-aware heads (``bt-mlp-annotator``, ``bt-mixture``) scores per annotator too: an
+annotator's reward is the mean of the members' rewards for that annotator, so ``score --annotator`` and
+``--distribution`` work on it as on one head.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -13,6 +18,7 @@ import numpy as np
 
 from rewardlab.artifacts import replace_directory
 from rewardlab.errors import ModelError
+from rewardlab.rewards.annotator_aware import QUANTILES, UnknownAnnotatorWarning
 from rewardlab.rewards.base import (
     STAT_KEYS,
     FitProgress,
@@ -112,6 +118,59 @@ class EnsembleHead(HeadBase):
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.predict_stats(x)[self.aggregate]
+
+    # ------------------------------------------------------------------ per annotator (annotator-aware members)
+    @property
+    def annotator_aware(self) -> bool:
+        """Whether every member scores per annotator (an ensemble of annotator-aware heads)."""
+        heads = getattr(self, "members_", None) or [self.base]
+        return all(callable(getattr(m, "predict_for", None)) for m in heads)
+
+    def _aware_members(self) -> list[Any]:
+        self._check_fitted()
+        if not self.annotator_aware:
+            raise ModelError(f"this ensemble's members ({self.member_kind or type(self.base).__name__}) do not score "
+                             "per annotator")
+        return list(self.members_)
+
+    @property
+    def annotators(self) -> list[str]:
+        """Every annotator id a member was trained with (members' vocabularies can differ by their validation
+        split)."""
+        return sorted(set().union(*(m.annotators for m in self._aware_members())))
+
+    def predict_annotators(self, x: np.ndarray) -> np.ndarray:
+        """(n_annotators, n_rows): each annotator's reward averaged over members (a member that does not know the
+        annotator contributes its population reward)."""
+        names = self.annotators
+        out = []
+        for member in self._aware_members():
+            known = {a: i for i, a in enumerate(member.annotators)}
+            rewards, population = member.predict_annotators(x), member.predict(x)
+            out.append(np.stack([rewards[known[a]] if a in known else population for a in names]))
+        return np.asarray(np.mean(out, axis=0))
+
+    def predict_for(self, x: np.ndarray, annotator: str) -> np.ndarray:
+        """Annotator ``annotator``'s reward, the mean over members; an id no member knows gets the ensemble's
+        population score (its aggregate) and an `UnknownAnnotatorWarning`."""
+        names = self.annotators
+        if annotator not in names:
+            warnings.warn(f"annotator {annotator!r} is not one this model was trained with ({len(names)} known); "
+                          "scoring with the population reward", UnknownAnnotatorWarning, stacklevel=2)
+            return self.predict(x)
+        return np.asarray(self.predict_annotators(x)[names.index(annotator)])
+
+    def predict_distribution(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Over the known annotators (member-averaged rewards), per row: mean, std and the 10/50/90% quantiles."""
+        rewards = self.predict_annotators(x)
+        stats = {"mean": rewards.mean(0), "std": rewards.std(0)}
+        for q, values in zip(QUANTILES, np.quantile(rewards, QUANTILES, axis=0)):
+            stats[f"q{round(q * 100):02d}"] = values
+        return stats
+
+    def prob_prefers(self, x_a: np.ndarray, x_b: np.ndarray) -> np.ndarray:
+        """P(a random annotator prefers a over b), the mean over members of each member's."""
+        return np.asarray(np.mean([m.prob_prefers(x_a, x_b) for m in self._aware_members()], axis=0))
 
     def save(self, directory: Path) -> None:
         """head.json and every member, replaced as one unit: written to a temporary sibling, fsynced, renamed into
