@@ -3,6 +3,7 @@ and the same vectors with --device cpu and auto on a machine without a GPU."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -62,3 +63,33 @@ def test_generate_on_a_missing_gpu_is_one_line(tiny_model: Path, tmp_path: Path)
                                  "--out", str(tmp_path / "c.jsonl"), "--quiet"], terminal_width=400)
     assert result.exit_code == 2
     assert "'cuda:1'" in _error_line(result.output)
+
+
+@pytest.fixture
+def saved_model(tmp_path: Path) -> Path:
+    data = tmp_path / "pairs.jsonl"
+    rows = [{"prompt": f"question {i}", "chosen": f"a helpful answer number {i}", "rejected": f"go away {i}"}
+            for i in range(12)]
+    data.write_text("".join(f"{json.dumps(r)}\n" for r in rows), encoding="utf-8")
+    result = runner.invoke(app, ["train", str(data), "--head", "bt-linear", "--encoder", "hashing:32",
+                                 "--out", str(tmp_path / "model"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return tmp_path / "model"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only behaviour")
+def test_score_and_evaluate_take_a_device(saved_model: Path, tmp_path: Path) -> None:
+    scores = {}
+    for device in ("cpu", "auto"):
+        result = runner.invoke(app, ["score", "--model", str(saved_model), "--prompt", "question 1", "--response",
+                                     "a helpful answer", "--device", device])
+        assert result.exit_code == 0, result.output
+        scores[device] = result.output
+    assert scores["cpu"] == scores["auto"]
+    result = runner.invoke(app, ["score", "--model", str(saved_model), "--prompt", "q", "--response", "r",
+                                 "--device", "cuda:1"], terminal_width=400)
+    assert result.exit_code == 2 and "'cuda:1'" in _error_line(result.output)
+    data = saved_model.parent / "pairs.jsonl"
+    result = runner.invoke(app, ["evaluate", str(data), "--model", str(saved_model), "--device", "cuda",
+                                 "--quiet"], terminal_width=400)
+    assert result.exit_code == 2 and "'cuda'" in _error_line(result.output)

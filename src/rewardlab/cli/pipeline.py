@@ -227,8 +227,9 @@ def evaluate(
     per_annotator: PerAnnotatorOpt = False,
     cache_dir: CacheDir = None,
     allow_external_encoder: AllowExternalEncoderOpt = False,
-    device: Annotated[str, typer.Option(help="Without --model: where the encoder runs: auto (a CUDA GPU when there "
-                                             "is one, else the CPU), cpu, cuda or cuda:N.")] = DEFAULT_DEVICE,
+    device: Annotated[str, typer.Option(help="Where the encoder runs: auto (a CUDA GPU when there is one, else the "
+                                             "CPU; with --model, the GPU only where it computes the vectors the model "
+                                             "was trained on), cpu, cuda or cuda:N.")] = DEFAULT_DEVICE,
     ray: RayOpt = None,
     workers: WorkersOpt = 0,
     quiet: Quiet = False,
@@ -266,7 +267,8 @@ def evaluate(
         if not dataset.comparisons:
             raise DataError("evaluation needs comparisons; this data has none", source=data)
         if model is not None:
-            rm = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder)
+            rm = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder,
+                                  device=device)
             warm_dataset_on_ray(dataset, rm.encoder, rm.features, ray, cache_dir, quiet)
             with progress_bars(quiet) as bars:
                 held_out = evaluate_model(rm, dataset, seed=seed, on_progress=bars.bar("embedding"),
@@ -348,6 +350,9 @@ def score(
     weights: Annotated[str | None, typer.Option(help="Re-scalarize a multi-objective model: the reward is "
                                                      "Σ weight·objective, e.g. relevance=1,factuality=2 (objectives "
                                                      "left out weigh 0).")] = None,
+    device: Annotated[str, typer.Option(help="Where the encoder runs: auto (a CUDA GPU when there is one and it "
+                                             "computes the vectors the model was trained on, else the CPU), cpu, "
+                                             "cuda or cuda:N.")] = DEFAULT_DEVICE,
 ) -> None:
     """Reward of one (prompt, response), or of every row of a file (ensembles add mean/std/min/lcb; annotator-aware
     models score as one annotator, or add the spread over annotators; step reward models score each step)."""
@@ -367,7 +372,8 @@ def score(
             assert prompt is not None and response is not None
             return score_steps(model, prompt, response, cache_dir, allow_external_encoder)
         try:
-            loaded = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder)
+            loaded = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder,
+                                      device=device)
         except ModelError as exc:
             from rewardlab.rewards.step_rewards import STEP_MODEL_FORMAT
 

@@ -220,8 +220,9 @@ class RewardModel:
 
     @classmethod
     def load(cls, directory: str | Path, cache_dir: str | Path | None = None, *,
-             allow_external_encoder: bool = False) -> RewardModel:
-        """A model written by `save`. Refuses (`ModelError`, naming the file):
+             allow_external_encoder: bool = False, device: str | None = None) -> RewardModel:
+        """A model written by `save`, its encoder on ``device`` (see `trained_encoder`). Refuses (`ModelError`,
+        naming the file):
 
         - an encoder here with another fingerprint than the one the model was trained with (its scores would be
           meaningless);
@@ -242,7 +243,7 @@ class RewardModel:
         _check_types(config, config_path)
         if DIGESTS_KEY in config:
             verify_digests(directory, config[DIGESTS_KEY], config_path)
-        encoder = trained_encoder(encoder_info, config_path)
+        encoder = trained_encoder(encoder_info, config_path, device)
         try:
             model = cls(load_head(directory / "head"), encoder, config["features"], config.get("kind", ""), cache_dir,
                         augment=config.get("augment"), augment_seed=config.get("augment_seed", 0),
@@ -277,18 +278,25 @@ def encoder_record(config: dict[str, Any], directory: Path, config_path: Path,
     return encoder_info
 
 
-def trained_encoder(encoder_info: dict[str, Any], config_path: Path) -> Encoder:
+def trained_encoder(encoder_info: dict[str, Any], config_path: Path, device: str | None = None) -> Encoder:
     """The encoder a saved model names, refused when here it has another fingerprint than it was trained with.
-    A model trained on a GPU's own vectors (an int8 spec runs as fp16 there) gets its encoder on the GPU, if any."""
-    encoder = make_encoder(encoder_info["spec"])
-    if encoder.fingerprint() != encoder_info["fingerprint"] and gpu_or_none("auto") is not None:
-        encoder = make_encoder(encoder_info["spec"], "auto")
-    if encoder.fingerprint() != encoder_info["fingerprint"]:
-        raise ModelError(
-            f"{config_path}: the model was trained on embeddings from encoder {encoder_info['fingerprint'][:200]}, "
-            f"but '{encoder_info['spec']}' here is {encoder.fingerprint()}; scores would be meaningless"
-        )
-    return encoder
+
+    ``device`` None: the CPU, or the GPU for a model trained on a GPU's own vectors (an int8 spec runs as fp16
+    there); ``auto``: a GPU when there is one and it computes the trained vectors, else the CPU; ``cpu`` or
+    ``cuda[:i]``: there only (`rewardlab.embed.devices`).
+    """
+    has_gpu = gpu_or_none("auto") is not None
+    tries = {None: ["cpu", "auto"] if has_gpu else ["cpu"],
+             "auto": ["auto", "cpu"] if has_gpu else ["cpu"]}.get(device, [device or "cpu"])
+    for where in tries:
+        encoder = make_encoder(encoder_info["spec"], where)
+        if encoder.fingerprint() == encoder_info["fingerprint"]:
+            return encoder
+    on = "" if device in (None, "auto") else f" on {device}"
+    raise ModelError(
+        f"{config_path}: the model was trained on embeddings from encoder {encoder_info['fingerprint'][:200]}, "
+        f"but '{encoder_info['spec']}'{on} here is {encoder.fingerprint()}; scores would be meaningless"
+    )
 
 
 #: config.json fields and the types they must have (absent optional fields take their defaults)
