@@ -26,6 +26,15 @@ def reading(gap: Mapping[str, Any] | None, better: str, worse: str) -> str:
     return "no difference resolved (CI includes 0)"
 
 
+def auc_reading(auc: Mapping[str, Any]) -> str:
+    """Where an AUC's 95% CI lies against chance (0.5)."""
+    if auc["ci_low"] > 0.5:
+        return "CI above 0.5"
+    if auc["ci_high"] < 0.5:
+        return "CI below 0.5: it ranks flawed answers higher"
+    return "CI includes 0.5"
+
+
 def accuracy_table(record: Mapping[str, Any]) -> Table:
     rows = [[name, estimate(record["accuracy"][name]), difference(record["minus_bt"].get(name)),
              str(record["accuracy"][name]["n"])] for name in MODEL_ORDER if name in record["accuracy"]]
@@ -76,10 +85,9 @@ def findings(record: Mapping[str, Any]) -> str:
         f"{s} weights: {name} ({estimate(record['deciders'][s][name]['share'])} of pairs)" for s, name in top.items())
         + ".")
     for name, m in record["objectives"].items():
-        gap = m["auc"]
-        lines.append(f"- {name}: its output detects such errors with AUC {estimate(gap)}"
-                     f"{' (CI above 0.5)' if gap['ci_low'] > 0.5 else ' (CI includes or is below 0.5)'}; length "
-                     f"alone {estimate(m['length_auc'])}.")
+        lines.append(f"- {name}: its output tells error-free answers from flawed ones with AUC {estimate(m['auc'])} "
+                     f"({auc_reading(m['auc'])}); length alone {estimate(m['length_auc'])} "
+                     f"({auc_reading(m['length_auc'])}).")
     return "\n".join(lines)
 
 
