@@ -25,6 +25,10 @@ CONTEXT_MODES.register("span+left", ("s", "l", "p", "s*p", "s.p", "s.l", "pos"))
 CONTEXT_MODES.register("span+response", ("s", "r", "p", "s*p", "s.p", "s.r", "pos"))
 CONTEXT_MODES.register("span", ("s", "p", "s*p", "s.p"))
 CONTEXT_MODES.register("prefix", ("c", "p", "c*p", "c.p"))
+#: the trivial control: where the span is and how long it is, no text at all (``start``, ``len``: log characters)
+CONTEXT_MODES.register("position", ("pos", "start", "len"))
+#: the parts that are one number per span, not an embedding
+SCALAR_PARTS = ("pos", "start", "len")
 
 #: (P(error) of each span of one kind, each span's length in characters) -> that kind's share of the response reward
 SpanAggregation = Callable[[np.ndarray, np.ndarray], float]

@@ -41,7 +41,7 @@ from rewardlab.rewards.base import RewardHead, load_head
 from rewardlab.rewards.features import prompt_view
 from rewardlab.rewards.heads import HEAD_KINDS, kinds_learning_from, make_head
 from rewardlab.rewards.model import encoder_record, trained_encoder
-from rewardlab.rewards.span_config import CONTEXT_MODES, SPAN_AGGREGATIONS, SpanModelConfig
+from rewardlab.rewards.span_config import CONTEXT_MODES, SCALAR_PARTS, SPAN_AGGREGATIONS, SpanModelConfig
 from rewardlab.rewards.step_rewards import label_training_set
 
 SPAN_MODEL_FORMAT = "rewardlab.span_reward_model/1"
@@ -78,22 +78,26 @@ def span_features(prompts: Sequence[str], responses: Sequence[str], bounds: Sequ
              "l": lambda i: responses[i][:bounds[i][0]].rstrip() or ANSWER_START,
              "c": lambda i: responses[i][:bounds[i][1]], "r": lambda i: responses[i],
              "p": lambda i: prompt_view(prompts[i])}
-    used = [v for v in views if any(v in part for part in parts if part != "pos")]
+    used = [v for v in views if any(v in part for part in parts if part not in SCALAR_PARTS)]
     n = len(bounds)
     texts = [views[v](i) for v in used for i in range(n)]
-    vectors, inverse, _ = embed_unique(texts, encoder, cache_dir=cache_dir, on_progress=on_progress)
-    rows = {v: vectors[inverse[k * n:(k + 1) * n]] for k, v in enumerate(used)}
-    position = np.array([[b[0] / max(len(r), 1)] for b, r in zip(bounds, responses)], np.float32).reshape(n, 1)
-    blocks = [position if p == "pos" else rows[p[0]] * rows[p[2]] if "*" in p else _dot(rows[p[0]], rows[p[2]])
-              if "." in p else rows[p] for p in parts]
+    rows: dict[str, np.ndarray] = {}
+    if texts:
+        vectors, inverse, _ = embed_unique(texts, encoder, cache_dir=cache_dir, on_progress=on_progress)
+        rows = {v: vectors[inverse[k * n:(k + 1) * n]] for k, v in enumerate(used)}
+    start, end = np.array(bounds, np.float64).reshape(n, 2).T
+    scalars = {"pos": start / np.maximum([len(r) for r in responses], 1), "start": np.log1p(start),
+               "len": np.log1p(end - start)}
+    blocks = [scalars[p][:, None] if p in scalars else rows[p[0]] * rows[p[2]] if "*" in p
+              else _dot(rows[p[0]], rows[p[2]]) if "." in p else rows[p] for p in parts]
     return np.concatenate(blocks, axis=1).astype(np.float32)
 
 
 def similarity_columns(context: str, dim: int) -> np.ndarray:
     """Which columns of ``context``'s feature rows are scalars (dot products, the position), for an encoder of width
     ``dim``."""
-    parts = CONTEXT_MODES.lookup(context)
-    return np.concatenate([np.full(1 if "." in p or p == "pos" else dim, "." in p or p == "pos") for p in parts])
+    scalar = [("." in p or p in SCALAR_PARTS) for p in CONTEXT_MODES.lookup(context)]
+    return np.concatenate([np.full(1 if one else dim, one) for one in scalar])
 
 
 def best_f1_threshold(p: np.ndarray, y: np.ndarray) -> float:
@@ -166,6 +170,7 @@ class SpanRewardModel:
         self.mean_, self.scale_ = np.zeros(x.shape[1], np.float32), np.ones(x.shape[1], np.float32)
         sims = similarity_columns(self.context, self.encoder.dim)
         self.mean_[sims], self.scale_[sims] = x[:, sims].mean(0), x[:, sims].std(0) + 1e-6
+        z = self._standardized(x)
         kind_of = np.array([r.kind for r in rows])
         labels = np.array([r.label for r in rows], dtype=np.float32)
         group_ids: dict[str, int] = {}
@@ -183,7 +188,7 @@ class SpanRewardModel:
                                  "head needs spans with and without errors")
             self.splits.setdefault(kind, "sentence")
             head = make_head(self.kind, **self._head_args)
-            head.fit(label_training_set(x[mask], y, groups[mask], lengths[mask]))
+            head.fit(label_training_set(z[mask], y, groups[mask], lengths[mask]))
             self.heads[kind] = head
             self.thresholds[kind] = best_f1_threshold(self._proba(kind, x[mask]), y)
             counts[kind] = {"spans": int(mask.sum()), "errors": int(y.sum())}
@@ -194,11 +199,14 @@ class SpanRewardModel:
         return self
 
     # ------------------------------------------------------------------ scoring
-    def _proba(self, kind: str, x: np.ndarray) -> np.ndarray:
+    def _standardized(self, x: np.ndarray) -> np.ndarray:
         if self.mean_ is None or self.scale_ is None:
             raise ModelError("this span reward model is not fitted yet; call fit() first")
-        z = ((x - self.mean_) / self.scale_).astype(np.float32)
-        return np.asarray(expit(np.asarray(self.heads[kind].predict(z), dtype=np.float64)))
+        return ((x - self.mean_) / self.scale_).astype(np.float32)
+
+    def _proba(self, kind: str, x: np.ndarray) -> np.ndarray:
+        """P(error of ``kind``) for raw feature rows (standardised here, as in training)."""
+        return np.asarray(expit(np.asarray(self.heads[kind].predict(self._standardized(x)), dtype=np.float64)))
 
     def predict_rows(self, rows: Sequence[SpanRow], x: np.ndarray | None = None) -> np.ndarray:
         """P(error of the row's kind) for each span row (the features are made unless given)."""

@@ -12,7 +12,8 @@ prediction from models that never saw its question. In each fold:
 Reported, with n and 95% cluster-bootstrap CIs by question:
 
 - **span detection** per kind: precision, recall and F1 of flagging a span (P(error) >= the threshold chosen for
-  best F1 on the fold's training spans), and AUC;
+  best F1 on the fold's training spans), and AUC; beside it the trivial control, the same head on where the span
+  is and how long it is (context ``position``, no text), trained on the same folds;
 - **holistic preferences**: pairwise accuracy on the held-out decided pairs of the span-aggregate reward (each
   aggregation), the response-level BT, and the length controls, with the span aggregate minus BT paired by
   question. The span model never saw a preference: this asks how much of the holistic judgement the error
@@ -41,6 +42,9 @@ from rewardlab.rewards.model import RewardModel
 from rewardlab.rewards.span_config import SPAN_AGGREGATIONS, SpanModelConfig
 from rewardlab.rewards.span_rewards import SpanRewardModel, span_features
 
+#: the trivial control's context: the span's position and length only
+CONTROL_CONTEXT = "position"
+
 
 @dataclass(frozen=True)
 class SpanSectionConfig:
@@ -68,6 +72,8 @@ class SpanSection:
 
     config: SpanSectionConfig
     detection: list[DetectionRow]
+    #: the same, for the head that sees only the span's position and length (context ``position``)
+    control: list[DetectionRow]
     #: rule -> pairwise accuracy on held-out decided pairs ("span: <aggregation>", "bt", "prefer shorter", ...)
     preference: dict[str, Estimate]
     #: "span: <configured aggregation> - bt", paired by question
@@ -77,6 +83,7 @@ class SpanSection:
 
     def as_dict(self) -> dict[str, Any]:
         return {"config": vars(self.config), "detection": [row.as_dict() for row in self.detection],
+                "control": [row.as_dict() for row in self.control],
                 "preference": {k: v.as_dict() for k, v in self.preference.items()},
                 "difference": self.difference.as_dict(), "counts": self.counts, "seconds": self.seconds}
 
@@ -121,6 +128,8 @@ def span_section(data: str | Path, config: SpanSectionConfig = SpanSectionConfig
                            enc, config.context, cache_dir=cache_dir)
     x_cand = span_features([r.prompt for r in candidates], [r.response for r in candidates],
                            [(r.start, r.end) for r in candidates], enc, config.context, cache_dir=cache_dir)
+    x_control = span_features([r.prompt for r in rows], [r.response for r in rows], [(r.start, r.end) for r in rows],
+                              enc, CONTROL_CONTEXT)
     bt_rows, _ = featurize_dataset(dataset, enc, config.bt_features, cache_dir=cache_dir)
     embedded = time.perf_counter()
     say(f"embedded in {embedded - started:.0f}s")
@@ -128,8 +137,8 @@ def span_section(data: str | Path, config: SpanSectionConfig = SpanSectionConfig
     row_fold = np.array([folds[r.question_id] for r in rows])
     response_fold = np.array([folds[dataset.responses[r].prompt_id] for r in response_ids])
     cand_response = np.array([int(r.question_id) for r in candidates])
-    detected = np.zeros(len(rows))
-    thresholds = np.zeros(len(rows))
+    detected, thresholds = np.zeros(len(rows)), np.zeros(len(rows))
+    control, control_cut = np.zeros(len(rows)), np.zeros(len(rows))
     span_scores = {how: np.zeros(len(texts)) for how in SPAN_AGGREGATIONS}
     bt_scores = np.zeros(len(texts))
     for fold in range(n_folds):
@@ -139,6 +148,11 @@ def span_section(data: str | Path, config: SpanSectionConfig = SpanSectionConfig
         model.fit([r for r, keep in zip(rows, train) if keep], x=x_rows[train])
         detected[test] = model.predict_rows([r for r, keep in zip(rows, test) if keep], x_rows[test])
         thresholds[test] = [model.thresholds[r.kind] for r, keep in zip(rows, test) if keep]
+        trivial = SpanRewardModel.create(config.head, enc, CONTROL_CONTEXT, config.aggregate, dict(splits),
+                                         seed=config.seed)
+        trivial.fit([r for r, keep in zip(rows, train) if keep], x=x_control[train])
+        control[test] = trivial.predict_rows([r for r, keep in zip(rows, test) if keep], x_control[test])
+        control_cut[test] = [trivial.thresholds[r.kind] for r, keep in zip(rows, test) if keep]
         held = response_fold[cand_response] == fold
         probs = model.predict_rows([c for c, keep in zip(candidates, held) if keep], x_cand[held])
         _fold_rewards(span_scores, [c for c, keep in zip(candidates, held) if keep], probs)
@@ -150,10 +164,11 @@ def span_section(data: str | Path, config: SpanSectionConfig = SpanSectionConfig
         bt_scores[response_fold == fold] = bt.predict(np.stack([bt_rows[r] for r in test_ids]))
         say(f"fold {fold + 1}/{n_folds} done")
 
-    detection = detection_table([r.kind for r in rows], detected, np.array([r.label for r in rows]),
-                                [r.question_id for r in rows], thresholds, config.n_resamples, config.seed)
+    kinds, labels, questions = [r.kind for r in rows], np.array([r.label for r in rows]), [r.question_id for r in rows]
+    detection = detection_table(kinds, detected, labels, questions, thresholds, config.n_resamples, config.seed)
+    controls = detection_table(kinds, control, labels, questions, control_cut, config.n_resamples, config.seed)
     preference, difference, pairs = _preference_accuracy(dataset, response_ids, span_scores, bt_scores, config)
-    return SpanSection(config, detection, preference, difference,
+    return SpanSection(config, detection, controls, preference, difference,
                        counts={"spans": len(rows), "questions": len({r.question_id for r in rows}),
                                "answers": len(texts), "decided_pairs": pairs, "folds": n_folds},
                        seconds={"embedding": round(embedded - started, 1),
@@ -203,8 +218,9 @@ def render_span_section(section: SpanSection) -> str:
              f"{c.encoder}, context `{c.context}`, head `{c.head}`; 95% CIs by question):", "",
              "| kind | n spans | errors | questions | threshold | " + " | ".join(DETECTION_METRICS) + " |",
              "|---|---|---|---|---|" + "---|" * len(DETECTION_METRICS)]
-    for row in section.detection:
-        lines.append(f"| {row.kind} | {row.n} | {row.errors} | {row.questions} | {row.threshold:.2f} | "
+    for row, what in [*((r, "") for r in section.detection), *((r, " (control: position, length)")
+                                                                for r in section.control)]:
+        lines.append(f"| {row.kind}{what} | {row.n} | {row.errors} | {row.questions} | {row.threshold:.2f} | "
                      + " | ".join(_ci(row.metrics[m]) for m in DETECTION_METRICS) + " |")
     lines += ["", f"Holistic preferences, pairwise accuracy on {section.counts['decided_pairs']} held-out decided pairs "
                   "(ties left out; 95% CIs by question):", "", "| rule | accuracy | n |", "|---|---|---|"]
