@@ -19,6 +19,7 @@ from rewardlab.rewards.length_debias import LengthAdjustedReward, length_feature
 from rewardlab.rewards.likelihoods import LabelParams, Ordinal, get_label_model
 from rewardlab.rewards.objectives import Examples, Objective, get_objective, split_for_early_stopping
 from rewardlab.rewards.torch_training import (
+    MLP_PATIENCE,
     NO_DECAY_PREFIX,
     TrainParams,
     build_net,
@@ -52,6 +53,8 @@ class TorchHead(HeadBase):
     Objectives with a label model (``davidson``, ``bt-strength``, ``plackett-luce``, ``ordinal``) train that
     likelihood's parameters with the net; `label_model_params` reports them, and they are saved beside the net's
     weights as ``label.*`` tensors. The reward stays r(x) (for ``ordinal``, `expected_rating` maps it back).
+
+    ``patience`` None (the default) is `effective_patience`: 2 epochs for an MLP, 5 for a linear head.
     """
 
     class_name: ClassVar[str] = "torch"
@@ -67,7 +70,7 @@ class TorchHead(HeadBase):
         weight_decay: float = TrainParams.weight_decay,
         batch_size: int = TrainParams.batch_size,
         max_epochs: int = TrainParams.max_epochs,
-        patience: int = TrainParams.patience,
+        patience: int | None = None,
         length_debias: bool = False,
         balance_length: bool = False,
     ) -> None:
@@ -86,7 +89,14 @@ class TorchHead(HeadBase):
 
     def _train_params(self) -> TrainParams:
         return TrainParams(lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
-                           max_epochs=self.max_epochs, patience=self.patience)
+                           max_epochs=self.max_epochs, patience=self.effective_patience())
+
+    def effective_patience(self) -> int:
+        """``patience`` as given, else the measured default for the net: `MLP_PATIENCE` for an MLP (``hidden > 0``),
+        `TrainParams.patience` for a linear head."""
+        if self.patience is not None:
+            return self.patience
+        return MLP_PATIENCE if self.hidden > 0 else TrainParams.patience
 
     # ------------------------------------------------------------------ fitting
     def _loss(self, objective: Objective, reward: ItemReward, ex: Examples, weight: torch.Tensor | None,
