@@ -61,3 +61,8 @@ def test_the_default_patience_is_the_measured_one() -> None:
     assert TorchHead().effective_patience() == MLP_PATIENCE == 2
     assert TorchHead(hidden=0).effective_patience() == TrainParams.patience == 5
     assert TorchHead(hidden=0, patience=3).effective_patience() == 3
+
+
+def test_the_fit_log_records_the_patience_used() -> None:
+    head = TorchHead(objective="bt", hidden=8, max_epochs=2).fit(_noisy_pairs(n_groups=12))
+    assert head.patience is None and head.fit_log_["patience"] == MLP_PATIENCE

@@ -222,7 +222,8 @@ class TorchHead(HeadBase):
         if label is not None:
             self.label_params_ = label
         self.fit_log_: dict[str, Any] = {"epochs": log.epochs, "best_epoch": log.best_epoch,
-                                         "best_val_loss": log.best_val_loss, "n_train_examples": len(ex)}
+                                         "best_val_loss": log.best_val_loss, "n_train_examples": len(ex),
+                                         "patience": params.patience}
         if label is not None:
             self.fit_log_["label_model"] = self.label_model_params()
         if isinstance(net, LengthAdjustedReward):
