@@ -19,13 +19,15 @@ users' turns to chatbots by 8 annotators. The split is by conversation (every pr
 held out, so the turns of one conversation never straddle the split). Without the annotator: an ``ordinal-mlp``
 (cumulative-link reward head) predicts one rating distribution per turn. With the annotator: the same shared reward
 r(x), plus **per-annotator thresholds and scale**, P(level ≤ k | a) = σ(θ_{a,k} − s_a·r(x)), fitted by maximum
-likelihood on each annotator's training ratings with a unit Gaussian prior pulling θ_a towards the population's
-thresholds and log s_a towards 0 (an annotator-offset model on a shared trunk; the conditioned trunk with an
-annotator embedding trained end to end under the ordinal objective is not built). Scored per held-out rating
-against that annotator's label: exact-level accuracy, "abusive or not" accuracy (level ≤ −1) and log-likelihood,
-pooled / macro / worst annotator, paired. Calibration: on held-out turns rated by two or more annotators, the total
+likelihood on each annotator's training ratings with a unit Gaussian prior pulling θ_a and log s_a towards the
+population's (an annotator-offset model on a shared trunk; the conditioned trunk with an
+annotator embedding trained end to end under the ordinal objective is not built). The control refits thresholds and
+scale the same way on all training ratings pooled (the annotators' prior is centred on that refit), so a
+difference is due to the annotators, not to the refit. Scored per held-out rating against that annotator's label:
+exact-level accuracy, "abusive or not" accuracy (level ≤ −1) and log-likelihood, pooled / macro / worst annotator,
+paired. Calibration: on held-out turns rated by two or more annotators, the total
 variation distance between the observed split of their labels and the predicted distribution (with annotators: the
-mean of those annotators' predicted distributions; without: the population's).
+mean of those annotators' predicted distributions; without: the pooled refit's).
 """
 
 from __future__ import annotations
@@ -186,12 +188,14 @@ def _unpack(params: np.ndarray) -> tuple[np.ndarray, float]:
     return np.concatenate([[params[1]], params[1] + np.cumsum(steps)]), float(np.exp(params[0]))
 
 
-def fit_annotator_thresholds(reward: np.ndarray, level: np.ndarray, population: np.ndarray) -> tuple[np.ndarray, float]:
+def fit_annotator_thresholds(reward: np.ndarray, level: np.ndarray, population: np.ndarray,
+                             population_scale: float = 1.0) -> tuple[np.ndarray, float]:
     """One annotator's thresholds θ_a and scale s_a on a shared reward: maximum likelihood of their levels with a
-    unit Gaussian prior towards the population's thresholds (and log s_a towards 0), so a sparse annotator stays
-    near the population."""
+    unit Gaussian prior towards the population's thresholds and log scale, so a sparse annotator stays near the
+    population."""
     steps = np.diff(population)
-    start = np.concatenate([[0.0, population[0]], np.log(np.expm1(np.maximum(steps, 1e-3)))])
+    log_scale = float(np.log(population_scale))
+    start = np.concatenate([[log_scale, population[0]], np.log(np.expm1(np.maximum(steps, 1e-3)))])
 
     def loss(params: np.ndarray) -> float:
         theta, scale = _unpack(params)
@@ -199,7 +203,7 @@ def fit_annotator_thresholds(reward: np.ndarray, level: np.ndarray, population: 
         lower = np.concatenate([[-np.inf], theta])[level]
         r = scale * reward
         p = expit(upper - r) - expit(lower - r)
-        prior = PRIOR * 0.5 * (np.sum((theta - population) ** 2) + np.log(scale) ** 2)
+        prior = PRIOR * 0.5 * (np.sum((theta - population) ** 2) + (np.log(scale) - log_scale) ** 2)
         return float(-np.sum(np.log(np.clip(p, 1e-12, 1.0))) + prior)
 
     result = minimize(loss, start, method="L-BFGS-B")
@@ -230,14 +234,17 @@ def run_convabuse(data: FeedbackDataset, rows: dict[str, np.ndarray], encoder: A
         model.fit(train, feature_rows=rows)
         head: Any = model.head
         described = head.label_model_params()
-        population = np.array(described["thresholds"], dtype=np.float64)
+        head_thresholds = np.array(described["thresholds"], dtype=np.float64)
         reward_train, reward_test = predict_net(head.net_, x_train), predict_net(head.net_, x_test)
-        probabilities = {"population": level_probabilities(reward_test, population),
+        # the control: the same refit on every training rating at once, so a gain below is the annotators' and not
+        # the refit's (the head's own thresholds come from an early-stopped fit)
+        population, population_scale = fit_annotator_thresholds(reward_train, train_level, head_thresholds)
+        probabilities = {"population": level_probabilities(population_scale * reward_test, population),
                          "annotator": np.zeros((len(item), len(levels)))}
         for annotator in np.unique(annotators):
             mine = train_annotator == annotator
-            theta, scale = (population, 1.0) if not mine.any() else fit_annotator_thresholds(
-                reward_train[mine], train_level[mine], population)
+            theta, scale = (population, population_scale) if not mine.any() else fit_annotator_thresholds(
+                reward_train[mine], train_level[mine], population, population_scale)
             rows_of = annotators == annotator
             probabilities["annotator"][rows_of] = level_probabilities(scale * reward_test[rows_of], theta)
             if seed == 0:
@@ -261,7 +268,9 @@ def run_convabuse(data: FeedbackDataset, rows: dict[str, np.ndarray], encoder: A
                  "test_conversations": len(set(prompt)), "annotators": len(set(annotators)),
                  "shared_items": len(shared_items), "levels": [float(v) for v in levels]},
         "model": "ordinal-mlp reward + per-annotator thresholds and scale (unit Gaussian prior to the population's)",
-        "population_thresholds": described["thresholds"], "annotator_thresholds": fitted, "metrics": {}}
+        "control": "the same reward, thresholds and scale refitted on all training ratings (no annotator)",
+        "head_thresholds": described["thresholds"], "population_thresholds": [round(float(t), 3) for t in population],
+        "population_scale": round(population_scale, 3), "annotator_thresholds": fitted, "metrics": {}}
     for metric in ORDINAL_METRICS:
         model_mean, base_mean = (np.mean(scores[metric][n], axis=0) for n in ("annotator", "population"))
         result["metrics"][metric] = _stat(paired_people_accuracy(model_mean, base_mean, list(annotators), prompt,
@@ -326,7 +335,7 @@ def real_findings(real: dict[str, Any]) -> list[dict[str, str]]:
     if abuse:
         for metric, label in (("exact", "exact-level accuracy"), ("log_likelihood", "log-likelihood")):
             stat = abuse["metrics"][metric]["macro"]
-            out.append({"claim": f"ConvAbuse: per-annotator thresholds vs population ordinal head, macro {label}",
+            out.append({"claim": f"ConvAbuse: per-annotator thresholds vs pooled thresholds, macro {label}",
                         "verdict": _verdict(stat["difference"]), "evidence": _evidence(stat)})
         if abuse["calibration"]:
             out.append({"claim": "ConvAbuse: predicted rating distribution vs the observed split of labels (total "

@@ -69,21 +69,23 @@ def convabuse_table(abuse: dict[str, Any]) -> Table:
     for metric, label in METRICS.items():
         for key, over in STATISTICS.items():
             s = abuse["metrics"][metric][key]
-            rows.append([label, over.replace("rater", "annotator"), estimate(s["model"]), estimate(s["baseline"]),
+            over = over.replace("rater", "annotator").replace("pairs", "ratings")
+            rows.append([label, over, estimate(s["model"]), estimate(s["baseline"]),
                          difference(s["difference"]), str(s["difference"]["n"])])
     if abuse.get("calibration"):
         s = abuse["calibration"]
         rows.append(["distribution vs observed split (total variation, lower is better)", "held-out turns rated by "
                      "≥ 2 annotators", estimate(s["model"]), estimate(s["baseline"]), difference(s["difference"]),
                      str(s["difference"]["n"])])
-    return Table(["measure", "over", "with annotators [95% CI]", "population only [95% CI]", "difference (paired)",
+    return Table(["measure", "over", "with annotators [95% CI]", "pooled, no annotator [95% CI]", "difference (paired)",
                   "n"], rows)
 
 
 def thresholds_table(abuse: dict[str, Any]) -> Table:
     levels = abuse["data"]["levels"]
     cuts = [f"θ {number(levels[i], 0)}|{number(levels[i + 1], 0)}" for i in range(len(levels) - 1)]
-    rows = [["population", "—", "1", *(number(t, 2) for t in abuse["population_thresholds"])]]
+    rows = [["population (pooled refit)", "—", number(abuse.get("population_scale", 1.0), 2),
+             *(number(t, 2) for t in abuse["population_thresholds"])]]
     for annotator, fit in sorted(abuse["annotator_thresholds"].items(), key=lambda kv: (len(kv[0]), kv[0])):
         rows.append([annotator, str(fit["train_ratings"]), number(fit["scale"], 2),
                      *(number(t, 2) for t in fit["thresholds"])])
@@ -109,7 +111,7 @@ def real_sections(record: dict[str, Any]) -> list[Section]:
             "annotator-aware heads score it with that rater's reward (`predict_for`). 95% CIs come from the cluster "
             f"bootstrap over test segments ({config['n_resamples']} resamples). Differences are paired with the "
             "unimodal BT-MLP on the same resamples; **bold**: the CI excludes 0.")
-        blocks: list[Any] = [protocol, wmt_table(wmt)]
+        blocks: list[Any] = [protocol, wmt_table(wmt), _wmt_reading(wmt, config["encoder"])]
         if wmt.get("mixture_k"):
             blocks.append(f"Mixture: K chosen by held-out likelihood = {', '.join(map(str, wmt['mixture_k']))}.")
         blocks += ["Per rater: held-out accuracy [95% CI] of each learner, the reliabilities the two quality "
@@ -130,9 +132,9 @@ def real_sections(record: dict[str, Any]) -> list[Section]:
             f"by {d['annotators']} annotators, ordinal levels {', '.join(number(v, 0) for v in d['levels'])} "
             f"(1 not abusive … −3 very strongly abusive). Split by conversation: {d['train_ratings']} training "
             f"ratings, {d['test_ratings']} held-out ratings from {d['test_conversations']} conversations.\n"
-            f"- Without the annotator: `ordinal-mlp`, one rating distribution per turn. With the annotator: "
-            f"{abuse['model']}. This is the offset/thresholds model on a shared trunk, not a trunk with an "
-            "annotator embedding trained end to end.\n"
+            f"- Without the annotator: `ordinal-mlp`'s reward with {abuse.get('control', 'its own thresholds')}, one "
+            f"rating distribution per turn. With the annotator: {abuse['model']}. This is the offset/thresholds "
+            "model on a shared trunk, not a trunk with an annotator embedding trained end to end.\n"
             "- Each held-out rating is scored against its own annotator's label. Pooled means over ratings, macro "
             "means over annotators, and worst is the worst annotator. 95% CIs come from the cluster bootstrap over "
             "held-out conversations, paired.")
@@ -142,6 +144,17 @@ def real_sections(record: dict[str, Any]) -> list[Section]:
             "needs a lower reward before choosing a more abusive level; s scales the shared reward):",
             thresholds_table(abuse)]))
     return sections
+
+
+def _wmt_reading(wmt: dict[str, Any], encoder: str) -> str:
+    """Whether the shared reward learned MQM at all: personalising a reward at chance cannot help anyone."""
+    first = next(iter(wmt["against_unimodal"].values()))["pooled"]["baseline"]
+    if first["ci_low"] > 0.5:
+        return (f"Reading: unimodal BT predicts the raters' held-out labels above chance ({estimate(first)}), so "
+                "there is a shared preference for a per-rater model to refine.")
+    return (f"Reading: unimodal BT is at chance on the raters' held-out labels ({estimate(first)}): on {encoder} "
+            "features of the source and translation, no learner here finds the MQM preference itself, so these rows "
+            "cannot tell whether modelling raters helps. A stronger (multilingual) encoder is the next step.")
 
 
 def rater_figure(plt: Any, wmt: dict[str, Any]) -> Any:
