@@ -96,3 +96,10 @@ def test_bad_rows_name_archive_row_and_field(tmp_path: Path) -> None:
         read_wmt_mqm(tmp_path, language_pairs=("frde",))
     with pytest.raises(DataError, match="file not found"):
         read_wmt_mqm(tmp_path)
+    huge = archive(tmp_path / "huge.tsv.tar.gz", [line("A", "r1", "Hallo" + "x" * 200_000)])
+    with pytest.raises(DataError, match="huge.tsv.tar.gz, row 1: cannot read this row"):
+        read_wmt_mqm(huge)
+    broken = tmp_path / "broken.tsv.tar.gz"
+    broken.write_bytes(b"\x1f\x8b not really gzip")
+    with pytest.raises(DataError, match="cannot read the file"):
+        read_wmt_mqm(broken)

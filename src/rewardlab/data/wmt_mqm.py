@@ -94,11 +94,22 @@ def iter_tsv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     except UnicodeDecodeError as exc:
         raise DataError(f"bytes at offset {exc.start} are not valid UTF-8", source=path) from None
     reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise DataError(f"cannot read the header ({exc})", source=path, row=0) from None
     if header is None or tuple(header[: len(COLUMNS)]) != COLUMNS:
         raise DataError(f"expected the columns {', '.join(COLUMNS)}, ... first; got {(header or [])[:len(COLUMNS)]}",
                         source=path, row=0)
-    for row, cells in enumerate(reader, start=1):
+    row = 0
+    while True:
+        row += 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a cell past the csv module's size limit
+            raise DataError(f"cannot read this row ({exc})", source=path, row=row) from None
         if len(cells) < len(COLUMNS):
             raise DataError(f"row has {len(cells)} cells, fewer than the {len(COLUMNS)} named columns", source=path,
                             row=row)
