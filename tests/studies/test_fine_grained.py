@@ -56,6 +56,11 @@ def test_the_study_writes_its_report(study: tuple[Path, dict[str, Any], str]) ->
     assert len(record["training"]) == 3 and "multi-objective, gated" in output
     text = (out / "report.md").read_text(encoding="utf-8")
     assert "Which objective decided" in text and "Each objective as a detector" in text
+    assert "Span rewards: error detection" in text and "(control: position, length)" in text
+    spans = record["spans"]
+    assert spans["counts"]["folds"] == record["config"]["folds"]
+    assert {row["kind"] for row in spans["detection"]} == {"relevance", "factuality"}
+    assert spans["difference"]["n"] == spans["counts"]["decided_pairs"]
     assert render_markdown(build_report(record), FIGURES) == text
 
 
@@ -130,3 +135,4 @@ def test_the_committed_report_is_its_record_rendered() -> None:
     text = (docs / "report.md").read_text(encoding="utf-8")
     assert render_markdown(build_report(record), FIGURES) == text
     assert record["questions"] == 500 and record["config"]["limit"] is None
+    assert "spans" in record and record["config"]["spans"] is True

@@ -280,13 +280,17 @@ def fine_grained(
     seeds: Annotated[str | None, typer.Option(help="Seeds, comma-separated: each another fold assignment and "
                                                    "initialisation (default 0,1,2).")] = None,
     resamples: Annotated[int | None, typer.Option(help="Bootstrap resamples per CI.")] = None,
+    spans: Annotated[bool | None, typer.Option("--spans/--no-spans", help="Also the span rewards (error detection "
+                                                                        "per span, the span-aggregate reward); "
+                                                                        "default on.")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Embedding cache folder (default: the user cache).")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory (default: runs/<time>-fine-grained).")]
     = None,
     quiet: Quiet = False,
 ) -> None:
-    """Multi-objective rewards on QA-Feedback (relevance, factuality, completeness): holistic pairwise accuracy vs a
-    direct BT, fixed vs gated weights, which objective decided, each objective as a detector; paired CIs by question."""
+    """Multi-objective and span rewards on QA-Feedback (relevance, factuality, completeness): holistic pairwise accuracy
+    vs a direct BT, fixed vs gated weights, which objective decided, each objective and each span as an error detector;
+    paired CIs by question."""
     from rich.markup import escape
 
     from rewardlab.evaluate.record import new_run_dir
@@ -296,7 +300,7 @@ def fine_grained(
 
     with user_errors():
         study = make_config(_given(data=data, limit=limit, encoder=encoder, bt_head=bt_head, folds=folds,
-                                   seeds=_listed(seeds, int, "--seeds"), n_resamples=resamples), config)
+                                   seeds=_listed(seeds, int, "--seeds"), n_resamples=resamples, spans=spans), config)
         with progress_bars(quiet) as bars:
             record = run_study(study, None if cache_dir is None else str(cache_dir),
                                log=(lambda _: None) if quiet else (lambda line: console.print(line, highlight=False)),

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from rewardlab.data.dataset import FeedbackDataset
-from rewardlab.data.objectives_qa import OBJECTIVES, qa_objectives
+from rewardlab.data.objectives_qa import OBJECTIVES, default_path, qa_objectives
 from rewardlab.embed.base import DEFAULT_ENCODER, make_encoder
 from rewardlab.errors import InvalidValueError
 from rewardlab.evaluate.bootstrap import GroupBootstrap
@@ -41,6 +41,7 @@ from rewardlab.rewards.multi_objective import MultiObjectiveHead
 from rewardlab.rewards.objective_labels import objective_matrix, prompt_columns
 from rewardlab.rewards.training_set import build_training_set
 from rewardlab.studies.fine_grained_metrics import auc_estimate, deciders, pair_correct
+from rewardlab.studies.fine_grained_spans import SpanSectionConfig, span_section
 from rewardlab.studies.machine import cpu_model
 from rewardlab.studies.settings import study_config
 
@@ -66,6 +67,8 @@ class FineGrainedConfig:
     folds: int = 5
     seeds: tuple[int, ...] = (0, 1, 2)
     n_resamples: int = 2000
+    #: also the span rewards of item 2 (`studies.fine_grained_spans`), on the first seed's folds
+    spans: bool = True
 
     def __post_init__(self) -> None:
         """Refuse bad settings before anything is read or trained."""
@@ -194,6 +197,14 @@ def run_study(config: FineGrainedConfig = FineGrainedConfig(), cache_dir: str | 
     rows, _ = featurize_dataset(dataset, encoder, config.features, cache_dir=cache_dir, on_progress=on_embed)
     embedded = time.perf_counter()
     result = compare(dataset, rows, config, encoder.dim, log)
+    if config.spans:
+        log("span rewards: detection and the span-aggregate reward, on the first seed's folds")
+        spans = span_section(config.data if config.data is not None else default_path(),
+                             SpanSectionConfig(encoder=config.encoder, folds=config.folds, seed=config.seeds[0],
+                                               n_resamples=config.n_resamples),
+                             fold_of=dataset.fold_of_prompt(config.folds, config.seeds[0]), cache_dir=cache_dir,
+                             log=log, limit=config.limit, encoder=encoder)
+        result["spans"] = spans.as_dict()
     done = time.perf_counter()
     return {"config": asdict(config), **result,
             "timing": {"total_seconds": round(done - started, 1), "embed_seconds": round(embedded - started, 1),

@@ -1,8 +1,8 @@
 """The fine-grained study's report (`rewardlab experiment fine-grained`), built from its record alone, so a past
 results.json renders again. Verdicts are read off the measured CIs, never written ahead.
 
-The span-reward part of the study (issue 19, item 2) is its own section: `build_report` takes it as
-``span_sections`` and places it after the multi-objective sections (the one integration point)."""
+The span-reward part of the study (issue 19, item 2) is its own section after the multi-objective ones, rendered from
+the record's ``spans`` by `studies.fine_grained_spans.render_span_section`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rewardlab.report import Figure, Report, Section, Table, difference, estimate, number
+from rewardlab.studies.fine_grained_spans import render_span_section
 
 MODEL_ORDER = ("direct BT", "multi-objective, fixed", "multi-objective, gated", "objectives summed", "longer answer",
                "shorter answer")
@@ -121,8 +122,9 @@ def objective_figure(plt: Any, record: Mapping[str, Any]) -> Any:
     return _bars(plt, names, estimates, "AUC for answers free of that error (95% CI by question)", 0.5)
 
 
-def build_report(record: Mapping[str, Any], span_sections: Sequence[Section] = ()) -> Report:
-    """The multi-objective sections, then ``span_sections`` (item 2, span rewards), then timing and settings."""
+def build_report(record: Mapping[str, Any]) -> Report:
+    """The multi-objective sections, then the span rewards' (item 2) where the record has them, then timing and
+    settings."""
     config = record["config"]
     labels = record["objective_labels"]
     protocol = (
@@ -154,8 +156,8 @@ def build_report(record: Mapping[str, Any], span_sections: Sequence[Section] = (
                                  "length, 95% CIs by question (dotted: chance)",
                    lambda plt: objective_figure(plt, record))]),
         Section("Which objective decided", [decider_table(record), weight_table(record)]),
-        # item 2 (span rewards, studies.fine_grained_spans.span_section) enters here, through span_sections
-        *span_sections,
+        *([Section("Span rewards: error detection and the span-aggregate reward",
+                   [render_span_section(record["spans"])])] if "spans" in record else []),
         Section("Timing", [f"- total: {number(record['timing']['total_seconds'], 1)} s (embedding "
                            f"{number(record['timing']['embed_seconds'], 1)} s, fitting "
                            f"{number(record['timing']['fit_seconds'], 1)} s) on {record['timing']['cpu']} "

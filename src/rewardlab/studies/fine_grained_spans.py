@@ -207,25 +207,28 @@ def _preference_accuracy(dataset: Any, response_ids: list[str], span_scores: dic
 
 
 # ---------------------------------------------------------------------- rendering
-def _ci(e: Estimate) -> str:
-    return f"{e.value:.3f} [{e.low:.3f}, {e.high:.3f}]"
+def _ci(e: Mapping[str, Any]) -> str:
+    return f"{e['value']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
 
 
-def render_span_section(section: SpanSection) -> str:
-    """The section as Markdown: the detection table, then the preference table."""
-    c = section.config
-    lines = [f"Span detection on held-out questions ({section.counts['folds']}-fold cross-fitting by question; "
-             f"{c.encoder}, context `{c.context}`, head `{c.head}`; 95% CIs by question):", "",
+def render_span_section(section: SpanSection | Mapping[str, Any]) -> str:
+    """The section as Markdown, from the measurement or its JSON record (`SpanSection.as_dict`): the detection
+    table, then the preference table."""
+    record = section.as_dict() if isinstance(section, SpanSection) else section
+    c, counts = record["config"], record["counts"]
+    lines = [f"Span detection on held-out questions ({counts['folds']}-fold cross-fitting by question; "
+             f"{c['encoder']}, context `{c['context']}`, head `{c['head']}`; 95% CIs by question):", "",
              "| kind | n spans | errors | questions | threshold | " + " | ".join(DETECTION_METRICS) + " |",
              "|---|---|---|---|---|" + "---|" * len(DETECTION_METRICS)]
-    for row, what in [*((r, "") for r in section.detection), *((r, " (control: position, length)")
-                                                                for r in section.control)]:
-        lines.append(f"| {row.kind}{what} | {row.n} | {row.errors} | {row.questions} | {row.threshold:.2f} | "
-                     + " | ".join(_ci(row.metrics[m]) for m in DETECTION_METRICS) + " |")
-    lines += ["", f"Holistic preferences, pairwise accuracy on {section.counts['decided_pairs']} held-out decided pairs "
+    for row, what in [*((r, "") for r in record["detection"]), *((r, " (control: position, length)")
+                                                                  for r in record["control"])]:
+        lines.append(f"| {row['kind']}{what} | {row['n']} | {row['errors']} | {row['questions']} | "
+                     f"{row['threshold']:.2f} | " + " | ".join(_ci(row[m]) for m in DETECTION_METRICS) + " |")
+    lines += ["", f"Holistic preferences, pairwise accuracy on {counts['decided_pairs']} held-out decided pairs "
                   "(ties left out; 95% CIs by question):", "", "| rule | accuracy | n |", "|---|---|---|"]
-    for name, e in section.preference.items():
-        lines.append(f"| {name} | {_ci(e)} | {e.n} |")
-    d = section.difference
-    lines += ["", f"span ({c.aggregate}) minus BT ({c.bt_head}), paired by question: {_ci(d)} (n = {d.n} pairs)."]
+    for name, e in record["preference"].items():
+        lines.append(f"| {name} | {_ci(e)} | {e['n']} |")
+    d = record["difference"]
+    lines += ["", f"span ({c['aggregate']}) minus BT ({c['bt_head']}), paired by question: {_ci(d)} "
+                  f"(n = {d['n']} pairs)."]
     return "\n".join(lines)
