@@ -76,6 +76,8 @@ OVERRIDES: dict[str, Run] = {
     "experiment": Run(why="a whole study (12 min; SmolLM2 sampling); tests/studies run the studies on slices",
                       parse_only=True),
     "experiment prm": Run(HASHING + ("--limit", "40", "--resamples", "200"), SMALL + ", 40 questions", shared=True),
+    "experiment pluralistic --no-simulated": Run(why="the README's own quick slice (12 WMT segments per language "
+                                                     "pair, hashing encoder)", shared=True),
     "experiment fine-grained": Run(HASHING + ("--limit", "30", "--folds", "3", "--seeds", "0", "--resamples", "200"),
                                    SMALL + ", 30 questions, 3 folds, one seed", shared=True),
     "train qa-feedback-objectives": Run(HASHING + ("--limit", "40"), SMALL, shared=True),
