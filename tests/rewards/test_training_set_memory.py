@@ -93,3 +93,11 @@ def test_torch_head_fits_the_same_through_the_item_map(params: dict[str, object]
     copied = TorchHead(objective="bt", seed=5, max_epochs=8, **params).fit(_copied(train))  # type: ignore[arg-type]
     assert mapped.fit_log_["epochs"] == copied.fit_log_["epochs"]
     np.testing.assert_array_equal(mapped.predict(data.x), copied.predict(data.x))
+
+
+def test_a_training_set_holds_exactly_its_fields() -> None:
+    """``TrainingSet(**vars(data))`` rebuilds a training set (the item map lives only on splits)."""
+    data = _training_set()
+    assert set(vars(data)) == set(TrainingSet.__dataclass_fields__)
+    rebuilt = TrainingSet(**vars(data))
+    assert rebuilt.x is data.x and rebuilt.feature_source()[1] is None

@@ -51,9 +51,6 @@ class TrainingSet:
     rankings: list[np.ndarray] = field(default_factory=list)
     #: (n_ratings, 2) each rating's scale (low, high); NaN where the rating had none; empty: all NaN
     rating_scale: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
-    #: what ``x`` reads (see `feature_source`): a matrix, and for a split the row of it each item is
-    _matrix: np.ndarray = field(init=False, repr=False, compare=False)
-    _item_rows: np.ndarray | None = field(init=False, repr=False, compare=False, default=None)
 
     @property
     def dim(self) -> int:
@@ -68,7 +65,8 @@ class TrainingSet:
         None. A split of a training set indexes its parent's matrix instead of copying the rows it keeps (at 400k
         responses of 768 floats, the early-stopping split's copy was 1.1 GB); a head that reads rows through this
         never makes that copy, and gets the same values."""
-        return self._matrix, self._item_rows
+        source: tuple[np.ndarray, np.ndarray] | None = self.__dict__.get(_SPLIT_SOURCE)
+        return (self.x, None) if source is None else source
 
     def rows_of(self, items: np.ndarray) -> np.ndarray:
         """The feature rows of ``items`` (item indices), gathered from the matrix without copying the rest."""
@@ -78,7 +76,10 @@ class TrainingSet:
     def __getstate__(self) -> dict[str, object]:
         """Pickled with its own rows only (never the whole parent matrix of a split)."""
         state = dict(self.__dict__)
-        state["_matrix"], state["_item_rows"] = self.x, None
+        source = state.pop(_SPLIT_SOURCE, None)
+        if source is not None:
+            matrix, rows = source
+            state["x"] = matrix[rows]
         return state
 
     def split_by_group(self, fraction: float, seed: int) -> tuple[TrainingSet, TrainingSet]:
@@ -153,7 +154,8 @@ class TrainingSet:
             rating_scale=self.rating_scale[ok_r] if len(self.rating_scale) else self.rating_scale,
         )
         kept = np.flatnonzero(keep)
-        subset._item_rows = kept if parent_rows is None else parent_rows[kept]
+        del subset.__dict__["x"]  # read through the item map (`_ItemFeatures`) until someone reads x itself
+        subset.__dict__[_SPLIT_SOURCE] = (matrix, kept if parent_rows is None else parent_rows[kept])
         return subset
 
     def item_labels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -184,23 +186,23 @@ class TrainingSet:
         return weights
 
 
-def _item_features(self: TrainingSet) -> np.ndarray:
-    """``x`` read as an array: one row per item. A split's rows are gathered from its parent's matrix the first time
-    ``x`` is read (and kept: a head that reads ``x`` of a split holds the copy it always held); heads that need only
-    some rows use `TrainingSet.rows_of` instead."""
-    if self._item_rows is not None:
-        self._matrix, self._item_rows = self._matrix[self._item_rows], None
-    return self._matrix
+class _ItemFeatures:
+    """``x`` of a split, read as an array: one row per item, gathered from the parent's matrix the first time it is
+    read and kept as the split's own ``x`` (a head that reads ``x`` of a split holds the copy it always held). It is a
+    non-data descriptor, so a training set built with ``x`` (every one but a split) keeps it as a plain attribute and
+    never comes here; heads that need only some rows use `TrainingSet.rows_of` and never gather the rest."""
+
+    def __get__(self, data: TrainingSet | None, owner: type | None = None) -> np.ndarray:
+        if data is None:
+            raise AttributeError("x is an instance attribute")
+        matrix, rows = data.__dict__.pop(_SPLIT_SOURCE)
+        data.__dict__["x"] = matrix[rows]
+        return data.__dict__["x"]
 
 
-def _set_item_features(self: TrainingSet, matrix: np.ndarray) -> None:
-    self._matrix, self._item_rows = matrix, None
-
-
-#: ``x`` stays a constructor field (``TrainingSet(x=...)``) whose value is read through `_item_features`, so that a
-#: split can index its parent's matrix (see `TrainingSet.feature_source`) while every reader of ``x`` still gets one
-#: row per item
-TrainingSet.x = property(_item_features, _set_item_features)  # type: ignore[assignment]
+#: where a split keeps (parent matrix, item rows) until its ``x`` is read
+_SPLIT_SOURCE = "_split_source"
+TrainingSet.x = _ItemFeatures()  # type: ignore[assignment]  # set after @dataclass: not a default for the field
 
 
 def length_winners(length_a: np.ndarray, length_b: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
