@@ -23,11 +23,15 @@ from hypothesis import strategies as st
 
 from rewardlab.data import ColumnMapping, load_feedback, read_hh_rlhf, read_mapped, read_trl
 from rewardlab.data.candidates import load_candidates, read_alpaca_eval, read_candidates_jsonl, read_gsm8k_candidates
+from rewardlab.data.convabuse import read_convabuse
 from rewardlab.data.evalbiasbench import read_evalbiasbench
+from rewardlab.data.objectives_qa import qa_objectives
 from rewardlab.data.prompt_logs import read_prompt_logs
 from rewardlab.data.qa_feedback import read_qa_feedback
 from rewardlab.data.records import read_texts
 from rewardlab.data.registry import read_gsm8k_solutions
+from rewardlab.data.spans import qa_feedback_spans, read_span_jsonl
+from rewardlab.data.wmt_mqm import read_wmt_mqm
 from rewardlab.errors import DataError, RewardlabError
 
 #: deeper local runs: REWARDLAB_FUZZ_EXAMPLES=2000 (and REWARDLAB_FUZZ_RANDOM=1 for fresh examples each run)
@@ -41,7 +45,10 @@ FIELDS = ["prompt", "chosen", "rejected", "response", "responses", "rating", "a"
           "annotator", "model", "correct", "gold", "sources", "text", "source", "instruction", "output",
           "generator", "preference", "question", "answer", "solution", "is_correct", "query", "split", "role",
           "content", "messages", "passages", "prediction 1", "prediction 2", "feedback", "id", "category",
-          "bias_type", "results_dir", "6b", "175b", "outcome", "score", "input", "output_1", "output_2"]
+          "bias_type", "results_dir", "6b", "175b", "outcome", "score", "input", "output_1", "output_2",
+          "start", "end", "kind", "question_id", "user", "prev_agent", "prev_user", "agent", "annotator_id",
+          "is_abuse.1", "is_abuse.0", "is_abuse.-3", "system", "doc", "docSegId", "globalSegId", "rater", "target",
+          "category", "severity"]
 
 #: Unicode beyond what a well-formed file holds: lone surrogates, NULs, controls, BOMs, astral characters
 WILD_TEXT = st.lists(st.one_of(st.characters(codec=None), st.sampled_from(["\ud800", "\udfff", "\x00", "\ufeff",
@@ -58,7 +65,10 @@ VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=
 SHAPES = [("prompt", "chosen", "rejected"), ("chosen", "rejected"), ("prompt", "a", "b", "label", "strength"),
           ("prompt", "response", "rating", "annotator"), ("prompt", "response", "correct", "model"),
           ("prompt", "responses", "gold", "sources"), ("query", "prompt", "correct", "split"), ("text",),
-          ("question", "6b", "175b"), ("instruction", "output", "generator", "preference")]
+          ("question", "6b", "175b"), ("instruction", "output", "generator", "preference"),
+          ("prompt", "response", "start", "end", "kind", "label"),
+          ("prev_agent", "prev_user", "agent", "user", "annotator_id", "is_abuse.1", "is_abuse.0"),
+          ("system", "doc", "docSegId", "globalSegId", "rater", "source", "target", "category", "severity")]
 FIELD_VALUES = st.one_of(WILD_TEXT, WILD_TEXT.map(lambda t: f"\n\nHuman: {t}\n\nAssistant: {t[::-1]}"), SCALARS,
                          st.lists(st.one_of(WILD_TEXT, SCALARS), max_size=3))
 SHAPED = st.sampled_from(SHAPES).flatmap(lambda keys: st.fixed_dictionaries({k: FIELD_VALUES for k in keys}))
@@ -121,6 +131,11 @@ READERS: dict[str, Reader] = {
     "gsm8k-solutions": lambda p: read_gsm8k_solutions(p),
     "evalbiasbench": lambda p: read_evalbiasbench(p),
     "qa-feedback": lambda p: read_qa_feedback(p),
+    "qa-objectives": lambda p: qa_objectives(p),
+    "qa-spans": lambda p: qa_feedback_spans(p),
+    "span-jsonl": lambda p: read_span_jsonl(p),
+    "convabuse": lambda p: read_convabuse(p),
+    "wmt-mqm": lambda p: read_wmt_mqm(p),
     "prompt-logs": lambda p: read_prompt_logs(p),
     "texts": lambda p: read_texts(p, "text"),
 }
