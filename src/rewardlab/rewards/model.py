@@ -278,6 +278,24 @@ def encoder_record(config: dict[str, Any], directory: Path, config_path: Path,
     return encoder_info
 
 
+def read_model_config(directory: Path, expected_format: str, what: str, string_keys: tuple[str, ...],
+                      allow_external_encoder: bool) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """(config path, config, checked encoder entry) of a saved model of ``expected_format`` (``what`` names it in
+    errors), each of ``string_keys`` a string: the checks every model directory kind (step, span) starts with."""
+    config_path = directory / "config.json"
+    if not config_path.is_file():
+        raise ModelError(f"{directory}: not a rewardlab {what} (no config.json)")
+    config = read_json_object(config_path)
+    if config.get("format") != expected_format:
+        raise ModelError(f"{config_path}: not a {what} (format {str(config.get('format'))[:100]!r}, "
+                         f"expected {expected_format!r})")
+    encoder_info = encoder_record(config, directory, config_path, allow_external_encoder)
+    for key in string_keys:
+        if not isinstance(config.get(key), str):
+            raise ModelError(f"{config_path}: '{key}' must be a string")
+    return config_path, config, encoder_info
+
+
 def trained_encoder(encoder_info: dict[str, Any], config_path: Path, device: str | None = None) -> Encoder:
     """The encoder a saved model names, refused when here it has another fingerprint than it was trained with.
 

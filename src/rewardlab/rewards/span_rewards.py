@@ -32,7 +32,7 @@ from safetensors.numpy import load_file, save_file
 from scipy.special import expit
 
 import rewardlab
-from rewardlab.artifacts import DIGESTS_KEY, file_digests, read_json_object, replace_directory, verify_digests
+from rewardlab.artifacts import DIGESTS_KEY, file_digests, replace_directory, verify_digests
 from rewardlab.data.spans import KIND_NAME, SpanRow, check_split, parse_splits, split_spans
 from rewardlab.embed.base import DEFAULT_ENCODER, Encoder, make_encoder
 from rewardlab.embed.embedding import embed_unique
@@ -40,7 +40,7 @@ from rewardlab.errors import ModelError
 from rewardlab.rewards.base import RewardHead, load_head
 from rewardlab.rewards.features import prompt_view
 from rewardlab.rewards.heads import HEAD_KINDS, kinds_learning_from, make_head
-from rewardlab.rewards.model import encoder_record, trained_encoder
+from rewardlab.rewards.model import read_model_config, trained_encoder
 from rewardlab.rewards.span_config import CONTEXT_MODES, SCALAR_PARTS, SPAN_AGGREGATIONS, SpanModelConfig
 from rewardlab.rewards.step_rewards import label_training_set
 
@@ -288,17 +288,8 @@ class SpanRewardModel:
         """A model written by `save`; a `ModelError` naming the file for another format, a changed encoder, bad
         checksums or a damaged config."""
         directory = Path(directory)
-        config_path = directory / "config.json"
-        if not config_path.is_file():
-            raise ModelError(f"{directory}: not a rewardlab span reward model (no config.json)")
-        config = read_json_object(config_path)
-        if config.get("format") != SPAN_MODEL_FORMAT:
-            raise ModelError(f"{config_path}: not a span reward model (format {str(config.get('format'))[:100]!r}, "
-                             f"expected {SPAN_MODEL_FORMAT!r})")
-        encoder_info = encoder_record(config, directory, config_path, allow_external_encoder)
-        for key in ("context", "aggregate", "kind"):
-            if not isinstance(config.get(key), str):
-                raise ModelError(f"{config_path}: '{key}' must be a string")
+        config_path, config, encoder_info = read_model_config(directory, SPAN_MODEL_FORMAT, "span reward model",
+                                                              ("context", "aggregate", "kind"), allow_external_encoder)
         kinds = config.get("kinds")
         if not isinstance(kinds, dict) or not kinds or not all(
                 isinstance(k, str) and KIND_NAME.fullmatch(k) and isinstance(v, dict) and isinstance(v.get("split"), str)

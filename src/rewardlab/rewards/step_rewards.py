@@ -27,7 +27,6 @@ from scipy.special import expit
 import rewardlab
 from rewardlab.artifacts import (
     DIGESTS_KEY,
-    read_json_object,
     verify_digests,
 )
 from rewardlab.data.dataset import FeedbackDataset
@@ -37,7 +36,7 @@ from rewardlab.errors import DataError, ModelError
 from rewardlab.rewards.base import FitProgress, RewardHead, load_head
 from rewardlab.rewards.features import check_mode, featurize_texts
 from rewardlab.rewards.heads import HEAD_KINDS, make_head
-from rewardlab.rewards.model import encoder_record, save_head_with_config, trained_encoder
+from rewardlab.rewards.model import read_model_config, save_head_with_config, trained_encoder
 from rewardlab.rewards.step_config import StepModelConfig
 from rewardlab.rewards.training_set import TrainingSet
 
@@ -175,17 +174,8 @@ class StepRewardModel:
         """A PRM written by `save`; a `ModelError` naming the file for another format, a changed encoder, bad
         checksums or a damaged config."""
         directory = Path(directory)
-        config_path = directory / "config.json"
-        if not config_path.is_file():
-            raise ModelError(f"{directory}: not a rewardlab step reward model (no config.json)")
-        config = read_json_object(config_path)
-        if config.get("format") != STEP_MODEL_FORMAT:
-            raise ModelError(f"{config_path}: not a step reward model (format {str(config.get('format'))[:100]!r}, "
-                             f"expected {STEP_MODEL_FORMAT!r})")
-        encoder_info = encoder_record(config, directory, config_path, allow_external_encoder)
-        for key in ("features", "split", "kind"):
-            if not isinstance(config.get(key), str):
-                raise ModelError(f"{config_path}: '{key}' must be a string")
+        config_path, config, encoder_info = read_model_config(directory, STEP_MODEL_FORMAT, "step reward model",
+                                                              ("features", "split", "kind"), allow_external_encoder)
         verify_digests(directory, config.get(DIGESTS_KEY), config_path)
         encoder = trained_encoder(encoder_info, config_path)
         model = cls(load_head(directory / "head"), encoder, config["features"], config["kind"], config["split"], cache_dir)
