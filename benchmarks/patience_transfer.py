@@ -27,7 +27,7 @@ from rewardlab.embed.base import make_encoder
 from rewardlab.evaluate.bootstrap import GroupBootstrap
 from rewardlab.evaluate.pairwise import pairwise_correct
 from rewardlab.rewards.features import featurize_dataset
-from rewardlab.rewards.torch_training import TrainParams
+from rewardlab.rewards.torch_training import MLP_PATIENCE
 from rewardlab.studies.rm_recipes import RmRecipesConfig, load_set, split_set
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -37,7 +37,7 @@ from machine import describe_cpu  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", type=int, default=5, help="the patience compared against (the default before 2)")
-    parser.add_argument("--patience", type=int, default=TrainParams.patience, help="the shorter patience")
+    parser.add_argument("--patience", type=int, default=MLP_PATIENCE, help="the shorter patience (the MLP default)")
     parser.add_argument("--seeds", default="0,1,2", help="training seeds (the splits keep seed 0)")
     parser.add_argument("--heads", default="bt-mlp-debiased,bt-mlp")
     parser.add_argument("--resamples", type=int, default=1000)
