@@ -101,4 +101,4 @@ def test_the_real_folder_by_name(shared_data_dir: Path, monkeypatch: pytest.Monk
         load_named("vicuna80-reviews", on_empty="error")
     folders = {folder.folder: folder.datasets for folder in shared_folders()}
     assert folders[FOLDER] == ("vicuna80-reviews",)
-    assert folders["qa-feedback-finegrained-rlhf"] == ("qa-feedback",)
+    assert folders["qa-feedback-finegrained-rlhf"] == ("qa-feedback", "qa-feedback-objectives")
