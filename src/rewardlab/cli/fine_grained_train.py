@@ -52,18 +52,10 @@ def train_span_source(data: str, out_dir: Path, head: str, encoder: str, seed: i
 def train_steps(dataset: Any, out_dir: Path, encoder: str, features: str, seed: int, cache_dir: Path | None,
                 quiet: bool, **extras: Any) -> None:
     """A process reward model on the step labels of ``dataset``, with `steps train`'s defaults."""
-    from rewardlab.cli.console import progress_bars
-    from rewardlab.rewards.step_rewards import StepRewardModel
+    from rewardlab.cli.steps import train_step_model
 
     _plain_only(extras, "step labels")
     kind = StepModelConfig.kind
     out.print(f"step labels only: training a process reward model ({kind}, as `rewardlab steps train`)",
               highlight=False)
-    model = StepRewardModel.create(kind, encoder, features, StepModelConfig.split, seed=seed, cache_dir=cache_dir)
-    with progress_bars(quiet) as bars:
-        model.fit(dataset, on_progress=bars.bar(f"embedding prefixes ({encoder})"),
-                  on_fit_progress=bars.bar(f"fitting {kind}"))
-    model.save(out_dir)
-    info = model.train_info
-    out.print(f"trained {kind} on {info['step_examples']} step labels ({info['good_steps']} good) in "
-              f"{info['fit_seconds']:.1f}s → {out_dir}", highlight=False)
+    train_step_model(dataset, out_dir, kind, encoder, features, StepModelConfig.split, seed, cache_dir, quiet)

@@ -95,17 +95,24 @@ def train(
     with user_errors():
         if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
             raise ModelError(f"{out_dir} already exists; pass --overwrite to replace it, or choose another --out")
-        dataset = load_data(data, **data_options)
-        from rewardlab.rewards.step_rewards import StepRewardModel
+        train_step_model(load_data(data, **data_options), out_dir, head, encoder, features, split, seed, cache_dir,
+                         quiet)
 
-        model = StepRewardModel.create(head, encoder, features, split, seed=seed, cache_dir=cache_dir)
-        with progress_bars(quiet) as bars:
-            model.fit(dataset, on_progress=bars.bar(f"embedding prefixes ({encoder})"),
-                      on_fit_progress=bars.bar(f"fitting {head}"))
-        model.save(out_dir)
-        info = model.train_info
-        out.print(f"trained {head} on {info['step_examples']} step labels ({info['good_steps']} good) in "
-                  f"{info['fit_seconds']:.1f}s → {out_dir}", highlight=False)
+
+def train_step_model(dataset: Any, out_dir: Path, head: str, encoder: str, features: str, split: str, seed: int,
+                     cache_dir: Path | None, quiet: bool) -> None:
+    """Fit, save and report a process reward model on the step labels of ``dataset`` (`steps train`, and `train` on
+    step labels)."""
+    from rewardlab.rewards.step_rewards import StepRewardModel
+
+    model = StepRewardModel.create(head, encoder, features, split, seed=seed, cache_dir=cache_dir)
+    with progress_bars(quiet) as bars:
+        model.fit(dataset, on_progress=bars.bar(f"embedding prefixes ({encoder})"),
+                  on_fit_progress=bars.bar(f"fitting {head}"))
+    model.save(out_dir)
+    info = model.train_info
+    out.print(f"trained {head} on {info['step_examples']} step labels ({info['good_steps']} good) in "
+              f"{info['fit_seconds']:.1f}s → {out_dir}", highlight=False)
 
 
 @steps_app.command("score")
