@@ -18,9 +18,10 @@ from cli_helpers import run
 from rewardlab.data.objectives_qa import default_path
 from rewardlab.errors import RewardlabError
 from rewardlab.evaluate.bootstrap import GroupBootstrap
+from rewardlab.evaluate.span_detection import auc_estimate, weighted_auc
 from rewardlab.report import render_markdown
 from rewardlab.studies.fine_grained import MODELS, make_config
-from rewardlab.studies.fine_grained_metrics import auc_estimate, deciders, pair_correct, weighted_auc
+from rewardlab.studies.fine_grained_metrics import deciders, pair_correct
 from rewardlab.studies.fine_grained_report import build_report
 
 needs_data = pytest.mark.skipif(not default_path().exists(), reason=f"QA-Feedback is not at {default_path()}")

@@ -35,12 +35,13 @@ from rewardlab.data.objectives_qa import OBJECTIVES, default_path, qa_objectives
 from rewardlab.embed.base import DEFAULT_ENCODER, make_encoder
 from rewardlab.errors import InvalidValueError
 from rewardlab.evaluate.bootstrap import GroupBootstrap
+from rewardlab.evaluate.span_detection import auc_estimate
 from rewardlab.rewards.features import MODE_PARTS, featurize_dataset
 from rewardlab.rewards.heads import make_head
 from rewardlab.rewards.multi_objective import MultiObjectiveHead
 from rewardlab.rewards.objective_labels import objective_matrix, prompt_columns
 from rewardlab.rewards.training_set import build_training_set
-from rewardlab.studies.fine_grained_metrics import auc_estimate, deciders, pair_correct
+from rewardlab.studies.fine_grained_metrics import deciders, pair_correct
 from rewardlab.studies.fine_grained_spans import SpanSectionConfig, span_section
 from rewardlab.studies.machine import cpu_model
 from rewardlab.studies.settings import study_config
@@ -161,10 +162,10 @@ def compare(dataset: FeedbackDataset, rows: Mapping[str, np.ndarray], config: Fi
         sub = GroupBootstrap(data.group[labelled][have], config.n_resamples, config.seeds[0])
         objectives[name] = {
             "clean_share": sub.mean(y[have]).as_dict(),
-            "auc": auc_estimate(logits[have, k], y[have], sub).as_dict(),
+            "auc": auc_estimate(logits[have, k], y[have] > 0.5, sub).as_dict(),
             "accuracy": sub.mean(((logits[have, k] > 0) == (y[have] > 0.5)).astype(float)).as_dict(),
-            "bt_reward_auc": auc_estimate(bt_reward[have], y[have], sub).as_dict(),
-            "length_auc": auc_estimate(data.length[labelled][have], y[have], sub).as_dict()}
+            "bt_reward_auc": auc_estimate(bt_reward[have], y[have] > 0.5, sub).as_dict(),
+            "length_auc": auc_estimate(data.length[labelled][have], y[have] > 0.5, sub).as_dict()}
     weights: dict[str, Any] = {}
     questions = GroupBootstrap(data.group, config.n_resamples, config.seeds[0])
     for scalarization in ("fixed", "gated"):
