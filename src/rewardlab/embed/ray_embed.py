@@ -275,7 +275,7 @@ def _run_chunks(ray: Any, chunks: list[list[str]], encoder: Encoder, workers: in
     except RewardlabError:
         raise
     except Exception as exc:
-        cause = _user_cause(exc)
+        cause = user_cause(exc)
         if cause is not None:
             raise cause from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -285,7 +285,7 @@ def _run_chunks(ray: Any, chunks: list[list[str]], encoder: Encoder, workers: in
     return size, done
 
 
-def _user_cause(exc: BaseException) -> RewardlabError | None:
+def user_cause(exc: BaseException) -> RewardlabError | None:
     """A `RewardlabError` raised inside a worker (e.g. a fingerprint mismatch), found in Ray's wrapped chain."""
     seen: set[int] = set()
     stack: list[BaseException | None] = [exc]
@@ -294,7 +294,8 @@ def _user_cause(exc: BaseException) -> RewardlabError | None:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, RewardlabError):
+        inner = getattr(current, "cause", None)  # Ray's RayTaskError(X) is an X too, but X's own instance is here
+        if isinstance(current, RewardlabError) and not isinstance(inner, BaseException):
             return current
-        stack += [current.__cause__, current.__context__, getattr(current, "cause", None)]
+        stack += [current.__cause__, current.__context__, inner]
     return None

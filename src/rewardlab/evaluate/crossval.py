@@ -112,6 +112,7 @@ def cross_validate(
     augment: str | None = None,
     annotator_weights: str = "none",
     workers: int = 1,
+    ray: str | None = None,
     on_embed_progress: Callable[[int, int], None] | None = None,
     on_fit_progress: Callable[[int, int], None] | None = None,
 ) -> CrossValResult:
@@ -124,6 +125,8 @@ def cross_validate(
     ``workers`` > 1 (0: one per core) runs the fits in that many processes, one thread each
     (`rewardlab.evaluate.fold_workers`); the scores are the in-process ones. Augmented runs and encoders that cannot be
     rebuilt from their spec stay in-process (the workers would embed into one cache at once, or not at all).
+    ``ray`` (a Ray address: 'local', 'auto', HOST:PORT) runs each fit as a Ray task instead
+    (`rewardlab.evaluate.ray_tasks`), with the same exceptions and the same scores.
     ``fit_seconds`` sums each learner's fits wherever they ran."""
     if not dataset.comparisons:
         raise DataError("cross-validation of pairwise accuracy needs comparisons", source=dataset.name)
@@ -165,7 +168,11 @@ def cross_validate(
             on_fit_progress(done, k * len(learners))
 
     n_workers = resolve_workers(workers, k * len(learners))
-    if n_workers > 1 and augment is None and rebuilds_from_spec(encoder):
+    if ray is not None and augment is None and rebuilds_from_spec(encoder):
+        from rewardlab.evaluate.ray_tasks import run_fits_ray
+
+        run_fits_ray(job, learners, k, ray, record)
+    elif n_workers > 1 and augment is None and rebuilds_from_spec(encoder):
         run_fits(job, learners, k, n_workers, record)
     else:
         for fold, train in enumerate(trains):
