@@ -29,7 +29,8 @@ RayOpt = Annotated[str | None, typer.Option(
     "--ray", metavar="ADDRESS",
     help="Embed the texts missing from the cache on a Ray cluster (Ray Data, one encoder per actor, GPU actors when "
          "the cluster has GPUs): 'local' starts Ray on this machine, 'auto' joins the cluster `ray start` runs here, "
-         "HOST:PORT a head node elsewhere. Same vectors, same cache. Needs pip install 'rewardlab[ray]'.")]
+         "HOST:PORT a head node elsewhere. Same vectors, same cache. Where the command cross-validates or runs a "
+         "study, its fits run there too, as Ray tasks (same numbers). Needs pip install 'rewardlab[ray]'.")]
 
 # ------------------------------------------------------------------ feedback data
 DataArg = Annotated[str, typer.Argument(help="A feedback file/directory, or a dataset name from `rewardlab datasets`.")]

@@ -110,20 +110,22 @@ def quickstart(
     limit: LimitOpt = FROM_CONFIG,
     cache_dir: CacheDir = FROM_CONFIG,
     workers: WorkersOpt = FROM_CONFIG,
+    ray: RayOpt = FROM_CONFIG,
     quiet: Quiet = False,
 ) -> None:
     """Bundled HH-RLHF harmless → embed → k-fold by prompt → BT-MLP debiased (the default), BT-MLP, CLF-MLP,
     CLF-LightGBM, 5-ensemble."""
+    from rewardlab.cli.ray_embedding import ray_connected
     from rewardlab.evaluate.quickstart import run_quickstart
 
     with user_errors():
-        config = QuickstartConfig(encoder, folds, seed, runs, limit, cache_dir, workers)
+        config = QuickstartConfig(encoder, folds, seed, runs, limit, cache_dir, workers, ray)
 
         def show(dataset: Any) -> None:
             print_notes(dataset)
             console.print(f"data: {dataset!r}", highlight=False)
 
-        with progress_bars(quiet) as bars:
+        with ray_connected(ray), progress_bars(quiet) as bars:
             result = run_quickstart(config, show, bars.bar(f"embedding ({encoder})"),
                                     bars.bar("training (fold × learner)"))
         print_table(result.table)
@@ -237,7 +239,7 @@ def evaluate(
 ) -> None:
     """Held-out pairwise accuracy and calibration with 95% CIs, beside length controls: of a saved model, or k-fold CV
     of heads."""
-    from rewardlab.cli.ray_embedding import warm_dataset_on_ray
+    from rewardlab.cli.ray_embedding import ray_connected, warm_dataset_on_ray
     from rewardlab.embed import make_encoder
     from rewardlab.evaluate.crossval import LearnerSpec, cross_validate
     from rewardlab.evaluate.holdout import evaluate_model
@@ -285,13 +287,14 @@ def evaluate(
         else:
             enc = make_encoder(encoder, device)
             learners = [LearnerSpec(kind.strip(), kind.strip(), params=params) for kind in heads.split(",") if kind.strip()]
-            warm_dataset_on_ray(dataset, enc, features, ray, cache_dir, quiet)
-            with progress_bars(quiet) as bars:
-                result = cross_validate(dataset, learners, enc, features=features, k=folds, seed=seed,
-                                        cache_dir=cache_dir, augment=augment, annotator_weights=annotator_weights,
-                                        workers=workers,
-                                        on_embed_progress=bars.bar(f"embedding ({encoder})"),
-                                        on_fit_progress=bars.bar("training (fold × learner)"))
+            with ray_connected(ray):
+                warm_dataset_on_ray(dataset, enc, features, ray, cache_dir, quiet)
+                with progress_bars(quiet) as bars:
+                    result = cross_validate(dataset, learners, enc, features=features, k=folds, seed=seed,
+                                            cache_dir=cache_dir, augment=augment, annotator_weights=annotator_weights,
+                                            workers=workers, ray=ray,
+                                            on_embed_progress=bars.bar(f"embedding ({encoder})"),
+                                            on_fit_progress=bars.bar("training (fold × learner)"))
             print_table(crossval_table(result, f"{dataset.name}, {folds}-fold CV by prompt"))
             lengths = crossval_length_table(result)
             if lengths is not None:

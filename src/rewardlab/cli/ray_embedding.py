@@ -1,16 +1,32 @@
 """`--ray ADDRESS` for the commands where embedding is the cost: the texts a command will embed are sent through
 a Ray cluster into the cache first, so the command itself then finds every vector cached. The commands keep one
-embedding path (the serial one reads the cache), and Ray is imported only when the option is given."""
+embedding path (the serial one reads the cache), and Ray is imported only when the option is given. Where a command
+also fits (a cross-validation, a study), `ray_connected` keeps one connection for both, and the fits run as Ray tasks
+(`rewardlab.evaluate.ray_tasks`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rewardlab.cli.console import console, progress_bar
 from rewardlab.embed.base import Encoder
 from rewardlab.errors import RewardlabError
+
+
+@contextmanager
+def ray_connected(address: str | None) -> Iterator[None]:
+    """With ``--ray``: one Ray connection for the whole command, so its embedding and its fits share it (a local
+    instance starts once, not once per step); without: nothing."""
+    if address is None:
+        yield
+        return
+    from rewardlab.embed.ray_embed import ray_session
+
+    with ray_session(address):
+        yield
 
 
 def embed_on_ray(texts: Sequence[str], encoder: Encoder, address: str, cache_dir: str | Path | None,

@@ -48,6 +48,8 @@ class QuickstartConfig:
     cache_dir: Path | None = None
     #: processes for the fold × learner fits (0: one per core; 1: in this process). The numbers do not change.
     workers: int = 0
+    #: a Ray address ('local', 'auto', HOST:PORT): embed the missing texts there, and run the fits as Ray tasks
+    ray: str | None = None
 
 
 @dataclass
@@ -76,8 +78,14 @@ def run_quickstart(
     if on_dataset is not None:
         on_dataset(dataset)
     encoder = make_encoder(config.encoder)
+    if config.ray is not None:  # the texts missing from the cache go through the cluster first
+        from rewardlab.embed.ray_embed import embed_texts_ray
+        from rewardlab.rewards.features import dataset_texts
+
+        embed_texts_ray(dataset_texts(dataset, DEFAULT_FEATURES, encoder), encoder, address=config.ray,
+                        cache_dir=config.cache_dir, on_progress=on_embed_progress)
     result = cross_validate(dataset, list(QUICKSTART_LEARNERS), encoder, features=DEFAULT_FEATURES, k=config.folds,
-                            seed=config.seed, cache_dir=config.cache_dir, workers=config.workers,
+                            seed=config.seed, cache_dir=config.cache_dir, workers=config.workers, ray=config.ray,
                             on_embed_progress=on_embed_progress,
                             on_fit_progress=on_fit_progress)
     run_dir = new_run_dir(config.runs, "quickstart")
