@@ -45,6 +45,8 @@ BASELINE_ROWS = 1000
 _TURN = re.compile(r"\n\n(Human|Assistant): ")
 #: texts stay short (a sentence or two), as the issue's measurement had them
 MAX_CHARS = 240
+#: the steps, in order; ``--steps`` picks some (a step is named by its first word)
+STEPS = ("embed", "train", "evaluate")
 
 
 def _turns() -> tuple[list[str], list[str]]:
@@ -96,6 +98,7 @@ def _command() -> list[str]:
 
 def run_step(args: list[str], timeout: float) -> dict[str, Any]:
     """Run one `rewardlab` command; its seconds, peak RSS (MB) and whether it finished within ``timeout``."""
+    load = os.getloadavg()[0]
     started = time.perf_counter()
     proc = subprocess.Popen(_command() + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -116,21 +119,27 @@ def run_step(args: list[str], timeout: float) -> dict[str, Any]:
     ok = proc.returncode == 0 and not timed_out.is_set()
     if not ok and not timed_out.is_set():
         print(output[-2000:], file=sys.stderr)
-    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "finished": ok,
-            "timed_out": timed_out.is_set(), "returncode": proc.returncode}
+    return {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024,
+            "finished": ok, "timed_out": timed_out.is_set(), "returncode": proc.returncode,
+            "load_average_before": load, "load_average_after": os.getloadavg()[0]}
 
 
 def run_pipeline(data: Path, rows: int, encoder: str, work: Path, timeout: float,
-                 fallback_model: Path | None = None) -> list[dict[str, Any]]:
-    """embed, train bt-linear, evaluate --model on ``data``, each its own process, sharing one fresh cache. Where
-    training did not finish, evaluate scores with ``fallback_model`` (the baseline's: its memory does not depend on
-    the data a model was trained on), and says so."""
+                 fallback_model: Path | None = None, steps: tuple[str, ...] = STEPS) -> list[dict[str, Any]]:
+    """embed, train bt-linear, evaluate --model on ``data`` (those of them in ``steps``), each its own process,
+    sharing one cache: a fresh one when ``embed`` runs, else the one an earlier run left in ``work``. Where training
+    did not finish, evaluate scores with ``fallback_model`` (the baseline's: its memory does not depend on the data a
+    model was trained on), and says so."""
     cache = work / f"cache-{rows}"
     model = work / f"model-{rows}"
-    shutil.rmtree(cache, ignore_errors=True)
-    shutil.rmtree(model, ignore_errors=True)
+    if "embed" in steps:
+        shutil.rmtree(cache, ignore_errors=True)
+    elif not cache.is_dir():
+        raise SystemExit(f"{cache} is missing: run the embed step first (--steps embed,...) with this --workdir")
+    if "train" in steps:
+        shutil.rmtree(model, ignore_errors=True)
     common = ["--encoder", encoder, "--cache-dir", str(cache), "--quiet"]
-    steps = [
+    commands = [
         ("embed", ["embed", str(data), *common]),
         ("train bt-linear", ["train", str(data), "--head", "bt-linear", "--out", str(model), "--overwrite", *common]),
     ]
@@ -140,12 +149,15 @@ def run_pipeline(data: Path, rows: int, encoder: str, work: Path, timeout: float
         result = run_step(args, timeout)
         results.append({"step": name, "rows": rows, **result, "note": note})
         state = "ok" if result["finished"] else ("TIMED OUT" if result["timed_out"] else "FAILED")
-        print(f"  {name:<18} {rows:>8} rows {result['seconds']:>8.1f}s {result['peak_rss_mb']:>9.0f} MB  {state} {note}",
-              flush=True)
+        print(f"  {name:<18} {rows:>8} rows {result['seconds']:>8.1f}s ({result['cpu_seconds']:.1f} CPU s) "
+              f"{result['peak_rss_mb']:>9.0f} MB  {state} {note}", flush=True)
         return result
 
-    for name, args in steps:
-        run(name, args)
+    for name, args in commands:
+        if name.split()[0] in steps:
+            run(name, args)
+    if "evaluate" not in steps:
+        return results
     trained = (model / "config.json").exists()
     scorer, note = (model, "") if trained else (fallback_model, "with the 1k-row model (training did not finish)")
     if scorer is not None:
@@ -161,9 +173,15 @@ def main() -> None:
     parser.add_argument("--step-timeout", type=float, default=900.0, help="seconds before a step is stopped")
     parser.add_argument("--workdir", type=Path, default=None, help="keep data, caches and models here (default: a "
                                                                    "temporary directory)")
+    parser.add_argument("--steps", default=",".join(STEPS),
+                        help="comma-separated steps to run (default: all); without embed, the caches of an earlier "
+                             "run in --workdir are used")
     parser.add_argument("--label", default="", help="a note stored with the results, e.g. 'before'")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/memory_scale.json"))
     args = parser.parse_args()
+    steps = tuple(s.strip() for s in args.steps.split(",") if s.strip())
+    if not steps or set(steps) - set(STEPS):
+        parser.error(f"--steps takes a comma-separated subset of {', '.join(STEPS)}")
 
     temp = None if args.workdir else tempfile.TemporaryDirectory()
     work = args.workdir or Path(temp.name)  # type: ignore[union-attr]
@@ -177,23 +195,26 @@ def main() -> None:
                 write_comparisons(data, rows)
             print(f"{rows} rows ({data.stat().st_size / 1e6:.1f} MB JSONL):", flush=True)
             results += run_pipeline(data, rows, args.encoder, work, args.step_timeout,
-                                    work / f"model-{BASELINE_ROWS}")
+                                    work / f"model-{BASELINE_ROWS}", steps)
     finally:
         if temp is not None:
             temp.cleanup()
 
     baseline = {r["step"]: r for r in results if r["rows"] == BASELINE_ROWS}
-    print(f"\n{'step':<18}{'rows':>9}{'seconds':>10}{'rows/s':>10}{'peak MB':>10}{'beyond 1k MB':>14}  status")
+    print(f"\n{'step':<18}{'rows':>9}{'seconds':>10}{'CPU s':>9}{'rows/s':>10}{'peak MB':>10}{'beyond 1k MB':>14}"
+          "  status")
     for r in results:
         base = baseline.get(r["step"])
         r["beyond_baseline_mb"] = r["peak_rss_mb"] - base["peak_rss_mb"] if base else float("nan")
         status = "ok" if r["finished"] else ("timed out" if r["timed_out"] else f"failed ({r['returncode']})")
-        print(f"{r['step']:<18}{r['rows']:>9}{r['seconds']:>10.1f}{r['rows'] / r['seconds']:>10.0f}"
+        print(f"{r['step']:<18}{r['rows']:>9}{r['seconds']:>10.1f}{r['cpu_seconds']:>9.1f}"
+              f"{r['rows'] / r['seconds']:>10.0f}"
               f"{r['peak_rss_mb']:>10.0f}{r['beyond_baseline_mb']:>14.0f}  {status} {r['note']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"cpu": describe_cpu(), "encoder": args.encoder, "rows": args.rows,
                                     "baseline_rows": BASELINE_ROWS, "label": args.label,
-                                    "step_timeout_s": args.step_timeout, "results": results}, indent=2))
+                                    "step_timeout_s": args.step_timeout, "steps": list(steps),
+                                    "load_average": os.getloadavg(), "results": results}, indent=2))
     print(f"wrote {args.out}")
 
 
