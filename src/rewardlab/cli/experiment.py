@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from rewardlab.cli.console import console, out, progress_bars, user_errors
-from rewardlab.cli.options import LimitPromptsOpt, Quiet, format_estimate, split_list
+from rewardlab.cli.options import LimitPromptsOpt, Quiet, RayOpt, format_estimate, split_list
 
 experiment_app = typer.Typer(no_args_is_help=True, help="Reproducible studies that write a report (options left out "
                                                         "take the study's defaults).")
@@ -140,9 +140,11 @@ def rm_recipes(
     speed_probe: Annotated[str | None, typer.Option(help="Encoders whose embedding rate is measured, comma-separated "
                                                          "('' for none).")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default: runs/<time>-rm-recipes).")] = None,
+    ray: RayOpt = None,
     quiet: Quiet = False,
 ) -> None:
     """Which reward-model recipe transfers across data sets (set × recipe × head, beside length controls)."""
+    from rewardlab.cli.ray_embedding import ray_connected
     from rewardlab.evaluate.record import new_run_dir
     from rewardlab.studies.rm_recipes import make_config, run_study
     from rewardlab.studies.rm_recipes_report import write
@@ -152,10 +154,11 @@ def rm_recipes(
             sets=_listed(sets, str, "--sets"), recipes=_listed(recipes, str, "--recipes"),
             heads=_listed(heads, str, "--heads"), encoder=encoder, seed=seed, limit=limit, probe=probe,
             alpaca_pairs=alpaca_pairs, n_resamples=resamples, speed_probe=_listed(speed_probe, str, "--speed-probe")))
-        with progress_bars(quiet) as bars:
+        with ray_connected(ray), progress_bars(quiet) as bars:
             on_embed = bars.bar("embedding")
             on_fit = bars.bar("training (set × recipe × head)")
-            record = run_study(study, on_step=lambda _, done, total: on_fit(done, total), on_embed_progress=on_embed)
+            record = run_study(study, on_step=lambda _, done, total: on_fit(done, total), on_embed_progress=on_embed,
+                               ray=ray)
         path = write(record, out_dir or new_run_dir("runs", "rm-recipes"))
         chosen = record["selection"]["chosen"]
         table = Table(title="over cross-set transfers", title_justify="left")

@@ -171,7 +171,7 @@ class _ChunkEncoder:
                 "worker": np.array([self.worker] * n, dtype=object), "pid": np.array([os.getpid()] * n)}
 
 
-def _settings() -> dict[str, str]:
+def rewardlab_settings() -> dict[str, str]:
     """The driver's ``REWARDLAB_*`` environment, for the workers (where built models live, for instance)."""
     return {name: value for name, value in os.environ.items() if name.startswith("REWARDLAB_")}
 
@@ -244,7 +244,7 @@ def _run_chunks(ray: Any, chunks: list[list[str]], encoder: Encoder, workers: in
     # longest chunks first (they are length-sorted): the slowest work starts early instead of forming the tail
     rows = [{"chunk": i, "texts": chunks[i]} for i in reversed(range(len(chunks)))]
     dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-        _ChunkEncoder, fn_constructor_args=(encoder.spec, encoder.fingerprint(), cpus_per_worker, _settings()),
+        _ChunkEncoder, fn_constructor_args=(encoder.spec, encoder.fingerprint(), cpus_per_worker, rewardlab_settings()),
         batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=size),
         num_cpus=0 if gpus else cpus_per_worker, num_gpus=gpus or None)
     # Ray Data's actors default to max_restarts=-1 and max_task_retries=-1: a dead worker's actor is restarted and

@@ -52,7 +52,25 @@ def _shared(token: str, boxed: list[Any]) -> Any:
     return _SHARED[1]
 
 
-def _run_task(function: Callable[[Any, Any], Any], token: str, boxed: list[Any], item: Any, cpus: int) -> Any:
+#: encoders built in this worker, by (spec, fingerprint): one build per process, whatever the run
+_ENCODERS: dict[tuple[str, str], Encoder] = {}
+
+
+def rebuilt_encoder(spec: str, fingerprint: str) -> Encoder:
+    """The encoder ``spec`` builds in this process, once; a `ModelError` unless its fingerprint is the driver's."""
+    key = (spec, fingerprint)
+    if key not in _ENCODERS:
+        encoder = make_encoder(spec)
+        if encoder.fingerprint() != fingerprint:
+            raise ModelError(f"a Ray worker's encoder {spec!r} has fingerprint {encoder.fingerprint()}, not the "
+                             f"driver's {fingerprint} (different weights or library versions on that node)")
+        _ENCODERS[key] = encoder
+    return _ENCODERS[key]
+
+
+def _run_task(function: Callable[[Any, Any], Any], token: str, boxed: list[Any], item: Any, cpus: int,
+              settings: dict[str, str]) -> Any:
+    os.environ.update(settings)  # the driver's REWARDLAB_* settings (cache and models folders), whatever the node has
     os.environ.update(dict.fromkeys(THREAD_VARIABLES, str(cpus)))
     import torch
 
@@ -68,7 +86,7 @@ def map_on_ray(function: Callable[[Any, Item], Result], shared: Any, items: Sequ
     reused). ``function`` must be a module-level function (workers import it). ``shared`` goes to the object store
     once. Results come back in the order of ``items``; ``on_result`` sees each in that order, as soon as it and
     every one before it are done."""
-    from rewardlab.embed.ray_embed import RayClusterError, ray_session, user_cause
+    from rewardlab.embed.ray_embed import RayClusterError, ray_session, rewardlab_settings, user_cause
 
     if isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1:
         raise ModelError(f"a Ray task needs at least 1 CPU, not {cpus!r}")
@@ -78,7 +96,7 @@ def map_on_ray(function: Callable[[Any, Item], Result], shared: Any, items: Sequ
         token = uuid.uuid4().hex
         boxed = [ray.put(shared)]  # in a list: Ray resolves only top-level references, per task
         task = ray.remote(num_cpus=cpus)(_run_task)
-        refs = [task.remote(function, token, boxed, item, cpus) for item in items]
+        refs = [task.remote(function, token, boxed, item, cpus, rewardlab_settings()) for item in items]
         results = []
         try:
             for item, ref in zip(items, refs):
@@ -107,26 +125,18 @@ def _last_line(exc: BaseException) -> str:
 # ---------------------------------------------------------------- cross-validation fits
 @dataclass
 class _FoldRun:
-    """What every (fold, learner) task of one cross-validation shares; the encoder and each fold's training set are
-    built once per worker process, when its first task needs them."""
+    """What every (fold, learner) task of one cross-validation shares; each fold's training set is made once per worker
+    process, when its first task needs it."""
 
     job: FoldJob
     learners: list[LearnerSpec]
-    _encoder: Encoder | None = field(default=None, repr=False)
     _trains: dict[int, FeedbackDataset] = field(default_factory=dict, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:  # only the data travels, never what a worker built
-        return {"job": self.job, "learners": self.learners, "_encoder": None, "_trains": {}}
+        return {"job": self.job, "learners": self.learners, "_trains": {}}
 
     def encoder(self) -> Encoder:
-        if self._encoder is None:
-            encoder = make_encoder(self.job.encoder_spec)
-            if encoder.fingerprint() != self.job.encoder_fingerprint:
-                raise ModelError(f"a Ray worker's encoder {self.job.encoder_spec!r} has fingerprint "
-                                 f"{encoder.fingerprint()}, not the driver's {self.job.encoder_fingerprint} "
-                                 "(different weights or library versions on that node)")
-            self._encoder = encoder
-        return self._encoder
+        return rebuilt_encoder(self.job.encoder_spec, self.job.encoder_fingerprint)
 
     def training_set(self, fold: int) -> FeedbackDataset:
         from rewardlab.evaluate.fold_workers import fold_training_set

@@ -45,6 +45,7 @@ from rewardlab.evaluate.pairwise import pairwise_correct
 from rewardlab.rewards.features import dataset_texts, featurize_dataset
 from rewardlab.rewards.training_set import OUTCOME_TARGET
 from rewardlab.studies.machine import cpu_model
+from rewardlab.studies.rm_recipes_fits import Condition, FitInputs, FitOutcome, fit_all
 from rewardlab.studies.rm_recipes_verdicts import conclusions
 
 
@@ -287,10 +288,10 @@ def cpu_seconds() -> float:
 
 
 def run_study(config: RmRecipesConfig, on_step: Callable[[str, int, int], None] | None = None,
-              on_embed_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Load, split and embed every set, fit every set × recipe × head, score every test block; the JSON record."""
-    from rewardlab.rewards.model import RewardModel  # torch loads only when the study runs
-
+              on_embed_progress: Callable[[int, int], None] | None = None, ray: str | None = None) -> dict[str, Any]:
+    """Load, split and embed every set, fit every set × recipe × head, score every test block; the JSON record.
+    ``ray`` (a Ray address): the texts missing from the cache are embedded on that cluster first, and the fits run
+    there as Ray tasks (`rm_recipes_fits`); the numbers are the same."""
     started = time.perf_counter()
     encoder = make_encoder(config.encoder)
     recipes = [RECIPES[name] for name in config.recipes]
@@ -307,6 +308,11 @@ def run_study(config: RmRecipesConfig, on_step: Callable[[str, int, int], None] 
     every = [*datasets.values(), *([probe] if probe is not None else [])]
     total_texts = len({t for d in every for mode in modes for t in dataset_texts(d, mode, encoder)})
     embed_started = time.perf_counter()
+    if ray is not None:
+        from rewardlab.embed.ray_embed import embed_texts_ray
+
+        embed_texts_ray(sorted({t for d in every for mode in modes for t in dataset_texts(d, mode, encoder)}), encoder,
+                        address=ray, cache_dir=config.cache_dir, on_progress=on_embed_progress)
     rows: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     for mode in modes:
         for name, dataset in [*datasets.items(), *([(PROBE_KEY, probe)] if probe is not None else [])]:
@@ -324,28 +330,32 @@ def run_study(config: RmRecipesConfig, on_step: Callable[[str, int, int], None] 
 
     transfers, probe_results, fits = [], [], []
     fit_seconds, done = 0.0, 0
+    test_names = [name for name, p in tests.items() if len(p)]
+    inputs = FitInputs({r.name: r for r in recipes}, config.seed, config.cache_dir, encoder.spec, encoder.fingerprint(),
+                       {name: split.train for name, split in splits.items()},
+                       {key: value for key, value in rows.items() if key[0] in splits}, features, test_names)
+    outcomes: dict[Condition, FitOutcome] = {}
+
+    def record_fit(condition: Condition, outcome: FitOutcome) -> None:
+        nonlocal fit_seconds, done
+        outcomes[condition] = outcome
+        fit_seconds += outcome.seconds
+        fits.append({"train": condition[0], "recipe": condition[1], "head": condition[2],
+                     "seconds": round(outcome.seconds, 1), "augmented_pairs": outcome.augmented_pairs})
+        done += 1
+        if on_step:
+            on_step(" ".join(condition), done, config.n_fits())
+
+    fit_all(inputs, [(name, r.name, kind) for name in splits for r in recipes for kind in config.heads], encoder, ray,
+            record_fit)
     for train_name, split in splits.items():
         head = fit_length_head_on(split.train)
         fit_note = f"BT on the log-length difference, fitted on {train_name}'s training pairs"
         scores: dict[str, dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]] = {name: {} for name in tests}
         for recipe in recipes:
             for kind in config.heads:
-                fit_started = time.perf_counter()
-                model = RewardModel.create(kind, encoder=encoder, features=recipe.features, seed=config.seed,
-                                           cache_dir=config.cache_dir, **recipe.model_params())
-                model.fit(split.train, feature_rows=rows[(train_name, recipe.features)])
-                seconds = time.perf_counter() - fit_started
-                fit_seconds += seconds
-                fits.append({"train": train_name, "recipe": recipe.name, "head": kind, "seconds": round(seconds, 1),
-                             "augmented_pairs": model.train_info.get("augment", {}).get("added")})
-                for name, p in tests.items():
-                    if len(p):
-                        x_a, x_b = features[(name, recipe.features)]
-                        scores[name][(recipe.name, kind)] = (np.asarray(model.predict(x_a), dtype=np.float64),
-                                                             np.asarray(model.predict(x_b), dtype=np.float64))
-                done += 1
-                if on_step:
-                    on_step(f"{train_name} {recipe.name} {kind}", done, config.n_fits())
+                for name, pair_scores in outcomes[(train_name, recipe.name, kind)].scores.items():
+                    scores[name][(recipe.name, kind)] = pair_scores
         train_groups = set(split.train.prompt_groups().values())
         for name, p in tests.items():
             unseen = p.unseen_by(train_groups) if len(p) else np.zeros(0, dtype=bool)
@@ -389,6 +399,7 @@ def run_study(config: RmRecipesConfig, on_step: Callable[[str, int, int], None] 
     record["timing"] = {"total_seconds": round(time.perf_counter() - started, 1), "load_seconds": round(load_seconds, 1),
                         "embed_seconds": round(embed_seconds, 1), "fit_seconds": round(fit_seconds, 1),
                         "speed_probe_seconds": round(time.perf_counter() - speed_started, 1),
-                        "study_texts": total_texts, "cpu_seconds": round(cpu_seconds(), 1)}
+                        "study_texts": total_texts, "cpu_seconds": round(cpu_seconds(), 1),
+                        "fits_on": "this process" if ray is None else f"Ray tasks ({ray})"}
     record["machine"] = {"cpu": cpu_model(), "cores": os.cpu_count()}
     return record
