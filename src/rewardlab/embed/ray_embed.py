@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import time
 import warnings
@@ -37,6 +38,8 @@ from rewardlab.embed.cache import EmbeddingCache
 from rewardlab.embed.embedding import EmbedStats, length_sorted_chunks, unique_index
 from rewardlab.errors import EncoderError, RewardlabError
 
+#: environment variables that size OpenMP, BLAS and rayon (tokenizers) thread pools in an actor
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS")
 #: the `--ray` value that means "start a Ray instance on this machine" (also what a bare `--ray` gives)
 LOCAL = "local"
 CONNECT_TIMEOUT_S = 5.0
@@ -152,9 +155,17 @@ class _ChunkEncoder:
         import ray
 
         os.environ.update(settings)  # the driver's REWARDLAB_* settings (models dir...), whatever env the node has
+        # every thread pool sized to this actor's CPUs before a library starts one (OpenMP, BLAS, the tokenizers'
+        # rayon pool): actors side by side on a node must not each start a thread per core
+        os.environ.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
         encoder, self.device = matching_encoder(spec, fingerprint, on_gpu=bool(ray.get_gpu_ids()))
-        if hasattr(encoder, "workers"):  # ONNX MiniLM runs one text per thread: one thread per CPU this actor holds
+        if hasattr(encoder, "workers"):  # the CPU encoders run one text (or batch) per thread: one per CPU held
             encoder.workers = threads
+        encoder.encode(["warm-up"])  # load now: the model load is start-up, not the first chunk's encode time
+        if "torch" in sys.modules:  # torch encoders set a thread per core when they load; this actor holds fewer
+            import torch
+
+            torch.set_num_threads(threads)
         self.encoder = encoder
         self.worker = f"{ray.util.get_node_ip_address()}:{os.getpid()}"
 
@@ -185,14 +196,15 @@ def embed_texts_ray(
     use_cache: bool = True,
     chunk_size: int = 256,
     workers: int | None = None,
-    cpus_per_worker: int = 1,
+    cpus_per_worker: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     on_chunk: Callable[[ChunkResult], None] | None = None,
 ) -> tuple[np.ndarray, RayEmbedStats]:
     """Like `embed_texts`, with the cache misses encoded on a Ray cluster (see the module docstring).
 
-    ``workers``: actors in the pool (default: one per GPU when the cluster has GPUs, else one per
-    ``cpus_per_worker`` CPUs). ``on_chunk`` sees each chunk as it arrives (benchmarks, tests).
+    ``workers``: actors in the pool, ``cpus_per_worker``: CPUs (and threads) of each (default: one actor per GPU when
+    the cluster has GPUs, else one per node with all its CPUs; see `pool_size`). ``on_chunk`` sees each chunk as it
+    arrives (benchmarks, tests).
     """
     started = time.perf_counter()
     unique, inverse = unique_index(texts)
@@ -217,25 +229,32 @@ def embed_texts_ray(
     return out, stats
 
 
-def _pool_size(ray: Any, workers: int | None, cpus_per_worker: int) -> tuple[int, float]:
-    """(actors, GPUs per actor): one actor per GPU on a GPU cluster, else per ``cpus_per_worker`` CPUs."""
+def pool_size(ray: Any, workers: int | None, cpus_per_worker: int | None) -> tuple[int, int, float]:
+    """(actors, CPUs per actor, GPUs per actor). On a GPU cluster: one actor per GPU. Otherwise, by default, one actor
+    per node holding all of the smallest node's CPUs: the encoders run one text per thread, so one actor fills a node,
+    and more actors on it only add model copies and scheduling (benchmarks/embed_scale.py measured 2 workers × 1 core
+    below 1 worker × 2 cores). ``workers`` and ``cpus_per_worker`` override either choice."""
+    if workers is not None and (isinstance(workers, bool) or workers < 1):
+        raise RayClusterError("--ray workers must be at least 1")
+    if cpus_per_worker is not None and (isinstance(cpus_per_worker, bool) or cpus_per_worker < 1):
+        raise RayClusterError("CPUs per Ray worker must be at least 1")
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
-    if workers is not None and workers < 1:
-        raise RayClusterError("--ray workers must be at least 1")
     if gpus:
-        return workers or gpus, 1.0
-    cpus = int(resources.get("CPU", 1))
-    return workers or max(1, cpus // cpus_per_worker), 0.0
+        return workers or gpus, cpus_per_worker or 1, 1.0
+    node_cpus = [int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node.get("Alive")]
+    node_cpus = [cpus for cpus in node_cpus if cpus > 0] or [max(1, int(resources.get("CPU", 1)))]
+    per_actor = cpus_per_worker or min(min(node_cpus), max(1, sum(node_cpus) // (workers or len(node_cpus))))
+    return workers or max(1, sum(cpus // per_actor for cpus in node_cpus)), per_actor, 0.0
 
 
-def _run_chunks(ray: Any, chunks: list[list[str]], encoder: Encoder, workers: int | None, cpus_per_worker: int,
+def _run_chunks(ray: Any, chunks: list[list[str]], encoder: Encoder, workers: int | None, cpus_per_worker: int | None,
                 cache: EmbeddingCache | None, vectors: np.ndarray, row_of: dict[str, int], stats: RayEmbedStats,
                 hits: int, total: int, on_progress: Callable[[int, int], None] | None,
                 on_chunk: Callable[[ChunkResult], None] | None) -> tuple[int, int]:
     import ray.data
 
-    size, gpus = _pool_size(ray, workers, cpus_per_worker)
+    size, threads, gpus = pool_size(ray, workers, cpus_per_worker)
     size = min(size, len(chunks))
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
@@ -244,9 +263,9 @@ def _run_chunks(ray: Any, chunks: list[list[str]], encoder: Encoder, workers: in
     # longest chunks first (they are length-sorted): the slowest work starts early instead of forming the tail
     rows = [{"chunk": i, "texts": chunks[i]} for i in reversed(range(len(chunks)))]
     dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-        _ChunkEncoder, fn_constructor_args=(encoder.spec, encoder.fingerprint(), cpus_per_worker, rewardlab_settings()),
+        _ChunkEncoder, fn_constructor_args=(encoder.spec, encoder.fingerprint(), threads, rewardlab_settings()),
         batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=size),
-        num_cpus=0 if gpus else cpus_per_worker, num_gpus=gpus or None)
+        num_cpus=0 if gpus else threads, num_gpus=gpus or None)
     # Ray Data's actors default to max_restarts=-1 and max_task_retries=-1: a dead worker's actor is restarted and
     # its chunk runs again (tests/embed/test_ray_embed.py kills one mid-run)
     done = hits
