@@ -23,17 +23,17 @@ class Cluster:
             {"Alive": False, "Resources": {"CPU": 64.0}}]  # a dead node counts for nothing
 
 
-def test_by_default_one_actor_per_node_holds_all_its_cores() -> None:
-    assert pool_size(Cluster([2]), None, None) == (1, 2, 0.0)
+def test_by_default_one_actor_per_cpu() -> None:
+    assert pool_size(Cluster([2]), None, None) == (2, 1, 0.0)
     assert pool_size(Cluster([0, 1, 1]), None, None) == (2, 1, 0.0)  # a head that runs nothing is left out
-    assert pool_size(Cluster([8, 8, 8]), None, None) == (3, 8, 0.0)
-    assert pool_size(Cluster([4, 8]), None, None) == (3, 4, 0.0)  # actors fit the smallest node
+    assert pool_size(Cluster([4, 8]), None, None) == (12, 1, 0.0)
 
 
 def test_workers_and_cpus_per_worker_override_the_default() -> None:
-    assert pool_size(Cluster([2]), 2, None) == (2, 1, 0.0)  # two actors share the node's two cores
-    assert pool_size(Cluster([2]), None, 1) == (2, 1, 0.0)
-    assert pool_size(Cluster([4]), 1, 4) == (1, 4, 0.0)
+    assert pool_size(Cluster([2]), 1, None) == (1, 2, 0.0)  # one actor holds the node's two cores
+    assert pool_size(Cluster([8, 8, 8]), 3, None) == (3, 8, 0.0)  # one actor per node
+    assert pool_size(Cluster([4, 8]), 2, None) == (2, 4, 0.0)  # actors fit the smallest node
+    assert pool_size(Cluster([4]), None, 2) == (2, 2, 0.0)
 
 
 def test_a_gpu_cluster_gets_one_actor_per_gpu() -> None:

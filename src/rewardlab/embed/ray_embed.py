@@ -203,7 +203,7 @@ def embed_texts_ray(
     """Like `embed_texts`, with the cache misses encoded on a Ray cluster (see the module docstring).
 
     ``workers``: actors in the pool, ``cpus_per_worker``: CPUs (and threads) of each (default: one actor per GPU when
-    the cluster has GPUs, else one per node with all its CPUs; see `pool_size`). ``on_chunk`` sees each chunk as it
+    the cluster has GPUs, else one per CPU; see `pool_size`). ``on_chunk`` sees each chunk as it
     arrives (benchmarks, tests).
     """
     started = time.perf_counter()
@@ -231,9 +231,10 @@ def embed_texts_ray(
 
 def pool_size(ray: Any, workers: int | None, cpus_per_worker: int | None) -> tuple[int, int, float]:
     """(actors, CPUs per actor, GPUs per actor). On a GPU cluster: one actor per GPU. Otherwise, by default, one actor
-    per node holding all of the smallest node's CPUs: the encoders run one text per thread, so one actor fills a node,
-    and more actors on it only add model copies and scheduling (benchmarks/embed_scale.py measured 2 workers × 1 core
-    below 1 worker × 2 cores). ``workers`` and ``cpus_per_worker`` override either choice."""
+    per CPU, each on one thread: processes side by side share no interpreter lock, and benchmarks/embed_scale.py
+    measured 2 actors × 1 core at or above 1 actor × 2 cores once each actor's thread pools were sized to its CPUs
+    (it costs one model copy per CPU in memory). ``workers`` alone shares each node's CPUs among that many actors;
+    ``cpus_per_worker`` sets the CPUs (and threads) of each."""
     if workers is not None and (isinstance(workers, bool) or workers < 1):
         raise RayClusterError("--ray workers must be at least 1")
     if cpus_per_worker is not None and (isinstance(cpus_per_worker, bool) or cpus_per_worker < 1):
@@ -244,7 +245,7 @@ def pool_size(ray: Any, workers: int | None, cpus_per_worker: int | None) -> tup
         return workers or gpus, cpus_per_worker or 1, 1.0
     node_cpus = [int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node.get("Alive")]
     node_cpus = [cpus for cpus in node_cpus if cpus > 0] or [max(1, int(resources.get("CPU", 1)))]
-    per_actor = cpus_per_worker or min(min(node_cpus), max(1, sum(node_cpus) // (workers or len(node_cpus))))
+    per_actor = cpus_per_worker or (min(min(node_cpus), max(1, sum(node_cpus) // workers)) if workers else 1)
     return workers or max(1, sum(cpus // per_actor for cpus in node_cpus)), per_actor, 0.0
 
 
