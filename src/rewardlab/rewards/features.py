@@ -257,9 +257,17 @@ class FeatureRows(Mapping[str, np.ndarray]):
 
     def rows(self, ids: Sequence[str]) -> np.ndarray:
         """The feature rows of ``ids`` as one (len(ids), width) float32 matrix (KeyError for an unknown id)."""
-        at = np.fromiter((self._position[rid] for rid in ids), dtype=np.int64, count=len(ids))
-        out = np.empty((len(ids), self.width), dtype=np.float32)
-        _fill(out, slice(None), self._vectors, self._views, at, self.mode)
+        return self.rows_at(self.positions(ids))
+
+    def positions(self, ids: Sequence[str]) -> np.ndarray:
+        """Each id's position among the rows (their order when iterated; KeyError for an unknown id), for
+        `rows_at`: a caller that asks for the same rows many times (a training set's batches) looks them up once."""
+        return np.fromiter((self._position[rid] for rid in ids), dtype=np.int64, count=len(ids))
+
+    def rows_at(self, positions: np.ndarray) -> np.ndarray:
+        """The feature rows at ``positions`` (see `positions`) as one (len(positions), width) float32 matrix."""
+        out = np.empty((len(positions), self.width), dtype=np.float32)
+        _fill(out, slice(None), self._vectors, self._views, positions, self.mode)
         return out
 
     def __getitem__(self, rid: str) -> np.ndarray:

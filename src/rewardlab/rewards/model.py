@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from rewardlab.rewards.annotator_quality import estimate_annotator_quality
 from rewardlab.rewards.augment import augment_counts, augment_dataset, format_augment, parse_augment
 from rewardlab.rewards.base import STAT_KEYS, FitProgress, RewardHead, load_head
 from rewardlab.rewards.ensemble import check_aggregate
-from rewardlab.rewards.features import FEATURE_MODES, featurize_dataset, featurize_texts
+from rewardlab.rewards.features import FEATURE_MODES, FeatureRows, feature_rows_on_demand, featurize_dataset, featurize_texts
 from rewardlab.rewards.heads import make_head
 from rewardlab.rewards.training_set import build_training_set
 
@@ -109,19 +109,27 @@ class RewardModel:
         Refits from scratch (a loaded model too: its head keeps its parameters, not its weights).
         """
         started = time.perf_counter()
-        if feature_rows is None:
-            feature_rows, _ = featurize_dataset(dataset, self.encoder, self.features, cache_dir=self.cache_dir,
-                                                on_progress=on_progress)
+        rows: Mapping[str, np.ndarray]
+        if feature_rows is None and self.augment is None:  # rows made a batch at a time, never the whole matrix
+            rows, _ = feature_rows_on_demand(dataset, self.encoder, self.features, cache_dir=self.cache_dir,
+                                             on_progress=on_progress)
+        elif feature_rows is None:
+            rows, _ = featurize_dataset(dataset, self.encoder, self.features, cache_dir=self.cache_dir,
+                                        on_progress=on_progress)
+        else:
+            rows = feature_rows
         training = dataset
         if self.augment is not None:
             training = augment_dataset(dataset, parse_augment(self.augment), self.encoder, seed=self.augment_seed,
                                        cache_dir=self.cache_dir)
-            feature_rows = self._with_rows_for(training, feature_rows)
+            rows = self._with_rows_for(training, dict(rows))
         quality = None
         if self.annotator_weights != "none":  # estimated on the data as given (synthetic pairs weigh 1)
             quality = estimate_annotator_quality(dataset, self.annotator_weights, seed=self.augment_seed)
-        data = build_training_set(training, {rid: feature_rows[rid] for rid in training.responses},
+        data = build_training_set(training, rows if isinstance(rows, FeatureRows)
+                                  else {rid: rows[rid] for rid in training.responses},
                                   quality.weights if quality is not None else None)
+        del rows, feature_rows  # the training set holds what it needs (a head that builds the matrix frees the vectors)
         self.head.fit(data, on_fit_progress)
         self.train_info = {
             "data": dataset.name,

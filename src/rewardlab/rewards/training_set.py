@@ -12,13 +12,14 @@ and each rating's scale. The pairwise objectives never read these, so they see e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.errors import ModelError
+from rewardlab.rewards.features import FeatureRows
 
 OUTCOME_TARGET = {"a": 1.0, "b": 0.0, "tie": 0.5}
 
@@ -54,7 +55,8 @@ class TrainingSet:
 
     @property
     def dim(self) -> int:
-        return int(self.feature_source()[0].shape[1])
+        features, _ = self._source()
+        return features.width if isinstance(features, OnDemandFeatures) else int(features.shape[1])
 
     @property
     def n_items(self) -> int:
@@ -64,22 +66,30 @@ class TrainingSet:
         """(matrix, item rows): item i's features are ``matrix[item_rows[i]]``, or ``matrix[i]`` when item rows is
         None. A split of a training set indexes its parent's matrix instead of copying the rows it keeps (at 400k
         responses of 768 floats, the early-stopping split's copy was 1.1 GB); a head that reads rows through this
-        never makes that copy, and gets the same values."""
-        source: tuple[np.ndarray, np.ndarray] | None = self.__dict__.get(_SPLIT_SOURCE)
-        return (self.x, None) if source is None else source
+        never makes that copy, and gets the same values. A training set whose rows are made on demand
+        (`OnDemandFeatures`) builds its whole matrix here, once for it and all its splits: a head that reads rows
+        a batch at a time uses `rows_of` and never builds it."""
+        features, rows = self._source()
+        return (features.matrix() if isinstance(features, OnDemandFeatures) else features), rows
 
     def rows_of(self, items: np.ndarray) -> np.ndarray:
-        """The feature rows of ``items`` (item indices), gathered from the matrix without copying the rest."""
-        matrix, rows = self.feature_source()
-        return matrix[items if rows is None else rows[items]]
+        """The feature rows of ``items`` (item indices) as a new matrix, gathered from the matrix (or made, when the
+        rows are made on demand) without copying or making the rest."""
+        features, rows = self._source()
+        at = items if rows is None else rows[items]
+        return features.rows(at) if isinstance(features, OnDemandFeatures) else features[at]
+
+    def _source(self) -> tuple[np.ndarray | OnDemandFeatures, np.ndarray | None]:
+        """`feature_source` before any matrix is built: (``x``, None) for a training set that holds its ``x``."""
+        source: tuple[np.ndarray | OnDemandFeatures, np.ndarray | None] | None = self.__dict__.get(_FEATURE_SOURCE)
+        return (self.x, None) if source is None else source
 
     def __getstate__(self) -> dict[str, object]:
-        """Pickled with its own rows only (never the whole parent matrix of a split)."""
+        """Pickled with its own rows only (never the whole parent matrix of a split, nor what makes rows on demand)."""
         state = dict(self.__dict__)
-        source = state.pop(_SPLIT_SOURCE, None)
-        if source is not None:
-            matrix, rows = source
-            state["x"] = matrix[rows]
+        if _FEATURE_SOURCE in state:
+            state.pop(_FEATURE_SOURCE)
+            state["x"] = self.rows_of(np.arange(self.n_items))
         return state
 
     def split_by_group(self, fraction: float, seed: int) -> tuple[TrainingSet, TrainingSet]:
@@ -132,9 +142,9 @@ class TrainingSet:
 
         def per_pair(values: np.ndarray) -> np.ndarray:
             return values[ok_pair] if len(values) else values
-        matrix, parent_rows = self.feature_source()
+        features, parent_rows = self._source()
         subset = TrainingSet(
-            x=matrix,
+            x=_NO_ROWS,
             response_ids=[rid for rid, k in zip(self.response_ids, keep) if k],
             group=self.group[keep],
             pair_a=pa,
@@ -155,7 +165,7 @@ class TrainingSet:
         )
         kept = np.flatnonzero(keep)
         del subset.__dict__["x"]  # read through the item map (`_ItemFeatures`) until someone reads x itself
-        subset.__dict__[_SPLIT_SOURCE] = (matrix, kept if parent_rows is None else parent_rows[kept])
+        subset.__dict__[_FEATURE_SOURCE] = (features, kept if parent_rows is None else parent_rows[kept])
         return subset
 
     def item_labels(self) -> tuple[np.ndarray, np.ndarray]:
@@ -186,22 +196,66 @@ class TrainingSet:
         return weights
 
 
+class OnDemandFeatures:
+    """The feature matrix of a training set, never held whole unless asked for: ``make_rows(rows)`` makes the rows
+    it is asked for (`rewardlab.rewards.features.FeatureRows` makes them from the distinct texts' vectors, so memory
+    is those vectors, not the responses × width matrix: at 400k responses of 768 floats, 0.5 GB instead of 1.2 GB).
+    `matrix` builds the whole matrix once, for a head that reads all of it, and every later row comes from it."""
+
+    def __init__(self, make_rows: Callable[[np.ndarray], np.ndarray], n_rows: int, width: int) -> None:
+        self._make_rows, self.n_rows, self.width = make_rows, n_rows, width
+        self._matrix: np.ndarray | None = None
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """The feature rows ``rows`` as a new (len(rows), width) float32 matrix."""
+        return self._matrix[rows] if self._matrix is not None else self._make_rows(np.asarray(rows, dtype=np.int64))
+
+    def matrix(self) -> np.ndarray:
+        """Every row as one float32 matrix, filled a block at a time the first time it is asked for, then kept."""
+        if self._matrix is None:
+            matrix = np.empty((self.n_rows, self.width), dtype=np.float32)
+            for start in range(0, self.n_rows, MATRIX_BLOCK_ROWS):
+                block = np.arange(start, min(self.n_rows, start + MATRIX_BLOCK_ROWS))
+                matrix[block] = self._make_rows(block)
+            self._matrix = matrix
+            self._make_rows = _built  # every row now comes from the matrix: what made them (the vectors) can go
+        return self._matrix
+
+
+def _built(rows: np.ndarray) -> np.ndarray:
+    raise AssertionError("rows are read from the built matrix")
+
+
+#: rows made per step when `OnDemandFeatures.matrix` fills a whole matrix (bounds the block made beside it)
+MATRIX_BLOCK_ROWS = 8192
+#: ``x`` of a training set whose rows are not held (a split's, or one whose rows are made on demand) until it is read
+_NO_ROWS = np.zeros((0, 0), np.float32)
+
+
 class _ItemFeatures:
-    """``x`` of a split, read as an array: one row per item, gathered from the parent's matrix the first time it is
-    read and kept as the split's own ``x`` (a head that reads ``x`` of a split holds the copy it always held). It is a
-    non-data descriptor, so a training set built with ``x`` (every one but a split) keeps it as a plain attribute and
-    never comes here; heads that need only some rows use `TrainingSet.rows_of` and never gather the rest."""
+    """``x`` of a training set that does not hold its rows (a split, or one made with rows on demand), read as an
+    array: one row per item, gathered (or made) the first time it is read and kept as the set's own ``x`` (a head
+    that reads ``x`` of a split holds the copy it always held; one that reads ``x`` of a set with rows on demand gets
+    the whole matrix, built once). It is a non-data descriptor, so a training set built with ``x`` keeps it as a
+    plain attribute and never comes here; heads that need only some rows use `TrainingSet.rows_of` and never gather
+    or make the rest."""
 
     def __get__(self, data: TrainingSet | None, owner: type | None = None) -> np.ndarray:
         if data is None:
             raise AttributeError("x is an instance attribute")
-        matrix, rows = data.__dict__.pop(_SPLIT_SOURCE)
-        data.__dict__["x"] = matrix[rows]
-        return data.__dict__["x"]
+        features, rows = data.__dict__[_FEATURE_SOURCE]
+        if isinstance(features, OnDemandFeatures):
+            x = features.matrix() if rows is None else features.rows(rows)
+        else:
+            x = features if rows is None else features[rows]
+        del data.__dict__[_FEATURE_SOURCE]
+        data.__dict__["x"] = x
+        return x
 
 
-#: where a split keeps (parent matrix, item rows) until its ``x`` is read
-_SPLIT_SOURCE = "_split_source"
+#: where a training set that does not hold its rows keeps (parent matrix or `OnDemandFeatures`, item rows or None)
+#: until its ``x`` is read
+_FEATURE_SOURCE = "_feature_source"
 TrainingSet.x = _ItemFeatures()  # type: ignore[assignment]  # set after @dataclass: not a default for the field
 
 
@@ -213,9 +267,13 @@ def length_winners(length_a: np.ndarray, length_b: np.ndarray, target: np.ndarra
     return (a_wins & longer_a) | (b_wins & shorter_a), (a_wins & shorter_a) | (b_wins & longer_a)
 
 
-def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np.ndarray],
+def build_training_set(dataset: FeedbackDataset, response_features: Mapping[str, np.ndarray],
                        annotator_weights: Mapping[str, float] | None = None) -> TrainingSet:
-    """Arrange ``dataset``'s supervision over the features of its responses.
+    """Arrange ``dataset``'s supervision over the features of its responses (response id -> feature row).
+
+    Given `rewardlab.rewards.features.FeatureRows`, the training set holds no feature matrix: its rows are made when
+    a head asks for them (`TrainingSet.rows_of`, a batch at a time), from the distinct texts' vectors; a head that
+    reads ``x`` or `TrainingSet.feature_source` gets the whole matrix, built then. Either way the rows are the same.
 
     ``annotator_weights`` (annotator id -> weight; rows without an id under ``"(none)"``) weighs each comparison and
     each pair of a ranking by its annotator (`rewardlab.rewards.annotator_quality`); annotators it does not name
@@ -252,8 +310,9 @@ def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np
                 weight.append(weights.get(ranking.annotator_id or "(none)", 1.0))
                 annotator.append(ranking.annotator_id or "")
                 strength.append(np.nan)
-    return TrainingSet(
-        x=feature_matrix([response_features[rid] for rid in response_ids]),
+    data = TrainingSet(
+        x=_NO_ROWS if isinstance(response_features, FeatureRows)
+        else feature_matrix([response_features[rid] for rid in response_ids]),
         response_ids=response_ids,
         group=item_group,
         pair_a=np.array(pa, dtype=np.int64),
@@ -275,6 +334,16 @@ def build_training_set(dataset: FeedbackDataset, response_features: dict[str, np
         rating_scale=np.array([r.scale if r.scale is not None else (np.nan, np.nan) for r in dataset.ratings],
                               dtype=np.float64).reshape(-1, 2),
     )
+    if isinstance(response_features, FeatureRows):
+        del data.__dict__["x"]  # made on demand (`_ItemFeatures` builds it if a head reads x)
+        data.__dict__[_FEATURE_SOURCE] = (_on_demand(response_features, response_ids), None)
+    return data
+
+
+def _on_demand(feature_rows: FeatureRows, response_ids: list[str]) -> OnDemandFeatures:
+    """Row i made on demand is ``feature_rows[response_ids[i]]``."""
+    positions = feature_rows.positions(response_ids)
+    return OnDemandFeatures(lambda rows: feature_rows.rows_at(positions[rows]), len(response_ids), feature_rows.width)
 
 
 def feature_matrix(rows: list[np.ndarray]) -> np.ndarray:
