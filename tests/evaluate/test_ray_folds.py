@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,6 +91,20 @@ def test_map_on_ray_keeps_the_order_of_the_items(local_ray) -> None:
     out = map_on_ray(_square_plus, {"offset": 1}, [5, 1, 4, 2], "local", on_result=lambda item, _: seen.append(item))
     assert out == [26, 2, 17, 5]
     assert seen == [5, 1, 4, 2]
+
+
+def _dies_once(marker: str, item: int) -> int:
+    """Item 2's first run kills its worker process (as a lost node would); Ray runs the task again elsewhere."""
+    if item == 2 and not os.path.exists(marker):
+        Path(marker).touch()
+        os._exit(1)
+    return item * 10
+
+
+def test_a_worker_that_dies_mid_run_costs_nothing_but_a_retry(local_ray, tmp_path) -> None:
+    marker = str(tmp_path / "died")
+    assert map_on_ray(_dies_once, marker, [1, 2, 3, 4], "local") == [10, 20, 30, 40]
+    assert os.path.exists(marker)  # the worker did die once
 
 
 def test_an_error_inside_a_task_is_the_error_itself(local_ray) -> None:

@@ -10,6 +10,8 @@ Why it is shaped this way:
   the numbers are those of the serial path (tests compare them bit for bit).
 - Each task holds ``cpus`` CPUs and runs torch, LightGBM and BLAS on that many threads: tasks side by side fill a
   node's cores instead of each one starting a thread per core.
+- A task whose worker process dies is run again by Ray (its default retries), from the same shared object and seed,
+  so a lost worker costs time, not numbers (tested).
 - A `RewardlabError` raised in a task reaches the caller as itself (one clear line), not as Ray's wrapped traceback.
 - Ray is imported only inside these functions: the core never imports it (DESIGN.md).
 """
