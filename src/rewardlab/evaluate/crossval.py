@@ -115,6 +115,7 @@ def cross_validate(
     ray: str | None = None,
     on_embed_progress: Callable[[int, int], None] | None = None,
     on_fit_progress: Callable[[int, int], None] | None = None,
+    alongside: Callable[[], None] | None = None,
 ) -> CrossValResult:
     """Fit every learner on k-1 folds and score the held-out fold; ``on_fit_progress(fits done, k × learners)``
     after each fit. ``augment`` (a `rewardlab.rewards.augment` spec) is given to every learner's model, so synthetic
@@ -127,7 +128,11 @@ def cross_validate(
     rebuilt from their spec stay in-process (the workers would embed into one cache at once, or not at all).
     ``ray`` (a Ray address: 'local', 'auto', HOST:PORT) runs each fit as a Ray task instead
     (`rewardlab.evaluate.ray_tasks`), with the same exceptions and the same scores.
-    ``fit_seconds`` sums each learner's fits wherever they ran."""
+    ``fit_seconds`` sums each learner's fits wherever they ran.
+
+    ``alongside`` is other work of the caller's (the quickstart's final model), called once: while worker processes
+    fit, this process would only wait, so it runs then, on one torch thread (the workers have the cores' threads);
+    with the fits in this process or on Ray, after them."""
     if not dataset.comparisons:
         raise DataError("cross-validation of pairwise accuracy needs comparisons", source=dataset.name)
     check_folds(k, dataset)  # before the (slow) embedding
@@ -172,12 +177,16 @@ def cross_validate(
         from rewardlab.evaluate.ray_tasks import run_fits_ray
 
         run_fits_ray(job, learners, k, ray, record)
+        if alongside is not None:
+            alongside()
     elif n_workers > 1 and augment is None and rebuilds_from_spec(encoder):
-        run_fits(job, learners, k, n_workers, record)
+        run_fits(job, learners, k, n_workers, record, alongside=_on_one_thread(alongside))
     else:
         for fold, train in enumerate(trains):
             for index in range(len(learners)):
                 record(fit_and_score(job, learners, train, fold, index, encoder))
+        if alongside is not None:
+            alongside()
     pair_target = np.array([OUTCOME_TARGET[c.outcome] for c in comparisons])
     result = CrossValResult(
         learners=learners,
@@ -196,6 +205,20 @@ def cross_validate(
     )
     summarize(result, n_resamples)
     return result
+
+
+def _on_one_thread(work: Callable[[], None] | None) -> Callable[[], None] | None:
+    """``work`` with torch on one thread, or None for None."""
+    if work is None:
+        return None
+
+    def run() -> None:
+        from rewardlab.rewards.torch_training import one_thread  # torch loads only when there is work for it
+
+        with one_thread():
+            work()
+
+    return run
 
 
 def summarize(result: CrossValResult, n_resamples: int = 2000) -> None:

@@ -84,16 +84,24 @@ def run_quickstart(
 
         embed_texts_ray(dataset_texts(dataset, DEFAULT_FEATURES, encoder), encoder, address=config.ray,
                         cache_dir=config.cache_dir, on_progress=on_embed_progress)
+    final: list[RewardModel] = []
+    final_seconds = 0.0
+
+    def fit_final_model() -> None:
+        nonlocal final_seconds
+        final_started = time.perf_counter()
+        final.append(RewardModel.create(DEFAULT_HEAD, encoder=encoder, features=DEFAULT_FEATURES, seed=config.seed,
+                                        cache_dir=config.cache_dir).fit(dataset))
+        final_seconds = time.perf_counter() - final_started
+
+    # the final model is fitted while the fold workers fit (this process would only wait for them)
     result = cross_validate(dataset, list(QUICKSTART_LEARNERS), encoder, features=DEFAULT_FEATURES, k=config.folds,
                             seed=config.seed, cache_dir=config.cache_dir, workers=config.workers, ray=config.ray,
                             on_embed_progress=on_embed_progress,
-                            on_fit_progress=on_fit_progress)
+                            on_fit_progress=on_fit_progress, alongside=fit_final_model)
     run_dir = new_run_dir(config.runs, "quickstart")
-    final_started = time.perf_counter()
-    model = RewardModel.create(DEFAULT_HEAD, encoder=encoder, features=DEFAULT_FEATURES, seed=config.seed,
-                               cache_dir=config.cache_dir).fit(dataset)
-    model_dir = model.save(run_dir / f"model-{DEFAULT_HEAD}")
-    timings = {"embedding": result.embed_stats.seconds, "final_model": time.perf_counter() - final_started,
+    model_dir = final[0].save(run_dir / f"model-{DEFAULT_HEAD}")
+    timings = {"embedding": result.embed_stats.seconds, "final_model": final_seconds,
                "total": time.perf_counter() - started}
     record = crossval_record(result, dataset, encoder, DEFAULT_FEATURES, timings)
     write_json(run_dir / "record.json", record)
