@@ -54,9 +54,11 @@ def bon_noise(
                                                              "default NullModel).")] = None,
     encoder: StudyEncoderOpt = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory (default: runs/<time>-bon-noise).")] = None,
+    ray: RayOpt = None,
     quiet: Quiet = False,
 ) -> None:
     """The BT-vs-classification noise study: simulated labels × learners × seeds, best-of-n against gold, report."""
+    from rewardlab.cli.ray_embedding import ray_connected
     from rewardlab.evaluate.record import new_run_dir
     from rewardlab.report import write_report
     from rewardlab.studies.bon_noise import make_config, run_study
@@ -69,10 +71,11 @@ def bon_noise(
             ensemble_members=ensemble_members, ensemble_learners=_listed(ensemble_learners, str, "--ensemble-learners"),
             ensemble_budget=ensemble_budget, lam=lam, limit_prompts=limit_prompts, encoder=encoder,
             exclude_sources=_listed(exclude_sources, str, "--exclude-sources")), config)
-        with progress_bars(quiet) as bars:
+        with ray_connected(ray), progress_bars(quiet) as bars:
             on_embed = bars.bar("embedding")
             on_fit = bars.bar("training")
-            record = run_study(study, on_step=lambda _, done, total: on_fit(done, total), on_embed_progress=on_embed)
+            record = run_study(study, on_step=lambda _, done, total: on_fit(done, total), on_embed_progress=on_embed,
+                               ray=ray)
         report = write_report(build_report(record), out_dir or new_run_dir("runs", "bon-noise"), record)
         for finding in record["findings"]:
             console.print(f"[bold]{finding['verdict']}[/]: {finding['claim']} — {finding['evidence']}", highlight=False)

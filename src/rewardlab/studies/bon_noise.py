@@ -34,9 +34,10 @@ from rewardlab.evaluate.best_of_n import (
 )
 from rewardlab.evaluate.bootstrap import GroupBootstrap
 from rewardlab.optimize.selection import conservative_scores, soft_best_of_n_kl, soft_best_of_n_probs
-from rewardlab.rewards.features import featurize_dataset
+from rewardlab.rewards.features import dataset_texts, featurize_dataset
 from rewardlab.rewards.model import RewardModel
 from rewardlab.studies.bon_noise_findings import findings
+from rewardlab.studies.bon_noise_fits import Condition, Fit, FitJob, ensemble_condition, run_fits
 from rewardlab.studies.bon_noise_length import (
     length_rules_cell,
     length_rules_reference,
@@ -166,11 +167,17 @@ def load_split(config: BonNoiseConfig) -> tuple[list[CandidateSet], list[Candida
     return (sets, *split_candidates(sets, config.test_fraction, config.split_seed))
 
 
-def prepare(config: BonNoiseConfig, encoder: Encoder, on_embed_progress: Callable[[int, int], None] | None = None
-            ) -> StudyData:
-    """Load and split the candidate pools and embed every candidate once, so all of the study's fits share the feature rows."""
+def prepare(config: BonNoiseConfig, encoder: Encoder, on_embed_progress: Callable[[int, int], None] | None = None,
+            ray: str | None = None) -> StudyData:
+    """Load and split the candidate pools and embed every candidate once, so all of the study's fits share the feature
+    rows (``ray``: the candidates missing from the cache are embedded on that Ray cluster first)."""
     sets, train, test = load_split(config)
     started = time.perf_counter()
+    if ray is not None:
+        from rewardlab.embed.ray_embed import embed_texts_ray
+
+        embed_texts_ray(dataset_texts(candidates_dataset(sets), config.features, encoder), encoder, address=ray,
+                        on_progress=on_embed_progress)
     rows, _ = featurize_dataset(candidates_dataset(sets), encoder, config.features, on_progress=on_embed_progress)
     test_ids = [rid for s in test for rid in s.response_ids()]
     scale = config.label_scale if config.label_scale != "auto" else \
@@ -220,35 +227,50 @@ class StudyRuns:
 
 
 def run_study(config: BonNoiseConfig, on_step: Callable[[str, int, int], None] | None = None,
-              on_embed_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Run the whole study and return its JSON-ready record (see `summarize_study`)."""
+              on_embed_progress: Callable[[int, int], None] | None = None, ray: str | None = None) -> dict[str, Any]:
+    """Run the whole study and return its JSON-ready record (see `summarize_study`). ``ray`` (a Ray address): the
+    candidates missing from the cache are embedded on that cluster, and every fit, ensemble members included, runs
+    there as a Ray task (`bon_noise_fits`); the numbers are the same."""
     started = time.perf_counter()
     encoder = make_encoder(config.encoder)
-    data = prepare(config, encoder, on_embed_progress)
-    runs = StudyRuns()
-    total, done = config.n_fits(), 0
-    for beta, budget, pairing, seed in itertools.product(config.betas, config.budgets, config.pairings, range(config.seeds)):
+    data = prepare(config, encoder, on_embed_progress, ray)
+    label_sets: dict[Condition, Any] = {}
+    accuracy: dict[Condition, float] = {}
+    fits: list[Fit] = []
+    for condition in itertools.product(config.betas, config.budgets, config.pairings, range(config.seeds)):
+        beta, budget, pairing, seed = condition
         annotator = SimulatedAnnotator(f"sim-beta{beta:g}", beta=beta)
-        train_data = simulate_comparisons(data.train_labels, budget, annotator, pairing=pairing, seed=seed,
-                                          name=f"sim-b{beta:g}-n{budget}-{pairing}-s{seed}")
-        accuracy = agreement_with_gold(train_data, data.train_labels)
+        label_sets[condition] = simulate_comparisons(data.train_labels, budget, annotator, pairing=pairing, seed=seed,
+                                                     name=f"sim-b{beta:g}-n{budget}-{pairing}-s{seed}")
+        accuracy[condition] = agreement_with_gold(label_sets[condition], data.train_labels)
         for kind in config.learners:
-            flat, seconds = fit_and_score(kind, seed, train_data, data, config, encoder)
-            scores = data.split_scores(flat)
-            runs.grid.setdefault((beta, budget, pairing, kind), []).append(
-                ConditionRun(best_of_n(data.test, scores), *soft_curve(data, scores), accuracy, seconds,
-                             pool_length_spearman(data.test, scores)))
-            if budget == config.ensemble_budget and pairing == config.ensemble_pairing and seed == 0 \
-                    and kind in config.ensemble_learners:
-                members = [flat]
-                for member_seed in range(1, config.ensemble_members):
-                    # members share seed 0's labels and differ only in initialisation and early-stopping split
-                    members.append(fit_and_score(kind, member_seed, train_data, data, config, encoder)[0])
-                    done += 1
-                runs.members[(kind, beta)] = np.stack(members)
-            done += 1
-            if on_step:
-                on_step(f"β={beta:g} n={budget} {pairing} {kind} seed {seed}", done, total)
+            fits.append((condition, kind, seed))
+            if ensemble_condition(config, condition, kind):
+                # members share seed 0's labels and differ only in initialisation and early-stopping split
+                fits += [(condition, kind, member_seed) for member_seed in range(1, config.ensemble_members)]
+    outcomes: dict[Fit, tuple[np.ndarray, float]] = {}
+    last_of_step = {fits[i] for i in range(len(fits)) if i + 1 == len(fits) or fits[i + 1][:2] != fits[i][:2]}
+
+    def record_fit(fit: Fit, outcome: tuple[np.ndarray, float]) -> None:
+        outcomes[fit] = outcome
+        if on_step and fit in last_of_step:  # an ensemble's members report with their grid step
+            (beta, budget, pairing, seed), kind, _ = fit
+            on_step(f"β={beta:g} n={budget} {pairing} {kind} seed {seed}", len(outcomes), len(fits))
+
+    run_fits(FitJob(data, config, encoder.spec, encoder.fingerprint(), label_sets), fits, encoder, ray, record_fit)
+    runs = StudyRuns()
+    for condition, kind, fit_seed in fits:
+        beta, budget, pairing, seed = condition
+        if fit_seed != seed:
+            continue  # an ensemble member: gathered with its condition's fit
+        flat, seconds = outcomes[(condition, kind, seed)]
+        scores = data.split_scores(flat)
+        runs.grid.setdefault((beta, budget, pairing, kind), []).append(
+            ConditionRun(best_of_n(data.test, scores), *soft_curve(data, scores), accuracy[condition], seconds,
+                         pool_length_spearman(data.test, scores)))
+        if ensemble_condition(config, condition, kind):
+            runs.members[(kind, beta)] = np.stack([outcomes[(condition, kind, member_seed)][0]
+                                                   for member_seed in range(config.ensemble_members)])
     record = summarize_study(config, data, runs)
     record["timing"] = {"total_seconds": round(time.perf_counter() - started, 1),
                         "embed_seconds": round(data.embed_seconds, 1),

@@ -1,0 +1,69 @@
+"""The noise study's fits: one per simulated condition × learner × seed, plus the ensemble condition's members.
+
+Every fit trains one model on one simulated label set with its own seed and scores every test candidate; none
+depends on another (an ensemble member is the same fit with another seed). So they run in this process, one after
+the other, or as Ray tasks (`rewardlab.evaluate.ray_tasks`, with ``ray=ADDRESS``): the candidates' features and the
+label sets go to the cluster once, the outcomes come back in the serial order, and the numbers are the same
+(tests/studies/test_bon_noise_ray.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rewardlab.embed.base import Encoder
+
+if TYPE_CHECKING:
+    from rewardlab.studies.bon_noise import BonNoiseConfig, StudyData
+
+#: (β, budget, pairing, seed) of a simulated label set
+Condition = tuple[float, int, str, int]
+#: (condition, learner, seed of the fit): the fit's seed is the condition's, or an ensemble member's
+Fit = tuple[Condition, str, int]
+
+
+@dataclass(frozen=True)
+class FitJob:
+    """What every fit of a run shares."""
+
+    data: StudyData
+    config: BonNoiseConfig
+    encoder_spec: str
+    encoder_fingerprint: str
+    label_sets: Mapping[Condition, Any]  # condition -> its simulated comparisons (a FeedbackDataset)
+
+
+def ensemble_condition(config: BonNoiseConfig, condition: Condition, kind: str) -> bool:
+    """Whether ``kind`` on ``condition`` is the ensemble comparison's: seed 0 of its budget and pairing."""
+    _, budget, pairing, seed = condition
+    return (budget == config.ensemble_budget and pairing == config.ensemble_pairing and seed == 0
+            and kind in config.ensemble_learners)
+
+
+def _fit_on_worker(job: FitJob, fit: Fit) -> tuple[np.ndarray, float]:
+    from rewardlab.evaluate.ray_tasks import rebuilt_encoder
+    from rewardlab.studies.bon_noise import fit_and_score
+
+    condition, kind, seed = fit
+    encoder = rebuilt_encoder(job.encoder_spec, job.encoder_fingerprint)
+    return fit_and_score(kind, seed, job.label_sets[condition], job.data, job.config, encoder)
+
+
+def run_fits(job: FitJob, fits: Sequence[Fit], encoder: Encoder, ray: str | None,
+             on_result: Callable[[Fit, tuple[np.ndarray, float]], None]) -> None:
+    """Every fit, in order: here (``ray`` None) or as Ray tasks on the cluster at ``ray``; ``on_result`` sees each
+    (scores of every test candidate, seconds) in the order of ``fits`` either way."""
+    if ray is None:
+        from rewardlab.studies.bon_noise import fit_and_score
+
+        for fit in fits:
+            condition, kind, seed = fit
+            on_result(fit, fit_and_score(kind, seed, job.label_sets[condition], job.data, job.config, encoder))
+        return
+    from rewardlab.evaluate.ray_tasks import map_on_ray
+
+    map_on_ray(_fit_on_worker, job, fits, ray, on_result=on_result)
