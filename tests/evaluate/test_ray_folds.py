@@ -52,9 +52,10 @@ def _dataset(n: int = 60):
 def test_fits_on_ray_give_the_serial_table_and_predictions_bit_for_bit(local_ray, tmp_path) -> None:
     dataset = _dataset()
     encoder = make_encoder("hashing:64")
-    learners = [LearnerSpec("linear", "bt-linear"), LearnerSpec("mlp", "bt-mlp"),
+    short = {"max_epochs": 5}  # enough for the fits to differ by seed, and a quick test
+    learners = [LearnerSpec("linear", "bt-linear"), LearnerSpec("mlp", "bt-mlp", params=short),
                 LearnerSpec("trees", "clf-lgbm", params={"n_estimators": 20}),
-                LearnerSpec("ensemble", "bt-mlp", ensemble=2)]
+                LearnerSpec("ensemble", "bt-mlp", ensemble=2, params=short)]
     serial = cross_validate(dataset, learners, encoder, k=3, seed=1, cache_dir=tmp_path, n_resamples=50, workers=1)
     progress: list[tuple[int, int]] = []
     on_ray = cross_validate(dataset, learners, encoder, k=3, seed=1, cache_dir=tmp_path, n_resamples=50,
