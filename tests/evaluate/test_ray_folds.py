@@ -58,8 +58,10 @@ def test_fits_on_ray_give_the_serial_table_and_predictions_bit_for_bit(local_ray
                 LearnerSpec("ensemble", "bt-mlp", ensemble=2, params=short)]
     serial = cross_validate(dataset, learners, encoder, k=3, seed=1, cache_dir=tmp_path, n_resamples=50, workers=1)
     progress: list[tuple[int, int]] = []
+    alongside: list[int] = []
     on_ray = cross_validate(dataset, learners, encoder, k=3, seed=1, cache_dir=tmp_path, n_resamples=50,
-                            ray="local", on_fit_progress=lambda done, total: progress.append((done, total)))
+                            ray="local", on_fit_progress=lambda done, total: progress.append((done, total)),
+                            alongside=lambda: alongside.append(len(progress)))
     for spec in learners:
         for side in (0, 1):
             np.testing.assert_array_equal(on_ray.scores[spec.name][side], serial.scores[spec.name][side],
@@ -70,6 +72,7 @@ def test_fits_on_ray_give_the_serial_table_and_predictions_bit_for_bit(local_ray
     assert on_ray.vs_reference == serial.vs_reference
     assert prediction_rows(on_ray) == prediction_rows(serial)
     assert progress == [(i, 12) for i in range(1, 13)]
+    assert alongside == [0]  # run once, here, while the tasks ran (before the first result was gathered)
 
 
 def test_fold_tasks_start_with_the_ensembles_in_a_fixed_order() -> None:

@@ -176,9 +176,7 @@ def cross_validate(
     if ray is not None and augment is None and rebuilds_from_spec(encoder):
         from rewardlab.evaluate.ray_tasks import run_fits_ray
 
-        run_fits_ray(job, learners, k, ray, record)
-        if alongside is not None:
-            alongside()
+        run_fits_ray(job, learners, k, ray, record, alongside=_on_one_thread(alongside))
     elif n_workers > 1 and augment is None and rebuilds_from_spec(encoder):
         run_fits(job, learners, k, n_workers, record, alongside=_on_one_thread(alongside))
     else:

@@ -82,12 +82,14 @@ def _run_task(function: Callable[[Any, Any], Any], token: str, boxed: list[Any],
 
 # ---------------------------------------------------------------- in the driver
 def map_on_ray(function: Callable[[Any, Item], Result], shared: Any, items: Sequence[Item], address: str | None,
-               *, cpus: int = 1, on_result: Callable[[Item, Result], None] | None = None) -> list[Result]:
+               *, cpus: int = 1, on_result: Callable[[Item, Result], None] | None = None,
+               alongside: Callable[[], None] | None = None) -> list[Result]:
     """``[function(shared, item) for item in items]``, each call a Ray task on ``cpus`` CPUs, on the cluster at
     ``address`` (`rewardlab.embed.ray_embed.ray_session`: 'local', 'auto' or HOST:PORT; an existing connection is
     reused). ``function`` must be a module-level function (workers import it). ``shared`` goes to the object store
     once. Results come back in the order of ``items``; ``on_result`` sees each in that order, as soon as it and
-    every one before it are done."""
+    every one before it are done. ``alongside`` runs here once the tasks are submitted (this process would only
+    wait for them)."""
     from rewardlab.embed.ray_embed import RayClusterError, ray_session, rewardlab_settings, user_cause
 
     if isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1:
@@ -101,6 +103,8 @@ def map_on_ray(function: Callable[[Any, Item], Result], shared: Any, items: Sequ
         refs = [task.remote(function, token, boxed, item, cpus, rewardlab_settings()) for item in items]
         results = []
         try:
+            if alongside is not None:
+                alongside()
             for item, ref in zip(items, refs):
                 results.append(ray.get(ref))
                 if on_result is not None:
@@ -163,9 +167,10 @@ def fold_tasks(learners: Sequence[LearnerSpec], k: int) -> list[tuple[int, int]]
 
 
 def run_fits_ray(job: FoldJob, learners: list[LearnerSpec], k: int, address: str | None,
-                 on_result: Callable[[FitResult], None]) -> None:
+                 on_result: Callable[[FitResult], None], alongside: Callable[[], None] | None = None) -> None:
     """Every (fold, learner) fit of a cross-validation as a Ray task of one CPU; ``on_result`` gets each in a fixed
-    order (`fold_tasks`). The scores are the in-process ones (each fit keeps its seed)."""
+    order (`fold_tasks`). The scores are the in-process ones (each fit keeps its seed). ``alongside`` runs in this
+    process while the tasks run."""
     map_on_ray(_fit_fold, _FoldRun(job, learners), fold_tasks(learners, k), address,
-               on_result=lambda _, fit: on_result(fit))
+               on_result=lambda _, fit: on_result(fit), alongside=alongside)
 
