@@ -154,12 +154,9 @@ class TorchHead(HeadBase):
 
     def _item_reward(self, net: nn.Module, data: TrainingSet) -> ItemReward:
         """Reward of item rows of ``data`` under ``net`` (q + g while training a length-debiased head)."""
-        matrix, item_rows = data.feature_source()  # a split's rows are read from its parent's matrix, not a copy
-        x = torch.from_numpy(matrix)
-        rows = None if item_rows is None else torch.from_numpy(item_rows)
-
         def features(items: torch.Tensor) -> torch.Tensor:
-            return x[items if rows is None else rows[items]]
+            # only the batch's rows: a split reads them from its parent's matrix, a set with rows on demand makes them
+            return torch.from_numpy(data.rows_of(items.numpy()))
 
         if not self.length_debias:
             return lambda items: net(features(items)).squeeze(-1)
