@@ -30,6 +30,18 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     return cache
 
 
+@pytest.fixture(scope="module")
+def local_ray(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One local Ray instance of 2 CPUs per test module; the code under test reuses the connection it finds."""
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'rewardlab[ray]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error",
+             _temp_dir=str(tmp_path_factory.mktemp("ray")))
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
 @pytest.fixture
 def shared_data() -> Path:
     path = Path(os.environ.get("REWARDLAB_DATA_DIR", REPO.parent / "shared" / "data"))

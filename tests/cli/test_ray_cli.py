@@ -4,7 +4,6 @@ address where nothing answers is one line."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +12,6 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'rewardlab[ray]')")
 
 from cli_helpers import demo_lines, run  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def local_ray(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """One local Ray instance of 2 CPUs for the module; the commands reuse the connection they find."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error",
-             _temp_dir=str(tmp_path_factory.mktemp("ray")))
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def _numbers(record: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,19 +24,8 @@ GOOD = ["clear", "kind", "careful", "honest", "useful"]
 BAD = ["rude", "vague", "wrong", "sloppy", "harmful"]
 
 
-@pytest.fixture(scope="module")
-def local_ray(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """One local Ray instance of 2 CPUs for the module (the code under test reuses a connection it finds). The
-    workers cannot import this test module, so its functions travel by value."""
-    from ray import cloudpickle
-
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error",
-             _temp_dir=str(tmp_path_factory.mktemp("ray")))
-    try:
-        yield
-    finally:
-        ray.shutdown()
+# the Ray workers cannot import this test module, so its functions travel by value
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def _dataset(n: int = 60):

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +13,6 @@ ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install '
 
 from cli_helpers import run  # noqa: E402
 from rewardlab.studies.bon_noise import BonNoiseConfig, run_study  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def local_ray(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """One local Ray instance of 2 CPUs for the module; the study reuses the connection it finds."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error",
-             _temp_dir=str(tmp_path_factory.mktemp("ray")))
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def _text(value: Any) -> str:

@@ -4,7 +4,6 @@ the serial run, times aside."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,16 +23,6 @@ GOOD = ["clear and correct answer with the steps shown", "a helpful, accurate re
 BAD = ["wrong", "an unhelpful rude reply that rambles on and on about nothing in particular at all", "no idea, sorry"]
 RECIPES = ("interaction", "joint+debias", "interaction+off-topic")
 
-
-@pytest.fixture(scope="module")
-def local_ray(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """One local Ray instance of 2 CPUs for the module; the study reuses the connection it finds."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error",
-             _temp_dir=str(tmp_path_factory.mktemp("ray")))
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 @pytest.fixture
