@@ -15,6 +15,7 @@ import pytest
 
 from rewardlab.embed.base import make_encoder
 from rewardlab.embed.last_token import smollm2_gguf_path
+from rewardlab.embed.tokens import TokenAware
 from rewardlab.errors import EncoderError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -45,6 +46,7 @@ def test_llama_cpp_vectors_stay_close_to_fp32(weight_format: str, fp32_vectors: 
     encoder = make_encoder(f"hf-last:smollm2:{weight_format}")
     vectors = encoder.encode(TEXTS)
     assert vectors.shape == fp32_vectors.shape and vectors.dtype == np.float32
+    assert isinstance(encoder, TokenAware) and encoder.max_tokens == 512  # token measures see the torch limits
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     cosine = (vectors * fp32_vectors).sum(1)
     print(f"SmolLM2 {weight_format} cosine to fp32: mean {cosine.mean():.5f}, min {cosine.min():.5f}")

@@ -398,3 +398,26 @@ class HFLastTokenEncoder:
         finally:
             torch.set_num_threads(previous)
         return out
+
+
+class RunsLastTokenNetworkElsewhere:
+    """What an encoder that computes `HFLastTokenEncoder`'s network with another engine (ONNX Runtime, llama.cpp)
+    takes from it unchanged: tokenizer, truncation and width, so token measures (`rewardlab.embed.tokens.TokenAware`)
+    see the same limits as for the torch encoder."""
+
+    torch_encoder: HFLastTokenEncoder
+    truncation_keeps: Literal["start", "end"] = "end"
+
+    @property
+    def dim(self) -> int:
+        return self.torch_encoder.dim
+
+    @property
+    def max_tokens(self) -> int:
+        return self.torch_encoder.max_tokens
+
+    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        return self.torch_encoder.token_spans(texts)
+
+    def special_token_count(self) -> int:
+        return self.torch_encoder.special_token_count()

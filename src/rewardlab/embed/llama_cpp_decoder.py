@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from rewardlab.embed.built_dir import build_directory, is_intact
-from rewardlab.embed.last_token import HFLastTokenEncoder
+from rewardlab.embed.last_token import HFLastTokenEncoder, RunsLastTokenNetworkElsewhere
 from rewardlab.embed.onnx_minilm import default_models_dir
 from rewardlab.errors import EncoderError
 
@@ -82,7 +82,7 @@ def _quiet_native_logs() -> Iterator[None]:
             os.close(saved)
 
 
-class LlamaCppLastTokenEncoder:
+class LlamaCppLastTokenEncoder(RunsLastTokenNetworkElsewhere):
     """`HFLastTokenEncoder`'s vectors computed by llama.cpp from a GGUF's (possibly requantised) weights."""
 
     def __init__(self, path: str | Path, weight_format: str = "gguf", max_tokens: int = 512,
@@ -98,7 +98,6 @@ class LlamaCppLastTokenEncoder:
         self.models_dir = Path(models_dir) if models_dir is not None else None
         self.workers = workers or max(1, os.cpu_count() or 1)
         self.spec = f"{self.torch_encoder.spec}:{weight_format}"
-        self.truncation_keeps = "end"
         self._contexts: list[Any] = []
         self._lock = threading.Lock()
 
@@ -109,16 +108,6 @@ class LlamaCppLastTokenEncoder:
         stored_as = LLAMA_CPP_FORMATS[self.weight_format][0]
         tag = f"llamacpp-{stored_as}-lcpp{llama_cpp_version()}-{RECIPE}"
         return self.torch_encoder.fingerprint().replace("hf-last-fp32-", f"hf-last-{tag}-", 1)
-
-    @property
-    def dim(self) -> int:
-        return self.torch_encoder.dim
-
-    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
-        return self.torch_encoder.token_spans(texts)
-
-    def special_token_count(self) -> int:
-        return self.torch_encoder.special_token_count()
 
     def source_file(self) -> Path:
         assert self.torch_encoder.gguf_file is not None

@@ -30,12 +30,12 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from rewardlab.embed.built_dir import build_directory, is_intact
-from rewardlab.embed.last_token import HFLastTokenEncoder
+from rewardlab.embed.last_token import HFLastTokenEncoder, RunsLastTokenNetworkElsewhere
 from rewardlab.embed.onnx_minilm import default_models_dir, onnxruntime_version
 from rewardlab.errors import EncoderError
 
@@ -49,7 +49,7 @@ CHECKED = {"sha256": MODEL_FILE}
 FP32_PRODUCTS = ("self_attn/MatMul", "mlp/down_proj/")
 
 
-class OnnxLastTokenEncoder:
+class OnnxLastTokenEncoder(RunsLastTokenNetworkElsewhere):
     """`HFLastTokenEncoder`'s vectors computed by an exported ONNX graph, one text per run.
 
     Tokenisation, truncation (keeping the BOS prefix and the end) and the weights are the torch encoder's,
@@ -66,7 +66,6 @@ class OnnxLastTokenEncoder:
         self.models_dir = Path(models_dir) if models_dir is not None else None
         self.workers = workers or max(1, os.cpu_count() or 1)
         self.spec = f"{self.torch_encoder.spec}:{precision}"
-        self.truncation_keeps: Literal["start", "end"] = "end"
         self._session: Any = None
 
     # -- identity -------------------------------------------------------------------------------
@@ -75,16 +74,6 @@ class OnnxLastTokenEncoder:
         """The torch fp32 fingerprint (weights, tokenizer, truncation, pooling) with this graph's tag in place of fp32."""
         tag = f"onnx{ONNX_DECODER_PRECISIONS[self.precision]}-ort{onnxruntime_version()}-{RECIPE}"
         return self.torch_encoder.fingerprint().replace("hf-last-fp32-", f"hf-last-{tag}-", 1)
-
-    @property
-    def dim(self) -> int:
-        return self.torch_encoder.dim
-
-    def token_spans(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
-        return self.torch_encoder.token_spans(texts)
-
-    def special_token_count(self) -> int:
-        return self.torch_encoder.special_token_count()
 
     def model_dir(self) -> Path:
         """Where this graph is kept: named by everything that decides its vectors."""
