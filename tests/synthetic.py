@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 
 from rewardlab.data import Comparison, FeedbackDataset
@@ -63,3 +65,19 @@ def preference_dataset(name: str, rows: list[tuple[str, str, str]]) -> FeedbackD
         bad = ds.add_response(pid, worse)
         ds.add(Comparison(pid, good, bad, "a") if i % 2 else Comparison(pid, bad, good, "b"))
     return ds
+
+
+GOOD_WORDS = ["clear", "kind", "careful", "honest", "useful"]
+BAD_WORDS = ["rude", "vague", "wrong", "sloppy", "harmful"]
+
+
+def worded_preferences(name: str, n: int) -> FeedbackDataset:
+    """``n`` prompts on four topics, each with a two-good-word answer beating a one-bad-word one (seeded: the same
+    rows every call), for tests that compare two ways of fitting the same data."""
+    rng = random.Random(0)
+    rows = []
+    for i in range(n):
+        topic = f"question {i} about {rng.choice(['cats', 'taxes', 'rivers', 'chess'])}"
+        rows.append((topic, f"a {rng.choice(GOOD_WORDS)} and {rng.choice(GOOD_WORDS)} answer",
+                     f"a {rng.choice(BAD_WORDS)} answer"))
+    return preference_dataset(name, rows)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
 
@@ -11,19 +9,11 @@ from rewardlab.embed import HashingEncoder, make_encoder
 from rewardlab.errors import ModelError
 from rewardlab.evaluate import LearnerSpec, cross_validate
 from rewardlab.evaluate.fold_workers import rebuilds_from_spec, resolve_workers
-from synthetic import preference_dataset
-
-GOOD = ["clear", "kind", "careful", "honest", "useful"]
-BAD = ["rude", "vague", "wrong", "sloppy", "harmful"]
+from synthetic import worded_preferences
 
 
 def _dataset(n: int = 80):
-    rng = random.Random(0)
-    rows = []
-    for i in range(n):
-        topic = f"question {i} about {rng.choice(['cats', 'taxes', 'rivers', 'chess'])}"
-        rows.append((topic, f"a {rng.choice(GOOD)} and {rng.choice(GOOD)} answer", f"a {rng.choice(BAD)} answer"))
-    return preference_dataset("workers", rows)
+    return worded_preferences("workers", n)
 
 
 def test_two_workers_give_the_in_process_scores_for_every_kind_of_learner(tmp_path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import sys
 from pathlib import Path
 
@@ -18,23 +17,14 @@ from rewardlab.errors import ModelError  # noqa: E402
 from rewardlab.evaluate import LearnerSpec, cross_validate  # noqa: E402
 from rewardlab.evaluate.predictions import prediction_rows  # noqa: E402
 from rewardlab.evaluate.ray_tasks import fold_tasks, map_on_ray  # noqa: E402
-from synthetic import preference_dataset  # noqa: E402
-
-GOOD = ["clear", "kind", "careful", "honest", "useful"]
-BAD = ["rude", "vague", "wrong", "sloppy", "harmful"]
-
+from synthetic import worded_preferences  # noqa: E402
 
 # the Ray workers cannot import this test module, so its functions travel by value
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def _dataset(n: int = 60):
-    rng = random.Random(0)
-    rows = []
-    for i in range(n):
-        topic = f"question {i} about {rng.choice(['cats', 'taxes', 'rivers', 'chess'])}"
-        rows.append((topic, f"a {rng.choice(GOOD)} and {rng.choice(GOOD)} answer", f"a {rng.choice(BAD)} answer"))
-    return preference_dataset("ray-folds", rows)
+    return worded_preferences("ray-folds", n)
 
 
 def test_fits_on_ray_give_the_serial_table_and_predictions_bit_for_bit(local_ray, tmp_path) -> None:

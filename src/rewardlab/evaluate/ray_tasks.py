@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.embed.base import Encoder, make_encoder
 from rewardlab.errors import ModelError
+from rewardlab.evaluate.fold_workers import THREAD_VARIABLES  # the pools a task sizes, as a fold worker does
 
 if TYPE_CHECKING:
     from rewardlab.evaluate.crossval import LearnerSpec
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
-#: environment variables that size the thread pools of OpenMP (LightGBM) and BLAS inside a task
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 # ---------------------------------------------------------------- in a Ray worker process
 #: (token, shared object) of the run whose task this worker ran last
