@@ -170,6 +170,19 @@ def _worker_context() -> BaseContext:
     return context
 
 
+def start_worker_server(workers: int) -> None:
+    """Start the forkserver now, where the OS has one and ``workers`` > 1: it imports `WORKER_PRELOAD` (seconds of one
+    core) while this process loads the data and its own models, instead of after, when the first fit would wait for
+    it. `run_fits` then forks from it at once; without this call it starts the forkserver itself."""
+    if workers <= 1 or "forkserver" not in get_all_start_methods():
+        return
+    from multiprocessing import forkserver
+
+    _worker_context()  # sets the preload list on the forkserver that ensure_running starts
+    with _one_thread_per_worker(max(1, available_cores() // workers)):
+        forkserver.ensure_running()
+
+
 def run_fits(job: FoldJob, learners: list[LearnerSpec], k: int, workers: int,
              on_result: Callable[[FitResult], None], alongside: Callable[[], None] | None = None) -> None:
     """Every (fold, learner) fit on ``workers`` processes; ``on_result`` gets each as it finishes (in any order).

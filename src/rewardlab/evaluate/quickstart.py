@@ -17,6 +17,7 @@ from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.registry import load_named
 from rewardlab.embed.base import DEFAULT_ENCODER, make_encoder
 from rewardlab.evaluate.crossval import CrossValResult, LearnerSpec, cross_validate
+from rewardlab.evaluate.fold_workers import resolve_workers, start_worker_server
 from rewardlab.evaluate.record import (
     crossval_length_table,
     crossval_record,
@@ -72,8 +73,10 @@ def run_quickstart(
 ) -> QuickstartResult:
     """Cross-validate the learners, write ``record.json``, ``table.txt`` (results, then length controls) and a model
     of the default head (`DEFAULT_HEAD`) trained on all the data."""
-    from rewardlab.rewards.model import RewardModel  # torch loads only when the run starts
     started = time.perf_counter()
+    if config.ray is None:  # the fold workers' imports overlap this process's own (see `start_worker_server`)
+        start_worker_server(resolve_workers(config.workers, config.folds * len(QUICKSTART_LEARNERS)))
+    from rewardlab.rewards.model import RewardModel  # torch loads only when the run starts
     dataset = load_named(QUICKSTART_DATA, config.limit)
     if on_dataset is not None:
         on_dataset(dataset)
