@@ -34,7 +34,15 @@ from rewardlab.rewards.annotator_aware import (
 )
 from rewardlab.rewards.base import FitProgress, HeadBase, head_params, read_head_json, register_head_class, write_head_json
 from rewardlab.rewards.objectives import Examples, split_for_early_stopping
-from rewardlab.rewards.torch_training import TrainParams, load_numpy_state, state_to_numpy, train_network
+from rewardlab.rewards.torch_training import (
+    TrainParams,
+    fit_device,
+    load_numpy_state,
+    module_device,
+    state_to_numpy,
+    to_device,
+    train_network,
+)
 from rewardlab.rewards.training_set import TrainingSet
 
 
@@ -60,9 +68,14 @@ class AnnotatorNet(nn.Module):
 
 @register_head_class
 class AnnotatorHead(HeadBase, AnnotatorAware):
-    """Annotator-conditioned Bradley-Terry head (see the module docstring); ``predict`` is the population reward."""
+    """Annotator-conditioned Bradley-Terry head (see the module docstring); ``predict`` is the population reward.
+
+    ``fit(data, device=...)`` fits on a GPU as `rewards.torch_training` describes (annotator dropout is drawn on the
+    CPU, so a CPU fit is unchanged); the net stays there to predict."""
 
     class_name: ClassVar[str] = "annotator"
+    #: ``fit`` takes a ``device`` (`rewardlab.rewards.head_device.fit_head`)
+    fits_on_device: ClassVar[bool] = True
 
     def __init__(self, hidden: int = 256, dropout: float = 0.1, annotator_dropout: float = 0.2, seed: int = 0,
                  val_fraction: float = 0.1, lr: float = TrainParams.lr, weight_decay: float = TrainParams.weight_decay,
@@ -93,10 +106,11 @@ class AnnotatorHead(HeadBase, AnnotatorAware):
         names = data.pair_annotator if len(data.pair_annotator) == len(data.pair_a) else [""] * len(data.pair_a)
         return np.array([index.get(str(a), 0) for a in names], dtype=np.int64)
 
-    def _loss_fn(self, data: TrainingSet, ex: Examples, drop: float,
-                 generator: torch.Generator | None) -> Callable[[nn.Module, torch.Tensor | None], torch.Tensor]:
+    def _loss_fn(self, data: TrainingSet, ex: Examples, drop: float, generator: torch.Generator | None,
+                 device: torch.device) -> Callable[[nn.Module, torch.Tensor | None], torch.Tensor]:
         """The weighted BT loss of a batch of ``ex``, each pair scored by its annotator's reward (a share ``drop``
-        of them, redrawn every batch, by the population's)."""
+        of them, redrawn every batch, by the population's), computed on ``device`` (the batch is gathered on the
+        CPU and moved)."""
         x = torch.from_numpy(data.x)
         assert ex.right is not None and ex.source_pair is not None
         left, right = torch.from_numpy(ex.left), torch.from_numpy(ex.right)
@@ -109,26 +123,31 @@ class AnnotatorHead(HeadBase, AnnotatorAware):
             who = tokens[idx]
             if drop > 0:
                 who = torch.where(torch.rand(len(idx), generator=generator) < drop, torch.zeros_like(who), who)
-            margin = net(x[left[idx]], who) - net(x[right[idx]], who)
-            losses = nn.functional.binary_cross_entropy_with_logits(margin, target[idx], reduction="none")
-            w = weight[idx]
+            who = to_device(who, device)
+            margin = net(to_device(x[left[idx]], device), who) - net(to_device(x[right[idx]], device), who)
+            losses = nn.functional.binary_cross_entropy_with_logits(margin, to_device(target[idx], device),
+                                                                    reduction="none")
+            w = to_device(weight[idx], device)
             return (losses * w).sum() / w.sum().clamp_min(1e-12)
 
         return loss
 
-    def fit(self, data: TrainingSet, on_progress: FitProgress | None = None) -> AnnotatorHead:
+    def fit(self, data: TrainingSet, on_progress: FitProgress | None = None,
+            device: torch.device | str | None = None) -> AnnotatorHead:
+        """Fit on ``data``, on ``device`` (None: the CPU; a spec such as ``"cuda:0"`` or ``"auto"`` is resolved)."""
+        where = fit_device(device)
         self._check_params()
         torch.manual_seed(self.seed)
         split = split_for_early_stopping("bt", data, self.val_fraction, self.seed)
         names = split.train.pair_annotator if len(split.train.pair_annotator) else np.zeros(0, dtype=str)
         self.annotators_: list[str] = sorted({str(a) for a in names if str(a)})
         self.dim_ = data.dim
-        net = AnnotatorNet(data.dim, self.hidden, len(self.annotators_), self.dropout)
+        net = AnnotatorNet(data.dim, self.hidden, len(self.annotators_), self.dropout).to(where)  # drawn on the CPU
         generator = torch.Generator().manual_seed(self.seed + 1)
-        train_loss = self._loss_fn(split.train, split.train_examples, self.annotator_dropout, generator)
+        train_loss = self._loss_fn(split.train, split.train_examples, self.annotator_dropout, generator, where)
         val_fn = None
         if split.val is not None and split.val_examples is not None:
-            val_loss = self._loss_fn(split.val, split.val_examples, 0.0, None)
+            val_loss = self._loss_fn(split.val, split.val_examples, 0.0, None, where)
             val_fn = lambda net: float(val_loss(net, None))  # noqa: E731
         params = TrainParams(lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
                              max_epochs=self.max_epochs, patience=self.patience)
@@ -141,12 +160,18 @@ class AnnotatorHead(HeadBase, AnnotatorAware):
         return self
 
     # ------------------------------------------------------------------ using
+    def move_to(self, device: torch.device | str) -> AnnotatorHead:
+        """Predict on ``device`` from now on (a fitted head: a loaded one starts on the CPU); returns the head."""
+        self._check_fitted()
+        self.net_.to(fit_device(device))
+        return self
+
     def _rewards(self, x: np.ndarray) -> np.ndarray:
-        """(n_annotators + 1, n_rows) rewards; row 0 is the population."""
+        """(n_annotators + 1, n_rows) rewards, computed where the net is; row 0 is the population."""
         self._check_fitted()
         with torch.no_grad():
-            rows = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-            return self.net_.all_annotators(rows).numpy().astype(np.float64)
+            rows = to_device(np.ascontiguousarray(x, dtype=np.float32), module_device(self.net_))
+            return self.net_.all_annotators(rows).cpu().numpy().astype(np.float64)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The population reward (the unknown-annotator token)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -30,7 +30,11 @@ from rewardlab.rewards.base import (
     register_head_class,
     write_head_json,
 )
+from rewardlab.rewards.head_device import fit_head, fits_on_device, move_head
 from rewardlab.rewards.training_set import TrainingSet
+
+if TYPE_CHECKING:
+    import torch
 
 AGGREGATES = ("mean", "min", "lcb")
 
@@ -72,6 +76,9 @@ class EnsembleHead(HeadBase):
 
     Member ``i`` is ``base.clone()`` with ``seed = seed + i``, so a loaded ensemble (whose ``base`` is
     rebuilt from its first member's saved parameters) can be fitted again to new data.
+
+    ``fit(data, device=...)`` fits every member there, when its kind fits on a device (torch heads); LightGBM
+    members fit on the CPU.
     """
 
     class_name: ClassVar[str] = "ensemble"
@@ -96,13 +103,28 @@ class EnsembleHead(HeadBase):
     def n_members(self) -> int:
         return self.n
 
-    def fit(self, data: TrainingSet, on_progress: FitProgress | None = None) -> EnsembleHead:
+    @property
+    def fits_on_device(self) -> bool:
+        """Whether ``fit`` puts the members on a device: when their kind fits there (`head_device.fits_on_device`)."""
+        return fits_on_device(self.base)
+
+    def fit(self, data: TrainingSet, on_progress: FitProgress | None = None,
+            device: torch.device | str | None = None) -> EnsembleHead:
+        """Fit every member on ``data`` (on ``device`` where the members' kind can; None: the CPU)."""
         check_ensemble(self.n, self.aggregate)
         if "seed" not in self.base.get_params():
             raise ModelError(f"ensemble members differ by seed, but {type(self.base).__name__} has no 'seed' parameter")
-        self.members_ = [self.base.clone().set_params(seed=self.seed + i).fit(data, member_progress(on_progress, i, self.n))
+        self.members_ = [fit_head(self.base.clone().set_params(seed=self.seed + i), data,
+                                  member_progress(on_progress, i, self.n), device)
                          for i in range(self.n)]
         self.fit_log_ = {"members": [m.fit_log for m in self.members_]}
+        return self
+
+    def move_to(self, device: torch.device | str) -> EnsembleHead:
+        """Every member predicts on ``device`` from now on (members that cannot stay on the CPU); returns the head."""
+        self._check_fitted()
+        for member in self.members_:
+            move_head(member, device)
         return self
 
     def predict_members(self, x: np.ndarray) -> np.ndarray:

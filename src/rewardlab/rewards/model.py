@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,8 +37,12 @@ from rewardlab.rewards.augment import augment_counts, augment_dataset, format_au
 from rewardlab.rewards.base import STAT_KEYS, FitProgress, RewardHead, load_head
 from rewardlab.rewards.ensemble import check_aggregate
 from rewardlab.rewards.features import FEATURE_MODES, FeatureRows, feature_rows_on_demand, featurize_dataset, featurize_texts
+from rewardlab.rewards.head_device import fit_head, move_head
 from rewardlab.rewards.heads import make_head
 from rewardlab.rewards.training_set import build_training_set
+
+if TYPE_CHECKING:
+    import torch
 
 MODEL_FORMAT = "rewardlab.reward_model/1"
 
@@ -96,9 +100,11 @@ class RewardModel:
 
     def fit(self, dataset: FeedbackDataset, feature_rows: dict[str, np.ndarray] | None = None,
             on_progress: Callable[[int, int], None] | None = None,
-            on_fit_progress: FitProgress | None = None) -> RewardModel:
+            on_fit_progress: FitProgress | None = None, device: torch.device | str | None = None) -> RewardModel:
         """Train on ``dataset``; pass precomputed ``feature_rows`` (response id -> row) to skip embedding.
         ``on_progress`` follows the embedding, ``on_fit_progress`` the head's fit (epochs, rounds, members).
+        ``device`` is where the head fits (`rewardlab.rewards.head_device`: torch heads; None is the CPU), not the
+        encoder, which runs where it was built.
 
         (``features`` is the feature *mode* of the model, e.g. "interaction"; the rows are what that mode makes.)
 
@@ -130,7 +136,7 @@ class RewardModel:
                                   else {rid: rows[rid] for rid in training.responses},
                                   quality.weights if quality is not None else None)
         del rows, feature_rows  # the training set holds what it needs (a head that builds the matrix frees the vectors)
-        self.head.fit(data, on_fit_progress)
+        fit_head(self.head, data, on_fit_progress, device)
         self.train_info = {
             "data": dataset.name,
             "data_fingerprint": dataset.fingerprint(),
@@ -154,6 +160,11 @@ class RewardModel:
         responses = [dataset.responses[rid] for rid in missing]
         x = self.featurize([dataset.prompts[r.prompt_id].text for r in responses], [r.text for r in responses])
         return {**feature_rows, **dict(zip(missing, x))}
+
+    def move_head(self, device: torch.device | str) -> RewardModel:
+        """The head predicts on ``device`` from now on (torch heads; the rest stay on the CPU); returns the model."""
+        move_head(self.head, device)
+        return self
 
     @property
     def is_ensemble(self) -> bool:

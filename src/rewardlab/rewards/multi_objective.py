@@ -40,7 +40,16 @@ from torch import nn
 
 from rewardlab.errors import ModelError
 from rewardlab.rewards.base import FitProgress, HeadBase, head_params, read_head_json, register_head_class, write_head_json
-from rewardlab.rewards.torch_training import TrainParams, load_numpy_state, one_thread, state_to_numpy, train_network
+from rewardlab.rewards.torch_training import (
+    TrainParams,
+    fit_device,
+    load_numpy_state,
+    module_device,
+    one_thread,
+    state_to_numpy,
+    to_device,
+    train_network,
+)
 from rewardlab.rewards.training_set import TrainingSet
 
 SCALARIZATIONS = ("fixed", "gated")
@@ -103,9 +112,14 @@ def _group_split(group: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 @register_head_class
 class MultiObjectiveHead(HeadBase):
-    """K objective outputs over a shared trunk, scalarized by fixed or prompt-gated weights (module docstring)."""
+    """K objective outputs over a shared trunk, scalarized by fixed or prompt-gated weights (module docstring).
+
+    ``fit(data, device=...)`` fits both stages on a GPU as `rewards.torch_training` describes; the net stays there
+    to predict (and `rescalarized` fits where it is)."""
 
     class_name: ClassVar[str] = "multi-objective"
+    #: ``fit`` takes a ``device`` (`rewardlab.rewards.head_device.fit_head`)
+    fits_on_device: ClassVar[bool] = True
 
     def __init__(self, objectives: Sequence[str] = DEFAULT_OBJECTIVES, scalarization: str = "fixed",
                  prompt_columns: Sequence[int] | None = None, hidden: int = 256, gate_hidden: int = 64,
@@ -184,18 +198,21 @@ class MultiObjectiveHead(HeadBase):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data: TrainingSet, on_progress: FitProgress | None = None,
-            labels: np.ndarray | None = None) -> MultiObjectiveHead:
-        """Stage 1 on ``labels`` (if any), then the scalarization on ``data``'s preferences; see the module docstring."""
+            labels: np.ndarray | None = None, device: torch.device | str | None = None) -> MultiObjectiveHead:
+        """Stage 1 on ``labels`` (if any), then the scalarization on ``data``'s preferences; see the module docstring.
+        Fits on ``device`` (None: the CPU; a spec such as ``"cuda:0"`` or ``"auto"`` is resolved)."""
+        where = fit_device(device)
         self._check_params(data.dim)
         torch.manual_seed(self.seed)
         target = self._labels(data, labels)
         held = _group_split(data.group, self.val_fraction, self.seed)
-        net = self._new_net(data.dim)
+        net = self._new_net(data.dim).to(where)  # drawn on the CPU, then moved: the same start anywhere
         x = torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32))
         log: dict[str, Any] = {"objectives": self.objective_names, "scalarization": self.scalarization}
         if target is None:
             log["objective_labels"] = 0
-            log["preference"] = self._fit_preferences(net, lambda n, rows: n(x[rows]), data, held, on_progress)
+            log["preference"] = self._fit_preferences(net, lambda n, rows: n(to_device(x[rows], where)), data, held,
+                                                      on_progress)
         else:
             log["objective_labels"] = {name: int(np.isfinite(target[:, k]).sum())
                                        for k, name in enumerate(self.objective_names)}
@@ -214,11 +231,14 @@ class MultiObjectiveHead(HeadBase):
             raise ModelError("every objective label fell in the early-stopping share; lower val_fraction")
         y = torch.from_numpy(np.nan_to_num(target, nan=0.0))
         mask = torch.from_numpy(np.isfinite(target).astype(np.float32))
+        device = module_device(net)
 
-        def loss(module: nn.Module, rows: torch.Tensor) -> torch.Tensor:
-            logits = module(x[rows])
-            losses = nn.functional.binary_cross_entropy_with_logits(logits, y[rows], reduction="none") * mask[rows]
-            return losses.sum() / mask[rows].sum().clamp_min(1.0)
+        def loss(module: nn.Module, rows: torch.Tensor) -> torch.Tensor:  # rows on the CPU; the batch is moved
+            logits = module(to_device(x[rows], device))
+            weight = to_device(mask[rows], device)
+            losses = nn.functional.binary_cross_entropy_with_logits(logits, to_device(y[rows], device),
+                                                                    reduction="none") * weight
+            return losses.sum() / weight.sum().clamp_min(1.0)
 
         objectives = net.objectives
         val_fn = (lambda m: float(loss(m, val_rows))) if len(val_rows) else None
@@ -232,10 +252,13 @@ class MultiObjectiveHead(HeadBase):
                         on_progress: FitProgress | None) -> dict[str, Any]:
         """Stage 2: the objective outputs frozen (computed once, without dropout), only β and the weights learn."""
         net.eval()
+        device = module_device(net)
         with torch.no_grad():
-            outputs, prompt = net.objectives(x), net.prompt(x)
-        return self._fit_preferences(net.scalarizer, lambda s, rows: s(outputs[rows], prompt[rows]), data, held,
-                                     on_progress)
+            rows = to_device(x, device)
+            outputs, prompt = net.objectives(rows), net.prompt(rows)
+        return self._fit_preferences(net.scalarizer, lambda s, items: s(outputs[to_device(items, device)],
+                                                                        prompt[to_device(items, device)]),
+                                     data, held, on_progress)
 
     def _fit_preferences(self, module: nn.Module, reward: Callable[[nn.Module, torch.Tensor], torch.Tensor],
                          data: TrainingSet, held: np.ndarray, on_progress: FitProgress | None) -> dict[str, Any]:
@@ -251,10 +274,12 @@ class MultiObjectiveHead(HeadBase):
         if not len(train_pairs):
             raise ModelError("no comparison lies wholly in the training share; lower val_fraction")
 
-        def loss(m: nn.Module, pairs: torch.Tensor) -> torch.Tensor:
+        def loss(m: nn.Module, pairs: torch.Tensor) -> torch.Tensor:  # pairs on the CPU; computed where the reward is
             margin = reward(m, a[pairs]) - reward(m, b[pairs])
-            losses = nn.functional.binary_cross_entropy_with_logits(margin, target[pairs], reduction="none")
-            return (losses * weight[pairs]).sum() / weight[pairs].sum().clamp_min(1e-12)
+            w = to_device(weight[pairs], margin.device)
+            losses = nn.functional.binary_cross_entropy_with_logits(margin, to_device(target[pairs], margin.device),
+                                                                    reduction="none")
+            return (losses * w).sum() / w.sum().clamp_min(1e-12)
 
         val_fn = (lambda m: float(loss(m, val_pairs))) if len(val_pairs) else None
         with one_thread():  # small batches of small operations: a second thread adds only waits
@@ -274,7 +299,7 @@ class MultiObjectiveHead(HeadBase):
                                        prompt_columns=self.prompt_columns if prompt_columns is None else prompt_columns)
         head._check_params(data.dim)
         torch.manual_seed(head.seed)
-        net = head._new_net(data.dim)
+        net = head._new_net(data.dim).to(module_device(self.net_))  # fitted where this head's net is
         net.objectives.load_state_dict(copy.deepcopy(self.net_.objectives.state_dict()))
         x = torch.from_numpy(np.ascontiguousarray(data.x, dtype=np.float32))
         held = _group_split(data.group, head.val_fraction, head.seed)
@@ -285,28 +310,35 @@ class MultiObjectiveHead(HeadBase):
         return head
 
     # ------------------------------------------------------------------ using
+    def move_to(self, device: torch.device | str) -> MultiObjectiveHead:
+        """Predict on ``device`` from now on (a fitted head: a loaded one starts on the CPU); returns the head."""
+        self._check_fitted()
+        self.net_.to(fit_device(device))
+        return self
+
     def _rows(self, x: np.ndarray) -> torch.Tensor:
+        """``x`` checked, as a float32 tensor where the net is."""
         self._check_fitted()
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.dim_:
             raise ModelError(f"expected feature rows of width {self.dim_}, got shape {x.shape}")
-        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        return to_device(np.ascontiguousarray(x, dtype=np.float32), module_device(self.net_))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """The scalar reward β·Σ w_k o_k of each row."""
         with torch.no_grad():
-            return self.net_(self._rows(x)).numpy().astype(np.float64)
+            return self.net_(self._rows(x)).cpu().numpy().astype(np.float64)
 
     def predict_objectives(self, x: np.ndarray) -> np.ndarray:
         """(n_rows, K) objective logits, in `objective_names` order (log-odds of "no error of this kind")."""
         with torch.no_grad():
-            return self.net_.objectives(self._rows(x)).numpy().astype(np.float64)
+            return self.net_.objectives(self._rows(x)).cpu().numpy().astype(np.float64)
 
     def predict_weights(self, x: np.ndarray) -> np.ndarray:
         """(n_rows, K) the weights β·w each row's reward puts on the objectives (equal rows for fixed weights)."""
         with torch.no_grad():
             rows = self._rows(x)
-            return self.net_.scalarizer.weights(self.net_.prompt(rows)).numpy().astype(np.float64)
+            return self.net_.scalarizer.weights(self.net_.prompt(rows)).cpu().numpy().astype(np.float64)
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: Path) -> None:

@@ -23,10 +23,13 @@ from rewardlab.rewards.torch_training import (
     NO_DECAY_PREFIX,
     TrainParams,
     build_net,
+    fit_device,
     load_numpy_state,
+    module_device,
     one_thread,
     predict_net,
     state_to_numpy,
+    to_device,
     train_network,
 )
 from rewardlab.rewards.training_set import TrainingSet
@@ -55,9 +58,14 @@ class TorchHead(HeadBase):
     weights as ``label.*`` tensors. The reward stays r(x) (for ``ordinal``, `expected_rating` maps it back).
 
     ``patience`` None (the default) is `effective_patience`: 2 epochs for an MLP, 5 for a linear head.
+
+    ``fit(data, device=...)`` fits on a GPU (see `rewards.torch_training`); the net stays there to predict, and is
+    saved as CPU arrays. With a label model the net runs on the device and the likelihood on the CPU.
     """
 
     class_name: ClassVar[str] = "torch"
+    #: ``fit`` takes a ``device`` (`rewardlab.rewards.head_device.fit_head`)
+    fits_on_device: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -101,14 +109,14 @@ class TorchHead(HeadBase):
     # ------------------------------------------------------------------ fitting
     def _loss(self, objective: Objective, reward: ItemReward, ex: Examples, weight: torch.Tensor | None,
               rows: torch.Tensor | None, label: LabelParams | None = None) -> torch.Tensor:
-        idx = torch.arange(len(ex)) if rows is None else rows
-        target = torch.from_numpy(ex.target)[idx]
+        idx = torch.arange(len(ex)) if rows is None else rows  # item indices stay on the CPU, with the examples
         if objective.label_model is not None:
             if label is None:
                 raise ModelError(f"objective {objective.name!r} needs its label model's parameters")
             losses = get_label_model(objective.label_model).losses(reward, ex, idx, label)
             return self._weighted_mean(losses, weight, idx)
         left = reward(torch.from_numpy(ex.left)[idx])
+        target = to_device(torch.from_numpy(ex.target)[idx], left.device)  # the loss is computed where the reward is
         if objective.pairwise:
             if ex.right is None:
                 raise ModelError(f"pairwise objective {objective.name!r} gave examples without right-hand items")
@@ -124,7 +132,7 @@ class TorchHead(HeadBase):
     def _weighted_mean(losses: torch.Tensor, weight: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor:
         if weight is None:
             return losses.mean()
-        w = weight[idx]
+        w = to_device(weight[idx], losses.device)
         return (losses * w).sum() / w.sum().clamp_min(1e-12)  # a batch of zero-weight pairs adds nothing
 
     def _check_length_options(self, objective: Objective, data: TrainingSet) -> None:
@@ -152,34 +160,41 @@ class TorchHead(HeadBase):
             weights = weights * data.length_balance_weights()
         return torch.from_numpy(weights[ex.source_pair])
 
-    def _item_reward(self, net: nn.Module, data: TrainingSet) -> ItemReward:
-        """Reward of item rows of ``data`` under ``net`` (q + g while training a length-debiased head)."""
+    def _item_reward(self, net: nn.Module, data: TrainingSet, out: torch.device) -> ItemReward:
+        """Reward of item rows of ``data`` (CPU indices) under ``net`` (q + g while training a length-debiased head),
+        computed where ``net`` is and returned on ``out`` (where the loss is computed)."""
+        device = module_device(net)
+
         def features(items: torch.Tensor) -> torch.Tensor:
             # only the batch's rows: a split reads them from its parent's matrix, a set with rows on demand makes them
-            return torch.from_numpy(data.rows_of(items.numpy()))
+            return to_device(data.rows_of(items.numpy()), device)
 
         if not self.length_debias:
-            return lambda items: net(features(items)).squeeze(-1)
+            return lambda items: net(features(items)).squeeze(-1).to(out)
         length_inputs = torch.from_numpy(length_features(data.length, *self.length_scale_))
-        return lambda items: net(features(items), length_inputs[items])
+        return lambda items: net(features(items), to_device(length_inputs[items], device)).to(out)
 
     def _warm_start_length_term(self, net: LengthAdjustedReward, objective: Objective, data: TrainingSet,
                                 ex: Examples) -> None:
         """Fit g alone first (the length-only explanation of the labels), so the joint fit starts with length
         already explained and q is not first to absorb it (early stopping would end the joint fit before a
         zero-initialised g caught up)."""
-        length_inputs = torch.from_numpy(length_features(data.length, *self.length_scale_))
+        device = module_device(net)
+        length_inputs = to_device(length_features(data.length, *self.length_scale_), device)
         weight = self._example_weights(data, ex)
         optimizer = torch.optim.Adam(net.length.parameters(), lr=0.05)
         with one_thread():
             for _ in range(LENGTH_WARM_START_STEPS):
                 optimizer.zero_grad()
-                loss = self._loss(objective, lambda items: net.length(length_inputs[items]).squeeze(-1), ex, weight,
-                                  None)
+                loss = self._loss(objective, lambda items: net.length(length_inputs[to_device(items, device)])
+                                  .squeeze(-1), ex, weight, None)
                 loss.backward()
                 optimizer.step()
 
-    def fit(self, data: TrainingSet, on_progress: FitProgress | None = None) -> TorchHead:
+    def fit(self, data: TrainingSet, on_progress: FitProgress | None = None,
+            device: torch.device | str | None = None) -> TorchHead:
+        """Fit on ``data``, on ``device`` (None: the CPU; a spec such as ``"cuda:0"`` or ``"auto"`` is resolved)."""
+        where = fit_device(device)
         objective = get_objective(self.objective)
         self._check_length_options(objective, data)
         params = self._train_params()
@@ -195,20 +210,24 @@ class TorchHead(HeadBase):
             self.target_mean_ = float(ex.target.mean())
             self.target_std_ = float(ex.target.std()) or 1.0
         self.dim_ = data.dim
-        quality = build_net(data.dim, self.hidden, self.dropout)
+        quality = build_net(data.dim, self.hidden, self.dropout)  # drawn on the CPU, then moved: the same start
         net: nn.Module = quality
         if self.length_debias:
             self.length_scale_ = log_length_scale(split.train.length)
             net = LengthAdjustedReward(quality)
+        net.to(where)
+        if isinstance(net, LengthAdjustedReward):
             self._warm_start_length_term(net, objective, split.train, ex)
-        train_reward = self._item_reward(net, split.train)
+        # a label model's likelihood builds its tensors on the CPU: its parameters and loss stay there
+        loss_device = where if objective.label_model is None else torch.device("cpu")
+        train_reward = self._item_reward(net, split.train, loss_device)
         train_weight = self._example_weights(split.train, ex)
         label = None if objective.label_model is None else get_label_model(objective.label_model).make_params(ex)
         trained: nn.Module = net if label is None else nn.ModuleDict({"reward": net, NO_DECAY_PREFIX[:-1]: label})
         val_fn = None
         if split.val is not None and split.val_examples is not None:
             ex_val = split.val_examples
-            val_reward = self._item_reward(net, split.val)
+            val_reward = self._item_reward(net, split.val, loss_device)
             val_weight = self._example_weights(split.val, ex_val)
             val_fn = lambda net: float(self._loss(objective, val_reward, ex_val, val_weight, None, label))  # noqa: E731
         log = train_network(
@@ -229,6 +248,12 @@ class TorchHead(HeadBase):
         return self
 
     # ------------------------------------------------------------------ using
+    def move_to(self, device: torch.device | str) -> TorchHead:
+        """Predict on ``device`` from now on (a fitted head: a loaded one starts on the CPU); returns the head."""
+        self._check_fitted()
+        self.net_.to(fit_device(device))
+        return self
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         self._check_fitted()
         out = predict_net(self.net_, x)

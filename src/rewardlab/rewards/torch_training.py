@@ -1,4 +1,11 @@
-"""Small torch networks and the one training loop every torch head shares (early stopping included)."""
+"""Small torch networks and the one training loop every torch head shares (early stopping included).
+
+Where a head fits (``--device``): the head builds its net on the CPU (so its initial weights are the CPU's random
+draws whatever the device) and moves it to the device; `train_network` draws the batch order on the CPU with its own
+generator, and each head's loss gathers its batch's rows on the CPU and moves them (`to_device`). So a CPU fit is
+the fit it always was, and a GPU fit sees the same batches in the same order. Weights leave as CPU numpy arrays
+(`state_to_numpy`) and scores as float64 numpy (`predict_net`), wherever the net is.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+
+from rewardlab.embed.devices import resolve_device
 
 #: parameters whose names start with this are not decayed (see `train_network`)
 NO_DECAY_PREFIX = "label."
@@ -29,6 +38,29 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+#: where a head fits when no device is given: the CPU (the CLI's ``--device`` defaults to auto instead)
+CPU = torch.device("cpu")
+
+
+def fit_device(device: torch.device | str | None) -> torch.device:
+    """The ``torch.device`` a head fits on: None is the CPU; a spec (auto, cpu, cuda, cuda:N) is resolved by
+    `rewardlab.embed.devices.resolve_device`, so a GPU that is not here is one clear `InvalidValueError`."""
+    if device is None:
+        return CPU
+    return device if isinstance(device, torch.device) else resolve_device(device)
+
+
+def module_device(net: nn.Module) -> torch.device:
+    """Where ``net``'s parameters live (the CPU for a net without any)."""
+    return next((p.device for p in net.parameters()), CPU)
+
+
+def to_device(array: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``array`` as a tensor on ``device``; on the CPU the same tensor (a numpy array: one sharing its memory)."""
+    tensor = torch.from_numpy(array) if isinstance(array, np.ndarray) else array
+    return tensor.to(device)
 
 
 def build_net(dim: int, hidden: int, dropout: float) -> nn.Module:
@@ -116,9 +148,10 @@ def train_network(
 
 
 def predict_net(net: nn.Module, x: np.ndarray) -> np.ndarray:
-    """The net's outputs for the rows of ``x`` as a float64 vector, computed without gradients."""
+    """The net's outputs for the rows of ``x`` as a float64 vector, computed without gradients where the net is."""
+    rows = to_device(np.ascontiguousarray(x, dtype=np.float32), module_device(net))
     with torch.no_grad():
-        return net(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).squeeze(-1).numpy().astype(np.float64)
+        return net(rows).squeeze(-1).cpu().numpy().astype(np.float64)
 
 
 def state_to_numpy(net: nn.Module) -> dict[str, np.ndarray]:
@@ -127,5 +160,6 @@ def state_to_numpy(net: nn.Module) -> dict[str, np.ndarray]:
 
 
 def load_numpy_state(net: nn.Module, arrays: dict[str, np.ndarray]) -> None:
+    """Saved weights into ``net`` (wherever it is: a saved model never names the device it was fitted on)."""
     net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
     net.eval()
