@@ -5,6 +5,10 @@ Layout: ``<root>/<encoder fingerprint>/packs/*.safetensors``. A pack holds the S
 into place, so two processes can fill the same cache at once: readers only ever see whole packs and a
 text embedded twice is merely stored twice. A pack whose checksum fails is moved aside as
 ``*.corrupt`` and its texts are embedded again — a damaged cache never returns garbage.
+
+After the user's packs, a lookup consults the vectors shipped with the package for the same fingerprint
+(`rewardlab.embed.shipped`: the bundled demo's texts under the default encoder), read-only: a fresh install's
+quickstart finds every vector there and never builds or runs its encoder.
 """
 
 from __future__ import annotations
@@ -47,10 +51,64 @@ def _checksum(keys: np.ndarray, vectors: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def pack_contents(texts: Sequence[str], vectors: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """(tensors, metadata) of a pack holding ``vectors`` (float32, one row per text) under the texts' keys."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    keys = np.frombuffer(b"".join(text_key(t) for t in texts), dtype=np.uint8).reshape(len(texts), 32)
+    return {"keys": keys, "vectors": vectors}, {"format": PACK_FORMAT, "checksum": _checksum(keys, vectors)}
+
+
+def read_pack(path: Path, dim: int) -> tuple[np.ndarray, np.ndarray, dict[str, str]] | None:
+    """(keys, vectors, metadata) of the pack at ``path`` when it is a whole, checksummed pack of ``dim``-wide float32
+    vectors; None otherwise (a truncated or overwritten file, a FIFO). It only reads: what to do with a bad pack is
+    the caller's (the user cache moves it aside; the shipped layer, read-only, ignores it)."""
+    from safetensors import safe_open
+
+    try:
+        # O_NONBLOCK: should a pack have been swapped for a FIFO since it was listed, opening it must not block
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+        finally:
+            os.close(fd)
+        with safe_open(str(path), framework="np") as handle:
+            meta = handle.metadata() or {}
+            keys = handle.get_tensor("keys")
+            vectors = handle.get_tensor("vectors")
+        ok = (
+            meta.get("format") == PACK_FORMAT
+            and meta.get("checksum") == _checksum(keys, vectors)
+            and keys.shape == (len(keys), 32)
+            and vectors.shape == (len(keys), dim)
+            and vectors.dtype == np.float32
+        )
+    except Exception:  # a truncated or overwritten file fails in many ways inside safetensors
+        return None
+    return (keys, vectors, meta) if ok else None
+
+
+def copy_hits(index: dict[bytes, int], vectors: np.ndarray, wanted: dict[bytes, list[int]], out: np.ndarray | None,
+              found: np.ndarray) -> int:
+    """Copy the vector of each key of ``wanted`` that ``index`` (key -> row of ``vectors``) holds into its rows of
+    ``out``, mark them in ``found`` and take the key out of ``wanted``; returns how many keys were found."""
+    hits = [(rows, index[key]) for key in [k for k in index if k in wanted] for rows in [wanted.pop(key)]]
+    if hits:
+        targets = np.concatenate([np.asarray(rows, dtype=np.int64) for rows, _ in hits])
+        sources = np.concatenate([np.full(len(rows), source, dtype=np.int64) for rows, source in hits])
+        if out is not None:
+            out[targets] = vectors[sources]
+        found[targets] = True
+    return len(hits)
+
+
 class EmbeddingCache:
     """Vectors of one encoder (identified by its fingerprint) keyed by exact text."""
 
-    def __init__(self, fingerprint: str, dim: int, root: str | Path | None = None) -> None:
+    def __init__(self, fingerprint: str, dim: int, root: str | Path | None = None, *, shipped: bool = True) -> None:
+        """``shipped=False``: the user's packs only, without the vectors shipped with the package."""
+        from rewardlab.embed.shipped import ShippedVectors
+
         self.fingerprint = fingerprint
         self.dim = dim
         safe = hashlib.sha256(fingerprint.encode()).hexdigest()[:24]
@@ -67,6 +125,9 @@ class EmbeddingCache:
         self._index: dict[str, dict[bytes, int]] = {}
         self._ignored: set[str] = set()  # names of non-regular files already warned about
         self.corrupt_packs = 0
+        #: the read-only vectors shipped for this fingerprint (None: none are), and how many keys were found there
+        self.shipped = ShippedVectors.for_fingerprint(fingerprint, dim) if shipped else None
+        self.shipped_hits = 0
 
     def _pack_paths(self) -> list[Path]:
         """The packs: regular files named ``*.safetensors``. Anything else with that name (a FIFO, a socket, a device,
@@ -85,32 +146,12 @@ class EmbeddingCache:
         return packs
 
     def _read_pack(self, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
-        from safetensors import safe_open
-
-        try:
-            # O_NONBLOCK: should a pack have been swapped for a FIFO since it was listed, opening it must not block
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-            try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    return None
-            finally:
-                os.close(fd)
-            with safe_open(str(path), framework="np") as handle:
-                meta = handle.metadata() or {}
-                keys = handle.get_tensor("keys")
-                vectors = handle.get_tensor("vectors")
-            ok = (
-                meta.get("format") == PACK_FORMAT
-                and meta.get("checksum") == _checksum(keys, vectors)
-                and vectors.shape == (len(keys), self.dim)
-                and vectors.dtype == np.float32
-            )
-        except Exception:  # a truncated or overwritten file fails in many ways inside safetensors
-            ok = False
-        if ok:
-            return keys, vectors
-        self._quarantine(path)
-        return None
+        pack = read_pack(path, self.dim)
+        if pack is None:
+            self._quarantine(path)
+            return None
+        keys, vectors, _ = pack
+        return keys, vectors
 
     def _quarantine(self, path: Path) -> None:
         self.corrupt_packs += 1
@@ -152,13 +193,11 @@ class EmbeddingCache:
             if index is None:
                 index = {bytes(k): row for row, k in enumerate(keys)}
                 self._index[path.name] = index
-            hits = [(rows, index[key]) for key in [k for k in index if k in wanted] for rows in [wanted.pop(key)]]
-            if hits:
-                targets = np.concatenate([np.asarray(rows, dtype=np.int64) for rows, _ in hits])
-                sources = np.concatenate([np.full(len(rows), source, dtype=np.int64) for rows, source in hits])
-                if out is not None:
-                    out[targets] = vectors[sources]
-                found[targets] = True
+            copy_hits(index, vectors, wanted, out, found)
+        if wanted and self.shipped is not None:
+            shipped = self.shipped.load()
+            if shipped is not None:
+                self.shipped_hits += copy_hits(*shipped, wanted, out, found)
         return found
 
     def put_many(self, texts: Sequence[str], vectors: np.ndarray) -> Path:
@@ -168,17 +207,16 @@ class EmbeddingCache:
             raise InvalidValueError(f"expected vectors of shape {(len(texts), self.dim)}, got {vectors.shape}")
         from safetensors.numpy import save_file
 
-        keys = np.frombuffer(b"".join(text_key(t) for t in texts), dtype=np.uint8).reshape(len(texts), 32)
         name = f"{os.getpid()}-{uuid.uuid4().hex}"
         tmp = self.packs_dir / f".{name}.tmp"
-        save_file({"keys": keys, "vectors": vectors}, str(tmp),
-                  metadata={"format": PACK_FORMAT, "checksum": _checksum(keys, vectors)})
+        tensors, metadata = pack_contents(texts, vectors)
+        save_file(tensors, str(tmp), metadata=metadata)
         final = self.packs_dir / f"{name}.safetensors"
         os.replace(tmp, final)
         return final
 
     def clear(self) -> int:
-        """Delete every file in this encoder's packs folder; returns how many were removed."""
+        """Delete every file in this encoder's packs folder (never the shipped vectors); returns how many were removed."""
         removed = 0
         for path in self.packs_dir.iterdir():
             path.unlink()
