@@ -205,10 +205,12 @@ def pluralistic(
     real_seeds: Annotated[int | None, typer.Option(help="Seeds of the real-data fits (default 1).")] = None,
     encoder: StudyEncoderOpt = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory (default: runs/<time>-pluralistic).")] = None,
+    ray: RayOpt = None,
     quiet: Quiet = False,
 ) -> None:
     """Annotator-aware vs unimodal reward models: simulated populations (a minority, careless annotators) and real
     raters (WMT23 MQM per-rater comparisons, ConvAbuse ordinal ratings), paired CIs."""
+    from rewardlab.cli.ray_embedding import ray_connected
     from rewardlab.evaluate.record import new_run_dir
     from rewardlab.report import write_report
     from rewardlab.studies.pluralistic import make_config, run_study
@@ -221,10 +223,11 @@ def pluralistic(
                                    simulated=simulated, real=real_sets, wmt_segments=limit, convabuse_ratings=limit,
                                    real_seeds=real_seeds),
                             config)
-        with progress_bars(quiet) as bars:
+        with ray_connected(ray), progress_bars(quiet) as bars:
             on_embed = bars.bar("embedding")
             on_fit = bars.bar("training")
-            record = run_study(study, on_step=lambda _, done, total: on_fit(done, total), on_embed_progress=on_embed)
+            record = run_study(study, on_step=lambda _, done, total: on_fit(done, total), on_embed_progress=on_embed,
+                               ray=ray)
         report = write_report(build_report(record), out_dir or new_run_dir("runs", "pluralistic"), record)
         for finding in record["findings"]:
             console.print(f"[bold]{finding['verdict']}[/]: {finding['claim']} — {finding['evidence']}", highlight=False)

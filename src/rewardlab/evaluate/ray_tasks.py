@@ -173,3 +173,45 @@ def run_fits_ray(job: FoldJob, learners: list[LearnerSpec], k: int, address: str
     map_on_ray(_fit_fold, _FoldRun(job, learners), fold_tasks(learners, k), address,
                on_result=lambda _, fit: on_result(fit), alongside=alongside)
 
+
+
+# ---------------------------------------------------------------- a study's independent units, here or on Ray
+class EncoderHandle:
+    """An encoder a study's shared object carries to its tasks: in this process the instance itself; pickled for a
+    Ray worker, its spec and fingerprint, rebuilt there once per process (`rebuilt_encoder`), so the model's weights
+    never travel and a worker with other weights fails loudly."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+
+    def __reduce__(self) -> tuple[Callable[[str, str], EncoderHandle], tuple[str, str]]:
+        return _rebuilt_handle, (self.encoder.spec, self.encoder.fingerprint())
+
+
+def _rebuilt_handle(spec: str, fingerprint: str) -> EncoderHandle:
+    return EncoderHandle(rebuilt_encoder(spec, fingerprint))
+
+
+def map_here_or_on_ray(function: Callable[[Any, Item], Result], shared: Any, items: Sequence[Item], ray: str | None,
+                       *, cpus: int = 1, on_result: Callable[[Item, Result], None] | None = None) -> list[Result]:
+    """``[function(shared, item) for item in items]``: one after the other in this process (``ray`` None), or as Ray
+    tasks of ``cpus`` CPUs on the cluster at ``ray`` (`map_on_ray`). Either way the results, and what ``on_result``
+    sees, come in the order of ``items``, so a study writes one loop body for both paths. Here too each call runs
+    on ``cpus`` torch threads, as a task does: a torch forward over a large batch splits its sums by thread count
+    (bt-mlp-annotator's all-annotator forward differs in the last bits between 1 and 2 threads), so the same
+    thread count is what makes the two paths' numbers equal bit for bit."""
+    if ray is not None:
+        return map_on_ray(function, shared, items, ray, cpus=cpus, on_result=on_result)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cpus)
+    try:
+        results = []
+        for item in items:
+            results.append(function(shared, item))
+            if on_result is not None:
+                on_result(item, results[-1])
+        return results
+    finally:
+        torch.set_num_threads(threads)

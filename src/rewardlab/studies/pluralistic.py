@@ -40,16 +40,21 @@ from rewardlab.embed import make_encoder
 from rewardlab.errors import RewardlabError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
 from rewardlab.evaluate.per_annotator import annotator_groups, paired_people_accuracy, split_calibration
-from rewardlab.rewards.features import featurize_dataset
-from rewardlab.rewards.model import RewardModel
+from rewardlab.evaluate.ray_tasks import EncoderHandle, map_here_or_on_ray
+from rewardlab.rewards.features import dataset_texts, featurize_dataset
 from rewardlab.studies.bon_noise import label_utilities
+from rewardlab.studies.pluralistic_fits import (  # MINORITY_ONLY: bt-mlp on the minority's labels alone, a reference
+    MINORITY_ONLY,
+    UNIMODAL,
+    CarelessJob,
+    MinorityFit,
+    MinorityJob,
+    careless_fit,
+    minority_fit,
+)
 from rewardlab.studies.pluralistic_real import REAL_SETS, fits_per_seed, real_findings, run_real
 from rewardlab.studies.settings import study_config
 
-UNIMODAL = "bt-mlp"
-#: reference: a unimodal BT-MLP trained on the minority's labels alone (as if the groups were known); its accuracy
-#: on the minority is what their labels can teach at this budget
-MINORITY_ONLY = "bt-mlp-minority-only"
 CARELESS_CONDITIONS = ("clean", "none", "dawid-skene")
 #: called with (stage, done, total) as fits finish
 StepCallback = Callable[[str, int, int], None]
@@ -151,52 +156,31 @@ def _estimate(e: Estimate) -> dict[str, Any]:
 
 
 def run_minority(config: PluralisticConfig, train: Sequence[CandidateSet], rule_train: np.ndarray, pairs: TestPairs,
-                 encoder: Any, rows: Mapping[str, np.ndarray], on_fit: Callable[[], None]) -> dict[str, Any]:
-    """Question 1: per learner, each annotator's accuracy on the test pairs (own preference, expected label)."""
+                 encoder: Any, rows: Mapping[str, np.ndarray], on_fit: Callable[[], None],
+                 ray: str | None = None) -> dict[str, Any]:
+    """Question 1: per learner, each annotator's accuracy on the test pairs (own preference, expected label); the
+    seed × learner fits here or as Ray tasks (`pluralistic_fits`)."""
     n_minority = max(1, int(round(config.minority_share * config.annotators)))
     groups = [AnnotatorGroup("majority", config.annotators - n_minority, beta=config.beta),
               AnnotatorGroup("minority", n_minority, beta=config.beta)]
     ids = groups[0].annotator_ids() + groups[1].annotator_ids()
     # per learner: (seeds, annotators, pairs) correctness against the preference and expected against a label
     learners = (UNIMODAL, *config.aware_learners, MINORITY_ONLY)
-    truth_hits: dict[str, list[np.ndarray]] = {learner: [] for learner in learners}
-    label_hits: dict[str, list[np.ndarray]] = {learner: [] for learner in learners}
-    split_prob: dict[str, list[np.ndarray]] = {learner: [] for learner in (UNIMODAL, *config.aware_learners)}
-    chosen_k: list[int] = []
-    group_of: dict[str, str] = {}
-    for seed in range(config.seeds):
-        data = simulate_population(train, config.pairs, groups, disagree_on={"minority": rule_train}, seed=seed)
-        group_of = annotator_groups(data)
-        for learner in learners:
-            labels = data
-            if learner == MINORITY_ONLY:  # the grouping known: what the minority's own labels can teach
-                labels = data.subset(set(data.prompts))
-                labels.comparisons = [c for c in data.comparisons if c.meta.get("group") == "minority"]
-            model = RewardModel.create(UNIMODAL if learner == MINORITY_ONLY else learner, encoder=encoder,
-                                       features="interaction", seed=seed).fit(labels, feature_rows=dict(rows))
-            head: Any = model.head
-            truth, label = [], []
-            for annotator in ids:
-                sign = np.where(pairs.reversed & (group_of[annotator] == "minority"), -1.0, 1.0)
-                if learner in (UNIMODAL, MINORITY_ONLY):
-                    margin = model.predict(pairs.x_a) - model.predict(pairs.x_b)
-                else:
-                    margin = head.predict_for(pairs.x_a, annotator) - head.predict_for(pairs.x_b, annotator)
-                prefers_a = sign * pairs.gold_diff > 0
-                says_a = expit(config.beta * sign * pairs.gold_diff)
-                truth.append(np.where(margin == 0, 0.5, (margin > 0) == prefers_a))
-                label.append(np.where(margin == 0, 0.5, np.where(margin > 0, says_a, 1 - says_a)))
-            if learner == UNIMODAL:
-                prob_a = expit(model.predict(pairs.x_a) - model.predict(pairs.x_b))
-            elif learner != MINORITY_ONLY:
-                prob_a = head.prob_prefers(pairs.x_a, pairs.x_b)
-            if learner != MINORITY_ONLY:
-                split_prob[learner].append(np.asarray(prob_a, dtype=np.float64))
-            truth_hits[learner].append(np.array(truth, dtype=np.float64))
-            label_hits[learner].append(np.array(label, dtype=np.float64))
-            if "k" in model.head.fit_log:
-                chosen_k.append(int(model.head.fit_log.get("k", 0)))
-            on_fit()
+    labels = {seed: simulate_population(train, config.pairs, groups, disagree_on={"minority": rule_train}, seed=seed)
+              for seed in range(config.seeds)}
+    job = MinorityJob(config, labels, {seed: annotator_groups(data) for seed, data in labels.items()}, ids, pairs,
+                      rows, EncoderHandle(encoder))
+    units = [(seed, learner) for seed in range(config.seeds) for learner in learners]
+    fits = map_here_or_on_ray(minority_fit, job, units, ray, on_result=lambda *_: on_fit())
+    by_learner: dict[str, list[MinorityFit]] = {learner: [] for learner in learners}
+    for (_, learner), fit in zip(units, fits):
+        by_learner[learner].append(fit)
+    truth_hits = {learner: [f.truth for f in by_learner[learner]] for learner in learners}
+    label_hits = {learner: [f.label for f in by_learner[learner]] for learner in learners}
+    split_prob = {learner: [f.prob_a for f in by_learner[learner] if f.prob_a is not None]
+                  for learner in (UNIMODAL, *config.aware_learners)}
+    chosen_k = [f.mixture_k for f in fits if f.mixture_k is not None]
+    group_of = dict(job.group_of[config.seeds - 1])
     n_pairs = len(pairs.gold_diff)
     row_annotator = [a for a in ids for _ in range(n_pairs)]
     row_prompt = np.tile(pairs.prompt, len(ids))
@@ -223,28 +207,27 @@ def run_minority(config: PluralisticConfig, train: Sequence[CandidateSet], rule_
 
 
 def run_careless(config: PluralisticConfig, train: Sequence[CandidateSet], pairs: TestPairs, encoder: Any,
-                 rows: Mapping[str, np.ndarray], on_fit: Callable[[], None]) -> dict[str, Any]:
-    """Question 2: BT-MLP accuracy against gold with careless annotators, unweighted and Dawid–Skene weighted."""
+                 rows: Mapping[str, np.ndarray], on_fit: Callable[[], None], ray: str | None = None) -> dict[str, Any]:
+    """Question 2: BT-MLP accuracy against gold with careless annotators, unweighted and Dawid–Skene weighted; the
+    seed × condition fits here or as Ray tasks (`pluralistic_fits`)."""
     n_careless = max(1, int(round(config.careless_share * config.annotators)))
     careful = AnnotatorGroup("careful", config.annotators - n_careless, beta=config.beta)
+    labels = {
+        (seed, flip): simulate_population(train, config.careless_items,
+                                          [careful, AnnotatorGroup("careless", n_careless, flip_rate=flip,
+                                                                   beta=config.beta)],
+                                          labels_per_pair=config.labels_per_item, seed=seed)
+        for seed in range(config.seeds) for flip in (0.0, 0.5)}  # per seed the same pairs and annotators; only the
+    # careless ones' answers differ
+    units = [(seed, condition) for seed in range(config.seeds) for condition in CARELESS_CONDITIONS]
+    fits = map_here_or_on_ray(careless_fit, CarelessJob(labels, pairs, rows, EncoderHandle(encoder)), units, ray,
+                              on_result=lambda *_: on_fit())
     hits: dict[str, list[np.ndarray]] = {c: [] for c in CARELESS_CONDITIONS}
     reliability: list[dict[str, float]] = []
-    for seed in range(config.seeds):
-        labelled = {
-            flip: simulate_population(train, config.careless_items,
-                                      [careful, AnnotatorGroup("careless", n_careless, flip_rate=flip, beta=config.beta)],
-                                      labels_per_pair=config.labels_per_item, seed=seed)
-            for flip in (0.0, 0.5)}  # the same pairs and annotators; only the careless ones' answers differ
-        for condition in CARELESS_CONDITIONS:
-            model = RewardModel.create("bt-mlp", encoder=encoder, features="interaction", seed=seed,
-                                       annotator_weights="dawid-skene" if condition == "dawid-skene" else "none")
-            model.fit(labelled[0.0 if condition == "clean" else 0.5], feature_rows=dict(rows))
-            margin = model.predict(pairs.x_a) - model.predict(pairs.x_b)
-            hits[condition].append(np.where(margin == 0, 0.5, (margin > 0) == (pairs.gold_diff > 0)).astype(float))
-            if condition == "dawid-skene":
-                info = model.train_info["annotator_quality"]["annotators"]
-                reliability.append({a: round(v["reliability"]["value"], 3) for a, v in info.items()})
-            on_fit()
+    for (_, condition), (correct, quality) in zip(units, fits):
+        hits[condition].append(correct)
+        if quality is not None:
+            reliability.append(quality)
     mean = {c: np.mean(hits[c], axis=0) for c in CARELESS_CONDITIONS}
     bootstrap = GroupBootstrap(pairs.prompt, n_resamples=config.n_resamples, seed=0)
     ones = np.ones(len(pairs.prompt), dtype=bool)
@@ -287,9 +270,10 @@ def findings(record: Mapping[str, Any]) -> list[dict[str, str]]:
 
 
 def run_study(config: PluralisticConfig, on_step: StepCallback | None = None,
-              on_embed_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+              on_embed_progress: Callable[[int, int], None] | None = None, ray: str | None = None) -> dict[str, Any]:
     """The simulated questions on one embedding of the pools, then the real sets; the JSON-ready record the report
-    is built from."""
+    is built from. ``ray`` (a Ray address): each data set's texts missing from the cache are embedded on that cluster
+    first, and every fit (seed × learner or condition) runs there as a Ray task; the numbers are the same."""
     started = time.perf_counter()
     total = ((config.seeds * (2 + len(config.aware_learners) + len(CARELESS_CONDITIONS)) if config.simulated else 0)
              + config.real_seeds * fits_per_seed(config.real, config.aware_learners))
@@ -304,14 +288,15 @@ def run_study(config: PluralisticConfig, on_step: StepCallback | None = None,
     record: dict[str, Any] = {"config": asdict(config), "findings": []}
     embed_seconds = 0.0
     if config.simulated:
-        embed_seconds = _run_simulated(config, record, fitted, on_embed_progress)
+        embed_seconds = _run_simulated(config, record, fitted, on_embed_progress, ray)
         record["findings"] = findings(record)
     if config.real:
         encoder = make_encoder(config.encoder)
         record["real"] = run_real(config.real, encoder=encoder, aware=config.aware_learners,
                                   test_fraction=config.test_fraction, seeds=config.real_seeds,
                                   limits={"wmt": config.wmt_segments, "convabuse": config.convabuse_ratings},
-                                  n_resamples=config.n_resamples, on_fit=fitted, on_embed_progress=on_embed_progress)
+                                  n_resamples=config.n_resamples, on_fit=fitted, on_embed_progress=on_embed_progress,
+                                  ray=ray)
         record["findings"] += real_findings(record["real"])
     record["timing"] = {"total_seconds": round(time.perf_counter() - started, 1),
                         "embed_seconds": round(embed_seconds, 1)}
@@ -319,13 +304,19 @@ def run_study(config: PluralisticConfig, on_step: StepCallback | None = None,
 
 
 def _run_simulated(config: PluralisticConfig, record: dict[str, Any], fitted: Callable[[], None],
-                   on_embed_progress: Callable[[int, int], None] | None) -> float:
+                   on_embed_progress: Callable[[int, int], None] | None, ray: str | None = None) -> float:
     """Both simulated questions into ``record``; returns the seconds spent embedding the pools."""
     started = time.perf_counter()
     sets = subsample_pools(label_utilities(load_candidates(config.candidates, config.prompts), config.label_scale),
                            config.per_prompt, 0)
     encoder = make_encoder(config.encoder)
-    rows, _ = featurize_dataset(candidates_dataset(sets), encoder, "interaction", on_progress=on_embed_progress)
+    pools = candidates_dataset(sets)
+    if ray is not None:
+        from rewardlab.embed.ray_embed import embed_texts_ray
+
+        embed_texts_ray(dataset_texts(pools, "interaction", encoder), encoder, address=ray,
+                        on_progress=on_embed_progress)
+    rows, _ = featurize_dataset(pools, encoder, "interaction", on_progress=on_embed_progress)
     embedded = time.perf_counter()
     rule = topic_rule(sets, rows, config.disagree)
     order = np.random.default_rng(0).permutation(len(sets))
@@ -336,6 +327,6 @@ def _run_simulated(config: PluralisticConfig, record: dict[str, Any], fitted: Ca
     pairs = test_pairs([sets[i] for i in test_index], rows, rule[test_index], gold_scale)
     record["data"] = {"pools": len(sets), "train_pools": len(train), "test_pools": n_test,
                       "reversed_test_pools": int(rule[test_index].sum())}
-    record["minority"] = run_minority(config, train, rule[train_index], pairs, encoder, rows, fitted)
-    record["careless"] = run_careless(config, train, pairs, encoder, rows, fitted)
+    record["minority"] = run_minority(config, train, rule[train_index], pairs, encoder, rows, fitted, ray)
+    record["careless"] = run_careless(config, train, pairs, encoder, rows, fitted, ray)
     return embedded - started

@@ -45,10 +45,11 @@ from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.registry import load_named
 from rewardlab.evaluate.bootstrap import GroupBootstrap
 from rewardlab.evaluate.per_annotator import PairedStatistic, paired_people_accuracy, per_annotator_accuracy
+from rewardlab.evaluate.ray_tasks import EncoderHandle, map_here_or_on_ray
 from rewardlab.rewards.annotator_aware import UnknownAnnotatorWarning
-from rewardlab.rewards.features import featurize_dataset
+from rewardlab.rewards.features import dataset_texts, featurize_dataset
 from rewardlab.rewards.model import RewardModel
-from rewardlab.rewards.torch_training import predict_net
+from rewardlab.studies.pluralistic_fits import ConvAbuseJob, WmtJob, convabuse_fit, wmt_fit
 
 REAL_SETS = {"wmt": "wmt23-mqm", "convabuse": "convabuse"}
 UNIMODAL = "bt-mlp"
@@ -75,14 +76,14 @@ def wmt_learners(aware: Sequence[str]) -> list[str]:
     return [UNIMODAL, *aware, *(f"{UNIMODAL}+{w}" for w in WEIGHTINGS)]
 
 
-def _fit_comparisons(learner: str, train: FeedbackDataset, rows: dict[str, np.ndarray], encoder: Any,
+def fit_comparisons(learner: str, train: FeedbackDataset, rows: dict[str, np.ndarray], encoder: Any,
                      seed: int) -> RewardModel:
     kind, _, weights = learner.partition("+")
     return RewardModel.create(kind, encoder=encoder, features="interaction", seed=seed,
                               annotator_weights=weights or "none").fit(train, feature_rows=rows)
 
 
-def _margins(model: RewardModel, x_a: np.ndarray, x_b: np.ndarray, raters: np.ndarray, aware: bool) -> np.ndarray:
+def margins(model: RewardModel, x_a: np.ndarray, x_b: np.ndarray, raters: np.ndarray, aware: bool) -> np.ndarray:
     """Each held-out pair's reward margin: the pair's own rater's reward for an annotator-aware head."""
     if not aware:
         return model.predict(x_a) - model.predict(x_b)
@@ -97,7 +98,8 @@ def _margins(model: RewardModel, x_a: np.ndarray, x_b: np.ndarray, raters: np.nd
 
 
 def run_wmt(data: FeedbackDataset, rows: dict[str, np.ndarray], encoder: Any, *, aware: Sequence[str],
-            test_fraction: float, seeds: int, n_resamples: int, on_fit: OnFit) -> dict[str, Any]:
+            test_fraction: float, seeds: int, n_resamples: int, on_fit: OnFit, ray: str | None = None) -> dict[str, Any]:
+    """The WMT part of the record; the seed × learner fits here or as Ray tasks (`pluralistic_fits`)."""
     train, test = data.split(by="prompt", test_size=test_fraction, seed=0)
     groups = test.prompt_groups()
     decided = [c for c in test.comparisons if c.outcome != "tie"]
@@ -118,27 +120,19 @@ def run_wmt(data: FeedbackDataset, rows: dict[str, np.ndarray], encoder: Any, *,
     split_prompt = np.array([pair_prompt[p] for p in shared])
 
     learners = wmt_learners(aware)
+    units = [(seed, learner) for seed in range(seeds) for learner in learners]
+    job = WmtJob(train, rows, tuple(aware), x_a, x_b, says_a, raters, split_a, split_b, EncoderHandle(encoder))
+    fits = map_here_or_on_ray(wmt_fit, job, units, ray, on_result=lambda *_: on_fit())
     hits: dict[str, list[np.ndarray]] = {learner: [] for learner in learners}
     prob: dict[str, list[np.ndarray]] = {learner: [] for learner in (UNIMODAL, *aware)}
     reliability: dict[str, dict[str, Any]] = {}
-    chosen_k: list[int] = []
-    for seed in range(seeds):
-        for learner in learners:
-            model = _fit_comparisons(learner, train, rows, encoder, seed)
-            is_aware = learner in aware
-            hits[learner].append(_correct(_margins(model, x_a, x_b, raters, is_aware), says_a))
-            if learner == UNIMODAL:
-                prob[learner].append(expit(model.predict(split_a) - model.predict(split_b)))
-            elif is_aware:
-                prob[learner].append(np.asarray(model.head.prob_prefers(split_a, split_b)))  # type: ignore[attr-defined]
-            if "k" in model.head.fit_log:
-                chosen_k.append(int(model.head.fit_log["k"]))
-            if "+" in learner and seed == 0:
-                quality = model.train_info["annotator_quality"]
-                reliability[learner.partition("+")[2]] = {
-                    "overlapping_items": quality["overlapping_items"],
-                    "annotators": {a: v["reliability"] for a, v in quality["annotators"].items()}}
-            on_fit()
+    chosen_k = [fit.mixture_k for fit in fits if fit.mixture_k is not None]
+    for (_, learner), fit in zip(units, fits):
+        hits[learner].append(fit.hits)
+        if fit.prob_a is not None:
+            prob[learner].append(fit.prob_a)
+        if fit.reliability is not None:
+            reliability[learner.partition("+")[2]] = fit.reliability
     mean = {learner: np.mean(hits[learner], axis=0) for learner in learners}
     paired = {learner: _stat(paired_people_accuracy(mean[learner], mean[UNIMODAL], list(raters), prompt,
                                                     n_resamples=n_resamples, seed=0))
@@ -211,13 +205,13 @@ def fit_annotator_thresholds(reward: np.ndarray, level: np.ndarray, population: 
 
 
 def run_convabuse(data: FeedbackDataset, rows: dict[str, np.ndarray], encoder: Any, *, test_fraction: float,
-                  seeds: int, n_resamples: int, on_fit: OnFit) -> dict[str, Any]:
+                  seeds: int, n_resamples: int, on_fit: OnFit, ray: str | None = None) -> dict[str, Any]:
+    """The ConvAbuse part of the record; one fit per seed, here or as a Ray task (`pluralistic_fits`)."""
     test_ids, conversation = conversation_split(data, test_fraction)
     train, test = data.subset(set(data.prompts) - test_ids, "convabuse[train]"), data.subset(test_ids, "convabuse[test]")
     levels = np.array(sorted({r.value for r in data.ratings}))
     annotators = np.array([str(r.annotator_id) for r in test.ratings])
     observed = np.searchsorted(levels, [r.value for r in test.ratings])
-    abusive_levels = levels <= -1
     item = np.array([r.response_id for r in test.ratings])
     prompt = np.array([conversation[test.responses[r].prompt_id] for r in item])
     x_test = np.stack([rows[r] for r in item])
@@ -225,43 +219,13 @@ def run_convabuse(data: FeedbackDataset, rows: dict[str, np.ndarray], encoder: A
     train_level = np.searchsorted(levels, [r.value for r in train.ratings])
     train_annotator = np.array([str(r.annotator_id) for r in train.ratings])
     shared_items = [rid for rid in np.unique(item) if (item == rid).sum() >= 2]
-
-    scores: dict[str, dict[str, list[np.ndarray]]] = {m: {"population": [], "annotator": []} for m in ORDINAL_METRICS}
-    tv: dict[str, list[np.ndarray]] = {"population": [], "annotator": []}
-    fitted: dict[str, Any] = {}
-    for seed in range(seeds):
-        model = RewardModel.create(ORDINAL_HEAD, encoder=encoder, features="interaction", seed=seed)
-        model.fit(train, feature_rows=rows)
-        head: Any = model.head
-        described = head.label_model_params()
-        head_thresholds = np.array(described["thresholds"], dtype=np.float64)
-        reward_train, reward_test = predict_net(head.net_, x_train), predict_net(head.net_, x_test)
-        # the control: the same refit on every training rating at once, so a gain below is the annotators' and not
-        # the refit's (the head's own thresholds come from an early-stopped fit)
-        population, population_scale = fit_annotator_thresholds(reward_train, train_level, head_thresholds)
-        probabilities = {"population": level_probabilities(population_scale * reward_test, population),
-                         "annotator": np.zeros((len(item), len(levels)))}
-        for annotator in np.unique(annotators):
-            mine = train_annotator == annotator
-            theta, scale = (population, population_scale) if not mine.any() else fit_annotator_thresholds(
-                reward_train[mine], train_level[mine], population, population_scale)
-            rows_of = annotators == annotator
-            probabilities["annotator"][rows_of] = level_probabilities(scale * reward_test[rows_of], theta)
-            if seed == 0:
-                fitted[annotator] = {"thresholds": [round(float(t), 3) for t in theta], "scale": round(scale, 3),
-                                     "train_ratings": int(mine.sum())}
-        for name, p in probabilities.items():
-            scores["exact"][name].append((p.argmax(1) == observed).astype(float))
-            says_abusive = p[:, abusive_levels].sum(1) > 0.5
-            scores["abusive"][name].append((says_abusive == abusive_levels[observed]).astype(float))
-            scores["log_likelihood"][name].append(np.log(p[np.arange(len(p)), observed]))
-            distance = []
-            for rid in shared_items:
-                mine = item == rid
-                split = np.bincount(observed[mine], minlength=len(levels)) / mine.sum()
-                distance.append(0.5 * np.abs(p[mine].mean(0) - split).sum())
-            tv[name].append(np.array(distance))
-        on_fit()
+    job = ConvAbuseJob(train, rows, levels, x_train, train_level, train_annotator, x_test, annotators, observed, item,
+                       shared_items, EncoderHandle(encoder))
+    fits = map_here_or_on_ray(convabuse_fit, job, list(range(seeds)), ray, on_result=lambda *_: on_fit())
+    scores = {m: {n: [fit.scores[m][n] for fit in fits] for n in ("population", "annotator")} for m in ORDINAL_METRICS}
+    tv = {n: [fit.tv[n] for fit in fits] for n in ("population", "annotator")}
+    fitted, last = fits[0].annotator_thresholds, fits[-1]
+    population, population_scale = last.population, last.population_scale
     result: dict[str, Any] = {
         "data": {"ratings": len(data.ratings), "train_ratings": len(train.ratings), "test_ratings": len(test.ratings),
                  "train_prompts": len(train.prompts), "test_prompts": len(test.prompts),
@@ -269,7 +233,7 @@ def run_convabuse(data: FeedbackDataset, rows: dict[str, np.ndarray], encoder: A
                  "shared_items": len(shared_items), "levels": [float(v) for v in levels]},
         "model": "ordinal-mlp reward + per-annotator thresholds and scale (unit Gaussian prior to the population's)",
         "control": "the same reward, thresholds and scale refitted on all training ratings (no annotator)",
-        "head_thresholds": described["thresholds"], "population_thresholds": [round(float(t), 3) for t in population],
+        "head_thresholds": last.head_thresholds, "population_thresholds": [round(float(t), 3) for t in population],
         "population_scale": round(population_scale, 3), "annotator_thresholds": fitted, "metrics": {}}
     for metric in ORDINAL_METRICS:
         model_mean, base_mean = (np.mean(scores[metric][n], axis=0) for n in ("annotator", "population"))
@@ -287,19 +251,25 @@ def run_convabuse(data: FeedbackDataset, rows: dict[str, np.ndarray], encoder: A
 
 def run_real(sets: Sequence[str], *, encoder: Any, aware: Sequence[str], test_fraction: float, seeds: int,
              limits: dict[str, int | None], n_resamples: int, on_fit: OnFit,
-             on_embed_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+             on_embed_progress: Callable[[int, int], None] | None = None, ray: str | None = None) -> dict[str, Any]:
     """Each named real set's part of the record (keys of `REAL_SETS`); ``limits`` per set: WMT source segments per
-    language pair, ConvAbuse rating rows (None: all)."""
+    language pair, ConvAbuse rating rows (None: all). ``ray``: each set's texts missing from the cache are embedded
+    on that Ray cluster first, and its fits run there as Ray tasks."""
     out: dict[str, Any] = {}
     for name in sets:
         data = load_named(REAL_SETS[name], limit=limits.get(name))
+        if ray is not None:
+            from rewardlab.embed.ray_embed import embed_texts_ray
+
+            embed_texts_ray(dataset_texts(data, "interaction", encoder), encoder, address=ray,
+                            on_progress=on_embed_progress)
         rows, _ = featurize_dataset(data, encoder, "interaction", on_progress=on_embed_progress)
         if name == "wmt":
             out[name] = run_wmt(data, rows, encoder, aware=aware, test_fraction=test_fraction, seeds=seeds,
-                                n_resamples=n_resamples, on_fit=on_fit)
+                                n_resamples=n_resamples, on_fit=on_fit, ray=ray)
         else:
             out[name] = run_convabuse(data, rows, encoder, test_fraction=test_fraction, seeds=seeds,
-                                      n_resamples=n_resamples, on_fit=on_fit)
+                                      n_resamples=n_resamples, on_fit=on_fit, ray=ray)
     return out
 
 
