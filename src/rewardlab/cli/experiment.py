@@ -248,12 +248,14 @@ def prm(
     resamples: Annotated[int | None, typer.Option(help="Bootstrap resamples per CI.")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Embedding cache folder (default: the user cache).")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory (default: runs/<time>-prm).")] = None,
+    ray: RayOpt = None,
     quiet: Quiet = False,
 ) -> None:
     """Process vs outcome rewards on GSM8K: best-of-n accuracy of PRM aggregations, the ORM, majority vote and the
     arithmetic checker, paired CIs by question, read against Lightman et al."""
     from rich.markup import escape
 
+    from rewardlab.cli.ray_embedding import ray_connected
     from rewardlab.evaluate.record import new_run_dir
     from rewardlab.report import write_report
     from rewardlab.studies.prm import make_config, run_study
@@ -262,8 +264,10 @@ def prm(
     with user_errors():
         study = make_config(_given(candidates=candidates, limit=limit, encoder=encoder, head=head, split=split,
                                    seed=seed, n_resamples=resamples), config)
-        record = run_study(study, None if cache_dir is None else str(cache_dir),
-                           log=(lambda _: None) if quiet else (lambda line: console.print(line, highlight=False)))
+        with ray_connected(ray), progress_bars(quiet) as bars:
+            record = run_study(study, None if cache_dir is None else str(cache_dir),
+                               log=(lambda _: None) if quiet else (lambda line: console.print(line, highlight=False)),
+                               ray=ray, on_embed=bars.bar("embedding on Ray") if ray else None)
         report = write_report(build_report(record), out_dir or new_run_dir("runs", "prm"), record, html=True)
         table = Table(title=f"best-of-{record['pool_size']} on {record['questions']['test']} held-out questions "
                             "(95% CIs by question, differences paired)", title_justify="left")

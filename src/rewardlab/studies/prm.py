@@ -37,11 +37,12 @@ import numpy as np
 from rewardlab.data.candidates import CandidateSet, load_candidates
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.step_labels import check_solution, first_wrong_step, label_steps
-from rewardlab.data.steps import check_split
+from rewardlab.data.steps import check_split, step_prefixes
 from rewardlab.data.types import Label
-from rewardlab.embed.base import DEFAULT_ENCODER
+from rewardlab.embed.base import DEFAULT_ENCODER, Encoder, make_encoder
 from rewardlab.errors import InvalidValueError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
+from rewardlab.evaluate.ray_tasks import EncoderHandle, map_here_or_on_ray
 from rewardlab.optimize.step_selection import (
     STEP_AGGREGATIONS,
     aggregate_solutions,
@@ -50,6 +51,7 @@ from rewardlab.optimize.step_selection import (
     majority_scores,
     majority_vote_gold,
 )
+from rewardlab.rewards.features import feature_texts
 from rewardlab.rewards.model import RewardModel
 from rewardlab.rewards.scoring import score_candidate_sets
 from rewardlab.rewards.step_rewards import StepRewardModel
@@ -168,9 +170,60 @@ def step_separation(test_sets: Sequence[CandidateSet], step_probs: Sequence[np.n
             "good_steps": int(ok.sum()), "wrong_steps": int((~ok).sum())}
 
 
+@dataclass(frozen=True)
+class PRMFitJob:
+    """What the ORM's and each PRM's fit share: they are independent, so they run here or as Ray tasks."""
+
+    config: PRMStudyConfig
+    train: FeedbackDataset
+    test_sets: Sequence[CandidateSet]
+    cache_dir: str | None
+    encoder: EncoderHandle
+
+
+def fit_rule(job: PRMFitJob, unit: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The ORM (``unit`` "ORM") or the PRM on one label mode: trained on the training questions, its best-of-n values
+    on the held-out ones (one per aggregation for a PRM), and what its training logged."""
+    config, test_sets, encoder = job.config, job.test_sets, job.encoder.encoder
+    gold = [s.require_gold() for s in test_sets]
+    if unit == "ORM":
+        orm = RewardModel.create(config.head, encoder, config.features, seed=config.seed,
+                                 cache_dir=job.cache_dir).fit(job.train)
+        orm_scores, _ = score_candidate_sets(orm, test_sets)
+        return ({"ORM": np.array([expected_pick_gold(r, g) for r, g in zip(orm_scores, gold)])},
+                {"labels": len(job.train.labels), **orm.head.fit_log})
+    labelled, stats = label_steps(job.train.subset(set(job.train.prompts)), config.split, LABEL_MODES[unit])
+    prm = StepRewardModel.create(config.head, encoder, config.features, config.split, seed=config.seed,
+                                 cache_dir=job.cache_dir).fit(labelled)
+    info = {**prm.train_info, **prm.head.fit_log, "labeller": stats.as_dict()}
+    prompts = [s.prompt for s in test_sets for _ in s.responses]
+    probs = prm.step_probabilities(prompts, [r for s in test_sets for r in s.responses])
+    info["held_out_step_separation"] = step_separation(test_sets, probs, config)
+    bounds = np.cumsum([0] + [len(s) for s in test_sets])
+    values = {}
+    for how in STEP_AGGREGATIONS:
+        scores = aggregate_solutions(probs, how)
+        values[f"PRM[{unit}] {how}"] = np.array([expected_pick_gold(scores[a:b], g)
+                                                for a, b, g in zip(bounds[:-1], bounds[1:], gold)])
+    return values, info
+
+
+def study_texts(sets: Sequence[CandidateSet], config: PRMStudyConfig, encoder: Encoder) -> list[str]:
+    """Every text the ORM and the PRMs embed, and a few more: each whole solution and each of its step prefixes,
+    with its question (a PRM trains on the labelled steps only)."""
+    prompts = [s.prompt for s in sets for _ in s.responses]
+    responses = [r for s in sets for r in s.responses]
+    prefixes = [step_prefixes(r, config.split) for r in responses]
+    return (feature_texts(prompts, responses, config.features, encoder)
+            + feature_texts([p for p, steps in zip(prompts, prefixes) for _ in steps],
+                            [step for steps in prefixes for step in steps], config.features, encoder))
+
+
 def compare_on_gsm8k(sets: Sequence[CandidateSet], config: PRMStudyConfig = PRMStudyConfig(),
-                     cache_dir: str | None = None, log: Log = lambda _: None) -> PRMComparison:
-    """Train the ORM and the PRMs on one half of the questions and compare their best-of-n picks on the other."""
+                     cache_dir: str | None = None, log: Log = lambda _: None, ray: str | None = None,
+                     encoder: Encoder | None = None) -> PRMComparison:
+    """Train the ORM and the PRMs on one half of the questions and compare their best-of-n picks on the other;
+    ``ray``: the ORM and each PRM are Ray tasks on that cluster (the same numbers)."""
     started = time.perf_counter()
     dataset = outcome_dataset(sets)
     train, test = dataset.split(by="prompt", test_size=config.test_size, seed=config.seed)
@@ -193,27 +246,17 @@ def compare_on_gsm8k(sets: Sequence[CandidateSet], config: PRMStudyConfig = PRMS
     values["step check, then majority"] = np.array([expected_pick_gold(v - 100.0 * f, g)
                                                     for f, v, g in zip(flagged, votes, gold)])
     training: dict[str, Any] = {}
-    log("training the ORM")
-    orm = RewardModel.create(config.head, config.encoder, config.features, seed=config.seed,
-                             cache_dir=cache_dir).fit(train)
-    orm_scores, _ = score_candidate_sets(orm, test_sets)
-    values["ORM"] = np.array([expected_pick_gold(r, g) for r, g in zip(orm_scores, gold)])
-    training["ORM"] = {"labels": len(train.labels), **orm.head.fit_log}
-    prompts = [s.prompt for s in test_sets for _ in s.responses]
-    responses = [r for s in test_sets for r in s.responses]
-    bounds = np.cumsum([0] + [len(s) for s in test_sets])
-    for mode in config.label_modes:
-        labelled, stats = label_steps(train.subset(set(train.prompts)), config.split, LABEL_MODES[mode])
-        log(f"training the PRM on {mode} step labels ({len(labelled.step_labels)} rows)")
-        prm = StepRewardModel.create(config.head, config.encoder, config.features, config.split, seed=config.seed,
-                                     cache_dir=cache_dir).fit(labelled)
-        training[f"PRM[{mode}]"] = {**prm.train_info, **prm.head.fit_log, "labeller": stats.as_dict()}
-        probs = prm.step_probabilities(prompts, responses)
-        training[f"PRM[{mode}]"]["held_out_step_separation"] = step_separation(test_sets, probs, config)
-        for how in STEP_AGGREGATIONS:
-            scores = aggregate_solutions(probs, how)
-            values[f"PRM[{mode}] {how}"] = np.array([expected_pick_gold(scores[a:b], g)
-                                                      for a, b, g in zip(bounds[:-1], bounds[1:], gold)])
+    units = ["ORM", *config.label_modes]
+    log(f"training the ORM and {len(config.label_modes)} PRMs" + (f" as Ray tasks ({ray})" if ray else ""))
+
+    def trained(unit: str, fit: tuple[dict[str, np.ndarray], dict[str, Any]]) -> None:
+        name = unit if unit == "ORM" else f"PRM[{unit}]"
+        log(f"trained the {name}" + ("" if unit == "ORM" else f" on {fit[1]['step_examples']} step labels"))
+
+    job = PRMFitJob(config, train, test_sets, cache_dir, EncoderHandle(encoder or make_encoder(config.encoder)))
+    for unit, (rule_values, info) in zip(units, map_here_or_on_ray(fit_rule, job, units, ray, on_result=trained)):
+        values.update(rule_values)
+        training[unit if unit == "ORM" else f"PRM[{unit}]"] = info
     boot = GroupBootstrap(np.arange(len(test_sets)), config.n_resamples, config.seed)
     accuracy = {name: boot.mean(v) for name, v in values.items()}
     minus_orm = {name: boot.mean(v - values["ORM"]) for name, v in values.items() if name != "ORM"}
@@ -230,12 +273,21 @@ def make_config(settings: Mapping[str, Any] | None = None, path: str | Path | No
 
 
 def run_study(config: PRMStudyConfig = PRMStudyConfig(), cache_dir: str | None = None,
-              log: Log = lambda _: None) -> dict[str, Any]:
-    """Load the pools and run the comparison; the JSON record a report is built from (`studies.prm_report`)."""
+              log: Log = lambda _: None, ray: str | None = None,
+              on_embed: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Load the pools and run the comparison; the JSON record a report is built from (`studies.prm_report`).
+    ``ray`` (a Ray address): the texts missing from the cache are embedded on that cluster first, and the ORM and
+    each PRM are fitted there as Ray tasks; the numbers are the same."""
     started = time.perf_counter()
     sets = load_candidates(config.candidates, config.limit)
     log(f"{len(sets)} candidate pools from {config.candidates}")
-    result = compare_on_gsm8k(sets, config, cache_dir, log)
+    encoder = make_encoder(config.encoder)
+    if ray is not None:
+        from rewardlab.embed.ray_embed import embed_texts_ray
+
+        embed_texts_ray(study_texts(sets, config, encoder), encoder, address=ray, cache_dir=cache_dir,
+                        on_progress=on_embed)
+    result = compare_on_gsm8k(sets, config, cache_dir, log, ray, encoder)
     return {**result.as_dict(), "pools": len(sets), "pool_size": max((len(s) for s in sets), default=0),
             "timing": {"total_seconds": round(time.perf_counter() - started, 1), "cpu": cpu_model(),
                        "cores": os.cpu_count() or 1}}
