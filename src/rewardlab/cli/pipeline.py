@@ -54,6 +54,9 @@ ANNOTATOR_WEIGHTS_HELP = ("Weigh each comparison by its annotator's reliability,
                           "several annotators: dawid-skene (one-coin EM), agreement (with the others' majority) or "
                           "none. Weight = log-odds of reliability, 0 at or below chance.")
 AnnotatorWeightsOpt = Annotated[str, typer.Option(help=ANNOTATOR_WEIGHTS_HELP)]
+HEAD_DEVICE_HELP = ("Where the model runs: auto (a CUDA GPU when there is one, else the CPU), cpu, cuda or cuda:N. "
+                    "The encoder runs there (on a GPU int8 encoders run as fp16: the model then names that encoder), "
+                    "and so do the torch heads' fits (LightGBM heads fit on the CPU).")
 PerAnnotatorOpt = Annotated[bool, typer.Option("--per-annotator", help="Also report held-out accuracy per annotator "
                                                                        "(with the macro-average and the worst "
                                                                        "annotator, each paired against the pooled "
@@ -111,6 +114,8 @@ def quickstart(
     cache_dir: CacheDir = FROM_CONFIG,
     workers: WorkersOpt = FROM_CONFIG,
     ray: RayOpt = FROM_CONFIG,
+    device: Annotated[str, typer.Option(help=HEAD_DEVICE_HELP + " Fits run as Ray tasks (--ray) use the CPU.")]
+    = FROM_CONFIG,
     quiet: Quiet = False,
 ) -> None:
     """Bundled HH-RLHF harmless → embed → k-fold by prompt → BT-MLP debiased (the default), BT-MLP, CLF-MLP,
@@ -119,7 +124,7 @@ def quickstart(
     from rewardlab.evaluate.quickstart import run_quickstart
 
     with user_errors():
-        config = QuickstartConfig(encoder, folds, seed, runs, limit, cache_dir, workers, ray)
+        config = QuickstartConfig(encoder, folds, seed, runs, limit, cache_dir, workers, ray, device)
 
         def show(dataset: Any) -> None:
             print_notes(dataset)
@@ -156,9 +161,7 @@ def train(
     augment: AugmentOpt = None,
     annotator_weights: AnnotatorWeightsOpt = "none",
     cache_dir: CacheDir = None,
-    device: Annotated[str, typer.Option(help="Where the encoder runs: auto (a CUDA GPU when there is one, else "
-                                             "the CPU), cpu, cuda or cuda:N. On a GPU int8 encoders run as fp16: "
-                                             "the model then names that encoder.")] = DEFAULT_DEVICE,
+    device: Annotated[str, typer.Option(help=HEAD_DEVICE_HELP + " The saved model loads anywhere.")] = DEFAULT_DEVICE,
     ray: RayOpt = None,
     quiet: Quiet = False,
     **data_options: Any,
@@ -168,9 +171,11 @@ def train(
     from rewardlab.embed import make_encoder
     from rewardlab.rewards.heads import HEAD_KINDS
     from rewardlab.rewards.model import RewardModel
+    from rewardlab.rewards.torch_training import fit_device
 
     started = time.perf_counter()
     with user_errors():
+        head_device = fit_device(device)  # a GPU that is not here is one line, before the data is read
         if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
             raise ModelError(f"{out_dir} already exists; pass --overwrite to replace it, or choose another --out")
         from rewardlab.cli import fine_grained_train as fine  # span rows and step labels have their own trainers
@@ -201,7 +206,7 @@ def train(
         with progress_bars(quiet) as bars:
             model.fit(dataset, on_progress=bars.bar(f"embedding ({encoder})"),
                       on_fit_progress=bars.bar(f"fitting {what} on {examples} examples (epochs or rounds; early "
-                                               "stopping ends sooner)"))
+                                               "stopping ends sooner)"), device=head_device)
         model.save(out_dir)
         if augment is not None:
             added = ", ".join(f"{n} {kind}" for kind, n in model.train_info["augment"]["added"].items())
@@ -229,9 +234,12 @@ def evaluate(
     per_annotator: PerAnnotatorOpt = False,
     cache_dir: CacheDir = None,
     allow_external_encoder: AllowExternalEncoderOpt = False,
-    device: Annotated[str, typer.Option(help="Where the encoder runs: auto (a CUDA GPU when there is one, else the "
-                                             "CPU; with --model, the GPU only where it computes the vectors the model "
-                                             "was trained on), cpu, cuda or cuda:N.")] = DEFAULT_DEVICE,
+    device: Annotated[str, typer.Option(help="Where the model runs: auto (a CUDA GPU when there is one, else the CPU), "
+                                             "cpu, cuda or cuda:N. The cross-validated torch heads fit and score there "
+                                             "(LightGBM heads, and fits run as Ray tasks, use the CPU); a --model's "
+                                             "head scores there. The encoder runs there too, except that with --model "
+                                             "auto uses the GPU only where it computes the vectors the model was "
+                                             "trained on.")] = DEFAULT_DEVICE,
     ray: RayOpt = None,
     workers: WorkersOpt = 0,
     quiet: Quiet = False,
@@ -254,9 +262,11 @@ def evaluate(
         write_json,
     )
     from rewardlab.rewards.model import RewardModel
+    from rewardlab.rewards.torch_training import fit_device
 
     started = time.perf_counter()
     with user_errors():
+        head_device = fit_device(device)  # a GPU that is not here is one line, before the data is read
         if model is not None and augment is not None:
             raise RewardlabError("--augment applies to training: give it with --heads (cross-validation), not --model")
         if model is not None and annotator_weights != "none":
@@ -270,7 +280,7 @@ def evaluate(
             raise DataError("evaluation needs comparisons; this data has none", source=data)
         if model is not None:
             rm = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder,
-                                  device=device)
+                                  device=device).move_head(head_device)
             warm_dataset_on_ray(dataset, rm.encoder, rm.features, ray, cache_dir, quiet)
             with progress_bars(quiet) as bars:
                 held_out = evaluate_model(rm, dataset, seed=seed, on_progress=bars.bar("embedding"),
@@ -292,7 +302,7 @@ def evaluate(
                 with progress_bars(quiet) as bars:
                     result = cross_validate(dataset, learners, enc, features=features, k=folds, seed=seed,
                                             cache_dir=cache_dir, augment=augment, annotator_weights=annotator_weights,
-                                            workers=workers, ray=ray,
+                                            workers=workers, ray=ray, device=head_device,
                                             on_embed_progress=bars.bar(f"embedding ({encoder})"),
                                             on_fit_progress=bars.bar("training (fold × learner)"))
             print_table(crossval_table(result, f"{dataset.name}, {folds}-fold CV by prompt"))

@@ -6,10 +6,11 @@ differences are computed on these pooled out-of-fold scores.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +43,9 @@ from rewardlab.evaluate.pairwise import pairwise_correct, pairwise_metrics
 from rewardlab.rewards.augment import parse_augment
 from rewardlab.rewards.features import featurize_dataset
 from rewardlab.rewards.training_set import OUTCOME_TARGET
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ def cross_validate(
     annotator_weights: str = "none",
     workers: int = 1,
     ray: str | None = None,
+    device: torch.device | str | None = None,
     on_embed_progress: Callable[[int, int], None] | None = None,
     on_fit_progress: Callable[[int, int], None] | None = None,
     alongside: Callable[[], None] | None = None,
@@ -130,6 +135,10 @@ def cross_validate(
     (`rewardlab.evaluate.ray_tasks`), with the same exceptions and the same scores.
     ``fit_seconds`` sums each learner's fits wherever they ran.
 
+    ``device`` is where the heads fit and score (`rewardlab.rewards.head_device`: torch heads; None is the CPU), in
+    this process and in the workers alike; the encoder runs where it was built. Fits on Ray are one-CPU tasks, so
+    their heads fit on the CPU.
+
     ``alongside`` is other work of the caller's (the quickstart's final model), called once: while worker processes
     fit, this process would only wait, so it runs then, on one torch thread (the workers have the cores' threads);
     with the fits in this process or on Ray, after them."""
@@ -138,6 +147,7 @@ def cross_validate(
     check_folds(k, dataset)  # before the (slow) embedding
     if augment is not None:
         parse_augment(augment)  # a bad spec fails before the (slow) embedding
+    head_device = _device_name(device)  # a GPU that is not here fails before the embedding too
     feats, embed_stats = featurize_dataset(dataset, encoder, features, cache_dir=cache_dir,
                                            on_progress=on_embed_progress)
     groups = dataset.prompt_groups()
@@ -152,7 +162,7 @@ def cross_validate(
     length_b = response_lengths(dataset, [c.b for c in comparisons])
     length_score_a, length_score_b = np.zeros(len(comparisons)), np.zeros(len(comparisons))
     job = FoldJob(dataset, fold_of, feats, x_a, x_b, pair_fold, encoder.spec, encoder.fingerprint(),
-                  job_model_args(features, seed, cache_dir, augment, annotator_weights))
+                  job_model_args(features, seed, cache_dir, augment, annotator_weights), head_device)
     trains = [fold_training_set(job, fold) for fold in range(k)]
     length_weights = []
     for fold, train in enumerate(trains):
@@ -176,8 +186,9 @@ def cross_validate(
     if ray is not None and augment is None and rebuilds_from_spec(encoder):
         from rewardlab.evaluate.ray_tasks import run_fits_ray
 
-        run_fits_ray(job, learners, k, ray, record, alongside=_on_one_thread(alongside))
-    elif n_workers > 1 and augment is None and rebuilds_from_spec(encoder):
+        run_fits_ray(dataclasses.replace(job, device="cpu"), learners, k, ray, record,
+                     alongside=_on_one_thread(alongside))
+    elif n_workers > 1 and augment is None and rebuilds_from_spec(encoder, head_device):
         run_fits(job, learners, k, n_workers, record, alongside=_on_one_thread(alongside))
     else:
         for fold, train in enumerate(trains):
@@ -203,6 +214,15 @@ def cross_validate(
     )
     summarize(result, n_resamples)
     return result
+
+
+def _device_name(device: torch.device | str | None) -> str:
+    """``device`` resolved once, in this process, as the name every fit uses ("cpu", "cuda:0")."""
+    if device is None:
+        return "cpu"
+    from rewardlab.rewards.torch_training import fit_device  # torch loads only when a device is asked for
+
+    return str(fit_device(device))
 
 
 def _on_one_thread(work: Callable[[], None] | None) -> Callable[[], None] | None:

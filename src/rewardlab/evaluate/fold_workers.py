@@ -10,6 +10,9 @@ forkserver that has imported torch, torch._dynamo and LightGBM and run nothing (
 cost about 5 s of CPU per process, paid once instead of once per worker. Elsewhere they are spawned. They get the
 data once, when they start, rebuild the encoder from its spec and refuse one whose fingerprint differs from the
 parent's.
+
+Every fit's head runs on the job's ``device`` (`rewardlab.rewards.head_device`: torch heads; LightGBM stays on the
+CPU), in a worker as in the parent; several workers share one GPU.
 """
 
 from __future__ import annotations
@@ -58,11 +61,22 @@ def resolve_workers(workers: int, tasks: int) -> int:
     return max(1, min(workers or available_cores(), tasks))
 
 
-def rebuilds_from_spec(encoder: Encoder) -> bool:
-    """Whether a worker can rebuild ``encoder`` from its spec alone, with the same fingerprint (an encoder made in
-    code, not from a spec, cannot: its fits stay in the parent)."""
+def matching_encoder(spec: str, fingerprint: str, device: str = "cpu") -> Encoder | None:
+    """The encoder ``spec`` builds with ``fingerprint``: on the CPU (a worker only checks it, the vectors are the
+    parent's), else on ``device`` (on a GPU an int8 spec computes fp16 vectors, with their own fingerprint); None
+    when neither gives that fingerprint."""
+    for where in dict.fromkeys(["cpu", device]):
+        encoder = make_encoder(spec, where)
+        if encoder.fingerprint() == fingerprint:
+            return encoder
+    return None
+
+
+def rebuilds_from_spec(encoder: Encoder, device: str = "cpu") -> bool:
+    """Whether a worker can rebuild ``encoder`` from its spec alone, with the same fingerprint, on the CPU or
+    ``device`` (an encoder made in code, not from a spec, cannot: its fits stay in the parent)."""
     try:
-        return make_encoder(encoder.spec).fingerprint() == encoder.fingerprint()
+        return matching_encoder(encoder.spec, encoder.fingerprint(), device) is not None
     except Exception:  # noqa: BLE001 — any spec that does not rebuild means "no"; the fits still run, in-process
         return False
 
@@ -80,6 +94,8 @@ class FoldJob:
     encoder_spec: str
     encoder_fingerprint: str
     model_args: dict[str, Any]
+    #: where the heads fit, as resolved in the parent ("cpu", "cuda:0"; `rewardlab.rewards.head_device`)
+    device: str = "cpu"
 
 
 @dataclass(frozen=True)
@@ -110,7 +126,7 @@ def fit_and_score(job: FoldJob, learners: list[LearnerSpec], train: FeedbackData
     spec = learners[learner]
     started = time.perf_counter()
     model = RewardModel.create(spec.kind, encoder=encoder, ensemble=spec.ensemble, **job.model_args, **spec.params)
-    model.fit(train, feature_rows=job.feature_rows)
+    model.fit(train, feature_rows=job.feature_rows, device=job.device)
     test = job.pair_fold == fold
     return FitResult(fold, learner, model.predict(job.x_a[test]), model.predict(job.x_b[test]),
                      time.perf_counter() - started)
@@ -129,10 +145,10 @@ def _start_worker(payload: bytes, threads: int) -> None:
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     job, learners = pickle.loads(payload)
-    encoder = make_encoder(job.encoder_spec)
-    if encoder.fingerprint() != job.encoder_fingerprint:
-        raise ModelError(f"a worker's encoder {job.encoder_spec!r} has fingerprint {encoder.fingerprint()}, not the "
-                         f"parent's {job.encoder_fingerprint}; run with workers=1")
+    encoder = matching_encoder(job.encoder_spec, job.encoder_fingerprint, job.device)
+    if encoder is None:
+        raise ModelError(f"a worker's encoder {job.encoder_spec!r} does not have the parent's fingerprint "
+                         f"{job.encoder_fingerprint}; run with workers=1")
     _JOB = (job, learners, encoder)
 
 

@@ -16,6 +16,7 @@ from rich.table import Table
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.registry import load_named
 from rewardlab.embed.base import DEFAULT_ENCODER, make_encoder
+from rewardlab.embed.devices import DEFAULT_DEVICE
 from rewardlab.evaluate.crossval import CrossValResult, LearnerSpec, cross_validate
 from rewardlab.evaluate.fold_workers import resolve_workers, start_worker_server
 from rewardlab.evaluate.record import (
@@ -51,6 +52,9 @@ class QuickstartConfig:
     workers: int = 0
     #: a Ray address ('local', 'auto', HOST:PORT): embed the missing texts there, and run the fits as Ray tasks
     ray: str | None = None
+    #: where the encoder runs and the torch heads fit: auto (a CUDA GPU when there is one, else the CPU), cpu, cuda or
+    #: cuda:N (`rewardlab.embed.devices`); LightGBM heads, and fits run as Ray tasks, stay on the CPU
+    device: str = DEFAULT_DEVICE
 
 
 @dataclass
@@ -77,10 +81,13 @@ def run_quickstart(
     if config.ray is None:  # the fold workers' imports overlap this process's own (see `start_worker_server`)
         start_worker_server(resolve_workers(config.workers, config.folds * len(QUICKSTART_LEARNERS)))
     from rewardlab.rewards.model import RewardModel  # torch loads only when the run starts
+    from rewardlab.rewards.torch_training import fit_device
+
+    device = fit_device(config.device)  # a GPU that is not here is one clear error, before anything runs
     dataset = load_named(QUICKSTART_DATA, config.limit)
     if on_dataset is not None:
         on_dataset(dataset)
-    encoder = make_encoder(config.encoder)
+    encoder = make_encoder(config.encoder, str(device))
     if config.ray is not None:  # the texts missing from the cache go through the cluster first
         from rewardlab.embed.ray_embed import embed_texts_ray
         from rewardlab.rewards.features import dataset_texts
@@ -94,13 +101,13 @@ def run_quickstart(
         nonlocal final_seconds
         final_started = time.perf_counter()
         final.append(RewardModel.create(DEFAULT_HEAD, encoder=encoder, features=DEFAULT_FEATURES, seed=config.seed,
-                                        cache_dir=config.cache_dir).fit(dataset))
+                                        cache_dir=config.cache_dir).fit(dataset, device=device))
         final_seconds = time.perf_counter() - final_started
 
     # the final model is fitted while the fold workers fit (this process would only wait for them)
     result = cross_validate(dataset, list(QUICKSTART_LEARNERS), encoder, features=DEFAULT_FEATURES, k=config.folds,
                             seed=config.seed, cache_dir=config.cache_dir, workers=config.workers, ray=config.ray,
-                            on_embed_progress=on_embed_progress,
+                            device=device, on_embed_progress=on_embed_progress,
                             on_fit_progress=on_fit_progress, alongside=fit_final_model)
     run_dir = new_run_dir(config.runs, "quickstart")
     model_dir = final[0].save(run_dir / f"model-{DEFAULT_HEAD}")
