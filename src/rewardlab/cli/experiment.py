@@ -299,6 +299,7 @@ def fine_grained(
     cache_dir: Annotated[Path | None, typer.Option(help="Embedding cache folder (default: the user cache).")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory (default: runs/<time>-fine-grained).")]
     = None,
+    ray: RayOpt = None,
     quiet: Quiet = False,
 ) -> None:
     """Multi-objective and span rewards on QA-Feedback (relevance, factuality, completeness): holistic pairwise accuracy
@@ -306,6 +307,7 @@ def fine_grained(
     paired CIs by question."""
     from rich.markup import escape
 
+    from rewardlab.cli.ray_embedding import ray_connected
     from rewardlab.evaluate.record import new_run_dir
     from rewardlab.report import write_report
     from rewardlab.studies.fine_grained import make_config, run_study
@@ -314,10 +316,10 @@ def fine_grained(
     with user_errors():
         study = make_config(_given(data=data, limit=limit, encoder=encoder, bt_head=bt_head, folds=folds,
                                    seeds=_listed(seeds, int, "--seeds"), n_resamples=resamples, spans=spans), config)
-        with progress_bars(quiet) as bars:
+        with ray_connected(ray), progress_bars(quiet) as bars:
             record = run_study(study, None if cache_dir is None else str(cache_dir),
                                log=(lambda _: None) if quiet else (lambda line: console.print(line, highlight=False)),
-                               on_embed=bars.bar("embedding"))
+                               on_embed=bars.bar("embedding"), ray=ray)
         report = write_report(build_report(record), out_dir or new_run_dir("runs", "fine-grained"), record, html=True)
         table = Table(title=f"pairwise accuracy on {record['decided_pairs']} held-out preferences of "
                             f"{record['questions']} questions (95% CIs by question, differences paired)",

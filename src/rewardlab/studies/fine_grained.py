@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,9 @@ from rewardlab.data.objectives_qa import OBJECTIVES, default_path, qa_objectives
 from rewardlab.embed.base import DEFAULT_ENCODER, make_encoder
 from rewardlab.errors import InvalidValueError
 from rewardlab.evaluate.bootstrap import GroupBootstrap
+from rewardlab.evaluate.ray_tasks import map_here_or_on_ray
 from rewardlab.evaluate.span_detection import auc_estimate
-from rewardlab.rewards.features import MODE_PARTS, featurize_dataset
+from rewardlab.rewards.features import MODE_PARTS, dataset_texts, featurize_dataset
 from rewardlab.rewards.heads import make_head
 from rewardlab.rewards.multi_objective import MultiObjectiveHead
 from rewardlab.rewards.objective_labels import objective_matrix, prompt_columns
@@ -95,45 +96,87 @@ class FoldOutputs:
     fit_logs: list[dict[str, Any]]
 
 
-def cross_validate(dataset: FeedbackDataset, rows: Mapping[str, np.ndarray], config: FineGrainedConfig, seed: int,
-                   columns: tuple[int, int], log: Log) -> FoldOutputs:
-    """Train every rule on k − 1 folds of questions and predict the held-out fold, for each fold."""
+@dataclass(frozen=True)
+class FoldJob:
+    """What every (seed, fold) fit shares: the data, its feature rows and training set, each seed's folds."""
+
+    dataset: FeedbackDataset
+    rows: Mapping[str, np.ndarray]
+    config: FineGrainedConfig
+    columns: tuple[int, int]
+    x: np.ndarray  # the training set's rows, in `build_training_set` order
+    item_prompt: Sequence[str]  # each row's prompt id
+    fold_of: Mapping[int, Mapping[str, int]]  # seed -> prompt id -> fold
+
+
+@dataclass(frozen=True)
+class FoldFit:
+    """One (seed, fold): the held-out rows and every rule's outputs on them."""
+
+    held: np.ndarray  # (n_items,) bool
+    reward: dict[str, np.ndarray]
+    objectives: np.ndarray
+    weights: dict[str, np.ndarray]
+    fit_log: dict[str, Any]
+
+
+def fit_fold(job: FoldJob, unit: tuple[int, int]) -> FoldFit:
+    """Train every rule on the other folds of questions and predict the held-out one."""
+    seed, fold = unit
+    config, dataset, rows, fold_of = job.config, job.dataset, job.rows, job.fold_of[seed]
+    train = dataset.subset({pid for pid, f in fold_of.items() if f != fold})
+    train_set = build_training_set(train, {rid: rows[rid] for rid in train.responses})
+    labels = objective_matrix(train, train_set.response_ids, OBJECTIVES)
+    held = np.array([fold_of[pid] == fold for pid in job.item_prompt])
+    x = job.x[held]
+    bt = make_head(config.bt_head, seed=seed).fit(train_set)
+    fixed = MultiObjectiveHead(OBJECTIVES, "fixed", hidden=config.hidden, seed=seed).fit(train_set, labels=labels)
+    gated = fixed.rescalarized(train_set, "gated", list(job.columns))
+    objectives = fixed.predict_objectives(x)
+    reward = {"direct BT": bt.predict(x), "multi-objective, fixed": fixed.predict(x),
+              "multi-objective, gated": gated.predict(x), "objectives summed": objectives.sum(1)}
+    return FoldFit(held, reward, objectives, {"fixed": fixed.predict_weights(x), "gated": gated.predict_weights(x)},
+                   {"seed": seed, "fold": fold, "direct BT": bt.fit_log, "multi-objective, fixed": fixed.fit_log,
+                    "multi-objective, gated": gated.fit_log})
+
+
+def cross_validate(dataset: FeedbackDataset, rows: Mapping[str, np.ndarray], config: FineGrainedConfig,
+                   columns: tuple[int, int], log: Log, ray: str | None = None) -> list[FoldOutputs]:
+    """Per seed, every rule trained on k − 1 folds of questions and predicting the held-out fold, for each fold; the
+    seed × fold fits here or as Ray tasks (``ray``: a Ray address), with the same numbers."""
     data = build_training_set(dataset, dict(rows))
-    fold_of = dataset.fold_of_prompt(config.folds, seed)
-    item_fold = np.array([fold_of[dataset.responses[rid].prompt_id] for rid in data.response_ids])
+    job = FoldJob(dataset, rows, config, columns, data.x, [dataset.responses[rid].prompt_id for rid in data.response_ids],
+                  {seed: dataset.fold_of_prompt(config.folds, seed) for seed in config.seeds})
+    units = [(seed, fold) for seed in config.seeds for fold in range(config.folds)]
+    fits = map_here_or_on_ray(fit_fold, job, units, ray,
+                              on_result=lambda unit, _: log(f"seed {unit[0]}, fold {unit[1] + 1}/{config.folds} done"))
     k = len(OBJECTIVES)
-    out = FoldOutputs({name: np.zeros(len(data.x)) for name in MODELS}, np.zeros((len(data.x), k)),
-                      {"fixed": np.zeros((len(data.x), k)), "gated": np.zeros((len(data.x), k))}, [])
-    for fold in range(config.folds):
-        train = dataset.subset({pid for pid, f in fold_of.items() if f != fold})
-        train_set = build_training_set(train, {rid: rows[rid] for rid in train.responses})
-        labels = objective_matrix(train, train_set.response_ids, OBJECTIVES)
-        held = item_fold == fold
-        x = data.x[held]
-        log(f"seed {seed}, fold {fold + 1}/{config.folds}: {len(train.prompts)} training questions")
-        bt = make_head(config.bt_head, seed=seed).fit(train_set)
-        fixed = MultiObjectiveHead(OBJECTIVES, "fixed", hidden=config.hidden, seed=seed).fit(train_set, labels=labels)
-        gated = fixed.rescalarized(train_set, "gated", list(columns))
-        out.reward["direct BT"][held] = bt.predict(x)
-        out.reward["multi-objective, fixed"][held] = fixed.predict(x)
-        out.reward["multi-objective, gated"][held] = gated.predict(x)
-        out.objectives[held] = fixed.predict_objectives(x)
-        out.reward["objectives summed"][held] = out.objectives[held].sum(1)
-        out.weights["fixed"][held] = fixed.predict_weights(x)
-        out.weights["gated"][held] = gated.predict_weights(x)
-        out.fit_logs.append({"seed": seed, "fold": fold, "direct BT": bt.fit_log,
-                             "multi-objective, fixed": fixed.fit_log, "multi-objective, gated": gated.fit_log})
-    return out
+    runs = []
+    for seed in config.seeds:
+        out = FoldOutputs({name: np.zeros(len(data.x)) for name in MODELS}, np.zeros((len(data.x), k)),
+                          {"fixed": np.zeros((len(data.x), k)), "gated": np.zeros((len(data.x), k))}, [])
+        for (fit_seed, _), fit in zip(units, fits):
+            if fit_seed != seed:
+                continue
+            for name in MODELS:
+                out.reward[name][fit.held] = fit.reward[name]
+            out.objectives[fit.held] = fit.objectives
+            for scalarization in ("fixed", "gated"):
+                out.weights[scalarization][fit.held] = fit.weights[scalarization]
+            out.fit_logs.append(fit.fit_log)
+        runs.append(out)
+    return runs
 
 
 def compare(dataset: FeedbackDataset, rows: Mapping[str, np.ndarray], config: FineGrainedConfig, encoder_dim: int,
-            log: Log = lambda _: None) -> dict[str, Any]:
-    """Every number of the study from the featurized ``dataset``: accuracies, objectives, deciders, weights."""
+            log: Log = lambda _: None, ray: str | None = None) -> dict[str, Any]:
+    """Every number of the study from the featurized ``dataset``: accuracies, objectives, deciders, weights; ``ray``:
+    the seed × fold fits run as Ray tasks on that cluster."""
     data = build_training_set(dataset, dict(rows))
     labels = objective_matrix(dataset, data.response_ids, OBJECTIVES)
     columns = prompt_columns(config.features, encoder_dim)
     assert columns is not None  # checked by the config
-    runs = [cross_validate(dataset, rows, config, seed, columns, log) for seed in config.seeds]
+    runs = cross_validate(dataset, rows, config, columns, log, ray)
     decided = data.pair_target != 0.5
     a, b, target = data.pair_a[decided], data.pair_b[decided], data.pair_target[decided]
     pairs = GroupBootstrap(data.group[a], config.n_resamples, config.seeds[0])
@@ -188,23 +231,31 @@ def make_config(settings: Mapping[str, Any] | None = None, path: str | Path | No
 
 
 def run_study(config: FineGrainedConfig = FineGrainedConfig(), cache_dir: str | None = None,
-              log: Log = lambda _: None, on_embed: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+              log: Log = lambda _: None, on_embed: Callable[[int, int], None] | None = None,
+              ray: str | None = None) -> dict[str, Any]:
     """Read QA-Feedback with its objective labels, embed (cached), cross-validate; the JSON record a report is built
-    from (`studies.fine_grained_report`)."""
+    from (`studies.fine_grained_report`). ``ray`` (a Ray address): the answers' texts missing from the cache are
+    embedded on that cluster first, and the cross-validation's seed × fold fits (and the span section's folds) run
+    there as Ray tasks; the numbers are the same."""
     started = time.perf_counter()
     dataset = qa_objectives(config.data, config.limit)
     log(f"{len(dataset.prompts)} questions, {len(dataset.responses)} answers, {len(dataset.comparisons)} preferences")
     encoder = make_encoder(config.encoder)
+    if ray is not None:
+        from rewardlab.embed.ray_embed import embed_texts_ray
+
+        embed_texts_ray(dataset_texts(dataset, config.features, encoder), encoder, address=ray, cache_dir=cache_dir,
+                        on_progress=on_embed)
     rows, _ = featurize_dataset(dataset, encoder, config.features, cache_dir=cache_dir, on_progress=on_embed)
     embedded = time.perf_counter()
-    result = compare(dataset, rows, config, encoder.dim, log)
+    result = compare(dataset, rows, config, encoder.dim, log, ray)
     if config.spans:
         log("span rewards: detection and the span-aggregate reward, on the first seed's folds")
         spans = span_section(config.data if config.data is not None else default_path(),
                              SpanSectionConfig(encoder=config.encoder, folds=config.folds, seed=config.seeds[0],
                                                n_resamples=config.n_resamples),
                              fold_of=dataset.fold_of_prompt(config.folds, config.seeds[0]), cache_dir=cache_dir,
-                             log=log, limit=config.limit, encoder=encoder)
+                             log=log, limit=config.limit, encoder=encoder, ray=ray)
         result["spans"] = spans.as_dict()
     done = time.perf_counter()
     return {"config": asdict(config), **result,

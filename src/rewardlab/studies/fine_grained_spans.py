@@ -36,6 +36,7 @@ from rewardlab.embed.base import Encoder, make_encoder
 from rewardlab.errors import InvalidValueError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
 from rewardlab.evaluate.pairwise import pairwise_correct
+from rewardlab.evaluate.ray_tasks import EncoderHandle, map_here_or_on_ray
 from rewardlab.evaluate.span_detection import DETECTION_METRICS, DetectionRow, detection_table
 from rewardlab.rewards.features import featurize_dataset
 from rewardlab.rewards.model import RewardModel
@@ -104,9 +105,10 @@ def _response_spans(prompts: Sequence[str], responses: Sequence[str], splits: Ma
 def span_section(data: str | Path, config: SpanSectionConfig = SpanSectionConfig(),
                  fold_of: Mapping[str, int] | None = None, cache_dir: str | Path | None = None,
                  log: Callable[[str], None] | None = None, limit: int | None = None,
-                 encoder: Encoder | None = None) -> SpanSection:
+                 encoder: Encoder | None = None, ray: str | None = None) -> SpanSection:
     """Cross-fitted span detection and span-aggregate vs BT on the holistic preferences of the QA-Feedback file at
-    ``data``. ``fold_of`` (prompt id -> fold, prompt ids as `read_qa_feedback` makes them) reuses a study's folds."""
+    ``data``. ``fold_of`` (prompt id -> fold, prompt ids as `read_qa_feedback` makes them) reuses a study's folds.
+    ``ray`` (a Ray address): each fold's fits are a Ray task there (`fit_span_fold`; the same numbers)."""
     say = log or (lambda line: None)
     started = time.perf_counter()
     enc = encoder or make_encoder(config.encoder)
@@ -141,28 +143,17 @@ def span_section(data: str | Path, config: SpanSectionConfig = SpanSectionConfig
     control, control_cut = np.zeros(len(rows)), np.zeros(len(rows))
     span_scores = {how: np.zeros(len(texts)) for how in SPAN_AGGREGATIONS}
     bt_scores = np.zeros(len(texts))
-    for fold in range(n_folds):
-        train, test = row_fold != fold, row_fold == fold
-        model = SpanRewardModel.create(config.head, enc, config.context, config.aggregate, dict(splits),
-                                       seed=config.seed, cache_dir=cache_dir)
-        model.fit([r for r, keep in zip(rows, train) if keep], x=x_rows[train])
-        detected[test] = model.predict_rows([r for r, keep in zip(rows, test) if keep], x_rows[test])
-        thresholds[test] = [model.thresholds[r.kind] for r, keep in zip(rows, test) if keep]
-        trivial = SpanRewardModel.create(config.head, enc, CONTROL_CONTEXT, config.aggregate, dict(splits),
-                                         seed=config.seed)
-        trivial.fit([r for r, keep in zip(rows, train) if keep], x=x_control[train])
-        control[test] = trivial.predict_rows([r for r, keep in zip(rows, test) if keep], x_control[test])
-        control_cut[test] = [trivial.thresholds[r.kind] for r, keep in zip(rows, test) if keep]
+    job = SpanFoldJob(config, EncoderHandle(enc), dict(splits), rows, x_rows, x_control, x_cand, candidates, row_fold,
+                      response_fold, cand_response, dataset, folds, bt_rows, response_ids, cache_dir)
+    fits = map_here_or_on_ray(fit_span_fold, job, list(range(n_folds)), ray,
+                              on_result=lambda fold, _: say(f"fold {fold + 1}/{n_folds} done"))
+    for fold, fit in enumerate(fits):
+        test = row_fold == fold
+        detected[test], thresholds[test], control[test], control_cut[test] = (fit.detected, fit.thresholds,
+                                                                              fit.control, fit.control_cut)
         held = response_fold[cand_response] == fold
-        probs = model.predict_rows([c for c, keep in zip(candidates, held) if keep], x_cand[held])
-        _fold_rewards(span_scores, [c for c, keep in zip(candidates, held) if keep], probs)
-        subset = dataset.subset({p for p in dataset.prompts if folds[p] != fold})
-        bt = RewardModel.create(config.bt_head, encoder=enc, features=config.bt_features, seed=config.seed,
-                                cache_dir=cache_dir)
-        bt.fit(subset, feature_rows={r: bt_rows[r] for r in subset.responses})
-        test_ids = [r for r, f in zip(response_ids, response_fold) if f == fold]
-        bt_scores[response_fold == fold] = bt.predict(np.stack([bt_rows[r] for r in test_ids]))
-        say(f"fold {fold + 1}/{n_folds} done")
+        _fold_rewards(span_scores, [c for c, keep in zip(candidates, held) if keep], fit.probs)
+        bt_scores[response_fold == fold] = fit.bt
 
     kinds, labels, questions = [r.kind for r in rows], np.array([r.label for r in rows]), [r.question_id for r in rows]
     detection = detection_table(kinds, detected, labels, questions, thresholds, config.n_resamples, config.seed)
@@ -173,6 +164,66 @@ def span_section(data: str | Path, config: SpanSectionConfig = SpanSectionConfig
                                "answers": len(texts), "decided_pairs": pairs, "folds": n_folds},
                        seconds={"embedding": round(embedded - started, 1),
                                 "total": round(time.perf_counter() - started, 1)})
+
+
+@dataclass(frozen=True)
+class SpanFoldJob:
+    """What every fold's fits share: the span rows and their features, the answers, the folds."""
+
+    config: SpanSectionConfig
+    encoder: EncoderHandle
+    splits: dict[str, str]
+    rows: Sequence[SpanRow]  # labelled spans, with their features and the control's
+    x_rows: np.ndarray
+    x_control: np.ndarray
+    x_cand: np.ndarray  # every span of every answer
+    candidates: Sequence[SpanRow]
+    row_fold: np.ndarray
+    response_fold: np.ndarray
+    cand_response: np.ndarray
+    dataset: Any  # the holistic preferences (FeedbackDataset)
+    folds: Mapping[str, int]
+    bt_rows: Mapping[str, np.ndarray]
+    response_ids: Sequence[str]
+    cache_dir: str | Path | None
+
+
+@dataclass(frozen=True)
+class SpanFoldFit:
+    """One fold's held-out outputs: on its labelled spans (detector, control), its answers' spans and BT rewards."""
+
+    detected: np.ndarray
+    thresholds: np.ndarray
+    control: np.ndarray
+    control_cut: np.ndarray
+    probs: np.ndarray
+    bt: np.ndarray
+
+
+def fit_span_fold(job: SpanFoldJob, fold: int) -> SpanFoldFit:
+    """The span model, its position-only control and the response-level BT, trained without ``fold``'s questions
+    and scored on them."""
+    config, enc, rows, candidates = job.config, job.encoder.encoder, job.rows, job.candidates
+    train, test = job.row_fold != fold, job.row_fold == fold
+    model = SpanRewardModel.create(config.head, enc, config.context, config.aggregate, dict(job.splits),
+                                   seed=config.seed, cache_dir=job.cache_dir)
+    model.fit([r for r, keep in zip(rows, train) if keep], x=job.x_rows[train])
+    test_rows = [r for r, keep in zip(rows, test) if keep]
+    trivial = SpanRewardModel.create(config.head, enc, CONTROL_CONTEXT, config.aggregate, dict(job.splits),
+                                     seed=config.seed)
+    trivial.fit([r for r, keep in zip(rows, train) if keep], x=job.x_control[train])
+    held = job.response_fold[job.cand_response] == fold
+    probs = model.predict_rows([c for c, keep in zip(candidates, held) if keep], job.x_cand[held])
+    subset = job.dataset.subset({p for p in job.dataset.prompts if job.folds[p] != fold})
+    bt = RewardModel.create(config.bt_head, encoder=enc, features=config.bt_features, seed=config.seed,
+                            cache_dir=job.cache_dir)
+    bt.fit(subset, feature_rows={r: job.bt_rows[r] for r in subset.responses})
+    test_ids = [r for r, f in zip(job.response_ids, job.response_fold) if f == fold]
+    return SpanFoldFit(model.predict_rows(test_rows, job.x_rows[test]),
+                       np.array([model.thresholds[r.kind] for r in test_rows]),
+                       trivial.predict_rows(test_rows, job.x_control[test]),
+                       np.array([trivial.thresholds[r.kind] for r in test_rows]), probs,
+                       bt.predict(np.stack([job.bt_rows[r] for r in test_ids])))
 
 
 def _fold_rewards(scores: dict[str, np.ndarray], spans: Sequence[SpanRow], probs: np.ndarray) -> None:
