@@ -92,7 +92,8 @@ def copy_hits(index: dict[bytes, int], vectors: np.ndarray, wanted: dict[bytes, 
               found: np.ndarray) -> int:
     """Copy the vector of each key of ``wanted`` that ``index`` (key -> row of ``vectors``) holds into its rows of
     ``out``, mark them in ``found`` and take the key out of ``wanted``; returns how many keys were found."""
-    hits = [(rows, index[key]) for key in [k for k in index if k in wanted] for rows in [wanted.pop(key)]]
+    smaller = [k for k in index if k in wanted] if len(index) < len(wanted) else [k for k in wanted if k in index]
+    hits = [(wanted.pop(key), index[key]) for key in smaller]
     if hits:
         targets = np.concatenate([np.asarray(rows, dtype=np.int64) for rows, _ in hits])
         sources = np.concatenate([np.full(len(rows), source, dtype=np.int64) for rows, source in hits])
