@@ -25,6 +25,13 @@ Setting = Annotated[str | None, typer.Option(help="Comma-separated (default: the
 StudyEncoderOpt = Annotated[str | None, typer.Option("--encoder", help="Encoder spec (see `rewardlab encoders`); "
                                                                        "default: the study's.")]
 
+DemoRayOpt = Annotated[str | None, typer.Option(
+    "--ray", metavar="ADDRESS",
+    help="Embed the texts the reward models need on a Ray cluster ('local', 'auto' or HOST:PORT, as elsewhere), then "
+         "fit and score the three reward models there as Ray tasks (same numbers). Sampling the policies and "
+         "fine-tuning one stay on this machine: each is one model's work, not independent fits. Needs pip install "
+         "'rewardlab[ray]'.")]
+
 
 def _given(**settings: Any) -> dict[str, Any]:
     """The settings the user gave: None means "the study's default"."""
@@ -99,11 +106,13 @@ def demo_reward(
     seed: Annotated[int | None, typer.Option(help="Random seed of the split, sampling and fine-tuning.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for samples, the fine-tuned policy and results.")]
     = Path("runs/demo-reward"),
+    ray: DemoRayOpt = None,
     quiet: Quiet = False,
 ) -> None:
     """Demonstration-only rewards vs Bradley-Terry on HH-RLHF harmless: held-out pairwise accuracy with CIs."""
     from dataclasses import replace
 
+    from rewardlab.cli.ray_embedding import ray_connected
     from rewardlab.report import write_report
     from rewardlab.studies.demo_reward import DemoRewardConfig, build_report, run_study
 
@@ -113,9 +122,9 @@ def demo_reward(
             data=data, train_prompts=train_prompts, test_size=test_size, model=model, max_new_tokens=max_new_tokens,
             temperature=temperature, learner=learner, bt_learner=bt_learner, encoder=encoder, seed=seed),
             sft=replace(defaults.sft, **_given(steps=sft_steps, trainable_layers=sft_layers, seed=seed)))
-        with progress_bars(quiet) as bars:
+        with ray_connected(ray), progress_bars(quiet) as bars:
             record = run_study(config, out_dir, on_stage=None if quiet else lambda s: console.print(s, highlight=False),
-                               on_progress=bars.bar)
+                               on_progress=bars.bar, ray=ray)
         path = write_report(build_report(record), out_dir, record)
         table = Table(title="held-out pairwise accuracy (95% CI, prompts resampled)", title_justify="left")
         for column in ("reward", "accuracy", "minus BT (paired)"):

@@ -34,7 +34,7 @@ import numpy as np
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.hh_rlhf import chat_turns, read_hh_rlhf
 from rewardlab.data.registry import shared_data_dir
-from rewardlab.embed.base import DEFAULT_ENCODER
+from rewardlab.embed.base import DEFAULT_ENCODER, make_encoder
 from rewardlab.evaluate.bootstrap import GroupBootstrap
 from rewardlab.evaluate.length_controls import (
     PairLengths,
@@ -45,11 +45,13 @@ from rewardlab.evaluate.length_controls import (
     reward_length_spearman,
 )
 from rewardlab.evaluate.pairwise import pairwise_correct
+from rewardlab.evaluate.ray_tasks import EncoderHandle
 from rewardlab.optimize.sft import SftConfig
 from rewardlab.report import Report, Section, Table, difference, estimate, number
-from rewardlab.rewards.demonstrations import Sample, train_demonstration_reward
+from rewardlab.rewards.demonstrations import Sample
 from rewardlab.rewards.model import RewardModel
 from rewardlab.rewards.training_set import OUTCOME_TARGET
+from rewardlab.studies.demo_reward_fits import DemoFitJob, fit_rewards
 
 HH_HARMLESS = "hh-rlhf-harmless-base-test/test.jsonl.gz"
 Stage = Callable[[str], None]
@@ -177,8 +179,11 @@ def held_out_scores(model: RewardModel, test: FeedbackDataset) -> tuple[np.ndarr
 
 
 def run_study(config: DemoRewardConfig, out: Path, on_stage: Stage | None = None,
-              on_progress: Callable[[str], Callable[[int, int], None]] | None = None) -> dict[str, Any]:
+              on_progress: Callable[[str], Callable[[int, int], None]] | None = None,
+              ray: str | None = None) -> dict[str, Any]:
     """Run everything and return the record; ``out`` keeps the samples and the fine-tuned policy for the next run.
+    ``ray`` (a Ray address): the texts the reward models embed are embedded on that cluster first, and the three
+    reward models are fitted and scored there as Ray tasks (`demo_reward_fits`); the numbers are the same.
 
     Write it with ``rewardlab.report.write_report(build_report(record), out, record)``.
     """
@@ -221,19 +226,15 @@ def run_study(config: DemoRewardConfig, out: Path, on_stage: Stage | None = None
     timing["sft_samples"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    stage("fitting reward models")
-    common: dict[str, Any] = {"encoder": config.encoder, "features": config.features, "seed": config.seed}
-    models = {
-        "bt": RewardModel.create(config.bt_learner, **common).fit(train),
-        "demo-vs-base": train_demonstration_reward(demos, base, config.learner, **common),
-        "sft-vs-base": train_demonstration_reward(sft, base, config.learner, **common),
-    }
+    stage("fitting reward models and scoring the held-out pairs" + (f" on Ray ({ray})" if ray else ""))
+    job = DemoFitJob(config, train, test, {"demonstrations": demos, "base": base, "sft": sft},
+                     EncoderHandle(make_encoder(config.encoder)))
+    held_out = fit_rewards(job, ray, progress("embedding on Ray") if ray else None)
     timing["fit"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    stage(f"scoring {len(test.comparisons)} held-out pairs")
-    scored = held_out_accuracy({name: held_out_scores(model, test) for name, model in models.items()}, train, test,
-                               config.bootstrap, config.seed)
+    stage(f"accuracy on {len(test.comparisons)} held-out pairs")
+    scored = held_out_accuracy(held_out, train, test, config.bootstrap, config.seed)
     timing["score"] = time.perf_counter() - clock
     timing["total"] = time.perf_counter() - started
     record = {
