@@ -73,6 +73,27 @@ def test_a_cpu_fit_by_name_is_the_fit_without_a_device(kind: str, ensemble: int,
         assert np.array_equal(scores, plain.predict(x_new))
 
 
+@pytest.mark.filterwarnings("ignore:a multi-objective head does not read plain ratings")
+@pytest.mark.parametrize(("kind", "params", "with_labels"), [
+    ("bt-linear", {}, False), ("bt-mlp", {}, False), ("clf-mlp", {}, False), ("rating-mlp", {}, False),
+    ("bt-mlp-annotator", {"hidden": 8}, False), ("multi-objective", {"hidden": 8, "objectives": ["u", "v"]}, False),
+    ("multi-objective", {"hidden": 8, "objectives": ["u", "v"], "scalarization": "gated", "prompt_columns": [0, 3]},
+     True),
+])
+def test_a_fit_off_the_cpu_keeps_every_tensor_on_its_device(kind: str, params: dict, with_labels: bool) -> None:
+    """The GPU path without a GPU: torch's meta device computes shapes only, and any op mixing a CPU tensor with a
+    device tensor raises there as on CUDA, so a batch, target or weight left behind on the CPU fails this fit. (No
+    early-stopping share: reading a validation loss copies data out, which meta tensors do not have.)"""
+    data = _data()
+    extra = {}
+    if with_labels:
+        rng = np.random.default_rng(3)
+        extra["labels"] = np.where(rng.random((data.n_items, 2)) < 0.5, np.nan, 1.0).astype(np.float32)
+    head = make_head(kind, seed=0, val_fraction=0.0, max_epochs=2, **params)
+    head.fit(data, device=torch.device("meta"), **extra)  # type: ignore[call-arg]
+    assert module_device(head.net_).type == "meta"  # type: ignore[attr-defined]
+
+
 def test_heads_that_fit_on_the_cpu_only_take_a_cpu_device() -> None:
     data = _data()
     lgbm = fit_head(make_head("clf-lgbm", seed=0), data, None, "cpu")
