@@ -13,7 +13,12 @@ ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install '
 
 from cli_helpers import run  # noqa: E402
 from rewardlab.data.objectives_qa import default_path  # noqa: E402
+from rewardlab.data.spans import SpanRow, split_spans  # noqa: E402
+from rewardlab.embed.hashing import HashingEncoder  # noqa: E402
+from rewardlab.rewards import span_rewards  # noqa: E402
+from rewardlab.rewards.span_config import CONTEXT_MODES  # noqa: E402
 from rewardlab.studies.fine_grained import make_config, run_study  # noqa: E402
+from rewardlab.studies.fine_grained_spans import span_texts  # noqa: E402
 
 
 def _numbers(record: dict[str, Any]) -> str:
@@ -37,3 +42,23 @@ def test_the_study_on_ray_gives_the_serial_record(local_ray, tmp_path: Path) -> 
     assert code == 0, output
     on_ray = json.loads((tmp_path / "report" / "results.json").read_text())
     assert _numbers(on_ray) == _numbers(json.loads(_numbers(serial)))
+
+
+@pytest.mark.parametrize("context", list(CONTEXT_MODES))
+def test_the_span_texts_sent_to_ray_are_the_ones_span_features_embeds(context: str, monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    """`span_texts` mirrors `span_features`' views: what --ray embeds first is exactly what the features then read."""
+    answer = "Paris is the capital. It has 2 million people, and it sits on the Seine."
+    spans = [SpanRow("0", "What is the capital of France?", answer, a, b, kind, 0)
+             for kind, by in (("relevance", "clause"), ("factuality", "sentence")) for a, b in split_spans(answer, by)]
+    embedded: list[str] = []
+    real = span_rewards.embed_unique
+
+    def recording(texts: list[str], *args: Any, **kwargs: Any) -> Any:
+        embedded.extend(texts)
+        return real(texts, *args, **kwargs)
+
+    monkeypatch.setattr(span_rewards, "embed_unique", recording)
+    span_rewards.span_features([r.prompt for r in spans], [r.response for r in spans], [(r.start, r.end) for r in spans],
+                               HashingEncoder(16), context, cache_dir=tmp_path)
+    assert span_texts(spans, context) == embedded

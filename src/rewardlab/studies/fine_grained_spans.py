@@ -38,10 +38,10 @@ from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
 from rewardlab.evaluate.pairwise import pairwise_correct
 from rewardlab.evaluate.ray_tasks import EncoderHandle, map_here_or_on_ray
 from rewardlab.evaluate.span_detection import DETECTION_METRICS, DetectionRow, detection_table
-from rewardlab.rewards.features import featurize_dataset
+from rewardlab.rewards.features import dataset_texts, featurize_dataset, prompt_view
 from rewardlab.rewards.model import RewardModel
-from rewardlab.rewards.span_config import SPAN_AGGREGATIONS, SpanModelConfig
-from rewardlab.rewards.span_rewards import SpanRewardModel, span_features
+from rewardlab.rewards.span_config import CONTEXT_MODES, SCALAR_PARTS, SPAN_AGGREGATIONS, SpanModelConfig
+from rewardlab.rewards.span_rewards import ANSWER_START, SpanRewardModel, span_features
 
 #: the trivial control's context: the span's position and length only
 CONTROL_CONTEXT = "position"
@@ -102,13 +102,25 @@ def _response_spans(prompts: Sequence[str], responses: Sequence[str], splits: Ma
             for kind, by in splits.items() for a, b in split_spans(r, by)]
 
 
+def span_texts(spans: Sequence[SpanRow], context: str) -> list[str]:
+    """Every text `span_features` embeds for ``spans`` in ``context`` (its views of a span, mirrored here so that
+    ``ray`` can embed them on the cluster first). A text this list missed would only be embedded later, by
+    `span_features` itself; a test compares the two lists."""
+    parts = CONTEXT_MODES.lookup(context)
+    views = {"s": lambda r: r.response[r.start:r.end], "l": lambda r: r.response[:r.start].rstrip() or ANSWER_START,
+             "c": lambda r: r.response[:r.end], "r": lambda r: r.response, "p": lambda r: prompt_view(r.prompt)}
+    used = [v for v in views if any(v in part for part in parts if part not in SCALAR_PARTS)]
+    return [views[v](r) for v in used for r in spans]
+
+
 def span_section(data: str | Path, config: SpanSectionConfig = SpanSectionConfig(),
                  fold_of: Mapping[str, int] | None = None, cache_dir: str | Path | None = None,
                  log: Callable[[str], None] | None = None, limit: int | None = None,
                  encoder: Encoder | None = None, ray: str | None = None) -> SpanSection:
     """Cross-fitted span detection and span-aggregate vs BT on the holistic preferences of the QA-Feedback file at
     ``data``. ``fold_of`` (prompt id -> fold, prompt ids as `read_qa_feedback` makes them) reuses a study's folds.
-    ``ray`` (a Ray address): each fold's fits are a Ray task there (`fit_span_fold`; the same numbers)."""
+    ``ray`` (a Ray address): the span and answer texts missing from the cache are embedded on that cluster first,
+    and each fold's fits are a Ray task there (`fit_span_fold`; the same numbers)."""
     say = log or (lambda line: None)
     started = time.perf_counter()
     enc = encoder or make_encoder(config.encoder)
@@ -126,6 +138,12 @@ def span_section(data: str | Path, config: SpanSectionConfig = SpanSectionConfig
     say(f"{len(rows)} labelled spans of {len({r.question_id for r in rows})} questions; {len(candidates)} spans of "
         f"{len(texts)} answers to score; {len(dataset.comparisons)} preference pairs")
 
+    if ray is not None:
+        from rewardlab.embed.ray_embed import embed_texts_ray
+
+        texts_needed = [*span_texts(rows, config.context), *span_texts(candidates, config.context),
+                        *dataset_texts(dataset, config.bt_features, enc)]
+        embed_texts_ray(texts_needed, enc, address=ray, cache_dir=cache_dir)
     x_rows = span_features([r.prompt for r in rows], [r.response for r in rows], [(r.start, r.end) for r in rows],
                            enc, config.context, cache_dir=cache_dir)
     x_cand = span_features([r.prompt for r in candidates], [r.response for r in candidates],
