@@ -78,12 +78,16 @@ def run_quickstart(
     """Cross-validate the learners, write ``record.json``, ``table.txt`` (results, then length controls) and a model
     of the default head (`DEFAULT_HEAD`) trained on all the data."""
     started = time.perf_counter()
+    from rewardlab.embed.devices import parse_device_spec, resolve_device
+
+    if parse_device_spec(config.device)[0] == "cuda":  # a GPU that is not here: one clear error before anything starts
+        resolve_device(config.device)
     if config.ray is None:  # the fold workers' imports overlap this process's own (see `start_worker_server`)
         start_worker_server(resolve_workers(config.workers, config.folds * len(QUICKSTART_LEARNERS)))
     from rewardlab.rewards.model import RewardModel  # torch loads only when the run starts
     from rewardlab.rewards.torch_training import fit_device
 
-    device = fit_device(config.device)  # a GPU that is not here is one clear error, before anything runs
+    device = fit_device(config.device)
     dataset = load_named(QUICKSTART_DATA, config.limit)
     if on_dataset is not None:
         on_dataset(dataset)
