@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'rewardlab[ray]')")
 
@@ -34,7 +35,9 @@ def test_the_study_on_ray_gives_the_serial_record(shared_data: Path, monkeypatch
     monkeypatch.setenv("REWARDLAB_DATA_DIR", str(shared_data))
     monkeypatch.setenv("REWARDLAB_CACHE_DIR", str(tmp_path / "cache"))  # so the Ray run embeds again, on Ray
     steps: list[tuple[int, int]] = []
+    threads = torch.get_num_threads()
     serial = run_study(make_config(SETTINGS), on_step=lambda _, done, total: steps.append((done, total)))
+    assert torch.get_num_threads() == threads  # each serial fit ran on one thread, as a Ray task does; then restored
     assert steps[-1] == (17, 17)  # 2 seeds × (unimodal, conditioned, minority-only, 3 careless) + 4 WMT + ConvAbuse
     (tmp_path / "study.json").write_text(json.dumps(SETTINGS))
     code, output = run("experiment", "pluralistic", "--config", str(tmp_path / "study.json"), "--out",

@@ -14,6 +14,8 @@ Why it is shaped this way:
   so a lost worker costs time, not numbers (tested).
 - A `RewardlabError` raised in a task reaches the caller as itself (one clear line), not as Ray's wrapped traceback.
 - Ray is imported only inside these functions: the core never imports it (DESIGN.md).
+- A study writes each unit of work once, as a module-level function of (shared, item), and `map_here_or_on_ray` runs
+  it here or on Ray; the encoder travels as an `EncoderHandle` (its spec and fingerprint, rebuilt in the worker).
 """
 
 from __future__ import annotations
@@ -172,7 +174,6 @@ def run_fits_ray(job: FoldJob, learners: list[LearnerSpec], k: int, address: str
     process while the tasks run."""
     map_on_ray(_fit_fold, _FoldRun(job, learners), fold_tasks(learners, k), address,
                on_result=lambda _, fit: on_result(fit), alongside=alongside)
-
 
 
 # ---------------------------------------------------------------- a study's independent units, here or on Ray
