@@ -3,6 +3,7 @@ first run its encoder, and equal what the encoder computes."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,17 +11,22 @@ import pytest
 
 from rewardlab.data.registry import load_named
 from rewardlab.embed import embed_texts, make_encoder
+from rewardlab.embed import shipped as shipped_module
 from rewardlab.embed.base import DEFAULT_ENCODER, Encoder
 from rewardlab.embed.cache import read_pack, text_key
-from rewardlab.embed.shipped import PACKAGED_DIR, SHIPPED_ENV, ShippedVectors
+from rewardlab.embed.shipped import INT8_KERNELS_KEY, PACKAGED_DIR, SHIPPED_ENV, ShippedVectors, int8_kernels
 from rewardlab.errors import EncoderError
 from rewardlab.rewards.default_recipe import DEFAULT_FEATURES
 from rewardlab.rewards.features import dataset_texts
 
 
-def shipped_fingerprints() -> list[str]:
+def shipped_metadata() -> list[dict[str, str]]:
     packs = (read_pack(path, 384) for path in sorted(PACKAGED_DIR.glob("*.safetensors")))
-    return [pack[2].get("fingerprint", "?") if pack else "(damaged)" for pack in packs]
+    return [pack[2] if pack else {"fingerprint": "(damaged)"} for pack in packs]
+
+
+def shipped_fingerprints() -> list[str]:
+    return [meta.get("fingerprint", "?") for meta in shipped_metadata()]
 
 
 @pytest.fixture
@@ -39,6 +45,10 @@ def default_encoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[En
         pytest.skip(f"no vectors are shipped for this machine's encoder fingerprint {encoder.fingerprint()} (another "
                     f"onnxruntime version?); shipped: {shipped_fingerprints()}. When the default encoder changed, "
                     "re-run python -m rewardlab.embed.shipped --rebuild")
+    built_with = [meta.get(INT8_KERNELS_KEY) for meta in shipped_metadata()]
+    if built_with != [int8_kernels()]:
+        pytest.skip(f"the shipped int8 vectors were computed with {built_with} int8 kernels and this CPU has "
+                    f"{int8_kernels()}: they are not used here (ONNX Runtime's AVX2 int8 sums saturate, VNNI's do not)")
     return encoder, shipped, models
 
 
@@ -46,9 +56,21 @@ def demo_texts(encoder: Encoder) -> list[str]:
     return list(dict.fromkeys(dataset_texts(load_named("hh-harmless-demo", None), DEFAULT_FEATURES, encoder)))
 
 
-def test_one_pack_of_the_default_encoder() -> None:
-    fingerprints = shipped_fingerprints()
-    assert len(fingerprints) == 1 and fingerprints[0].startswith("minilm-onnx-int8-")
+def test_one_pack_of_the_default_encoder_saying_which_int8_kernels_computed_it() -> None:
+    (meta,) = shipped_metadata()
+    assert meta["fingerprint"].startswith("minilm-onnx-int8-")
+    assert meta[INT8_KERNELS_KEY] in ("x86-vnni", "x86-avx2", "aarch64", "arm64")
+
+
+def test_another_cpus_int8_vectors_are_not_used(default_encoder: tuple[Encoder, ShippedVectors, Path],
+                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    encoder, shipped, _ = default_encoder
+    other = "x86-avx2" if int8_kernels() != "x86-avx2" else "x86-vnni"
+    monkeypatch.setattr(shipped_module, "int8_kernels", lambda: other)
+    monkeypatch.setattr(shipped_module, "_LOADED", {})  # forget this process's verified read
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # another CPU's pack is not damaged: no warning, just not used
+        assert shipped.load() is None
 
 
 def test_pack_holds_exactly_the_quickstart_texts(default_encoder: tuple[Encoder, ShippedVectors, Path]) -> None:

@@ -11,7 +11,11 @@ the user's packs. The rules:
   finds it, and embeds as it always did;
 - a damaged pack (a failed checksum, another fingerprint inside) is ignored with a warning and the texts are
   embedded: never garbage;
-- it is never written to, moved or deleted (the user cache keeps what it embeds in its own packs).
+- it is never written to, moved or deleted (the user cache keeps what it embeds in its own packs);
+- int8 vectors are used only on a CPU whose int8 kernels are those of the CPU that computed them (`int8_kernels`,
+  recorded in the pack): ONNX Runtime multiplies u8 × s8 with exact int32 sums where the CPU has VNNI or AMX, but
+  on AVX2 alone it adds pairs of products in saturating int16, so the same graph can give other vectors there.
+  Elsewhere the texts are embedded, as before.
 
 ``REWARDLAB_SHIPPED_EMBEDDINGS`` points the layer at another folder, or turns it off with ``off`` (to time the
 encoder, or to distrust the shipped vectors).
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import platform
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +43,10 @@ import numpy as np
 #: where the packaged vectors live (``pyproject.toml`` ships ``data/demo_embeddings/*.safetensors``)
 PACKAGED_DIR = Path(__file__).resolve().parent.parent / "data" / "demo_embeddings"
 SHIPPED_ENV = "REWARDLAB_SHIPPED_EMBEDDINGS"
+#: the pack's metadata key naming the int8 kernels of the CPU that computed it (`int8_kernels`)
+INT8_KERNELS_KEY = "int8_kernels"
+#: x86 flags with exact int8 dot products (u8 × s8 summed in int32)
+EXACT_INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 #: verified packs of this process by (path, size, mtime): each cache made for the fingerprint reuses the first read,
 #: and a damaged pack is warned about once
@@ -50,6 +59,23 @@ def shipped_dir() -> Path | None:
     if override is None or override == "":
         return PACKAGED_DIR
     return None if override.lower() == "off" else Path(override)
+
+
+def int8_kernels() -> str:
+    """Which int8 dot products ONNX Runtime runs here: ``x86-vnni`` (exact int32 sums: VNNI or AMX), ``x86-avx2``
+    (pairs of products summed in saturating int16 first), or the machine name elsewhere (e.g. ``aarch64``)."""
+    from rewardlab.embed.llm_quant import cpu_flags
+
+    machine = platform.machine().lower()
+    if machine not in ("x86_64", "amd64"):
+        return machine
+    return "x86-vnni" if any(flag in cpu_flags() for flag in EXACT_INT8_FLAGS) else "x86-avx2"
+
+
+def applies_here(fingerprint: str, metadata: dict[str, str]) -> bool:
+    """Whether a pack's vectors are what this CPU computes for ``fingerprint``: always, except int8 vectors computed
+    with other int8 kernels (or by a pack that does not say which)."""
+    return "int8" not in fingerprint or metadata.get(INT8_KERNELS_KEY) == int8_kernels()
 
 
 def pack_name(fingerprint: str) -> str:
@@ -88,8 +114,9 @@ class ShippedVectors:
         pack = read_pack(self.path, self.dim)
         loaded: tuple[dict[bytes, int], np.ndarray] | None = None
         if pack is not None and pack[2].get("fingerprint") == self.fingerprint:
-            keys, vectors, _ = pack
-            loaded = ({bytes(k): row for row, k in enumerate(keys)}, vectors)
+            keys, vectors, metadata = pack
+            if applies_here(self.fingerprint, metadata):  # else another CPU's int8 vectors: embedded here instead
+                loaded = ({bytes(k): row for row, k in enumerate(keys)}, vectors)
         else:
             warnings.warn(f"shipped embeddings {self.path} are damaged or not of encoder {self.fingerprint}; "
                           "ignored, so their texts are embedded", stacklevel=4)
@@ -108,7 +135,8 @@ def write_shipped_pack(texts: Sequence[str], vectors: np.ndarray, fingerprint: s
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / pack_name(fingerprint)
     tmp = directory / f".{final.name}.tmp"
-    save_file(tensors, str(tmp), metadata=metadata | {"fingerprint": fingerprint, "texts": str(len(texts))})
+    save_file(tensors, str(tmp), metadata=metadata | {"fingerprint": fingerprint, "texts": str(len(texts)),
+                                                      INT8_KERNELS_KEY: int8_kernels()})
     os.replace(tmp, final)
     for old in directory.glob("*.safetensors"):
         if old != final:
@@ -144,8 +172,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         with safe_open(str(path), framework="np") as handle:
             meta = handle.metadata() or {}
-        print(f"{path.name}: {meta.get('texts', '?')} texts of {meta.get('fingerprint', '?')}, "
-              f"{path.stat().st_size:,} bytes")
+        print(f"{path.name}: {meta.get('texts', '?')} texts of {meta.get('fingerprint', '?')}, computed with "
+              f"{meta.get(INT8_KERNELS_KEY, '?')} int8 kernels (this CPU: {int8_kernels()}), {path.stat().st_size:,} bytes")
 
 
 if __name__ == "__main__":
