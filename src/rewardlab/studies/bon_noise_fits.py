@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rewardlab.embed.base import Encoder
+from rewardlab.evaluate.ray_tasks import EncoderHandle, map_here_or_on_ray
 
 if TYPE_CHECKING:
     from rewardlab.studies.bon_noise import BonNoiseConfig, StudyData
@@ -44,26 +45,17 @@ def ensemble_condition(config: BonNoiseConfig, condition: Condition, kind: str) 
             and kind in config.ensemble_learners)
 
 
-def _fit_on_worker(job: FitJob, fit: Fit) -> tuple[np.ndarray, float]:
-    from rewardlab.evaluate.ray_tasks import rebuilt_encoder
+def _fit_unit(shared: tuple[FitJob, EncoderHandle], fit: Fit) -> tuple[np.ndarray, float]:
     from rewardlab.studies.bon_noise import fit_and_score
 
+    job, handle = shared
     condition, kind, seed = fit
-    encoder = rebuilt_encoder(job.encoder_spec, job.encoder_fingerprint)
-    return fit_and_score(kind, seed, job.label_sets[condition], job.data, job.config, encoder)
+    return fit_and_score(kind, seed, job.label_sets[condition], job.data, job.config, handle.encoder)
 
 
 def run_fits(job: FitJob, fits: Sequence[Fit], encoder: Encoder, ray: str | None,
              on_result: Callable[[Fit, tuple[np.ndarray, float]], None]) -> None:
     """Every fit, in order: here (``ray`` None) or as Ray tasks on the cluster at ``ray``; ``on_result`` sees each
-    (scores of every test candidate, seconds) in the order of ``fits`` either way."""
-    if ray is None:
-        from rewardlab.studies.bon_noise import fit_and_score
-
-        for fit in fits:
-            condition, kind, seed = fit
-            on_result(fit, fit_and_score(kind, seed, job.label_sets[condition], job.data, job.config, encoder))
-        return
-    from rewardlab.evaluate.ray_tasks import map_on_ray
-
-    map_on_ray(_fit_on_worker, job, fits, ray, on_result=on_result)
+    (scores of every test candidate, seconds) in the order of ``fits`` either way. Both paths fit on one torch thread
+    (`map_here_or_on_ray`), so their numbers are equal bit for bit at any size."""
+    map_here_or_on_ray(_fit_unit, (job, EncoderHandle(encoder)), fits, ray, on_result=on_result)

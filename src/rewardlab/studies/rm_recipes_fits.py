@@ -17,6 +17,7 @@ import numpy as np
 
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.embed.base import Encoder
+from rewardlab.evaluate.ray_tasks import EncoderHandle, map_here_or_on_ray, rebuilt_encoder
 
 #: (training set, recipe, head kind)
 Condition = tuple[str, str, str]
@@ -47,7 +48,6 @@ class FitOutcome:
 
 def fit_condition(inputs: FitInputs, condition: Condition, encoder: Encoder | None = None) -> FitOutcome:
     """Train one model and score every test block. ``encoder`` None: rebuilt from its spec (in a Ray worker)."""
-    from rewardlab.evaluate.ray_tasks import rebuilt_encoder
     from rewardlab.rewards.model import RewardModel  # torch loads only when a model is trained
 
     train_name, recipe_name, kind = condition
@@ -66,18 +66,14 @@ def fit_condition(inputs: FitInputs, condition: Condition, encoder: Encoder | No
     return FitOutcome(seconds, model.train_info.get("augment", {}).get("added"), scores)
 
 
-def _fit_on_worker(inputs: FitInputs, condition: Condition) -> FitOutcome:
-    return fit_condition(inputs, condition)
+def _fit_unit(shared: tuple[FitInputs, EncoderHandle], condition: Condition) -> FitOutcome:
+    inputs, handle = shared
+    return fit_condition(inputs, condition, handle.encoder)
 
 
 def fit_all(inputs: FitInputs, conditions: Sequence[Condition], encoder: Encoder, ray: str | None,
             on_result: Callable[[Condition, FitOutcome], None]) -> None:
     """Every condition, in order: here (``ray`` None) or as Ray tasks on the cluster at ``ray``; ``on_result`` sees
-    each outcome in the order of ``conditions`` either way."""
-    if ray is None:
-        for condition in conditions:
-            on_result(condition, fit_condition(inputs, condition, encoder))
-        return
-    from rewardlab.evaluate.ray_tasks import map_on_ray
-
-    map_on_ray(_fit_on_worker, inputs, conditions, ray, on_result=on_result)
+    each outcome in the order of ``conditions`` either way. Both paths fit on one torch thread
+    (`map_here_or_on_ray`), so their numbers are equal bit for bit at any size."""
+    map_here_or_on_ray(_fit_unit, (inputs, EncoderHandle(encoder)), conditions, ray, on_result=on_result)
