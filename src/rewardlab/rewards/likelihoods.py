@@ -18,6 +18,12 @@ what they are (each is an objective in `rewardlab.rewards.objectives`, fitted by
 
 Extra parameters live in a `LabelParams` module; they are trained with the net (no weight decay: they are not
 weights of the reward) and saved beside it as ``label.<name>`` tensors.
+
+Where a likelihood is computed (``--device``): where the rewards and the parameters are. The head moves its
+`LabelParams` with its net; ``losses`` takes item indices on the CPU (the reward gathers their rows) and moves what
+it reads off the examples (outcomes, levels, masks) to the rewards' device, so on the CPU every move is a no-op and
+the loss is the one it always was. The fixed levels are also kept as the numpy arrays they were made from
+(`LabelParams.fixed`), so finding a label's level never copies from the device; reports copy parameters out.
 """
 
 from __future__ import annotations
@@ -51,10 +57,13 @@ class LabelParams(nn.Module):
 
     def __init__(self, arrays: dict[str, np.ndarray]) -> None:
         super().__init__()
+        #: the fixed arrays as float32 numpy, wherever the module is moved (they never change)
+        self.fixed_arrays: dict[str, np.ndarray] = {}
         for name, value in arrays.items():
             tensor = torch.tensor(np.asarray(value, dtype=np.float32))
             if name.startswith(FIXED):
                 self.register_buffer(name, tensor)
+                self.fixed_arrays[name] = tensor.numpy().copy()
             else:
                 self.register_parameter(name, nn.Parameter(tensor))
 
@@ -62,6 +71,13 @@ class LabelParams(nn.Module):
         value = getattr(self, name)
         assert isinstance(value, torch.Tensor)
         return value
+
+    def fixed(self, name: str) -> np.ndarray:
+        """The fixed array ``fixed_<name>`` as float32 numpy (no copy from the device); an `AttributeError`, as for a
+        missing parameter, when there is none."""
+        if FIXED + name not in self.fixed_arrays:
+            raise AttributeError(f"label model parameters have no {FIXED + name!r}")
+        return self.fixed_arrays[FIXED + name]
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy() for k, v in self.state_dict().items()}
@@ -135,7 +151,7 @@ class Davidson(LabelModel):
     def losses(self, reward: ItemReward, ex: Examples, rows: torch.Tensor, params: LabelParams) -> torch.Tensor:
         diff = _pair_diff(reward, ex, rows)
         logits = torch.stack([-diff / 2, params.get("log_nu").expand_as(diff), diff / 2], dim=-1)
-        outcome = torch.from_numpy(np.rint(ex.target * 2).astype(np.int64))[rows]  # b 0, tie 1, a 2
+        outcome = torch.from_numpy(np.rint(ex.target * 2).astype(np.int64))[rows].to(diff.device)  # b 0, tie 1, a 2
         return nn.functional.cross_entropy(logits, outcome, reduction="none")
 
     def describe(self, params: LabelParams) -> dict[str, Any]:
@@ -186,35 +202,38 @@ class Graded(LabelModel):
 
     def cutpoints(self, params: LabelParams) -> torch.Tensor:
         """The positive cutpoints τ = p_0 < p_1 < ...: a wins with strength level m when p_{m} < Δ + ε ≤ p_{m+1}."""
+        steps = params.get("raw_steps")
         tie = nn.functional.softplus(params.get("raw_tie_halfwidth")) if hasattr(params, "raw_tie_halfwidth") \
-            else torch.zeros(())
-        return increasing(tie, params.get("raw_steps"))
+            else torch.zeros((), device=steps.device)
+        return increasing(tie, steps)
 
     def losses(self, reward: ItemReward, ex: Examples, rows: torch.Tensor, params: LabelParams) -> torch.Tensor:
         diff = _pair_diff(reward, ex, rows)
         cuts = self.cutpoints(params)
+        device = cuts.device
         n_levels = len(cuts)
-        big = torch.tensor([BIG])
+        big = torch.tensor([BIG], device=device)
         upper_bounds = torch.cat([cuts[1:], big])  # level m of a win: (cuts[m], upper_bounds[m]]
         target = ex.target[rows.numpy()]
         strength = (ex.strength if ex.strength is not None else np.full(len(ex), np.nan))[rows.numpy()]
         known = np.isfinite(strength)
-        level = np.where(known, np.searchsorted(params.get(f"{FIXED}strength_edges").numpy(),
-                                                np.nan_to_num(strength), side="right"), 0)
-        level_t = torch.from_numpy(np.minimum(level, n_levels - 1))
+        level = np.where(known, np.searchsorted(params.fixed("strength_edges"), np.nan_to_num(strength),
+                                                side="right"), 0)
+        level_t = torch.from_numpy(np.minimum(level, n_levels - 1)).to(device)
         # in "winner's" orientation: the winner's margin s·Δ lies in its level's interval (any level if unknown)
-        sign = torch.from_numpy(np.where(target < 0.5, -1.0, 1.0).astype(np.float32))
-        low = torch.where(torch.from_numpy(known), cuts[level_t], cuts[0].expand(len(level_t)))
-        high = torch.where(torch.from_numpy(known), upper_bounds[level_t], big.expand(len(level_t)))
-        tie = torch.from_numpy(target == 0.5)
+        sign = torch.from_numpy(np.where(target < 0.5, -1.0, 1.0).astype(np.float32)).to(device)
+        known_t = torch.from_numpy(known).to(device)
+        low = torch.where(known_t, cuts[level_t], cuts[0].expand(len(level_t)))
+        high = torch.where(known_t, upper_bounds[level_t], big.expand(len(level_t)))
+        tie = torch.from_numpy(target == 0.5).to(device)
         low = torch.where(tie, -cuts[0].expand_as(low), low)
         high = torch.where(tie, cuts[0].expand_as(high), high)
         return -log_interval_probability(low, high, sign * diff)
 
     def describe(self, params: LabelParams) -> dict[str, Any]:
-        cuts = self.cutpoints(params).detach().numpy()
+        cuts = self.cutpoints(params).detach().cpu().numpy()
         return {"model": self.name, "tie_halfwidth": float(cuts[0]), "cutpoints": [float(c) for c in cuts],
-                "strength_levels": [float(v) for v in params.get(f"{FIXED}strength_levels").numpy()]}
+                "strength_levels": [float(v) for v in params.fixed("strength_levels")]}
 
 
 class PlackettLuce(LabelModel):
@@ -231,6 +250,7 @@ class PlackettLuce(LabelModel):
         items = torch.from_numpy(ex.lists)[rows]
         present = items >= 0
         r = reward(items.clamp_min(0).flatten()).view(items.shape)
+        present = present.to(r.device)
         r = torch.where(present, r, torch.full_like(r, -BIG))
         log_rest = torch.logcumsumexp(r.flip(-1), dim=-1).flip(-1)  # log Σ over the items not yet picked
         return -torch.where(present, r - log_rest, torch.zeros_like(r)).sum(-1)
@@ -261,31 +281,32 @@ class Ordinal(LabelModel):
 
     def losses(self, reward: ItemReward, ex: Examples, rows: torch.Tensor, params: LabelParams) -> torch.Tensor:
         theta = self.thresholds(params)
-        bounds = torch.cat([torch.tensor([-BIG]), theta, torch.tensor([BIG])])
-        level = torch.from_numpy(np.searchsorted(params.get(f"{FIXED}edges").numpy(), ex.target[rows.numpy()],
-                                                 side="right"))
+        big = torch.tensor([BIG], device=theta.device)
+        bounds = torch.cat([-big, theta, big])
+        level = torch.from_numpy(np.searchsorted(params.fixed("edges"), ex.target[rows.numpy()],
+                                                 side="right")).to(theta.device)
         r = reward(torch.from_numpy(ex.left)[rows])
         return -log_interval_probability(bounds[level], bounds[level + 1], r)
 
     def level_probabilities(self, params: LabelParams, reward: np.ndarray) -> np.ndarray:
         """(n, levels) P(level k | r) for rewards ``reward``."""
-        theta = self.thresholds(params).detach().numpy().astype(np.float64)
+        theta = self.thresholds(params).detach().cpu().numpy().astype(np.float64)
         cdf = 1 / (1 + np.exp(-(theta[None, :] - np.asarray(reward, np.float64)[:, None])))
         cdf = np.concatenate([np.zeros((len(cdf), 1)), cdf, np.ones((len(cdf), 1))], axis=1)
         return np.asarray(np.diff(cdf, axis=1))
 
     def expected_rating(self, params: LabelParams, reward: np.ndarray) -> np.ndarray:
         """E[rating | r] on the ratings' own scale (levels are stored on [0, 1] when the ratings had a scale)."""
-        value = self.level_probabilities(params, reward) @ params.get(f"{FIXED}levels").numpy().astype(np.float64)
-        low, high = params.get(f"{FIXED}scale").numpy().astype(np.float64)
+        value = self.level_probabilities(params, reward) @ params.fixed("levels").astype(np.float64)
+        low, high = params.fixed("scale").astype(np.float64)
         return np.asarray(value if np.isnan(low) else low + (high - low) * value)
 
     def describe(self, params: LabelParams) -> dict[str, Any]:
-        low, high = (float(v) for v in params.get(f"{FIXED}scale").numpy())
-        levels = params.get(f"{FIXED}levels").numpy().astype(np.float64)
+        low, high = (float(v) for v in params.fixed("scale"))
+        levels = params.fixed("levels").astype(np.float64)
         if not np.isnan(low):
             levels = low + (high - low) * levels
-        return {"model": self.name, "thresholds": [float(t) for t in self.thresholds(params).detach().numpy()],
+        return {"model": self.name, "thresholds": [float(t) for t in self.thresholds(params).detach().cpu().numpy()],
                 "levels": [float(v) for v in levels], "scale": None if np.isnan(low) else [low, high]}
 
 

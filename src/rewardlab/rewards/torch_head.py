@@ -60,7 +60,7 @@ class TorchHead(HeadBase):
     ``patience`` None (the default) is `effective_patience`: 2 epochs for an MLP, 5 for a linear head.
 
     ``fit(data, device=...)`` fits on a GPU (see `rewards.torch_training`); the net stays there to predict, and is
-    saved as CPU arrays. With a label model the net runs on the device and the likelihood on the CPU.
+    saved as CPU arrays. A label model's parameters and likelihood are there too (`rewards.likelihoods`).
     """
 
     class_name: ClassVar[str] = "torch"
@@ -218,16 +218,16 @@ class TorchHead(HeadBase):
         net.to(where)
         if isinstance(net, LengthAdjustedReward):
             self._warm_start_length_term(net, objective, split.train, ex)
-        # a label model's likelihood builds its tensors on the CPU: its parameters and loss stay there
-        loss_device = where if objective.label_model is None else torch.device("cpu")
-        train_reward = self._item_reward(net, split.train, loss_device)
+        train_reward = self._item_reward(net, split.train, where)
         train_weight = self._example_weights(split.train, ex)
         label = None if objective.label_model is None else get_label_model(objective.label_model).make_params(ex)
+        if label is not None:
+            label.to(where)  # made on the CPU (from the examples), then moved like the net: its likelihood runs there
         trained: nn.Module = net if label is None else nn.ModuleDict({"reward": net, NO_DECAY_PREFIX[:-1]: label})
         val_fn = None
         if split.val is not None and split.val_examples is not None:
             ex_val = split.val_examples
-            val_reward = self._item_reward(net, split.val, loss_device)
+            val_reward = self._item_reward(net, split.val, where)
             val_weight = self._example_weights(split.val, ex_val)
             val_fn = lambda net: float(self._loss(objective, val_reward, ex_val, val_weight, None, label))  # noqa: E731
         log = train_network(
