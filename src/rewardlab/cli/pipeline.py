@@ -183,17 +183,17 @@ def train(
         extras = {"ensemble": ensemble, "augment": augment, "head_param": head_param,
                   "annotator_weights": annotator_weights != "none"}
         if fine.is_span_source(data):
-            fine.train_span_source(data, out_dir, head, encoder, seed, cache_dir, quiet, **extras)
+            fine.train_span_source(data, out_dir, head, encoder, seed, cache_dir, quiet, device=device, **extras)
             return
         dataset = load_data(data, **data_options, quiet=quiet)
         if fine.wants_steps(dataset, head):
-            fine.train_steps(dataset, out_dir, encoder, features, seed, cache_dir, quiet, **extras)
+            fine.train_steps(dataset, out_dir, encoder, features, seed, cache_dir, quiet, device=device, **extras)
             return
         if head == "multi-objective":  # it also learns from ratings naming an objective, which fit() does not read
             from rewardlab.cli.objectives_train import train_multi_objective
 
             return train_multi_objective(dataset, out_dir, make_encoder(encoder, device), features, seed, cache_dir,
-                                         parse_head_params(head_param), quiet, **extras)
+                                         parse_head_params(head_param), quiet, device=head_device, **extras)
         model = RewardModel.create(head, encoder=make_encoder(encoder, device), features=features, seed=seed,
                                    ensemble=ensemble, cache_dir=cache_dir, augment=augment, annotator_weights=annotator_weights,
                                    **parse_head_params(head_param))

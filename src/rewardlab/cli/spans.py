@@ -112,17 +112,19 @@ def train(
 
 
 def train_spans(rows: list[Any], out_dir: Path, head: str, encoder: str, context: str, aggregate: str,
-                split: str | None, seed: int, cache_dir: Path | None, quiet: bool) -> None:
+                split: str | None, seed: int, cache_dir: Path | None, quiet: bool, device: str | None = None) -> None:
     """Fit and save a span reward model on ``rows``, and say what it learnt from (`spans train`, and `train` given
-    span rows)."""
+    span rows); ``device``: where the encoder runs and the heads fit (None: the CPU)."""
     from rewardlab.data.spans import parse_splits
+    from rewardlab.embed import make_encoder
     from rewardlab.rewards.span_rewards import SpanRewardModel
 
     splits = parse_splits(split, [r.kind for r in rows])
-    model = SpanRewardModel.create(head, encoder, context, aggregate, splits, seed=seed, cache_dir=cache_dir)
+    model = SpanRewardModel.create(head, encoder if device is None else make_encoder(encoder, device), context,
+                                   aggregate, splits, seed=seed, cache_dir=cache_dir)
     with progress_bars(quiet) as bars:
         model.fit(rows, on_progress=bars.bar(f"embedding spans in context ({encoder})"),
-                  on_fit_progress=bars.bar(f"fitting {head} per error kind"))
+                  on_fit_progress=bars.bar(f"fitting {head} per error kind"), device=device)
     model.save(out_dir)
     kinds = "; ".join(f"{kind}: {c['spans']} spans, {c['errors']} errors, threshold {model.thresholds[kind]:.2f}"
                       for kind, c in model.train_info["spans"].items())

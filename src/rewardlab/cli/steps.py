@@ -100,15 +100,17 @@ def train(
 
 
 def train_step_model(dataset: Any, out_dir: Path, head: str, encoder: str, features: str, split: str, seed: int,
-                     cache_dir: Path | None, quiet: bool) -> None:
+                     cache_dir: Path | None, quiet: bool, device: str | None = None) -> None:
     """Fit, save and report a process reward model on the step labels of ``dataset`` (`steps train`, and `train` on
-    step labels)."""
+    step labels); ``device``: where the encoder runs and the head fits (None: the CPU)."""
+    from rewardlab.embed import make_encoder
     from rewardlab.rewards.step_rewards import StepRewardModel
 
-    model = StepRewardModel.create(head, encoder, features, split, seed=seed, cache_dir=cache_dir)
+    model = StepRewardModel.create(head, encoder if device is None else make_encoder(encoder, device), features, split,
+                                   seed=seed, cache_dir=cache_dir)
     with progress_bars(quiet) as bars:
         model.fit(dataset, on_progress=bars.bar(f"embedding prefixes ({encoder})"),
-                  on_fit_progress=bars.bar(f"fitting {head}"))
+                  on_fit_progress=bars.bar(f"fitting {head}"), device=device)
     model.save(out_dir)
     info = model.train_info
     out.print(f"trained {head} on {info['step_examples']} step labels ({info['good_steps']} good) in "

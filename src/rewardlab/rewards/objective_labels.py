@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from rewardlab.rewards.features import MODE_PARTS, check_mode, featurize_dataset
 from rewardlab.rewards.model import RewardModel
 from rewardlab.rewards.multi_objective import MultiObjectiveHead
 from rewardlab.rewards.training_set import build_training_set
+
+if TYPE_CHECKING:
+    import torch
 
 OBJECTIVE_KEY = "objective"
 KIND = "multi-objective"
@@ -100,9 +103,10 @@ def create_model(encoder: Encoder | str = DEFAULT_ENCODER, features: str = "inte
 
 
 def fit_model(model: RewardModel, dataset: FeedbackDataset, feature_rows: dict[str, np.ndarray] | None = None,
-              on_progress: Callable[[int, int], None] | None = None) -> RewardModel:
+              on_progress: Callable[[int, int], None] | None = None, *,
+              device: torch.device | str | None = None) -> RewardModel:
     """Train a multi-objective ``model`` on ``dataset``: its objective-naming ratings and its comparisons
-    (``on_progress`` follows the embedding)."""
+    (``on_progress`` follows the embedding); the head fits on ``device`` (None: the CPU; `MultiObjectiveHead.fit`)."""
     head = model.head
     if not isinstance(head, MultiObjectiveHead):
         raise ModelError(f"fit_model trains a multi-objective head, not {type(head).__name__}")
@@ -111,7 +115,7 @@ def fit_model(model: RewardModel, dataset: FeedbackDataset, feature_rows: dict[s
         feature_rows, _ = featurize_dataset(dataset, model.encoder, model.features, cache_dir=model.cache_dir,
                                             on_progress=on_progress)
     data = build_training_set(dataset, {rid: feature_rows[rid] for rid in dataset.responses})
-    head.fit(data, labels=objective_matrix(dataset, data.response_ids, head.objective_names))
+    head.fit(data, labels=objective_matrix(dataset, data.response_ids, head.objective_names), device=device)
     model.train_info = {"data": dataset.name, "data_fingerprint": dataset.fingerprint(),
                         "data_summary": dataset.summary(), "fit_seconds": round(time.perf_counter() - started, 3)}
     return model
@@ -119,10 +123,11 @@ def fit_model(model: RewardModel, dataset: FeedbackDataset, feature_rows: dict[s
 
 def train_on_dataset(dataset: FeedbackDataset, encoder: Encoder | str = DEFAULT_ENCODER, features: str = "interaction",
                      seed: int = 0, cache_dir: str | Path | None = None,
-                     on_progress: Callable[[int, int], None] | None = None, **params: Any) -> RewardModel:
+                     on_progress: Callable[[int, int], None] | None = None, *, device: torch.device | str | None = None,
+                     **params: Any) -> RewardModel:
     """A multi-objective model on the objectives ``dataset``'s ratings name (gated weights where ``features`` has a
-    prompt vector, else fixed; ``params`` override, e.g. ``scalarization="fixed"``). No such rating is an error: the
-    objectives would be unnamed factors, not what a user asked for."""
+    prompt vector, else fixed; ``params`` override, e.g. ``scalarization="fixed"``), its head fitted on ``device``.
+    No such rating is an error: the objectives would be unnamed factors, not what a user asked for."""
     names = objective_names(dataset)
     if not names:
         raise DataError("no rating names an objective (meta.objective); a multi-objective model learns each objective "
@@ -131,4 +136,4 @@ def train_on_dataset(dataset: FeedbackDataset, encoder: Encoder | str = DEFAULT_
     params.setdefault("scalarization", "gated" if "p" in MODE_PARTS[features] else "fixed")
     params.setdefault("objectives", names)
     model = create_model(encoder, features, seed=seed, cache_dir=cache_dir, **params)
-    return fit_model(model, dataset, on_progress=on_progress)
+    return fit_model(model, dataset, on_progress=on_progress, device=device)

@@ -12,6 +12,9 @@ wrong depends on the passages it should be grounded in, and whether it is redund
 The response's reward folds its spans' error probabilities (`span_config.SPAN_AGGREGATIONS`: by default minus the
 length-weighted share of text in error), summed over kinds with optional weights.
 
+``fit(rows, device=...)`` fits every kind's torch head on that device (`rewardlab.rewards.head_device`: LightGBM
+heads stay on the CPU; a CPU fit is the fit without a device), where it then scores; the saved heads load anywhere.
+
 Saved as a directory: ``config.json`` (format, encoder spec and fingerprint, context mode, per kind its split,
 threshold and head kind, aggregation, training info, SHA-256 of every head file) and ``heads/<kind>/`` in each
 head's own layout (safetensors for torch heads); written aside and renamed into place; refused on load if the
@@ -25,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
@@ -39,10 +42,15 @@ from rewardlab.embed.embedding import embed_unique
 from rewardlab.errors import ModelError
 from rewardlab.rewards.base import RewardHead, load_head
 from rewardlab.rewards.features import prompt_view
+from rewardlab.rewards.head_device import fit_head
 from rewardlab.rewards.heads import HEAD_KINDS, kinds_learning_from, make_head
 from rewardlab.rewards.model import read_model_config, trained_encoder
 from rewardlab.rewards.span_config import CONTEXT_MODES, SCALAR_PARTS, SPAN_AGGREGATIONS, SpanModelConfig
 from rewardlab.rewards.step_rewards import label_training_set
+from rewardlab.rewards.torch_training import fit_device
+
+if TYPE_CHECKING:
+    import torch
 
 SPAN_MODEL_FORMAT = "rewardlab.span_reward_model/1"
 SCALER_FILE = "scaler.safetensors"
@@ -160,12 +168,15 @@ class SpanRewardModel:
                              self.encoder, self.context, cache_dir=self.cache_dir, on_progress=on_progress)
 
     def fit(self, rows: Sequence[SpanRow], on_progress: Callable[[int, int], None] | None = None,
-            on_fit_progress: Callable[[int, int], None] | None = None, x: np.ndarray | None = None) -> SpanRewardModel:
+            on_fit_progress: Callable[[int, int], None] | None = None, x: np.ndarray | None = None,
+            device: torch.device | str | None = None) -> SpanRewardModel:
         """One head per kind in ``rows`` on that kind's spans (each kind needs spans with and without errors), and
-        its detection threshold (best F1 on its training spans). ``x``: the rows' features, if already made."""
+        its detection threshold (best F1 on its training spans). ``x``: the rows' features, if already made;
+        ``device``: where the heads fit (None: the CPU; a spec such as ``"cuda"`` is resolved)."""
         started = time.perf_counter()
         if not rows:
             raise ModelError("no span rows to train on (make them with `rewardlab spans label`)")
+        device = None if device is None else fit_device(device)  # a GPU that is not here fails before the embedding
         x = self.featurize(rows, on_progress) if x is None else x
         self.mean_, self.scale_ = np.zeros(x.shape[1], np.float32), np.ones(x.shape[1], np.float32)
         sims = similarity_columns(self.context, self.encoder.dim)
@@ -188,7 +199,7 @@ class SpanRewardModel:
                                  "head needs spans with and without errors")
             self.splits.setdefault(kind, "sentence")
             head = make_head(self.kind, **self._head_args)
-            head.fit(label_training_set(z[mask], y, groups[mask], lengths[mask]))
+            fit_head(head, label_training_set(z[mask], y, groups[mask], lengths[mask]), None, device)
             self.heads[kind] = head
             self.thresholds[kind] = best_f1_threshold(self._proba(kind, x[mask]), y)
             counts[kind] = {"spans": int(mask.sum()), "errors": int(y.sum())}

@@ -9,6 +9,9 @@ gives one probability per step; `rewardlab.optimize.step_selection` folds them i
 A step counts as good when its label's value is > 0: the automatic labels are 1/0, and the annotation service's
 -1/0/1 makes its neutral 0 "not good", as a conservative reading of process supervision.
 
+``fit(dataset, device=...)`` fits a torch head on that device (`rewardlab.rewards.head_device`: LightGBM heads
+stay on the CPU; a CPU fit is the fit without a device), where it then scores; the saved head loads anywhere.
+
 Saved as a directory like `RewardModel`: ``config.json`` (format, encoder spec and fingerprint, feature mode, the
 step split, head kind and params, training info, SHA-256 of the head's files) and ``head/`` in the head's own
 layout; written aside and renamed into place; refused on load if the encoder or the files do not match.
@@ -19,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.special import expit
@@ -35,10 +38,15 @@ from rewardlab.embed.base import DEFAULT_ENCODER, Encoder, make_encoder
 from rewardlab.errors import DataError, ModelError
 from rewardlab.rewards.base import FitProgress, RewardHead, load_head
 from rewardlab.rewards.features import check_mode, featurize_texts
+from rewardlab.rewards.head_device import fit_head
 from rewardlab.rewards.heads import HEAD_KINDS, make_head
 from rewardlab.rewards.model import read_model_config, save_head_with_config, trained_encoder
 from rewardlab.rewards.step_config import StepModelConfig
+from rewardlab.rewards.torch_training import fit_device
 from rewardlab.rewards.training_set import TrainingSet
+
+if TYPE_CHECKING:
+    import torch
 
 STEP_MODEL_FORMAT = "rewardlab.step_reward_model/1"
 
@@ -118,9 +126,11 @@ class StepRewardModel:
         return x
 
     def fit(self, dataset: FeedbackDataset, on_progress: Callable[[int, int], None] | None = None,
-            on_fit_progress: FitProgress | None = None) -> StepRewardModel:
-        """Train on the step labels of ``dataset`` (both classes must occur: a head cannot learn from one)."""
+            on_fit_progress: FitProgress | None = None, device: torch.device | str | None = None) -> StepRewardModel:
+        """Train on the step labels of ``dataset`` (both classes must occur: a head cannot learn from one), the head
+        on ``device`` (None: the CPU; a spec such as ``"cuda"`` is resolved)."""
         started = time.perf_counter()
+        device = None if device is None else fit_device(device)  # a GPU that is not here fails before the embedding
         questions, prefixes, targets, groups = step_examples(dataset, self.split)
         if not len(targets):
             raise ModelError(f"{dataset.name}: no step labels to train on (label steps first: `rewardlab steps label`)")
@@ -129,7 +139,7 @@ class StepRewardModel:
                              f"{'good' if targets[0] else 'bad'}; a step model needs both good and bad steps")
         x = self.featurize(questions, prefixes, on_progress)
         data = label_training_set(x, targets, groups, np.array([len(p) for p in prefixes]))
-        self.head.fit(data, on_fit_progress)
+        fit_head(self.head, data, on_fit_progress, device)
         self.train_info = {"data": dataset.name, "data_fingerprint": dataset.fingerprint(),
                            "step_examples": int(len(targets)), "good_steps": int(targets.sum()),
                            "fit_seconds": round(time.perf_counter() - started, 3)}
