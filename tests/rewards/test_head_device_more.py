@@ -286,6 +286,21 @@ def test_a_missing_gpu_is_one_line_for_every_trainer(what: str, sources: dict[st
     assert not (tmp_path / "m").exists()
 
 
+@no_gpu
+@pytest.mark.parametrize("what", ["steps", "spans"])
+def test_steps_train_and_spans_train_take_the_device_too(what: str, sources: dict[str, Path], tmp_path: Path) -> None:
+    base = [what, "train", str(sources[what]), "--encoder", "hashing:64", "--quiet"]
+    code, output = run(*base, "--out", str(tmp_path / "missing"), "--device", "cuda:3")
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert code != 0 and "Traceback" not in output and len(lines) == 1, output
+    assert lines[0].startswith("error: device 'cuda:3'") and not (tmp_path / "missing").exists()
+    code, output = run(*base, "--out", str(tmp_path / "cpu"), "--device", "cpu")
+    assert code == 0, output
+    code, output = run(*base, "--out", str(tmp_path / "default"))
+    assert code == 0, output
+    assert _without_timings(tmp_path / "cpu") == _without_timings(tmp_path / "default")
+
+
 # ---------------------------------------------------------------- on a GPU
 @needs_gpu
 @pytest.mark.parametrize(("kind", "data_name", "params"), LABEL_HEADS, ids=LABEL_IDS)

@@ -14,6 +14,7 @@ from rewardlab.cli.options import (
     FROM_CONFIG,
     AllowExternalEncoderOpt,
     CacheDir,
+    DeviceOpt,
     EncoderOpt,
     LimitOpt,
     ModelArg,
@@ -21,6 +22,7 @@ from rewardlab.cli.options import (
     SeedOpt,
     config_defaults,
 )
+from rewardlab.embed.devices import DEFAULT_DEVICE
 from rewardlab.errors import DataError, ModelError
 from rewardlab.rewards.span_config import SpanModelConfig
 
@@ -100,6 +102,7 @@ def train(
     limit: LimitOpt = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory at --out.")] = False,
     cache_dir: CacheDir = None,
+    device: DeviceOpt = DEFAULT_DEVICE,
     quiet: Quiet = False,
 ) -> None:
     """Train a span reward model: one output per error kind, each span embedded with its left context and the
@@ -108,7 +111,7 @@ def train(
         if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
             raise ModelError(f"{out_dir} already exists; pass --overwrite to replace it, or choose another --out")
         train_spans(load_span_rows(data, split, limit), out_dir, head, encoder, context, aggregate, split, seed,
-                    cache_dir, quiet)
+                    cache_dir, quiet, device)
 
 
 def train_spans(rows: list[Any], out_dir: Path, head: str, encoder: str, context: str, aggregate: str,

@@ -17,6 +17,7 @@ from rewardlab.cli.options import (
     CacheDir,
     CandidatesArg,
     DataArg,
+    DeviceOpt,
     EncoderOpt,
     ExcludeOpt,
     FeaturesOpt,
@@ -27,6 +28,7 @@ from rewardlab.cli.options import (
     config_defaults,
     with_options,
 )
+from rewardlab.embed.devices import DEFAULT_DEVICE
 from rewardlab.errors import ModelError
 from rewardlab.rewards.step_config import StepModelConfig
 
@@ -85,6 +87,7 @@ def train(
     seed: SeedOpt = FROM_CONFIG,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing model directory at --out.")] = False,
     cache_dir: CacheDir = None,
+    device: DeviceOpt = DEFAULT_DEVICE,
     quiet: Quiet = False,
     **data_options: Any,
 ) -> None:
@@ -96,7 +99,7 @@ def train(
         if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
             raise ModelError(f"{out_dir} already exists; pass --overwrite to replace it, or choose another --out")
         train_step_model(load_data(data, **data_options), out_dir, head, encoder, features, split, seed, cache_dir,
-                         quiet)
+                         quiet, device)
 
 
 def train_step_model(dataset: Any, out_dir: Path, head: str, encoder: str, features: str, split: str, seed: int,
