@@ -25,6 +25,11 @@ Setting = Annotated[str | None, typer.Option(help="Comma-separated (default: the
 StudyEncoderOpt = Annotated[str | None, typer.Option("--encoder", help="Encoder spec (see `rewardlab encoders`); "
                                                                        "default: the study's.")]
 
+StudyDeviceOpt = Annotated[str | None, typer.Option(
+    "--device", help="Where the encoder runs and the torch heads fit: auto (a CUDA GPU when there is one, else the "
+                     "CPU), cpu, cuda or cuda:N (default: the CPU; cpu gives the same numbers). LightGBM heads fit on "
+                     "the CPU, and so do fits run as Ray tasks (--ray).")]
+
 DemoRayOpt = Annotated[str | None, typer.Option(
     "--ray", metavar="ADDRESS",
     help="Embed the texts the reward models need on a Ray cluster ('local', 'auto' or HOST:PORT, as elsewhere), then "
@@ -62,6 +67,7 @@ def bon_noise(
     encoder: StudyEncoderOpt = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory (default: runs/<time>-bon-noise).")] = None,
     ray: RayOpt = None,
+    device: StudyDeviceOpt = None,
     quiet: Quiet = False,
 ) -> None:
     """The BT-vs-classification noise study: simulated labels × learners × seeds, best-of-n against gold, report."""
@@ -70,6 +76,7 @@ def bon_noise(
     from rewardlab.report import write_report
     from rewardlab.studies.bon_noise import make_config, run_study
     from rewardlab.studies.bon_noise_report import build_report
+    from rewardlab.studies.device import study_device
 
     with user_errors():
         study = make_config(_given(
@@ -77,7 +84,8 @@ def bon_noise(
             pairings=_listed(pairings, str, "--pairings"), learners=_listed(learners, str, "--learners"), seeds=seeds,
             ensemble_members=ensemble_members, ensemble_learners=_listed(ensemble_learners, str, "--ensemble-learners"),
             ensemble_budget=ensemble_budget, lam=lam, limit_prompts=limit_prompts, encoder=encoder,
-            exclude_sources=_listed(exclude_sources, str, "--exclude-sources")), config)
+            exclude_sources=_listed(exclude_sources, str, "--exclude-sources"), device=device), config)
+        study_device(study.device)  # a GPU that is not here: one line, before Ray or the data
         with ray_connected(ray), progress_bars(quiet) as bars:
             on_embed = bars.bar("embedding")
             on_fit = bars.bar("training")
@@ -107,6 +115,7 @@ def demo_reward(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for samples, the fine-tuned policy and results.")]
     = Path("runs/demo-reward"),
     ray: DemoRayOpt = None,
+    device: StudyDeviceOpt = None,
     quiet: Quiet = False,
 ) -> None:
     """Demonstration-only rewards vs Bradley-Terry on HH-RLHF harmless: held-out pairwise accuracy with CIs."""
@@ -115,13 +124,15 @@ def demo_reward(
     from rewardlab.cli.ray_embedding import ray_connected
     from rewardlab.report import write_report
     from rewardlab.studies.demo_reward import DemoRewardConfig, build_report, run_study
+    from rewardlab.studies.device import study_device
 
     with user_errors():
         defaults = DemoRewardConfig()
         config = replace(defaults, **_given(
             data=data, train_prompts=train_prompts, test_size=test_size, model=model, max_new_tokens=max_new_tokens,
-            temperature=temperature, learner=learner, bt_learner=bt_learner, encoder=encoder, seed=seed),
+            temperature=temperature, learner=learner, bt_learner=bt_learner, encoder=encoder, seed=seed, device=device),
             sft=replace(defaults.sft, **_given(steps=sft_steps, trainable_layers=sft_layers, seed=seed)))
+        study_device(config.device)  # a GPU that is not here: one line, before Ray or the data
         with ray_connected(ray), progress_bars(quiet) as bars:
             record = run_study(config, out_dir, on_stage=None if quiet else lambda s: console.print(s, highlight=False),
                                on_progress=bars.bar, ray=ray)
@@ -153,11 +164,13 @@ def rm_recipes(
                                                          "('' for none).")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder (default: runs/<time>-rm-recipes).")] = None,
     ray: RayOpt = None,
+    device: StudyDeviceOpt = None,
     quiet: Quiet = False,
 ) -> None:
     """Which reward-model recipe transfers across data sets (set × recipe × head, beside length controls)."""
     from rewardlab.cli.ray_embedding import ray_connected
     from rewardlab.evaluate.record import new_run_dir
+    from rewardlab.studies.device import study_device
     from rewardlab.studies.rm_recipes import make_config, run_study
     from rewardlab.studies.rm_recipes_report import write
 
@@ -165,7 +178,9 @@ def rm_recipes(
         study = make_config(_given(
             sets=_listed(sets, str, "--sets"), recipes=_listed(recipes, str, "--recipes"),
             heads=_listed(heads, str, "--heads"), encoder=encoder, seed=seed, limit=limit, probe=probe,
-            alpaca_pairs=alpaca_pairs, n_resamples=resamples, speed_probe=_listed(speed_probe, str, "--speed-probe")))
+            alpaca_pairs=alpaca_pairs, n_resamples=resamples, speed_probe=_listed(speed_probe, str, "--speed-probe"),
+            device=device))
+        study_device(study.device)  # a GPU that is not here: one line, before Ray or the data
         with ray_connected(ray), progress_bars(quiet) as bars:
             on_embed = bars.bar("embedding")
             on_fit = bars.bar("training (set × recipe × head)")
@@ -215,6 +230,7 @@ def pluralistic(
     encoder: StudyEncoderOpt = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory (default: runs/<time>-pluralistic).")] = None,
     ray: RayOpt = None,
+    device: StudyDeviceOpt = None,
     quiet: Quiet = False,
 ) -> None:
     """Annotator-aware vs unimodal reward models: simulated populations (a minority, careless annotators) and real
@@ -222,6 +238,7 @@ def pluralistic(
     from rewardlab.cli.ray_embedding import ray_connected
     from rewardlab.evaluate.record import new_run_dir
     from rewardlab.report import write_report
+    from rewardlab.studies.device import study_device
     from rewardlab.studies.pluralistic import make_config, run_study
     from rewardlab.studies.pluralistic_report import build_report
 
@@ -230,8 +247,9 @@ def pluralistic(
         study = make_config(_given(candidates=candidates, prompts=prompts, pairs=pairs, minority_share=minority_share,
                                    disagree=disagree, careless_share=careless_share, seeds=seeds, encoder=encoder,
                                    simulated=simulated, real=real_sets, wmt_segments=limit, convabuse_ratings=limit,
-                                   real_seeds=real_seeds),
+                                   real_seeds=real_seeds, device=device),
                             config)
+        study_device(study.device)  # a GPU that is not here: one line, before Ray or the data
         with ray_connected(ray), progress_bars(quiet) as bars:
             on_embed = bars.bar("embedding")
             on_fit = bars.bar("training")
@@ -258,6 +276,7 @@ def prm(
     cache_dir: Annotated[Path | None, typer.Option(help="Embedding cache folder (default: the user cache).")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory (default: runs/<time>-prm).")] = None,
     ray: RayOpt = None,
+    device: StudyDeviceOpt = None,
     quiet: Quiet = False,
 ) -> None:
     """Process vs outcome rewards on GSM8K: best-of-n accuracy of PRM aggregations, the ORM, majority vote and the
@@ -267,12 +286,14 @@ def prm(
     from rewardlab.cli.ray_embedding import ray_connected
     from rewardlab.evaluate.record import new_run_dir
     from rewardlab.report import write_report
+    from rewardlab.studies.device import study_device
     from rewardlab.studies.prm import make_config, run_study
     from rewardlab.studies.prm_report import build_report
 
     with user_errors():
         study = make_config(_given(candidates=candidates, limit=limit, encoder=encoder, head=head, split=split,
-                                   seed=seed, n_resamples=resamples), config)
+                                   seed=seed, n_resamples=resamples, device=device), config)
+        study_device(study.device)  # a GPU that is not here: one line, before Ray or the data
         with ray_connected(ray), progress_bars(quiet) as bars:
             record = run_study(study, None if cache_dir is None else str(cache_dir),
                                log=(lambda _: None) if quiet else (lambda line: console.print(line, highlight=False)),
@@ -309,6 +330,7 @@ def fine_grained(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report directory (default: runs/<time>-fine-grained).")]
     = None,
     ray: RayOpt = None,
+    device: StudyDeviceOpt = None,
     quiet: Quiet = False,
 ) -> None:
     """Multi-objective and span rewards on QA-Feedback (relevance, factuality, completeness): holistic pairwise accuracy
@@ -319,12 +341,15 @@ def fine_grained(
     from rewardlab.cli.ray_embedding import ray_connected
     from rewardlab.evaluate.record import new_run_dir
     from rewardlab.report import write_report
+    from rewardlab.studies.device import study_device
     from rewardlab.studies.fine_grained import make_config, run_study
     from rewardlab.studies.fine_grained_report import build_report
 
     with user_errors():
         study = make_config(_given(data=data, limit=limit, encoder=encoder, bt_head=bt_head, folds=folds,
-                                   seeds=_listed(seeds, int, "--seeds"), n_resamples=resamples, spans=spans), config)
+                                   seeds=_listed(seeds, int, "--seeds"), n_resamples=resamples, spans=spans,
+                                   device=device), config)
+        study_device(study.device)  # a GPU that is not here: one line, before Ray or the data
         with ray_connected(ray), progress_bars(quiet) as bars:
             record = run_study(study, None if cache_dir is None else str(cache_dir),
                                log=(lambda _: None) if quiet else (lambda line: console.print(line, highlight=False)),

@@ -180,10 +180,13 @@ def run_fits_ray(job: FoldJob, learners: list[LearnerSpec], k: int, address: str
 class EncoderHandle:
     """An encoder a study's shared object carries to its tasks: in this process the instance itself; pickled for a
     Ray worker, its spec and fingerprint, rebuilt there once per process (`rebuilt_encoder`), so the model's weights
-    never travel and a worker with other weights fails loudly."""
+    never travel and a worker with other weights fails loudly. ``device`` is where the units' torch heads fit in this
+    process (a study's ``--device``; None: the CPU); a Ray task always fits on the CPU (it holds CPUs, not a GPU), so
+    the device does not travel."""
 
-    def __init__(self, encoder: Encoder) -> None:
+    def __init__(self, encoder: Encoder, device: str | None = None) -> None:
         self.encoder = encoder
+        self.device = device
 
     def __reduce__(self) -> tuple[Callable[[str, str], EncoderHandle], tuple[str, str]]:
         return _rebuilt_handle, (self.encoder.spec, self.encoder.fingerprint())

@@ -22,7 +22,7 @@ import numpy as np
 
 from rewardlab.collect.simulate import PAIRINGS, SimulatedAnnotator, agreement_with_gold, simulate_comparisons
 from rewardlab.data.candidates import CandidateSet, candidates_dataset, load_candidates, split_by_pool
-from rewardlab.embed.base import DEFAULT_ENCODER, Encoder, make_encoder
+from rewardlab.embed.base import DEFAULT_ENCODER, Encoder
 from rewardlab.errors import DataError, InvalidValueError
 from rewardlab.evaluate.best_of_n import (
     BestOfNResult,
@@ -45,6 +45,7 @@ from rewardlab.studies.bon_noise_length import (
     rounded_estimate,
     study_length_rules,
 )
+from rewardlab.studies.device import study_device, study_encoder
 from rewardlab.studies.settings import study_config
 
 HEADLINE_NS: tuple[int | str, ...] = (1, 4, 16, "max")
@@ -104,6 +105,8 @@ class BonNoiseConfig:
     label_scale: str = "auto"
     split_seed: int = 0
     n_resamples: int = 1000
+    #: where the encoder runs and the torch heads fit (auto, cpu, cuda, cuda:N; None: the CPU); Ray tasks use the CPU
+    device: str | None = None
 
     def __post_init__(self) -> None:
         if self.label_scale not in LABEL_SCALES:
@@ -210,12 +213,12 @@ def soft_curve(data: StudyData, scores: Sequence[np.ndarray]) -> tuple[np.ndarra
     return kl / len(scores), gold / len(scores)
 
 
-def fit_and_score(kind: str, seed: int, train_data: Any, data: StudyData, config: BonNoiseConfig, encoder: Encoder
-                  ) -> tuple[np.ndarray, float]:
+def fit_and_score(kind: str, seed: int, train_data: Any, data: StudyData, config: BonNoiseConfig, encoder: Encoder,
+                  device: str | None = None) -> tuple[np.ndarray, float]:
     """Fit a ``kind`` model with ``seed`` on ``train_data`` and score every test candidate; returns (scores, seconds taken)."""
     started = time.perf_counter()
     model = RewardModel.create(kind, encoder=encoder, features=config.features, seed=seed)
-    model.fit(train_data, feature_rows=data.feature_rows)
+    model.fit(train_data, feature_rows=data.feature_rows, device=device)
     return np.asarray(model.predict(data.test_x), dtype=np.float64), time.perf_counter() - started
 
 
@@ -232,7 +235,8 @@ def run_study(config: BonNoiseConfig, on_step: Callable[[str, int, int], None] |
     candidates missing from the cache are embedded on that cluster, and every fit, ensemble members included, runs
     there as a Ray task (`bon_noise_fits`); the numbers are the same."""
     started = time.perf_counter()
-    encoder = make_encoder(config.encoder)
+    device = study_device(config.device, ray)  # a GPU that is not here fails before any data is read
+    encoder = study_encoder(config.encoder, device)
     data = prepare(config, encoder, on_embed_progress, ray)
     label_sets: dict[Condition, Any] = {}
     accuracy: dict[Condition, float] = {}
@@ -257,7 +261,7 @@ def run_study(config: BonNoiseConfig, on_step: Callable[[str, int, int], None] |
             (beta, budget, pairing, seed), kind, _ = fit
             on_step(f"β={beta:g} n={budget} {pairing} {kind} seed {seed}", len(outcomes), len(fits))
 
-    run_fits(FitJob(data, config, encoder.spec, encoder.fingerprint(), label_sets), fits, encoder, ray, record_fit)
+    run_fits(FitJob(data, config, encoder.spec, encoder.fingerprint(), label_sets, device), fits, encoder, ray, record_fit)
     runs = StudyRuns()
     for condition, kind, fit_seed in fits:
         beta, budget, pairing, seed = condition

@@ -36,6 +36,7 @@ class FitJob:
     encoder_spec: str
     encoder_fingerprint: str
     label_sets: Mapping[Condition, Any]  # condition -> its simulated comparisons (a FeedbackDataset)
+    device: str | None = None  # where the heads fit (a resolved name; None: the CPU, and always on Ray)
 
 
 def ensemble_condition(config: BonNoiseConfig, condition: Condition, kind: str) -> bool:
@@ -50,7 +51,7 @@ def _fit_unit(shared: tuple[FitJob, EncoderHandle], fit: Fit) -> tuple[np.ndarra
 
     job, handle = shared
     condition, kind, seed = fit
-    return fit_and_score(kind, seed, job.label_sets[condition], job.data, job.config, handle.encoder)
+    return fit_and_score(kind, seed, job.label_sets[condition], job.data, job.config, handle.encoder, job.device)
 
 
 def run_fits(job: FitJob, fits: Sequence[Fit], encoder: Encoder, ray: str | None,

@@ -34,7 +34,7 @@ import numpy as np
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.hh_rlhf import chat_turns, read_hh_rlhf
 from rewardlab.data.registry import shared_data_dir
-from rewardlab.embed.base import DEFAULT_ENCODER, make_encoder
+from rewardlab.embed.base import DEFAULT_ENCODER
 from rewardlab.evaluate.bootstrap import GroupBootstrap
 from rewardlab.evaluate.length_controls import (
     PairLengths,
@@ -52,6 +52,7 @@ from rewardlab.rewards.demonstrations import Sample
 from rewardlab.rewards.model import RewardModel
 from rewardlab.rewards.training_set import OUTCOME_TARGET
 from rewardlab.studies.demo_reward_fits import DemoFitJob, fit_rewards
+from rewardlab.studies.device import study_device, study_encoder
 
 HH_HARMLESS = "hh-rlhf-harmless-base-test/test.jsonl.gz"
 Stage = Callable[[str], None]
@@ -75,6 +76,9 @@ class DemoRewardConfig:
     features: str = "interaction"
     seed: int = 0
     bootstrap: int = 2000
+    #: where the encoder runs and the BT head fits (auto, cpu, cuda, cuda:N; None: the CPU); Ray tasks use the CPU.
+    #: The discriminators fit on the CPU (`train_demonstration_reward` takes no device).
+    device: str | None = None
 
     def data_path(self) -> Path:
         """The HH-RLHF file to use: ``data`` if set, else the shared harmless-base test set."""
@@ -195,6 +199,7 @@ def run_study(config: DemoRewardConfig, out: Path, on_stage: Stage | None = None
         return on_progress(name) if on_progress else None
 
     started = time.perf_counter()
+    device = study_device(config.device, ray)  # a GPU that is not here fails before any work
     timing: dict[str, float] = {}
     out.mkdir(parents=True, exist_ok=True)
 
@@ -228,7 +233,7 @@ def run_study(config: DemoRewardConfig, out: Path, on_stage: Stage | None = None
     clock = time.perf_counter()
     stage("fitting reward models and scoring the held-out pairs" + (f" on Ray ({ray})" if ray else ""))
     job = DemoFitJob(config, train, test, {"demonstrations": demos, "base": base, "sft": sft},
-                     EncoderHandle(make_encoder(config.encoder)))
+                     EncoderHandle(study_encoder(config.encoder, device), device))
     held_out = fit_rewards(job, ray, progress("embedding on Ray") if ray else None)
     timing["fit"] = time.perf_counter() - clock
 

@@ -46,7 +46,7 @@ def fit_and_score(job: DemoFitJob, name: str) -> tuple[np.ndarray, np.ndarray]:
     encoder, positives = job.encoder.encoder, REWARDS[name]
     if positives is None:
         model = RewardModel.create(config.bt_learner, encoder=encoder, features=config.features,
-                                   seed=config.seed).fit(job.train)
+                                   seed=config.seed).fit(job.train, device=job.encoder.device)
     else:
         model = train_demonstration_reward(job.samples[positives], job.samples["base"], config.learner,
                                            encoder=encoder, features=config.features, seed=config.seed)

@@ -32,16 +32,18 @@ import numpy as np
 
 from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.objectives_qa import OBJECTIVES, default_path, qa_objectives
-from rewardlab.embed.base import DEFAULT_ENCODER, make_encoder
+from rewardlab.embed.base import DEFAULT_ENCODER
 from rewardlab.errors import InvalidValueError
 from rewardlab.evaluate.bootstrap import GroupBootstrap
 from rewardlab.evaluate.ray_tasks import map_here_or_on_ray
 from rewardlab.evaluate.span_detection import auc_estimate
 from rewardlab.rewards.features import MODE_PARTS, dataset_texts, featurize_dataset
+from rewardlab.rewards.head_device import fit_head
 from rewardlab.rewards.heads import make_head
 from rewardlab.rewards.multi_objective import MultiObjectiveHead
 from rewardlab.rewards.objective_labels import objective_matrix, prompt_columns
 from rewardlab.rewards.training_set import build_training_set
+from rewardlab.studies.device import study_device, study_encoder
 from rewardlab.studies.fine_grained_metrics import deciders, pair_correct
 from rewardlab.studies.fine_grained_spans import SpanSectionConfig, span_section
 from rewardlab.studies.machine import cpu_model
@@ -71,6 +73,8 @@ class FineGrainedConfig:
     n_resamples: int = 2000
     #: also the span rewards of item 2 (`studies.fine_grained_spans`), on the first seed's folds
     spans: bool = True
+    #: where the encoder runs and the torch heads fit (auto, cpu, cuda, cuda:N; None: the CPU); Ray tasks use the CPU
+    device: str | None = None
 
     def __post_init__(self) -> None:
         """Refuse bad settings before anything is read or trained."""
@@ -107,6 +111,7 @@ class FoldJob:
     x: np.ndarray  # the training set's rows, in `build_training_set` order
     item_prompt: Sequence[str]  # each row's prompt id
     fold_of: Mapping[int, Mapping[str, int]]  # seed -> prompt id -> fold
+    device: str | None = None  # where the heads fit (a resolved name; None: the CPU, and always on Ray)
 
 
 @dataclass(frozen=True)
@@ -129,8 +134,9 @@ def fit_fold(job: FoldJob, unit: tuple[int, int]) -> FoldFit:
     labels = objective_matrix(train, train_set.response_ids, OBJECTIVES)
     held = np.array([fold_of[pid] == fold for pid in job.item_prompt])
     x = job.x[held]
-    bt = make_head(config.bt_head, seed=seed).fit(train_set)
-    fixed = MultiObjectiveHead(OBJECTIVES, "fixed", hidden=config.hidden, seed=seed).fit(train_set, labels=labels)
+    bt = fit_head(make_head(config.bt_head, seed=seed), train_set, None, job.device)
+    fixed = MultiObjectiveHead(OBJECTIVES, "fixed", hidden=config.hidden, seed=seed).fit(train_set, labels=labels,
+                                                                                          device=job.device)
     gated = fixed.rescalarized(train_set, "gated", list(job.columns))
     objectives = fixed.predict_objectives(x)
     reward = {"direct BT": bt.predict(x), "multi-objective, fixed": fixed.predict(x),
@@ -141,12 +147,13 @@ def fit_fold(job: FoldJob, unit: tuple[int, int]) -> FoldFit:
 
 
 def cross_validate(dataset: FeedbackDataset, rows: Mapping[str, np.ndarray], config: FineGrainedConfig,
-                   columns: tuple[int, int], log: Log, ray: str | None = None) -> list[FoldOutputs]:
+                   columns: tuple[int, int], log: Log, ray: str | None = None,
+                   device: str | None = None) -> list[FoldOutputs]:
     """Per seed, every rule trained on k − 1 folds of questions and predicting the held-out fold, for each fold; the
     seed × fold fits here or as Ray tasks (``ray``: a Ray address), with the same numbers."""
     data = build_training_set(dataset, dict(rows))
     job = FoldJob(dataset, rows, config, columns, data.x, [dataset.responses[rid].prompt_id for rid in data.response_ids],
-                  {seed: dataset.fold_of_prompt(config.folds, seed) for seed in config.seeds})
+                  {seed: dataset.fold_of_prompt(config.folds, seed) for seed in config.seeds}, device)
     units = [(seed, fold) for seed in config.seeds for fold in range(config.folds)]
     fits = map_here_or_on_ray(fit_fold, job, units, ray,
                               on_result=lambda unit, _: log(f"seed {unit[0]}, fold {unit[1] + 1}/{config.folds} done"))
@@ -169,14 +176,14 @@ def cross_validate(dataset: FeedbackDataset, rows: Mapping[str, np.ndarray], con
 
 
 def compare(dataset: FeedbackDataset, rows: Mapping[str, np.ndarray], config: FineGrainedConfig, encoder_dim: int,
-            log: Log = lambda _: None, ray: str | None = None) -> dict[str, Any]:
+            log: Log = lambda _: None, ray: str | None = None, device: str | None = None) -> dict[str, Any]:
     """Every number of the study from the featurized ``dataset``: accuracies, objectives, deciders, weights; ``ray``:
     the seed × fold fits run as Ray tasks on that cluster."""
     data = build_training_set(dataset, dict(rows))
     labels = objective_matrix(dataset, data.response_ids, OBJECTIVES)
     columns = prompt_columns(config.features, encoder_dim)
     assert columns is not None  # checked by the config
-    runs = cross_validate(dataset, rows, config, columns, log, ray)
+    runs = cross_validate(dataset, rows, config, columns, log, ray, device)
     decided = data.pair_target != 0.5
     a, b, target = data.pair_a[decided], data.pair_b[decided], data.pair_target[decided]
     pairs = GroupBootstrap(data.group[a], config.n_resamples, config.seeds[0])
@@ -238,9 +245,10 @@ def run_study(config: FineGrainedConfig = FineGrainedConfig(), cache_dir: str | 
     embedded on that cluster first, and the cross-validation's seed × fold fits (and the span section's folds) run
     there as Ray tasks; the numbers are the same."""
     started = time.perf_counter()
+    device = study_device(config.device, ray)  # a GPU that is not here fails before any data is read
     dataset = qa_objectives(config.data, config.limit)
     log(f"{len(dataset.prompts)} questions, {len(dataset.responses)} answers, {len(dataset.comparisons)} preferences")
-    encoder = make_encoder(config.encoder)
+    encoder = study_encoder(config.encoder, device)
     if ray is not None:
         from rewardlab.embed.ray_embed import embed_texts_ray
 
@@ -248,14 +256,14 @@ def run_study(config: FineGrainedConfig = FineGrainedConfig(), cache_dir: str | 
                         on_progress=on_embed)
     rows, _ = featurize_dataset(dataset, encoder, config.features, cache_dir=cache_dir, on_progress=on_embed)
     embedded = time.perf_counter()
-    result = compare(dataset, rows, config, encoder.dim, log, ray)
+    result = compare(dataset, rows, config, encoder.dim, log, ray, device)
     if config.spans:
         log("span rewards: detection and the span-aggregate reward, on the first seed's folds")
         spans = span_section(config.data if config.data is not None else default_path(),
                              SpanSectionConfig(encoder=config.encoder, folds=config.folds, seed=config.seeds[0],
                                                n_resamples=config.n_resamples),
                              fold_of=dataset.fold_of_prompt(config.folds, config.seeds[0]), cache_dir=cache_dir,
-                             log=log, limit=config.limit, encoder=encoder, ray=ray)
+                             log=log, limit=config.limit, encoder=encoder, ray=ray, device=device)
         result["spans"] = spans.as_dict()
     done = time.perf_counter()
     return {"config": asdict(config), **result,

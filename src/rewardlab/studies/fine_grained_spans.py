@@ -42,6 +42,7 @@ from rewardlab.rewards.features import dataset_texts, featurize_dataset, prompt_
 from rewardlab.rewards.model import RewardModel
 from rewardlab.rewards.span_config import CONTEXT_MODES, SCALAR_PARTS, SPAN_AGGREGATIONS, SpanModelConfig
 from rewardlab.rewards.span_rewards import ANSWER_START, SpanRewardModel, span_features
+from rewardlab.studies.device import fit_kwargs
 
 #: the trivial control's context: the span's position and length only
 CONTROL_CONTEXT = "position"
@@ -116,11 +117,12 @@ def span_texts(spans: Sequence[SpanRow], context: str) -> list[str]:
 def span_section(data: str | Path, config: SpanSectionConfig = SpanSectionConfig(),
                  fold_of: Mapping[str, int] | None = None, cache_dir: str | Path | None = None,
                  log: Callable[[str], None] | None = None, limit: int | None = None,
-                 encoder: Encoder | None = None, ray: str | None = None) -> SpanSection:
+                 encoder: Encoder | None = None, ray: str | None = None, device: str | None = None) -> SpanSection:
     """Cross-fitted span detection and span-aggregate vs BT on the holistic preferences of the QA-Feedback file at
     ``data``. ``fold_of`` (prompt id -> fold, prompt ids as `read_qa_feedback` makes them) reuses a study's folds.
     ``ray`` (a Ray address): the span and answer texts missing from the cache are embedded on that cluster first,
-    and each fold's fits are a Ray task there (`fit_span_fold`; the same numbers)."""
+    and each fold's fits are a Ray task there (`fit_span_fold`; the same numbers). ``device``: where the fits run
+    here (a `rewardlab.studies.device.study_device` result; None: the CPU)."""
     say = log or (lambda line: None)
     started = time.perf_counter()
     enc = encoder or make_encoder(config.encoder)
@@ -161,7 +163,7 @@ def span_section(data: str | Path, config: SpanSectionConfig = SpanSectionConfig
     control, control_cut = np.zeros(len(rows)), np.zeros(len(rows))
     span_scores = {how: np.zeros(len(texts)) for how in SPAN_AGGREGATIONS}
     bt_scores = np.zeros(len(texts))
-    job = SpanFoldJob(config, EncoderHandle(enc), dict(splits), rows, x_rows, x_control, x_cand, candidates, row_fold,
+    job = SpanFoldJob(config, EncoderHandle(enc, device), dict(splits), rows, x_rows, x_control, x_cand, candidates, row_fold,
                       response_fold, cand_response, dataset, folds, bt_rows, response_ids, cache_dir)
     fits = map_here_or_on_ray(fit_span_fold, job, list(range(n_folds)), ray,
                               on_result=lambda fold, _: say(f"fold {fold + 1}/{n_folds} done"))
@@ -225,17 +227,18 @@ def fit_span_fold(job: SpanFoldJob, fold: int) -> SpanFoldFit:
     train, test = job.row_fold != fold, job.row_fold == fold
     model = SpanRewardModel.create(config.head, enc, config.context, config.aggregate, dict(job.splits),
                                    seed=config.seed, cache_dir=job.cache_dir)
-    model.fit([r for r, keep in zip(rows, train) if keep], x=job.x_rows[train])
+    device = fit_kwargs(job.encoder.device)
+    model.fit([r for r, keep in zip(rows, train) if keep], x=job.x_rows[train], **device)
     test_rows = [r for r, keep in zip(rows, test) if keep]
     trivial = SpanRewardModel.create(config.head, enc, CONTROL_CONTEXT, config.aggregate, dict(job.splits),
                                      seed=config.seed)
-    trivial.fit([r for r, keep in zip(rows, train) if keep], x=job.x_control[train])
+    trivial.fit([r for r, keep in zip(rows, train) if keep], x=job.x_control[train], **device)
     held = job.response_fold[job.cand_response] == fold
     probs = model.predict_rows([c for c, keep in zip(candidates, held) if keep], job.x_cand[held])
     subset = job.dataset.subset({p for p in job.dataset.prompts if job.folds[p] != fold})
     bt = RewardModel.create(config.bt_head, encoder=enc, features=config.bt_features, seed=config.seed,
                             cache_dir=job.cache_dir)
-    bt.fit(subset, feature_rows={r: job.bt_rows[r] for r in subset.responses})
+    bt.fit(subset, feature_rows={r: job.bt_rows[r] for r in subset.responses}, device=job.encoder.device)
     test_ids = [r for r, f in zip(job.response_ids, job.response_fold) if f == fold]
     return SpanFoldFit(model.predict_rows(test_rows, job.x_rows[test]),
                        np.array([model.thresholds[r.kind] for r in test_rows]),

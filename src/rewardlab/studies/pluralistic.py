@@ -36,13 +36,13 @@ from scipy.special import expit
 
 from rewardlab.collect.simulate import AnnotatorGroup, simulate_population
 from rewardlab.data.candidates import CandidateSet, candidates_dataset, load_candidates, subsample_pools
-from rewardlab.embed import make_encoder
 from rewardlab.errors import RewardlabError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
 from rewardlab.evaluate.per_annotator import annotator_groups, paired_people_accuracy, split_calibration
 from rewardlab.evaluate.ray_tasks import EncoderHandle, map_here_or_on_ray
 from rewardlab.rewards.features import dataset_texts, featurize_dataset
 from rewardlab.studies.bon_noise import label_utilities
+from rewardlab.studies.device import study_device, study_encoder
 from rewardlab.studies.pluralistic_fits import (  # MINORITY_ONLY: bt-mlp on the minority's labels alone, a reference
     MINORITY_ONLY,
     UNIMODAL,
@@ -92,6 +92,8 @@ class PluralisticConfig:
     convabuse_ratings: int | None = None
     #: seeds of the real-data fits (per-pair results averaged over them)
     real_seeds: int = 1
+    #: where the encoder runs and the torch heads fit (auto, cpu, cuda, cuda:N; None: the CPU); Ray tasks use the CPU
+    device: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.minority_share < 1 or not 0 < self.careless_share < 1 or not 0 < self.disagree <= 1:
@@ -157,7 +159,7 @@ def _estimate(e: Estimate) -> dict[str, Any]:
 
 def run_minority(config: PluralisticConfig, train: Sequence[CandidateSet], rule_train: np.ndarray, pairs: TestPairs,
                  encoder: Any, rows: Mapping[str, np.ndarray], on_fit: Callable[[], None],
-                 ray: str | None = None) -> dict[str, Any]:
+                 ray: str | None = None, device: str | None = None) -> dict[str, Any]:
     """Question 1: per learner, each annotator's accuracy on the test pairs (own preference, expected label); the
     seed × learner fits here or as Ray tasks (`pluralistic_fits`)."""
     n_minority = max(1, int(round(config.minority_share * config.annotators)))
@@ -169,7 +171,7 @@ def run_minority(config: PluralisticConfig, train: Sequence[CandidateSet], rule_
     labels = {seed: simulate_population(train, config.pairs, groups, disagree_on={"minority": rule_train}, seed=seed)
               for seed in range(config.seeds)}
     job = MinorityJob(config, labels, {seed: annotator_groups(data) for seed, data in labels.items()}, ids, pairs,
-                      rows, EncoderHandle(encoder))
+                      rows, EncoderHandle(encoder, device))
     units = [(seed, learner) for seed in range(config.seeds) for learner in learners]
     fits = map_here_or_on_ray(minority_fit, job, units, ray, on_result=lambda *_: on_fit())
     by_learner: dict[str, list[MinorityFit]] = {learner: [] for learner in learners}
@@ -207,7 +209,8 @@ def run_minority(config: PluralisticConfig, train: Sequence[CandidateSet], rule_
 
 
 def run_careless(config: PluralisticConfig, train: Sequence[CandidateSet], pairs: TestPairs, encoder: Any,
-                 rows: Mapping[str, np.ndarray], on_fit: Callable[[], None], ray: str | None = None) -> dict[str, Any]:
+                 rows: Mapping[str, np.ndarray], on_fit: Callable[[], None], ray: str | None = None,
+                 device: str | None = None) -> dict[str, Any]:
     """Question 2: BT-MLP accuracy against gold with careless annotators, unweighted and Dawid–Skene weighted; the
     seed × condition fits here or as Ray tasks (`pluralistic_fits`)."""
     n_careless = max(1, int(round(config.careless_share * config.annotators)))
@@ -220,7 +223,7 @@ def run_careless(config: PluralisticConfig, train: Sequence[CandidateSet], pairs
         for seed in range(config.seeds) for flip in (0.0, 0.5)}  # per seed the same pairs and annotators; only the
     # careless ones' answers differ
     units = [(seed, condition) for seed in range(config.seeds) for condition in CARELESS_CONDITIONS]
-    fits = map_here_or_on_ray(careless_fit, CarelessJob(labels, pairs, rows, EncoderHandle(encoder)), units, ray,
+    fits = map_here_or_on_ray(careless_fit, CarelessJob(labels, pairs, rows, EncoderHandle(encoder, device)), units, ray,
                               on_result=lambda *_: on_fit())
     hits: dict[str, list[np.ndarray]] = {c: [] for c in CARELESS_CONDITIONS}
     reliability: list[dict[str, float]] = []
@@ -287,16 +290,17 @@ def run_study(config: PluralisticConfig, on_step: StepCallback | None = None,
 
     record: dict[str, Any] = {"config": asdict(config), "findings": []}
     embed_seconds = 0.0
+    device = study_device(config.device, ray)  # a GPU that is not here fails before any data is read
     if config.simulated:
-        embed_seconds = _run_simulated(config, record, fitted, on_embed_progress, ray)
+        embed_seconds = _run_simulated(config, record, fitted, on_embed_progress, ray, device)
         record["findings"] = findings(record)
     if config.real:
-        encoder = make_encoder(config.encoder)
+        encoder = study_encoder(config.encoder, device)
         record["real"] = run_real(config.real, encoder=encoder, aware=config.aware_learners,
                                   test_fraction=config.test_fraction, seeds=config.real_seeds,
                                   limits={"wmt": config.wmt_segments, "convabuse": config.convabuse_ratings},
                                   n_resamples=config.n_resamples, on_fit=fitted, on_embed_progress=on_embed_progress,
-                                  ray=ray)
+                                  ray=ray, device=device)
         record["findings"] += real_findings(record["real"])
     record["timing"] = {"total_seconds": round(time.perf_counter() - started, 1),
                         "embed_seconds": round(embed_seconds, 1)}
@@ -304,12 +308,13 @@ def run_study(config: PluralisticConfig, on_step: StepCallback | None = None,
 
 
 def _run_simulated(config: PluralisticConfig, record: dict[str, Any], fitted: Callable[[], None],
-                   on_embed_progress: Callable[[int, int], None] | None, ray: str | None = None) -> float:
+                   on_embed_progress: Callable[[int, int], None] | None, ray: str | None = None,
+                   device: str | None = None) -> float:
     """Both simulated questions into ``record``; returns the seconds spent embedding the pools."""
     started = time.perf_counter()
     sets = subsample_pools(label_utilities(load_candidates(config.candidates, config.prompts), config.label_scale),
                            config.per_prompt, 0)
-    encoder = make_encoder(config.encoder)
+    encoder = study_encoder(config.encoder, device)
     pools = candidates_dataset(sets)
     if ray is not None:
         from rewardlab.embed.ray_embed import embed_texts_ray
@@ -327,6 +332,6 @@ def _run_simulated(config: PluralisticConfig, record: dict[str, Any], fitted: Ca
     pairs = test_pairs([sets[i] for i in test_index], rows, rule[test_index], gold_scale)
     record["data"] = {"pools": len(sets), "train_pools": len(train), "test_pools": n_test,
                       "reversed_test_pools": int(rule[test_index].sum())}
-    record["minority"] = run_minority(config, train, rule[train_index], pairs, encoder, rows, fitted, ray)
-    record["careless"] = run_careless(config, train, pairs, encoder, rows, fitted, ray)
+    record["minority"] = run_minority(config, train, rule[train_index], pairs, encoder, rows, fitted, ray, device)
+    record["careless"] = run_careless(config, train, pairs, encoder, rows, fitted, ray, device)
     return embedded - started

@@ -62,7 +62,8 @@ def minority_fit(job: MinorityJob, unit: tuple[int, str]) -> MinorityFit:
         labels = data.subset(set(data.prompts))
         labels.comparisons = [c for c in data.comparisons if c.meta.get("group") == "minority"]
     model = RewardModel.create(UNIMODAL if learner == MINORITY_ONLY else learner, encoder=job.encoder.encoder,
-                               features="interaction", seed=seed).fit(labels, feature_rows=dict(job.rows))
+                               features="interaction", seed=seed).fit(labels, feature_rows=dict(job.rows),
+                                                                       device=job.encoder.device)
     head: Any = model.head
     unimodal = learner in (UNIMODAL, MINORITY_ONLY)
     if unimodal:
@@ -99,7 +100,8 @@ def careless_fit(job: CarelessJob, unit: tuple[int, str]) -> tuple[np.ndarray, d
     seed, condition = unit
     model = RewardModel.create("bt-mlp", encoder=job.encoder.encoder, features="interaction", seed=seed,
                                annotator_weights="dawid-skene" if condition == "dawid-skene" else "none")
-    model.fit(job.labels[(seed, 0.0 if condition == "clean" else 0.5)], feature_rows=dict(job.rows))
+    model.fit(job.labels[(seed, 0.0 if condition == "clean" else 0.5)], feature_rows=dict(job.rows),
+              device=job.encoder.device)
     hits = _correct(model.predict(job.pairs.x_a) - model.predict(job.pairs.x_b), job.pairs.gold_diff > 0)
     reliability = None
     if condition == "dawid-skene":
@@ -136,7 +138,7 @@ def wmt_fit(job: WmtJob, unit: tuple[int, str]) -> WmtFit:
     from rewardlab.studies.pluralistic_real import fit_comparisons, margins
 
     seed, learner = unit
-    model = fit_comparisons(learner, job.train, dict(job.rows), job.encoder.encoder, seed)
+    model = fit_comparisons(learner, job.train, dict(job.rows), job.encoder.encoder, seed, job.encoder.device)
     is_aware = learner in job.aware
     hits = _correct(margins(model, job.x_a, job.x_b, job.raters, is_aware), job.says_a)
     prob_a = None
@@ -187,7 +189,7 @@ def convabuse_fit(job: ConvAbuseJob, seed: int) -> ConvAbuseFit:
     from rewardlab.studies.pluralistic_real import ORDINAL_HEAD, fit_annotator_thresholds, level_probabilities
 
     model = RewardModel.create(ORDINAL_HEAD, encoder=job.encoder.encoder, features="interaction", seed=seed)
-    model.fit(job.train, feature_rows=dict(job.rows))
+    model.fit(job.train, feature_rows=dict(job.rows), device=job.encoder.device)
     head: Any = model.head
     described = head.label_model_params()
     head_thresholds = np.array(described["thresholds"], dtype=np.float64)

@@ -77,10 +77,10 @@ def wmt_learners(aware: Sequence[str]) -> list[str]:
 
 
 def fit_comparisons(learner: str, train: FeedbackDataset, rows: dict[str, np.ndarray], encoder: Any,
-                     seed: int) -> RewardModel:
+                     seed: int, device: str | None = None) -> RewardModel:
     kind, _, weights = learner.partition("+")
     return RewardModel.create(kind, encoder=encoder, features="interaction", seed=seed,
-                              annotator_weights=weights or "none").fit(train, feature_rows=rows)
+                              annotator_weights=weights or "none").fit(train, feature_rows=rows, device=device)
 
 
 def margins(model: RewardModel, x_a: np.ndarray, x_b: np.ndarray, raters: np.ndarray, aware: bool) -> np.ndarray:
@@ -98,7 +98,8 @@ def margins(model: RewardModel, x_a: np.ndarray, x_b: np.ndarray, raters: np.nda
 
 
 def run_wmt(data: FeedbackDataset, rows: dict[str, np.ndarray], encoder: Any, *, aware: Sequence[str],
-            test_fraction: float, seeds: int, n_resamples: int, on_fit: OnFit, ray: str | None = None) -> dict[str, Any]:
+            test_fraction: float, seeds: int, n_resamples: int, on_fit: OnFit, ray: str | None = None,
+            device: str | None = None) -> dict[str, Any]:
     """The WMT part of the record; the seed × learner fits here or as Ray tasks (`pluralistic_fits`)."""
     train, test = data.split(by="prompt", test_size=test_fraction, seed=0)
     groups = test.prompt_groups()
@@ -121,7 +122,7 @@ def run_wmt(data: FeedbackDataset, rows: dict[str, np.ndarray], encoder: Any, *,
 
     learners = wmt_learners(aware)
     units = [(seed, learner) for seed in range(seeds) for learner in learners]
-    job = WmtJob(train, rows, tuple(aware), x_a, x_b, says_a, raters, split_a, split_b, EncoderHandle(encoder))
+    job = WmtJob(train, rows, tuple(aware), x_a, x_b, says_a, raters, split_a, split_b, EncoderHandle(encoder, device))
     fits = map_here_or_on_ray(wmt_fit, job, units, ray, on_result=lambda *_: on_fit())
     hits: dict[str, list[np.ndarray]] = {learner: [] for learner in learners}
     prob: dict[str, list[np.ndarray]] = {learner: [] for learner in (UNIMODAL, *aware)}
@@ -205,7 +206,8 @@ def fit_annotator_thresholds(reward: np.ndarray, level: np.ndarray, population: 
 
 
 def run_convabuse(data: FeedbackDataset, rows: dict[str, np.ndarray], encoder: Any, *, test_fraction: float,
-                  seeds: int, n_resamples: int, on_fit: OnFit, ray: str | None = None) -> dict[str, Any]:
+                  seeds: int, n_resamples: int, on_fit: OnFit, ray: str | None = None,
+                  device: str | None = None) -> dict[str, Any]:
     """The ConvAbuse part of the record; one fit per seed, here or as a Ray task (`pluralistic_fits`)."""
     test_ids, conversation = conversation_split(data, test_fraction)
     train, test = data.subset(set(data.prompts) - test_ids, "convabuse[train]"), data.subset(test_ids, "convabuse[test]")
@@ -220,7 +222,7 @@ def run_convabuse(data: FeedbackDataset, rows: dict[str, np.ndarray], encoder: A
     train_annotator = np.array([str(r.annotator_id) for r in train.ratings])
     shared_items = [rid for rid in np.unique(item) if (item == rid).sum() >= 2]
     job = ConvAbuseJob(train, rows, levels, x_train, train_level, train_annotator, x_test, annotators, observed, item,
-                       shared_items, EncoderHandle(encoder))
+                       shared_items, EncoderHandle(encoder, device))
     fits = map_here_or_on_ray(convabuse_fit, job, list(range(seeds)), ray, on_result=lambda *_: on_fit())
     scores = {m: {n: [fit.scores[m][n] for fit in fits] for n in ("population", "annotator")} for m in ORDINAL_METRICS}
     tv = {n: [fit.tv[n] for fit in fits] for n in ("population", "annotator")}
@@ -251,7 +253,8 @@ def run_convabuse(data: FeedbackDataset, rows: dict[str, np.ndarray], encoder: A
 
 def run_real(sets: Sequence[str], *, encoder: Any, aware: Sequence[str], test_fraction: float, seeds: int,
              limits: dict[str, int | None], n_resamples: int, on_fit: OnFit,
-             on_embed_progress: Callable[[int, int], None] | None = None, ray: str | None = None) -> dict[str, Any]:
+             on_embed_progress: Callable[[int, int], None] | None = None, ray: str | None = None,
+             device: str | None = None) -> dict[str, Any]:
     """Each named real set's part of the record (keys of `REAL_SETS`); ``limits`` per set: WMT source segments per
     language pair, ConvAbuse rating rows (None: all). ``ray``: each set's texts missing from the cache are embedded
     on that Ray cluster first, and its fits run there as Ray tasks."""
@@ -266,10 +269,10 @@ def run_real(sets: Sequence[str], *, encoder: Any, aware: Sequence[str], test_fr
         rows, _ = featurize_dataset(data, encoder, "interaction", on_progress=on_embed_progress)
         if name == "wmt":
             out[name] = run_wmt(data, rows, encoder, aware=aware, test_fraction=test_fraction, seeds=seeds,
-                                n_resamples=n_resamples, on_fit=on_fit, ray=ray)
+                                n_resamples=n_resamples, on_fit=on_fit, ray=ray, device=device)
         else:
             out[name] = run_convabuse(data, rows, encoder, test_fraction=test_fraction, seeds=seeds,
-                                      n_resamples=n_resamples, on_fit=on_fit, ray=ray)
+                                      n_resamples=n_resamples, on_fit=on_fit, ray=ray, device=device)
     return out
 
 

@@ -39,7 +39,7 @@ from rewardlab.data.dataset import FeedbackDataset
 from rewardlab.data.step_labels import check_solution, first_wrong_step, label_steps
 from rewardlab.data.steps import check_split, step_prefixes
 from rewardlab.data.types import Label
-from rewardlab.embed.base import DEFAULT_ENCODER, Encoder, make_encoder
+from rewardlab.embed.base import DEFAULT_ENCODER, Encoder
 from rewardlab.errors import InvalidValueError
 from rewardlab.evaluate.bootstrap import Estimate, GroupBootstrap
 from rewardlab.evaluate.ray_tasks import EncoderHandle, map_here_or_on_ray
@@ -55,6 +55,7 @@ from rewardlab.rewards.features import feature_texts
 from rewardlab.rewards.model import RewardModel
 from rewardlab.rewards.scoring import score_candidate_sets
 from rewardlab.rewards.step_rewards import StepRewardModel
+from rewardlab.studies.device import fit_kwargs, study_device, study_encoder
 from rewardlab.studies.machine import cpu_model
 from rewardlab.studies.settings import study_config
 
@@ -82,6 +83,8 @@ class PRMStudyConfig:
     seed: int = 0
     n_resamples: int = 2000
     label_modes: tuple[str, ...] = tuple(LABEL_MODES)
+    #: where the encoder runs and the torch heads fit (auto, cpu, cuda, cuda:N; None: the CPU); Ray tasks use the CPU
+    device: str | None = None
 
     def __post_init__(self) -> None:
         """Refuse bad settings before any pool is read or model trained."""
@@ -188,13 +191,13 @@ def fit_rule(job: PRMFitJob, unit: str) -> tuple[dict[str, np.ndarray], dict[str
     gold = [s.require_gold() for s in test_sets]
     if unit == "ORM":
         orm = RewardModel.create(config.head, encoder, config.features, seed=config.seed,
-                                 cache_dir=job.cache_dir).fit(job.train)
+                                 cache_dir=job.cache_dir).fit(job.train, device=job.encoder.device)
         orm_scores, _ = score_candidate_sets(orm, test_sets)
         return ({"ORM": np.array([expected_pick_gold(r, g) for r, g in zip(orm_scores, gold)])},
                 {"labels": len(job.train.labels), **orm.head.fit_log})
     labelled, stats = label_steps(job.train.subset(set(job.train.prompts)), config.split, LABEL_MODES[unit])
     prm = StepRewardModel.create(config.head, encoder, config.features, config.split, seed=config.seed,
-                                 cache_dir=job.cache_dir).fit(labelled)
+                                 cache_dir=job.cache_dir).fit(labelled, **fit_kwargs(job.encoder.device))
     info = {**prm.train_info, **prm.head.fit_log, "labeller": stats.as_dict()}
     prompts = [s.prompt for s in test_sets for _ in s.responses]
     probs = prm.step_probabilities(prompts, [r for s in test_sets for r in s.responses])
@@ -221,9 +224,10 @@ def study_texts(sets: Sequence[CandidateSet], config: PRMStudyConfig, encoder: E
 
 def compare_on_gsm8k(sets: Sequence[CandidateSet], config: PRMStudyConfig = PRMStudyConfig(),
                      cache_dir: str | None = None, log: Log = lambda _: None, ray: str | None = None,
-                     encoder: Encoder | None = None) -> PRMComparison:
+                     encoder: Encoder | None = None, device: str | None = None) -> PRMComparison:
     """Train the ORM and the PRMs on one half of the questions and compare their best-of-n picks on the other;
-    ``ray``: the ORM and each PRM are Ray tasks on that cluster (the same numbers)."""
+    ``ray``: the ORM and each PRM are Ray tasks on that cluster (the same numbers); ``device``: where they fit here
+    (a `study_device` result)."""
     started = time.perf_counter()
     dataset = outcome_dataset(sets)
     train, test = dataset.split(by="prompt", test_size=config.test_size, seed=config.seed)
@@ -253,7 +257,8 @@ def compare_on_gsm8k(sets: Sequence[CandidateSet], config: PRMStudyConfig = PRMS
         name = unit if unit == "ORM" else f"PRM[{unit}]"
         log(f"trained the {name}" + ("" if unit == "ORM" else f" on {fit[1]['step_examples']} step labels"))
 
-    job = PRMFitJob(config, train, test_sets, cache_dir, EncoderHandle(encoder or make_encoder(config.encoder)))
+    handle = EncoderHandle(encoder or study_encoder(config.encoder, device), device)
+    job = PRMFitJob(config, train, test_sets, cache_dir, handle)
     for unit, (rule_values, info) in zip(units, map_here_or_on_ray(fit_rule, job, units, ray, on_result=trained)):
         values.update(rule_values)
         training[unit if unit == "ORM" else f"PRM[{unit}]"] = info
@@ -279,15 +284,16 @@ def run_study(config: PRMStudyConfig = PRMStudyConfig(), cache_dir: str | None =
     ``ray`` (a Ray address): the texts missing from the cache are embedded on that cluster first, and the ORM and
     each PRM are fitted there as Ray tasks; the numbers are the same."""
     started = time.perf_counter()
+    device = study_device(config.device, ray)  # a GPU that is not here fails before any data is read
     sets = load_candidates(config.candidates, config.limit)
     log(f"{len(sets)} candidate pools from {config.candidates}")
-    encoder = make_encoder(config.encoder)
+    encoder = study_encoder(config.encoder, device)
     if ray is not None:
         from rewardlab.embed.ray_embed import embed_texts_ray
 
         embed_texts_ray(study_texts(sets, config, encoder), encoder, address=ray, cache_dir=cache_dir,
                         on_progress=on_embed)
-    result = compare_on_gsm8k(sets, config, cache_dir, log, ray, encoder)
+    result = compare_on_gsm8k(sets, config, cache_dir, log, ray, encoder, device)
     return {**result.as_dict(), "pools": len(sets), "pool_size": max((len(s) for s in sets), default=0),
             "timing": {"total_seconds": round(time.perf_counter() - started, 1), "cpu": cpu_model(),
                        "cores": os.cpu_count() or 1}}

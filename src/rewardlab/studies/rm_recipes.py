@@ -44,6 +44,7 @@ from rewardlab.evaluate.length_controls import (
 from rewardlab.evaluate.pairwise import pairwise_correct
 from rewardlab.rewards.features import dataset_texts, featurize_dataset
 from rewardlab.rewards.training_set import OUTCOME_TARGET
+from rewardlab.studies.device import study_device, study_encoder
 from rewardlab.studies.machine import cpu_model
 from rewardlab.studies.rm_recipes_fits import Condition, FitInputs, FitOutcome, fit_all
 from rewardlab.studies.rm_recipes_verdicts import conclusions
@@ -112,6 +113,8 @@ class RmRecipesConfig:
     #: encoders whose embedding rate is measured (uncached) to decide whether they fit the study's budget
     speed_probe: tuple[str, ...] = ("hf-last:smollm2",)
     speed_probe_texts: int = 16
+    #: where the encoder runs and the torch heads fit (auto, cpu, cuda, cuda:N; None: the CPU); Ray tasks use the CPU
+    device: str | None = None
 
     def __post_init__(self) -> None:
         unknown = [r for r in self.recipes if r not in RECIPES]
@@ -293,7 +296,8 @@ def run_study(config: RmRecipesConfig, on_step: Callable[[str, int, int], None] 
     ``ray`` (a Ray address): the texts missing from the cache are embedded on that cluster first, and the fits run
     there as Ray tasks (`rm_recipes_fits`); the numbers are the same."""
     started = time.perf_counter()
-    encoder = make_encoder(config.encoder)
+    device = study_device(config.device, ray)  # a GPU that is not here fails before any data is read
+    encoder = study_encoder(config.encoder, device)
     recipes = [RECIPES[name] for name in config.recipes]
     modes = list(dict.fromkeys(r.features for r in recipes))
     splits = {}
@@ -333,7 +337,7 @@ def run_study(config: RmRecipesConfig, on_step: Callable[[str, int, int], None] 
     test_names = [name for name, p in tests.items() if len(p)]
     inputs = FitInputs({r.name: r for r in recipes}, config.seed, config.cache_dir, encoder.spec, encoder.fingerprint(),
                        {name: split.train for name, split in splits.items()},
-                       {key: value for key, value in rows.items() if key[0] in splits}, features, test_names)
+                       {key: value for key, value in rows.items() if key[0] in splits}, features, test_names, device)
     outcomes: dict[Condition, FitOutcome] = {}
 
     def record_fit(condition: Condition, outcome: FitOutcome) -> None:

@@ -36,6 +36,8 @@ class FitInputs:
     rows: Mapping[tuple[str, str], Mapping[str, np.ndarray]]  # (set, feature mode) -> response id -> row
     tests: Mapping[tuple[str, str], tuple[np.ndarray, np.ndarray]]  # (test block, feature mode) -> (x_a, x_b)
     test_names: Sequence[str]
+    #: where the heads fit (a resolved name; None: the CPU, and always on Ray)
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ def fit_condition(inputs: FitInputs, condition: Condition, encoder: Encoder | No
     started = time.perf_counter()
     model = RewardModel.create(kind, encoder=encoder, features=recipe.features, seed=inputs.seed,
                                cache_dir=inputs.cache_dir, **recipe.model_params())
-    model.fit(inputs.trains[train_name], feature_rows=dict(inputs.rows[(train_name, recipe.features)]))
+    model.fit(inputs.trains[train_name], feature_rows=dict(inputs.rows[(train_name, recipe.features)]),
+              device=inputs.device)
     seconds = time.perf_counter() - started
     scores = {}
     for name in inputs.test_names:
