@@ -10,8 +10,6 @@ is bit for bit the fit without a device (`rewardlab.rewards.head_device`), so ``
 
 from __future__ import annotations
 
-from typing import Any
-
 from rewardlab.embed.base import Encoder, make_encoder
 
 
@@ -30,8 +28,3 @@ def study_encoder(spec: str, device: str | None) -> Encoder:
     """The study's encoder on ``device`` (a `study_device` result; None: the library's default, the CPU)."""
     return make_encoder(spec) if device is None else make_encoder(spec, device)
 
-
-def fit_kwargs(device: str | None) -> dict[str, Any]:
-    """``device=`` for a model's ``fit`` off the CPU, nothing on it: a CPU fit is the fit without a device, so models
-    whose ``fit`` takes no device (yet) still fit there."""
-    return {} if device in (None, "cpu") else {"device": device}

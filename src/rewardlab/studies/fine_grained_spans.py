@@ -42,7 +42,6 @@ from rewardlab.rewards.features import dataset_texts, featurize_dataset, prompt_
 from rewardlab.rewards.model import RewardModel
 from rewardlab.rewards.span_config import CONTEXT_MODES, SCALAR_PARTS, SPAN_AGGREGATIONS, SpanModelConfig
 from rewardlab.rewards.span_rewards import ANSWER_START, SpanRewardModel, span_features
-from rewardlab.studies.device import fit_kwargs
 
 #: the trivial control's context: the span's position and length only
 CONTROL_CONTEXT = "position"
@@ -227,18 +226,18 @@ def fit_span_fold(job: SpanFoldJob, fold: int) -> SpanFoldFit:
     train, test = job.row_fold != fold, job.row_fold == fold
     model = SpanRewardModel.create(config.head, enc, config.context, config.aggregate, dict(job.splits),
                                    seed=config.seed, cache_dir=job.cache_dir)
-    device = fit_kwargs(job.encoder.device)
-    model.fit([r for r, keep in zip(rows, train) if keep], x=job.x_rows[train], **device)
+    device = job.encoder.device
+    model.fit([r for r, keep in zip(rows, train) if keep], x=job.x_rows[train], device=device)
     test_rows = [r for r, keep in zip(rows, test) if keep]
     trivial = SpanRewardModel.create(config.head, enc, CONTROL_CONTEXT, config.aggregate, dict(job.splits),
                                      seed=config.seed)
-    trivial.fit([r for r, keep in zip(rows, train) if keep], x=job.x_control[train], **device)
+    trivial.fit([r for r, keep in zip(rows, train) if keep], x=job.x_control[train], device=device)
     held = job.response_fold[job.cand_response] == fold
     probs = model.predict_rows([c for c, keep in zip(candidates, held) if keep], job.x_cand[held])
     subset = job.dataset.subset({p for p in job.dataset.prompts if job.folds[p] != fold})
     bt = RewardModel.create(config.bt_head, encoder=enc, features=config.bt_features, seed=config.seed,
                             cache_dir=job.cache_dir)
-    bt.fit(subset, feature_rows={r: job.bt_rows[r] for r in subset.responses}, device=job.encoder.device)
+    bt.fit(subset, feature_rows={r: job.bt_rows[r] for r in subset.responses}, device=device)
     test_ids = [r for r, f in zip(job.response_ids, job.response_fold) if f == fold]
     return SpanFoldFit(model.predict_rows(test_rows, job.x_rows[test]),
                        np.array([model.thresholds[r.kind] for r in test_rows]),

@@ -55,7 +55,7 @@ from rewardlab.rewards.features import feature_texts
 from rewardlab.rewards.model import RewardModel
 from rewardlab.rewards.scoring import score_candidate_sets
 from rewardlab.rewards.step_rewards import StepRewardModel
-from rewardlab.studies.device import fit_kwargs, study_device, study_encoder
+from rewardlab.studies.device import study_device, study_encoder
 from rewardlab.studies.machine import cpu_model
 from rewardlab.studies.settings import study_config
 
@@ -197,7 +197,7 @@ def fit_rule(job: PRMFitJob, unit: str) -> tuple[dict[str, np.ndarray], dict[str
                 {"labels": len(job.train.labels), **orm.head.fit_log})
     labelled, stats = label_steps(job.train.subset(set(job.train.prompts)), config.split, LABEL_MODES[unit])
     prm = StepRewardModel.create(config.head, encoder, config.features, config.split, seed=config.seed,
-                                 cache_dir=job.cache_dir).fit(labelled, **fit_kwargs(job.encoder.device))
+                                 cache_dir=job.cache_dir).fit(labelled, device=job.encoder.device)
     info = {**prm.train_info, **prm.head.fit_log, "labeller": stats.as_dict()}
     prompts = [s.prompt for s in test_sets for _ in s.responses]
     probs = prm.step_probabilities(prompts, [r for s in test_sets for r in s.responses])
