@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from rewardlab.cli import app
@@ -96,6 +97,26 @@ def test_cli_sft_then_train_a_discriminator(tiny_model: Path, tmp_path: Path) ->
     result = runner.invoke(app, ["demo-reward", "train", "--positive", str(demos), "--negative", str(bad),
                                  "--out", str(tmp_path / "rm2"), "--encoder", "hashing:64", "--quiet"])
     assert result.exit_code != 0 and "row 1" in result.output and "response" in result.output
+
+
+def test_cli_discriminator_takes_the_device(tmp_path: Path) -> None:
+    demos, samples = tmp_path / "demos.jsonl", tmp_path / "base.jsonl"
+    demos.write_text("".join(json.dumps({"prompt": f"q {i}?", "response": f"I can't help with {i}."}) + "\n"
+                             for i in range(6)), encoding="utf-8")
+    samples.write_text("".join(json.dumps({"prompt": f"q {i}?", "responses": [f"sure, do {i}", "ok"]}) + "\n"
+                               for i in range(6)), encoding="utf-8")
+    base = ["demo-reward", "train", "--positive", str(demos), "--negative", str(samples), "--encoder", "hashing:64",
+            "--learner", "outcome-mlp", "--quiet"]
+    for name, device in (("default", []), ("cpu", ["--device", "cpu"])):
+        result = runner.invoke(app, [*base, "--out", str(tmp_path / name), *device])
+        assert result.exit_code == 0, result.output
+    weights = [(tmp_path / name / "head" / "head.safetensors").read_bytes() for name in ("default", "cpu")]
+    assert weights[0] == weights[1]  # the CPU named is the fit without a device, byte for byte
+    if not torch.cuda.is_available():
+        result = runner.invoke(app, [*base, "--out", str(tmp_path / "gpu"), "--device", "cuda:3"])
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code != 0 and len(lines) == 1 and "device 'cuda:3'" in lines[0], result.output
+        assert not (tmp_path / "gpu").exists()
 
 
 def test_sampling_resumes_where_an_interrupted_run_stopped(tmp_path: Path) -> None:

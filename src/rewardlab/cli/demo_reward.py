@@ -13,6 +13,7 @@ from rewardlab.cli.options import (
     FROM_CONFIG,
     BatchOpt,
     CacheDir,
+    DeviceOpt,
     EncoderOpt,
     FeaturesOpt,
     GgufOpt,
@@ -22,6 +23,7 @@ from rewardlab.cli.options import (
     config_defaults,
 )
 from rewardlab.embed.base import DEFAULT_ENCODER
+from rewardlab.embed.devices import DEFAULT_DEVICE
 from rewardlab.optimize.sft import SftConfig
 
 demo_reward_app = typer.Typer(no_args_is_help=True, help="Rewards from demonstrations alone (a discriminator vs policy "
@@ -42,17 +44,22 @@ def train(
     features: FeaturesOpt = "interaction",
     seed: SeedOpt = 0,
     cache_dir: CacheDir = None,
+    device: DeviceOpt = DEFAULT_DEVICE,
     quiet: Quiet = False,
 ) -> None:
     """Train a discriminator reward (positive vs negative); its score is the logit log D/(1 − D)."""
+    from rewardlab.embed import make_encoder
+    from rewardlab.embed.devices import resolve_device
     from rewardlab.rewards.demonstrations import read_samples, train_demonstration_reward
 
     with user_errors():
+        resolve_device(device)  # a GPU that is not here: one line, before any file is read
         positives = read_samples(positive, "positive")
         negatives = read_samples(negative, "negative")
         with progress_bar(f"embedding ({encoder})", quiet) as on_progress:
-            model = train_demonstration_reward(positives, negatives, learner, encoder=encoder, features=features,
-                                               seed=seed, cache_dir=cache_dir, on_progress=on_progress)
+            model = train_demonstration_reward(positives, negatives, learner, encoder=make_encoder(encoder, device),
+                                               features=features, seed=seed, cache_dir=cache_dir,
+                                               on_progress=on_progress, device=device)
         model.save(output)
         out.print(f"{learner} discriminator on {len(positives)} positives vs {len(negatives)} negatives → {output}",
                   highlight=False)

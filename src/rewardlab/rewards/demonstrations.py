@@ -87,13 +87,15 @@ def discriminator_dataset(positives: Sequence[Sample], negatives: Sequence[Sampl
 def train_demonstration_reward(positives: Sequence[Sample], negatives: Sequence[Sample], kind: str = "outcome-logistic",
                                encoder: Any = DEFAULT_ENCODER, features: str = "interaction", seed: int = 0,
                                cache_dir: str | Path | None = None,
-                               on_progress: Callable[[int, int], None] | None = None, **params: Any) -> RewardModel:
-    """Fit the discriminator; its score is the logit log D/(1 − D), larger = more like the positives."""
+                               on_progress: Callable[[int, int], None] | None = None,
+                               device: str | None = None, **params: Any) -> RewardModel:
+    """Fit the discriminator; its score is the logit log D/(1 − D), larger = more like the positives. ``device``:
+    where a torch head fits (None: the CPU; `rewardlab.rewards.head_device`)."""
     if kind not in HEAD_KINDS or HEAD_KINDS[kind].feedback != "labels":
         known = ", ".join(kinds_learning_from("labels"))
         raise ModelError(f"a demonstration reward is a classifier on labels: use one of {known}, not {kind!r}")
     dataset = discriminator_dataset(positives, negatives)
     model = RewardModel.create(kind, encoder=encoder, features=features, seed=seed, cache_dir=cache_dir, **params)
-    model.fit(dataset, on_progress=on_progress)
+    model.fit(dataset, on_progress=on_progress, device=device)
     model.train_info["demonstration_reward"] = {"positives": len(positives), "negatives": len(negatives)}
     return model

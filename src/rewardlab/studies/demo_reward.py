@@ -76,8 +76,8 @@ class DemoRewardConfig:
     features: str = "interaction"
     seed: int = 0
     bootstrap: int = 2000
-    #: where the encoder runs and the BT head fits (auto, cpu, cuda, cuda:N; None: the CPU); Ray tasks use the CPU.
-    #: The discriminators fit on the CPU (`train_demonstration_reward` takes no device).
+    #: where the encoder runs and the BT head and the discriminators fit (auto, cpu, cuda, cuda:N; None: the CPU);
+    #: Ray tasks use the CPU.
     device: str | None = None
 
     def data_path(self) -> Path:

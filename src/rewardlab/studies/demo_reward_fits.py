@@ -49,7 +49,8 @@ def fit_and_score(job: DemoFitJob, name: str) -> tuple[np.ndarray, np.ndarray]:
                                    seed=config.seed).fit(job.train, device=job.encoder.device)
     else:
         model = train_demonstration_reward(job.samples[positives], job.samples["base"], config.learner,
-                                           encoder=encoder, features=config.features, seed=config.seed)
+                                           encoder=encoder, features=config.features, seed=config.seed,
+                                           device=job.encoder.device)
     return held_out_scores(model, job.test)
 
 
