@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
-from rewardlab.data import Comparison, FeedbackDataset
+from rewardlab.data import Comparison, FeedbackDataset, Rating
 from rewardlab.rewards.training_set import TrainingSet
 
 
@@ -81,3 +84,41 @@ def worded_preferences(name: str, n: int) -> FeedbackDataset:
         rows.append((topic, f"a {rng.choice(GOOD_WORDS)} and {rng.choice(GOOD_WORDS)} answer",
                      f"a {rng.choice(BAD_WORDS)} answer"))
     return preference_dataset(name, rows)
+
+
+def objective_labelled(n: int) -> FeedbackDataset:
+    """``n`` questions, each with a grounded answer beating an invented one, and a 0/1 rating of each on one named
+    objective (relevance for the good answer, factuality for the bad): what a multi-objective head learns from."""
+    data = FeedbackDataset("objectives")
+    for q in range(n):
+        pid = data.add_prompt(f"question {q} about topic {q % 5}")
+        good, bad = (data.add_response(pid, f"{word} answer {q}") for word in ("grounded", "invented"))
+        data.add(Comparison(pid, good, bad, "a"))
+        data.add(Rating(good, 1.0, (0.0, 1.0), meta={"objective": "relevance"}))
+        data.add(Rating(bad, 0.0, (0.0, 1.0), meta={"objective": "factuality"}))
+    return data
+
+
+RECIPE_GOOD = ["clear and correct answer with the steps shown", "a helpful, accurate reply", "correct, careful and kind"]
+RECIPE_BAD = ["wrong", "an unhelpful rude reply that rambles on and on about nothing in particular at all",
+              "no idea, sorry"]
+
+
+def tiny_recipe_study(root: Path, monkeypatch: pytest.MonkeyPatch, recipes: tuple[str, ...]) -> dict[str, Any]:
+    """The recipe study's smallest run: two synthetic sets of 16 pairs written under ``root``, ``recipes`` cut to 5
+    epochs (for this test only), two heads, the hashing encoder."""
+    from dataclasses import replace
+
+    from rewardlab.data.parquet import write_parquet
+    from rewardlab.studies import rm_recipes
+
+    for name in recipes:
+        recipe = rm_recipes.RECIPES[name]
+        monkeypatch.setitem(rm_recipes.RECIPES, name, replace(recipe, head_params={**recipe.head_params, "max_epochs": 5}))
+    sets = []
+    for topic in ("cooking", "travel"):
+        rows = [(f"{topic} question {i}?", f"{RECIPE_GOOD[i % 3]} about {topic} {i}", f"{RECIPE_BAD[i % 3]} {i}")
+                for i in range(16)]
+        sets.append(str(write_parquet(preference_dataset(topic, rows), root / topic)))
+    return {"sets": tuple(sets), "recipes": recipes, "heads": ("bt-linear", "bt-mlp"), "encoder": "hashing:64",
+            "probe": "", "n_resamples": 50, "speed_probe": (), "cache_dir": str(root / "cache")}

@@ -10,30 +10,19 @@ import numpy as np
 import pytest
 
 from cli_helpers import run
-from rewardlab.data import Comparison, FeedbackDataset, Rating
 from rewardlab.rewards.model import RewardModel
 from rewardlab.rewards.objective_labels import create_model, fit_model
+from synthetic import objective_labelled
 
 NAMES = ["relevance", "factuality"]
-
-
-def labelled(n: int) -> FeedbackDataset:
-    data = FeedbackDataset("objectives")
-    for q in range(n):
-        pid = data.add_prompt(f"question {q} about topic {q % 5}")
-        good, bad = (data.add_response(pid, f"{word} answer {q}") for word in ("grounded", "invented"))
-        data.add(Comparison(pid, good, bad, "a"))
-        data.add(Rating(good, 1.0, (0.0, 1.0), meta={"objective": "relevance"}))
-        data.add(Rating(bad, 0.0, (0.0, 1.0), meta={"objective": "factuality"}))
-    return data
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("score_objectives")
-    fit_model(create_model("hashing:64", "interaction", objectives=NAMES, hidden=16, max_epochs=20), labelled(40)) \
+    fit_model(create_model("hashing:64", "interaction", objectives=NAMES, hidden=16, max_epochs=20), objective_labelled(40)) \
         .save(root / "mo")
-    RewardModel.create("bt-linear", "hashing:64", "response").fit(labelled(20)).save(root / "plain")
+    RewardModel.create("bt-linear", "hashing:64", "response").fit(objective_labelled(20)).save(root / "plain")
     return {"mo": root / "mo", "plain": root / "plain"}
 
 

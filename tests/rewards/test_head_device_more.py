@@ -16,7 +16,7 @@ import torch
 from label_model_data import davidson_pairs, graded_pairs, ordinal_ratings, pl_rankings
 
 from cli_helpers import run
-from rewardlab.data import Comparison, FeedbackDataset, Rating, StepLabel
+from rewardlab.data import FeedbackDataset, StepLabel
 from rewardlab.data.parquet import write_parquet
 from rewardlab.data.spans import SpanRow, parse_splits, split_spans, write_span_jsonl
 from rewardlab.errors import InvalidValueError
@@ -32,6 +32,7 @@ from rewardlab.rewards.step_rewards import StepRewardModel
 from rewardlab.rewards.torch_head import TorchHead
 from rewardlab.rewards.torch_training import module_device
 from rewardlab.rewards.training_set import TrainingSet
+from synthetic import objective_labelled
 
 HAS_GPU = torch.cuda.is_available()
 needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no CUDA GPU on this machine: the GPU path is not run here")
@@ -158,17 +159,6 @@ def span_rows(n: int) -> list[SpanRow]:
     return rows
 
 
-def objective_labels(n: int) -> FeedbackDataset:
-    data = FeedbackDataset("objectives")
-    for q in range(n):
-        pid = data.add_prompt(f"question {q} about topic {q % 5}")
-        good, bad = (data.add_response(pid, f"{word} answer {q}") for word in ("grounded", "invented"))
-        data.add(Comparison(pid, good, bad, "a"))
-        data.add(Rating(good, 1.0, (0.0, 1.0), meta={"objective": "relevance"}))
-        data.add(Rating(bad, 0.0, (0.0, 1.0), meta={"objective": "factuality"}))
-    return data
-
-
 def _step_model(**params: object) -> StepRewardModel:
     return StepRewardModel.create("outcome-mlp", encoder="hashing:64", features="response", seed=0,
                                   **{"max_epochs": 5, **params})
@@ -190,7 +180,7 @@ def test_a_fine_grained_fit_on_the_cpu_by_name_is_the_fit_without_a_device(what:
             model.fit(span_rows(20), **on).save(where)
         else:
             fit_model(create_model("hashing:32", "interaction", objectives=["relevance", "factuality"], hidden=8,
-                                   max_epochs=3), objective_labels(20), **on).save(where)
+                                   max_epochs=3), objective_labelled(20), **on).save(where)
         return where
 
     assert _without_timings(fitted("cpu")) == _without_timings(fitted(None))
@@ -214,7 +204,7 @@ def test_a_span_model_fit_off_the_cpu_fits_its_heads_there() -> None:
 def test_a_multi_objective_model_fit_off_the_cpu_fits_both_stages_there() -> None:
     model = create_model("hashing:32", "interaction", objectives=["relevance", "factuality"], hidden=8, max_epochs=2,
                          val_fraction=0.0)
-    fit_model(model, objective_labels(10), device=META)
+    fit_model(model, objective_labelled(10), device=META)
     assert module_device(model.head.net_).type == "meta"  # type: ignore[attr-defined]
     assert model.head.fit_log["objective_stage"]["n_train_items"] == 20
 
@@ -243,7 +233,7 @@ def test_a_missing_gpu_fails_before_the_embedding() -> None:
 def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("device_sources")
     write_parquet(step_labels(10), root / "steps")
-    write_parquet(objective_labels(20), root / "objectives")
+    write_parquet(objective_labelled(20), root / "objectives")
     return {"steps": root / "steps", "spans": write_span_jsonl(span_rows(20), root / "spans.jsonl"),
             "multi-objective": root / "objectives"}
 

@@ -4,7 +4,6 @@ the serial run, times aside."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +12,10 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'rewardlab[ray]')")
 
 from cli_helpers import run  # noqa: E402
-from rewardlab.data.parquet import write_parquet  # noqa: E402
-from rewardlab.studies import rm_recipes  # noqa: E402
 from rewardlab.studies.rm_recipes import make_config, run_study  # noqa: E402
 from rewardlab.studies.rm_recipes_report import RECORD  # noqa: E402
-from synthetic import preference_dataset  # noqa: E402
+from synthetic import tiny_recipe_study  # noqa: E402
 
-GOOD = ["clear and correct answer with the steps shown", "a helpful, accurate reply", "correct, careful and kind"]
-BAD = ["wrong", "an unhelpful rude reply that rambles on and on about nothing in particular at all", "no idea, sorry"]
 RECIPES = ("interaction", "joint+debias", "interaction+off-topic")
 
 
@@ -28,15 +23,7 @@ RECIPES = ("interaction", "joint+debias", "interaction+off-topic")
 @pytest.fixture
 def tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Two small synthetic sets; three recipes (one augmented) of 5 epochs, two heads."""
-    for name in RECIPES:
-        recipe = rm_recipes.RECIPES[name]
-        monkeypatch.setitem(rm_recipes.RECIPES, name, replace(recipe, head_params={**recipe.head_params, "max_epochs": 5}))
-    sets = []
-    for topic in ("cooking", "travel"):
-        rows = [(f"{topic} question {i}?", f"{GOOD[i % 3]} about {topic} {i}", f"{BAD[i % 3]} {i}") for i in range(16)]
-        sets.append(str(write_parquet(preference_dataset(topic, rows), tmp_path / topic)))
-    return {"sets": tuple(sets), "recipes": RECIPES, "heads": ("bt-linear", "bt-mlp"), "encoder": "hashing:64",
-            "probe": "", "n_resamples": 50, "speed_probe": (), "cache_dir": str(tmp_path / "cache")}
+    return tiny_recipe_study(tmp_path, monkeypatch, RECIPES)
 
 
 def _numbers(record: dict[str, Any]) -> str:

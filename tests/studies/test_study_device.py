@@ -15,14 +15,10 @@ import torch
 from cli_helpers import run
 from rewardlab.data.candidates import CANDIDATE_SOURCES
 from rewardlab.data.objectives_qa import default_path
-from rewardlab.data.parquet import write_parquet
 from rewardlab.data.registry import shared_data_dir
-from rewardlab.studies import rm_recipes
-from synthetic import preference_dataset
+from synthetic import tiny_recipe_study
 
 GSM8K = shared_data_dir() / CANDIDATE_SOURCES["gsm8k"][0]
-GOOD = ["clear and correct answer with the steps shown", "a helpful, accurate reply", "correct, careful and kind"]
-BAD = ["wrong", "an unhelpful rude reply that rambles on and on about nothing in particular at all", "no idea, sorry"]
 NO_GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here)")
 
 
@@ -47,16 +43,7 @@ def _without_times(value: Any) -> Any:
 @pytest.fixture
 def rm_tiny(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """tests/studies/test_rm_recipes_ray.py's run: two small synthetic sets, three recipes of 5 epochs, two heads."""
-    recipes = ("interaction", "joint+debias", "interaction+off-topic")
-    for name in recipes:
-        recipe = rm_recipes.RECIPES[name]
-        monkeypatch.setitem(rm_recipes.RECIPES, name, replace(recipe, head_params={**recipe.head_params, "max_epochs": 5}))
-    sets = []
-    for topic in ("cooking", "travel"):
-        rows = [(f"{topic} question {i}?", f"{GOOD[i % 3]} about {topic} {i}", f"{BAD[i % 3]} {i}") for i in range(16)]
-        sets.append(str(write_parquet(preference_dataset(topic, rows), tmp_path / topic)))
-    return {"sets": tuple(sets), "recipes": recipes, "heads": ("bt-linear", "bt-mlp"), "encoder": "hashing:64",
-            "probe": "", "n_resamples": 50, "speed_probe": (), "cache_dir": str(tmp_path / "cache")}
+    return tiny_recipe_study(tmp_path, monkeypatch, ("interaction", "joint+debias", "interaction+off-topic"))
 
 
 BON_NOISE: dict[str, Any] = {  # tests/studies/test_bon_noise_ray.py's run
