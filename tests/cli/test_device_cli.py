@@ -93,3 +93,18 @@ def test_score_and_evaluate_take_a_device(saved_model: Path, tmp_path: Path) -> 
     result = runner.invoke(app, ["evaluate", str(data), "--model", str(saved_model), "--device", "cuda",
                                  "--quiet"], terminal_width=400)
     assert result.exit_code == 2 and "'cuda'" in _error_line(result.output)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here): the head scored on it")
+def test_score_on_a_gpu_moves_the_head_and_agrees_with_the_cpu(saved_model: Path) -> None:
+    from rewardlab.rewards.model import RewardModel
+    from rewardlab.rewards.torch_training import module_device
+
+    assert module_device(RewardModel.load(saved_model).move_head("cuda").head.net_).type == "cuda"  # type: ignore[attr-defined]
+    rewards = {}
+    for device in ("cpu", "cuda"):
+        result = runner.invoke(app, ["score", "--model", str(saved_model), "--prompt", "question 1", "--response",
+                                     "a helpful answer", "--device", device])
+        assert result.exit_code == 0, result.output
+        rewards[device] = float(json.loads(result.output.strip().splitlines()[-1])["score"])
+    assert abs(rewards["cpu"] - rewards["cuda"]) < 1e-4
