@@ -79,6 +79,13 @@ def run_quickstart(setting: Setting, runs: Path, cache: Path | None) -> tuple[fl
     env = dict(os.environ)
     if setting.src is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(setting.src), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    seconds, cpu, run_dir = timed_quickstart(command, env, runs)
+    return seconds, cpu, without_fit_seconds((run_dir / "table.txt").read_text(encoding="utf-8"))
+
+
+def timed_quickstart(command: list[str], env: dict[str, str], runs: Path) -> tuple[float, float, Path]:
+    """Run one quickstart ``command`` writing under ``runs``: its wall seconds, its CPU seconds (the command and every
+    process it started, reaped here) and the run folder it wrote."""
     before = set(runs.glob("*-quickstart"))
     cpu_before = children_cpu()
     started = time.perf_counter()
@@ -87,7 +94,7 @@ def run_quickstart(setting: Setting, runs: Path, cache: Path | None) -> tuple[fl
     reap_orphans()
     cpu = children_cpu() - cpu_before
     (run_dir,) = set(runs.glob("*-quickstart")) - before
-    return seconds, cpu, without_fit_seconds((run_dir / "table.txt").read_text(encoding="utf-8"))
+    return seconds, cpu, run_dir
 
 
 def without_fit_seconds(table: str) -> str:

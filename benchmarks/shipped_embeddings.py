@@ -23,20 +23,16 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from machine import describe_cpu
-from quickstart_speed import become_subreaper, children_cpu, reap_orphans, without_fit_seconds
+from quickstart_speed import become_subreaper, timed_quickstart, without_fit_seconds
 
 from rewardlab.embed.shipped import PACKAGED_DIR, SHIPPED_ENV
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -60,14 +56,7 @@ def run_quickstart(cache: Path, runs: Path, shipped: bool, limit: int | None) ->
         env[SHIPPED_ENV] = "off"
     models = cache / "models"
     had_graph = models.is_dir() and any(models.iterdir())
-    before = set(runs.glob("*-quickstart"))
-    cpu_before = children_cpu()
-    started = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, cwd=ROOT, env=env)
-    wall = time.perf_counter() - started
-    reap_orphans()
-    cpu = children_cpu() - cpu_before
-    (run_dir,) = set(runs.glob("*-quickstart")) - before
+    wall, cpu, run_dir = timed_quickstart(command, env, runs)
     embedding = json.loads((run_dir / "record.json").read_text(encoding="utf-8"))["embedding"]
     built = not had_graph and models.is_dir() and any(models.iterdir())
     table = without_fit_seconds((run_dir / "table.txt").read_text(encoding="utf-8"))
