@@ -5,6 +5,7 @@ line before any work, and on a GPU the study runs there (skipped without one).""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -177,26 +178,35 @@ def test_bon_noise_fits_on_the_gpu(shared_data: Path, monkeypatch: pytest.Monkey
 
 
 # ---------------------------------------------------------------------------------------- the serial path's threads
-def test_the_recipe_studys_serial_fits_run_on_one_thread_as_ray_tasks_do(rm_tiny: dict[str, Any],
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from rewardlab.studies import rm_recipes_fits
-    from rewardlab.studies.rm_recipes import make_config, run_study
-
+def _threads_seen(module: Any, fit_name: str, run: Callable[[], Any], monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The torch thread count each call of ``module.fit_name`` saw while ``run()`` ran with the process on 2 threads;
+    checks that the process has its 2 threads back afterwards."""
     seen: list[int] = []
-    fit = rm_recipes_fits.fit_condition
+    fit = getattr(module, fit_name)
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         seen.append(torch.get_num_threads())
         return fit(*args, **kwargs)
 
-    monkeypatch.setattr(rm_recipes_fits, "fit_condition", counted)
+    monkeypatch.setattr(module, fit_name, counted)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        run_study(make_config({**rm_tiny, "recipes": ("interaction",), "heads": ("bt-mlp",)}))
-        assert seen == [1, 1] and torch.get_num_threads() == 2  # one fit per set; the process's threads given back
+        run()
+        assert torch.get_num_threads() == 2  # the process's threads given back
     finally:
         torch.set_num_threads(threads)
+    return seen
+
+
+def test_the_recipe_studys_serial_fits_run_on_one_thread_as_ray_tasks_do(rm_tiny: dict[str, Any],
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from rewardlab.studies import rm_recipes_fits
+    from rewardlab.studies.rm_recipes import make_config, run_study
+
+    config = make_config({**rm_tiny, "recipes": ("interaction",), "heads": ("bt-mlp",)})
+    seen = _threads_seen(rm_recipes_fits, "fit_condition", lambda: run_study(config), monkeypatch)
+    assert seen == [1, 1]  # one fit per set
 
 
 @pytest.mark.filterwarnings("ignore:.*exact repeats")
@@ -206,18 +216,5 @@ def test_the_noise_studys_serial_fits_run_on_one_thread_as_ray_tasks_do(shared_d
     from rewardlab.studies.bon_noise import BonNoiseConfig, run_study
 
     monkeypatch.setenv("REWARDLAB_DATA_DIR", str(shared_data))
-    seen: list[int] = []
-    fit = bon_noise.fit_and_score
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        seen.append(torch.get_num_threads())
-        return fit(*args, **kwargs)
-
-    monkeypatch.setattr(bon_noise, "fit_and_score", counted)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        run_study(BonNoiseConfig(**BON_NOISE))
-        assert seen and set(seen) == {1} and torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(threads)
+    seen = _threads_seen(bon_noise, "fit_and_score", lambda: run_study(BonNoiseConfig(**BON_NOISE)), monkeypatch)
+    assert seen and set(seen) == {1}
