@@ -372,7 +372,6 @@ def score(
     from rewardlab.rewards.annotator_scoring import AnnotatorScoring
     from rewardlab.rewards.model import RewardModel
     from rewardlab.rewards.scoring import count_missing, json_numbers, reported_stats, score_record_file
-    from rewardlab.rewards.torch_training import fit_device
 
     with user_errors():
         if (input is None) == (prompt is None or response is None):
@@ -387,7 +386,7 @@ def score(
             return score_steps(model, prompt, response, cache_dir, allow_external_encoder)
         try:
             loaded = RewardModel.load(model, cache_dir=cache_dir, allow_external_encoder=allow_external_encoder,
-                                      device=device).move_head(fit_device(device))  # torch heads score there too
+                                      device=device).move_head(device)  # torch heads score there too
         except ModelError as exc:
             from rewardlab.rewards.step_rewards import STEP_MODEL_FORMAT
 
