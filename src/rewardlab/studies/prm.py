@@ -253,15 +253,17 @@ def compare_on_gsm8k(sets: Sequence[CandidateSet], config: PRMStudyConfig = PRMS
     units = ["ORM", *config.label_modes]
     log(f"training the ORM and {len(config.label_modes)} PRMs" + (f" as Ray tasks ({ray})" if ray else ""))
 
+    def rule_name(unit: str) -> str:
+        return unit if unit == "ORM" else f"PRM[{unit}]"
+
     def trained(unit: str, fit: tuple[dict[str, np.ndarray], dict[str, Any]]) -> None:
-        name = unit if unit == "ORM" else f"PRM[{unit}]"
-        log(f"trained the {name}" + ("" if unit == "ORM" else f" on {fit[1]['step_examples']} step labels"))
+        log(f"trained the {rule_name(unit)}" + ("" if unit == "ORM" else f" on {fit[1]['step_examples']} step labels"))
 
     handle = EncoderHandle(encoder or study_encoder(config.encoder, device), device)
     job = PRMFitJob(config, train, test_sets, cache_dir, handle)
     for unit, (rule_values, info) in zip(units, map_here_or_on_ray(fit_rule, job, units, ray, on_result=trained)):
         values.update(rule_values)
-        training[unit if unit == "ORM" else f"PRM[{unit}]"] = info
+        training[rule_name(unit)] = info
     boot = GroupBootstrap(np.arange(len(test_sets)), config.n_resamples, config.seed)
     accuracy = {name: boot.mean(v) for name, v in values.items()}
     minus_orm = {name: boot.mean(v - values["ORM"]) for name, v in values.items() if name != "ORM"}
